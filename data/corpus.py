@@ -1,0 +1,81 @@
+"""Corpus definitions (a category filter) and the document record that every source yields."""
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from data.settings import CONF_DIR
+from data.text import embedding_text, text_hash
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    """A named corpus: which arXiv categories belong to it and how it is embedded."""
+
+    name: str
+    """Short name; also the warehouse file name (``artifacts/<name>.duckdb``)."""
+    categories: list[str]
+    """Shell-style category patterns; a document belongs if any of its categories matches one."""
+    arxiv_query: str
+    """The arXiv API ``search_query`` that lists this corpus."""
+    embed_backend: str = "local"
+    """``local`` (all-MiniLM-L6-v2, offline) or ``openai``."""
+    embed_model: str = "all-MiniLM-L6-v2"
+    """Model name; also the cache key of the stored vectors."""
+
+    def accepts(self, categories: list[str]) -> bool:
+        return any(fnmatch.fnmatchcase(c, p) for c in categories for p in self.categories)
+
+
+def load_corpus_config(name: str, conf_dir: Path = CONF_DIR) -> CorpusConfig:
+    path = conf_dir / "corpus" / f"{name}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in (conf_dir / "corpus").glob("*.yaml"))
+        raise ValueError(f"unknown corpus {name!r}: no {path}; known corpora: {', '.join(known)}")
+    raw = yaml.safe_load(path.read_text()) or {}
+    try:
+        return CorpusConfig(**raw)
+    except TypeError as error:
+        raise ValueError(f"{path}: {error}") from error
+
+
+@dataclass
+class Document:
+    """One arXiv abstract as a source yields it, before it gets a warehouse doc_id."""
+
+    arxiv_id: str
+    title: str
+    abstract: str
+    categories: list[str]
+    published: dt.date | None = None
+    version: int = 1
+
+    @property
+    def text(self) -> str:
+        return embedding_text(self.title, self.abstract)
+
+    @property
+    def text_hash(self) -> str:
+        return text_hash(self.text)
+
+
+@dataclass
+class IngestStats:
+    """What an ingest saw; every skipped input is counted, and the first few are described."""
+
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    outside_corpus: int = 0
+    empty_abstract: int = 0
+    malformed: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def note(self, message: str, keep: int = 20) -> None:
+        if len(self.problems) < keep:
+            self.problems.append(message)

@@ -1,0 +1,27 @@
+"""Embedding backends behind one small interface, and the factory that picks one."""
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+
+class Embedder(Protocol):
+    model: str
+    """The model name; stored vectors are cached under it."""
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Unit-normalised float32 vectors, one row per text, in input order."""
+        ...
+
+
+def make_embedder(backend: str, model: str, **options) -> Embedder:
+    if backend == "local":
+        from data.embed.local import LocalEmbedder
+
+        return LocalEmbedder(model=model, **options)
+    if backend == "openai":
+        from data.embed.openai_backend import OpenAIEmbedder
+
+        return OpenAIEmbedder(model=model, **options)
+    raise ValueError(f"unknown embedding backend {backend!r}: use 'local' or 'openai'")

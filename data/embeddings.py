@@ -1,0 +1,142 @@
+"""The embedding cache in the warehouse: vectors keyed by (model, text hash).
+
+A vector is stored only when it is finite and of the model's width; a failed batch is recorded
+in ``embedding_failures`` (never stored as zeros) and retried on the next run.
+"""
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from data.text import embedding_text
+from data.warehouse import transaction
+
+
+class EmbeddingError(ValueError):
+    """Vectors that must not be stored (NaN/inf, wrong width) or a corpus without embeddings."""
+
+
+def model_dim(con: duckdb.DuckDBPyConnection, model: str) -> int | None:
+    row = con.execute("SELECT any_value(dim) FROM embeddings WHERE model = ?", [model]).fetchall()[0]
+    return row[0]
+
+
+def validate_vectors(model: str, matrix: np.ndarray, expected_dim: int | None, labels: list[str]) -> np.ndarray:
+    """Return ``matrix`` as float32 or raise naming the model and the first bad row."""
+    matrix = np.asarray(matrix, dtype=np.float32)
+    if matrix.ndim != 2 or matrix.shape[0] != len(labels):
+        raise EmbeddingError(
+            f"{model}: expected a ({len(labels)}, dim) matrix, got shape {matrix.shape}"
+        )
+    if expected_dim is not None and matrix.shape[1] != expected_dim:
+        raise EmbeddingError(
+            f"{model}: vectors have width {matrix.shape[1]} but stored vectors of this model have "
+            f"width {expected_dim}; use another model name or rebuild the warehouse"
+        )
+    finite = np.isfinite(matrix).all(axis=1)
+    if not finite.all():
+        bad = [labels[i] for i in np.flatnonzero(~finite)[:5]]
+        raise EmbeddingError(f"{model}: {int((~finite).sum())} vectors contain NaN or inf (first: {bad})")
+    return matrix
+
+
+def store_vectors(con: duckdb.DuckDBPyConnection, model: str, hashes: list[str], matrix: np.ndarray) -> int:
+    """Store validated vectors atomically; already-cached hashes are left as they are."""
+    matrix = validate_vectors(model, matrix, model_dim(con, model), hashes)
+    dim = matrix.shape[1]
+    rows = pa.table(
+        {
+            "model": pa.array([model] * len(hashes), pa.string()),
+            "text_hash": pa.array(hashes, pa.string()),
+            "dim": pa.array(np.full(len(hashes), dim, dtype=np.int32)),
+            "vec": pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), dim).cast(
+                pa.list_(pa.float32())
+            ),
+        }
+    )
+    con.register("_new_vectors", rows)
+    try:
+        with transaction(con):
+            inserted = con.execute(
+                """
+                INSERT INTO embeddings
+                SELECT DISTINCT ON (n.text_hash) n.model, n.text_hash, n.dim, n.vec FROM _new_vectors n
+                ANTI JOIN embeddings e ON e.model = n.model AND e.text_hash = n.text_hash
+                """
+            ).fetchall()[0][0]
+            con.execute(
+                "DELETE FROM embedding_failures WHERE model = ? AND text_hash IN (SELECT text_hash FROM _new_vectors)",
+                [model],
+            )
+    finally:
+        con.unregister("_new_vectors")
+    return inserted
+
+
+def record_failures(con: duckdb.DuckDBPyConnection, model: str, hashes: list[str], error: str) -> None:
+    rows = pa.table({"text_hash": pa.array(hashes, pa.string())})
+    con.register("_failed", rows)
+    try:
+        con.execute(
+            """
+            INSERT INTO embedding_failures
+            SELECT DISTINCT ?, text_hash, ?, 1, now() FROM _failed
+            ON CONFLICT (model, text_hash) DO UPDATE
+            SET error = excluded.error, attempts = embedding_failures.attempts + 1, last_attempt = now()
+            """,
+            [model, error[:2000]],
+        )
+    finally:
+        con.unregister("_failed")
+
+
+def pending_texts(con: duckdb.DuckDBPyConnection, model: str) -> list[tuple[str, str]]:
+    """(text_hash, text) of every document whose current text has no vector for ``model``."""
+    rows = con.execute(
+        """
+        SELECT DISTINCT ON (d.text_hash) d.text_hash, d.title, d.abstract FROM docs d
+        ANTI JOIN embeddings e ON e.model = ? AND e.text_hash = d.text_hash
+        ORDER BY d.text_hash
+        """,
+        [model],
+    ).fetchall()
+    return [(h, embedding_text(title, abstract)) for h, title, abstract in rows]
+
+
+def load_embeddings(con: duckdb.DuckDBPyConnection, model: str) -> tuple[np.ndarray, np.ndarray]:
+    """(doc_ids, matrix) of every document embedded with ``model``, ordered by doc_id."""
+    table = con.execute(
+        """
+        SELECT d.doc_id, e.vec FROM docs d JOIN embeddings e ON e.model = ? AND e.text_hash = d.text_hash
+        ORDER BY d.doc_id
+        """,
+        [model],
+    ).to_arrow_table()
+    if table.num_rows == 0:
+        raise EmbeddingError(
+            f"the corpus has no embeddings for model {model!r}: run `just data <corpus>` "
+            "(it embeds or imports them) before training"
+        )
+    doc_ids = table.column("doc_id").to_numpy().astype(np.int64)
+    vectors = table.column("vec").combine_chunks()
+    dim = len(vectors[0])
+    matrix = vectors.flatten().to_numpy().reshape(len(doc_ids), dim)
+    return doc_ids, np.ascontiguousarray(matrix, dtype=np.float32)
+
+
+def import_vectors_by_arxiv_id(
+    con: duckdb.DuckDBPyConnection, model: str, arxiv_ids: list[str], matrix: np.ndarray
+) -> tuple[int, int]:
+    """Store precomputed vectors for the documents they belong to; returns (stored, unmatched).
+
+    A precomputed vector is tied to the text of the document it was computed for, so it is
+    stored under that document's current text hash.
+    """
+    lookup = dict(con.execute("SELECT arxiv_id, text_hash FROM docs").fetchall())
+    keep = [i for i, arxiv_id in enumerate(arxiv_ids) if arxiv_id in lookup]
+    if not keep:
+        return 0, len(arxiv_ids)
+    hashes = [lookup[arxiv_ids[i]] for i in keep]
+    stored = store_vectors(con, model, hashes, np.asarray(matrix)[keep])
+    return stored, len(arxiv_ids) - len(keep)

@@ -1,0 +1,74 @@
+"""JSONL listings: the arXiv metadata snapshot and the shared daily-listing files.
+
+Two shapes are recognised per line:
+- snapshot: ``id``, ``title``, ``abstract``, ``categories`` (space-separated), ``versions``, ``update_date``;
+- listing:  ``arxiv_id``, ``title``, ``abstract``, ``categories`` (list), ``listing_date``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+from data.corpus import Document
+from data.sources import BadInput, open_text
+
+
+def read_jsonl(path: Path, bad: BadInput) -> Iterator[Document]:
+    with open_text(path) as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                bad.malformed(where, f"not valid JSON ({error.msg})")
+                continue
+            if not isinstance(record, dict):
+                bad.malformed(where, "expected a JSON object")
+                continue
+            try:
+                document = _document(record)
+            except (KeyError, TypeError, ValueError) as error:
+                bad.malformed(where, f"unusable record ({error})")
+                continue
+            if not document.abstract.strip():
+                bad.empty_abstract(where)
+                continue
+            yield document
+
+
+def _document(record: dict) -> Document:
+    arxiv_id = record.get("arxiv_id") or record.get("id")
+    if not arxiv_id or not isinstance(arxiv_id, str):
+        raise ValueError("missing arxiv_id/id")
+    title = record["title"]
+    abstract = record.get("abstract") or ""
+    if not isinstance(title, str) or not isinstance(abstract, str):
+        raise ValueError("title and abstract must be strings")
+    categories = record.get("categories") or []
+    if isinstance(categories, str):
+        categories = categories.split()
+    if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
+        raise ValueError("categories must be a list or a space-separated string")
+    versions = record.get("versions") or []
+    return Document(
+        arxiv_id=arxiv_id.strip(),
+        title=title,
+        abstract=abstract,
+        categories=categories,
+        published=_published(record, versions),
+        version=max(len(versions), 1),
+    )
+
+
+def _published(record: dict, versions: list) -> dt.date | None:
+    if versions and isinstance(versions[0], dict) and versions[0].get("created"):
+        return parsedate_to_datetime(versions[0]["created"]).date()
+    for key in ("published", "listing_date", "update_date"):
+        if record.get(key):
+            return dt.date.fromisoformat(str(record[key])[:10])
+    return None

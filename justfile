@@ -1,0 +1,15 @@
+# SAE Atlas recipes. `just --list` shows them all.
+set positional-arguments
+
+python := env_var_or_default("PYTHON", "python3")
+
+default:
+    @just --list
+
+# Ingest a corpus (astro | cslg) and cache its embeddings: just data astro [--jsonl F] [--embeddings F] [--strict]
+data corpus *args:
+    {{python}} -m data ingest "$@"
+
+# Run the test suite (the default, CPU-only; needs the shared data, see README)
+test *args:
+    {{python}} -m pytest "$@"

@@ -1,0 +1,64 @@
+"""Shared fixtures: the real shared arXiv data, a warehouse built from it, a fake OpenAI server."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from data.corpus import IngestStats, load_corpus_config
+from data.docs import ingest_documents
+from data.embeddings import import_vectors_by_arxiv_id
+from data.sources import BadInput
+from data.sources.jsonl import read_jsonl
+from data.sources.precomputed import read_parquet_vectors
+from data.warehouse import open_writer
+from tests.fake_openai import FakeOpenAI
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """The read-only shared data (``SAE_ATLAS_SHARED_DATA``, default ``../shared/data``)."""
+    path = Path(os.environ.get("SAE_ATLAS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+    if not (path / "arxiv_abstracts.jsonl.gz").exists():
+        pytest.fail(f"shared data not found at {path}; set SAE_ATLAS_SHARED_DATA to the folder holding arxiv_abstracts.jsonl.gz")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_artifacts(tmp_path, monkeypatch):
+    """Tests never write into the developer's artifacts folder."""
+    monkeypatch.setenv("SAE_ATLAS_ARTIFACTS", str(tmp_path / "artifacts"))
+
+
+def build_warehouse(path: Path, shared: Path, corpus_name: str) -> Path:
+    corpus = load_corpus_config(corpus_name)
+    stats = IngestStats()
+    with open_writer(path) as con:
+        ingest_documents(con, read_jsonl(shared / "arxiv_abstracts.jsonl.gz", BadInput(stats, strict=True)), corpus, "shared", stats)
+        ids, matrix = read_parquet_vectors(shared / "minilm_l6_v2.parquet")
+        import_vectors_by_arxiv_id(con, corpus.embed_model, ids, matrix)
+    return path
+
+
+@pytest.fixture(scope="session")
+def astro_warehouse_template(tmp_path_factory, shared_data_dir) -> Path:
+    """The astro corpus (docs + shared MiniLM vectors) built once per session; do not write to it."""
+    return build_warehouse(tmp_path_factory.mktemp("astro") / "astro.duckdb", shared_data_dir, "astro")
+
+
+@pytest.fixture
+def astro_warehouse(astro_warehouse_template, tmp_path) -> Path:
+    """A private, writable copy of the astro warehouse."""
+    path = tmp_path / "astro.duckdb"
+    shutil.copy(astro_warehouse_template, path)
+    return path
+
+
+@pytest.fixture
+def fake_openai():
+    with FakeOpenAI() as server:
+        yield server

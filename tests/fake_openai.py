@@ -1,0 +1,148 @@
+"""A small OpenAI-compatible HTTP server on 127.0.0.1 for tests: real sockets, real JSON.
+
+Serves ``POST /v1/embeddings`` (deterministic vectors from a hash of each input) and
+``POST /v1/chat/completions`` (answers from a test-provided function). Faults are injected from
+a queue: the next request to an endpoint takes the next fault, if any.
+
+    with FakeOpenAI() as server:
+        server.faults["embeddings"] += [Fault.status(429), Fault.timeout(2.0), Fault.malformed()]
+        client = openai.OpenAI(base_url=server.base_url, api_key="test")
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str  # "status" | "timeout" | "malformed" | "nan" | "wrong_width"
+    status: int = 500
+    seconds: float = 0.0
+
+    @staticmethod
+    def status_code(code: int) -> "Fault":
+        return Fault("status", status=code)
+
+    @staticmethod
+    def timeout(seconds: float) -> "Fault":
+        return Fault("timeout", seconds=seconds)
+
+    @staticmethod
+    def malformed() -> "Fault":
+        return Fault("malformed")
+
+
+def fake_vector(text: str, dim: int) -> list[float]:
+    """A deterministic unit vector for ``text`` (same text, same vector)."""
+    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+    vector = np.random.default_rng(seed).standard_normal(dim)
+    return (vector / np.linalg.norm(vector)).tolist()
+
+
+def _default_chat(request: dict) -> str:
+    return "FINAL: test label"
+
+
+class FakeOpenAI:
+    def __init__(self, dim: int = 64, chat: Callable[[dict], str] = _default_chat) -> None:
+        self.dim = dim
+        self.chat = chat
+        self.faults: dict[str, deque[Fault]] = defaultdict(deque)
+        self.requests: dict[str, list[dict]] = defaultdict(list)
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def __enter__(self) -> "FakeOpenAI":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _next_fault(self, endpoint: str) -> Fault | None:
+        with self._lock:
+            queue = self.faults[endpoint]
+            return queue.popleft() if queue else None
+
+    def _respond(self, endpoint: str, body: dict) -> tuple[int, bytes]:
+        with self._lock:
+            self.requests[endpoint].append(body)
+        fault = self._next_fault(endpoint)
+        if fault is not None and fault.kind == "timeout":
+            time.sleep(fault.seconds)
+        if fault is not None and fault.kind == "status":
+            return fault.status, json.dumps({"error": {"message": f"injected {fault.status}", "type": "test"}}).encode()
+        if fault is not None and fault.kind == "malformed":
+            return 200, b'{"object": "list", "data": [ this is not json'
+        if endpoint == "embeddings":
+            return 200, json.dumps(self._embeddings(body, fault)).encode()
+        return 200, json.dumps(self._chat(body)).encode()
+
+    def _embeddings(self, body: dict, fault: Fault | None) -> dict:
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        dim = int(body.get("dimensions") or self.dim)
+        data = []
+        for index, text in enumerate(inputs):
+            vector = fake_vector(str(text), dim)
+            if fault is not None and fault.kind == "nan":
+                vector[0] = float("nan")
+            if fault is not None and fault.kind == "wrong_width":
+                vector = vector[:-1]
+            data.append({"object": "embedding", "index": index, "embedding": vector})
+        tokens = sum(len(str(t).split()) for t in inputs)
+        return {"object": "list", "data": data, "model": body.get("model"), "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+    def _chat(self, body: dict) -> dict:
+        content = self.chat(body)
+        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+        return {
+            "id": "chatcmpl-test",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(content.split()), "total_tokens": prompt_tokens + len(content.split())},
+        }
+
+    def _handler_class(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                endpoint = {"/v1/embeddings": "embeddings", "/v1/chat/completions": "chat"}.get(self.path)
+                if endpoint is None:
+                    status, payload = 404, b'{"error": {"message": "not found"}}'
+                else:
+                    status, payload = server._respond(endpoint, body)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up on a timed-out request
+
+            def log_message(self, *args) -> None:
+                pass
+
+        return Handler
