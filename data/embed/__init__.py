@@ -9,10 +9,24 @@ import numpy as np
 class Embedder(Protocol):
     model: str
     """The model name; stored vectors are cached under it."""
+    batch_size: int
+    """Texts per ``embed`` call: the pipeline's unit of progress, storage and failure."""
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit-normalised float32 vectors, one row per text, in input order."""
         ...
+
+
+class PartialEmbeddingFailure(RuntimeError):
+    """Some texts of an ``embed`` call failed (after retries); the others have valid vectors.
+
+    ``vectors`` holds a row per input text, valid where ``ok`` is True (NaN elsewhere).
+    """
+
+    def __init__(self, vectors: np.ndarray, ok: np.ndarray, message: str) -> None:
+        super().__init__(message)
+        self.vectors = vectors
+        self.ok = ok
 
 
 def make_embedder(backend: str, model: str, **options) -> Embedder:
