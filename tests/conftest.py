@@ -1,6 +1,8 @@
 """Shared fixtures: the real shared arXiv data, a warehouse built from it, a fake OpenAI server."""
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import shutil
 from pathlib import Path
@@ -26,6 +28,13 @@ def shared_data_dir() -> Path:
     if not (path / "arxiv_abstracts.jsonl.gz").exists():
         pytest.fail(f"shared data not found at {path}; set SAE_ATLAS_SHARED_DATA to the folder holding arxiv_abstracts.jsonl.gz")
     return path
+
+
+@pytest.fixture(scope="session")
+def shared_sample(shared_data_dir) -> list[dict]:
+    """Every 100th record of the shared listing JSONL (227 real abstracts, astro-ph and cs.LG mixed)."""
+    with gzip.open(shared_data_dir / "arxiv_abstracts.jsonl.gz", "rt", encoding="utf-8") as lines:
+        return [json.loads(line) for number, line in enumerate(lines) if number % 100 == 0]
 
 
 @pytest.fixture(autouse=True)
