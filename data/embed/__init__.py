@@ -6,6 +6,15 @@ from typing import Protocol
 import numpy as np
 
 
+# Output widths of the models we know, to catch vectors imported under the wrong model name.
+MODEL_WIDTHS = {
+    "all-MiniLM-L6-v2": 384,
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
+
+
 class Embedder(Protocol):
     model: str
     """The model name; stored vectors are cached under it."""

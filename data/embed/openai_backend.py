@@ -17,19 +17,15 @@ from dataclasses import dataclass
 import numpy as np
 import openai
 
-from data.embed import PartialEmbeddingFailure
+from data.embed import MODEL_WIDTHS, PartialEmbeddingFailure
 from data.tokens import encoding_for_model, truncate_to_tokens
-
-# Output widths of OpenAI's embedding models when `dimensions` is not given.
-KNOWN_WIDTHS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
-
 
 @dataclass(frozen=True)
 class OpenAIEmbeddingSettings:
     """How the openai backend talks to the API."""
 
     model: str = "text-embedding-3-small"
-    """Embedding model; also the cache key of the stored vectors."""
+    """Embedding model as the API names it."""
     base_url: str | None = None
     """API root, e.g. ``http://127.0.0.1:8000/v1`` for a compatible server (default: env OPENAI_BASE_URL, else OpenAI)."""
     api_key: str | None = None
@@ -61,7 +57,8 @@ class InvalidEmbeddingResponse(RuntimeError):
 class OpenAIEmbedder:
     def __init__(self, model: str = "text-embedding-3-small", **options) -> None:
         self.settings = OpenAIEmbeddingSettings(model=model, **options)
-        self.model = model
+        # The cache key: shortened vectors (`dimensions`) are a different embedding from full ones.
+        self.model = f"{model}@{self.settings.dimensions}" if self.settings.dimensions else model
         self.batch_size = self.settings.batch_size
         api_key = self.settings.api_key or os.environ.get("OPENAI_API_KEY")
         if not api_key:
@@ -76,7 +73,7 @@ class OpenAIEmbedder:
             timeout=self.settings.timeout_s,
         )
         self._encoding = encoding_for_model(model)
-        self.expected_width = self.settings.dimensions or KNOWN_WIDTHS.get(model)
+        self.expected_width = self.settings.dimensions or MODEL_WIDTHS.get(model)
         self.tokens_sent = 0
         self._usage_lock = threading.Lock()
 
@@ -140,7 +137,7 @@ class OpenAIEmbedder:
 
     def _request(self, inputs: list[str]) -> np.ndarray:
         options = {"dimensions": self.settings.dimensions} if self.settings.dimensions else {}
-        response = self._client.embeddings.create(model=self.model, input=inputs, encoding_format="float", **options)
+        response = self._client.embeddings.create(model=self.settings.model, input=inputs, encoding_format="float", **options)
         data = sorted(response.data, key=lambda item: item.index)
         if len(data) != len(inputs):
             raise InvalidEmbeddingResponse(f"{self.model}: {len(data)} vectors for {len(inputs)} inputs")
