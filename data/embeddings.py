@@ -106,12 +106,13 @@ def pending_texts(con: duckdb.DuckDBPyConnection, model: str) -> list[tuple[str,
 
 def load_embeddings(con: duckdb.DuckDBPyConnection, model: str) -> tuple[np.ndarray, np.ndarray]:
     """(doc_ids, matrix) of every document embedded with ``model``, ordered by doc_id."""
-    table = con.execute(
+    # con.sql(...).to_arrow_table() streams into Arrow without the extra copy con.execute(...) makes.
+    table = con.sql(
         """
         SELECT d.doc_id, e.vec FROM docs d JOIN embeddings e ON e.model = ? AND e.text_hash = d.text_hash
         ORDER BY d.doc_id
         """,
-        [model],
+        params=[model],
     ).to_arrow_table()
     if table.num_rows == 0:
         raise EmbeddingError(
