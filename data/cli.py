@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -43,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument(
         "--embeddings-model", default=None, help="model the precomputed vectors come from (default: the corpus embed_model)"
     )
+    ingest.add_argument("--embed-backend", choices=["local", "openai"], default=None, help="override the corpus embed_backend")
+    ingest.add_argument("--embed-model", default=None, help="override the corpus embed_model (e.g. text-embedding-3-small)")
     ingest.add_argument("--strict", action="store_true", help="abort on the first malformed line instead of skipping it")
     ingest.add_argument("--no-embed", action="store_true", help="store documents only; embed later")
     ingest.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (default artifacts/<corpus>.duckdb)")
@@ -53,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         corpus = load_corpus_config(args.corpus)
+        overrides = {"embed_backend": args.embed_backend, "embed_model": args.embed_model}
+        corpus = dataclasses.replace(corpus, **{k: v for k, v in overrides.items() if v is not None})
         return ingest(corpus, args)
     except (ValueError, FileNotFoundError, MalformedInput, ArxivApiError) as error:
         # ValueError covers bad CSV headers, bad precomputed files, EmbeddingError and config errors.
