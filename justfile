@@ -13,3 +13,12 @@ data corpus *args:
 # Run the test suite (the default, CPU-only; needs the shared data, see README)
 test *args:
     {{python}} -m pytest "$@"
+
+# Benchmarks: just bench <name> [args]  (data-ingest: `just data` on the shared files, fresh and re-run)
+bench name *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    case "$1" in
+        data-ingest) shift; {{python}} -m data.bench.ingest "$@" ;;
+        *) echo "unknown benchmark '$1'; known: data-ingest" >&2; exit 2 ;;
+    esac

@@ -30,7 +30,7 @@ class CsvFormatError(ValueError):
 
 
 def read_csv(path: Path, bad: BadInput) -> Iterator[Document]:
-    with open_text(path) as handle:
+    with open_text(path, newline="") as handle:
         reader = csv.DictReader(handle)
         header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
         missing = [column for column in REQUIRED_COLUMNS if column not in header]
