@@ -6,7 +6,10 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import json
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,7 +97,7 @@ def ingest_corpus(request: IngestRequest) -> IngestReport:
         if corpus.embed_model in LOCAL_VECTORS and (local / LOCAL_VECTORS[corpus.embed_model]).exists():
             vector_files = [local / LOCAL_VECTORS[corpus.embed_model]]
     use_api = request.arxiv or not (jsonl or csv_files or vector_files)
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), dt.datetime.now()
     stats = IngestStats()
     bad = BadInput(stats, strict=request.strict)
     # Read precomputed files before opening the warehouse: a broken file is refused before any write.
@@ -114,6 +117,7 @@ def ingest_corpus(request: IngestRequest) -> IngestReport:
                 setattr(imported, name, getattr(imported, name) + getattr(result, name))
         if request.embed and pending_texts(con, corpus.embed_model):
             embedded = embed_pending(con, make_embedder(corpus.embed_backend, corpus.embed_model))
+        _record_run(con, started_at, corpus.name, jsonl, csv_files, use_api, vector_files, stats, imported, embedded)
         n_docs, n_vectors, n_awaiting = con.execute(
             """
             SELECT (SELECT count(*) FROM docs),
@@ -125,6 +129,24 @@ def ingest_corpus(request: IngestRequest) -> IngestReport:
     return IngestReport(
         corpus.name, path, corpus.embed_model, stats, imported, embedded, n_docs, n_vectors, n_awaiting,
         time.perf_counter() - started,
+    )
+
+
+def _record_run(con, started_at: dt.datetime, corpus: str, jsonl, csv_files, use_api: bool, vector_files, stats: IngestStats,
+                imported: ImportStats, embedded: EmbedStats | None) -> None:
+    """One ``ingest_runs`` row per ingest: what was read and what was skipped, queryable later."""
+    sources = [f"jsonl:{f}" for f in jsonl] + [f"csv:{f}" for f in csv_files] + [f"vectors:{f}" for f in vector_files]
+    sources += ["arxiv-api"] if use_api else []
+    summary = {
+        "corpus": corpus,
+        "documents": {k: v for k, v in dataclasses.asdict(stats).items() if k != "problems"},
+        "problems": stats.problems,
+        "precomputed": dataclasses.asdict(imported),
+        "embedded": None if embedded is None else {"stored": embedded.stored, "failed": embedded.failed, "errors": embedded.errors},
+    }
+    con.execute(
+        "INSERT INTO ingest_runs (run_id, source, started_at, finished_at, stats) VALUES (?, ?, ?, now(), ?)",
+        [f"ingest:{uuid.uuid4()}", ", ".join(sources), started_at, json.dumps(summary)],
     )
 
 

@@ -54,6 +54,12 @@ def test_ingest_files_and_embed_through_an_openai_compatible_server(tmp_path, sh
     assert _count(warehouse, "SELECT count(*) FROM embeddings WHERE model = 'fake-embedder'") == 11
     sent = sum(len(b["input"]) for b in fake_openai.requests["embeddings"])
     assert sent == 11
+    with open_reader(warehouse) as con:
+        (run,) = con.execute("SELECT source, stats FROM ingest_runs WHERE run_id LIKE 'ingest:%'").fetchall()
+    summary = json.loads(run[1])
+    assert f"jsonl:{jsonl}" in run[0] and f"csv:{csv}" in run[0]
+    assert summary["documents"]["malformed"] == 1 and summary["documents"]["empty_abstract"] == 1
+    assert summary["embedded"]["stored"] == 11
 
     # --strict aborts on the malformed line, and what the first run stored is untouched
     strict = _cli(*args, "--strict", env=env)
