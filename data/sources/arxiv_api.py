@@ -130,6 +130,8 @@ def fetch_corpus(
                 bad.empty_abstract(f"{url} ({document.arxiv_id})")
         ingest_documents(con, (d for d in page.documents if d.abstract.strip()), corpus, "arxiv-api", stats)
         start += page.entries
+        # Saved after the page's documents are committed: a crash in between re-reads one page,
+        # which stores nothing twice.
         _save_cursor(con, run_id, start, total, finished=page.entries == 0 or start >= total)
         if page.entries == 0 or start >= total:
             break
@@ -142,7 +144,6 @@ class _PoliteClient:
     def __init__(self, settings: ArxivApiSettings) -> None:
         self.settings = settings
         self._last_call = float("-inf")
-        self.calls = 0
 
     def fetch_page(self, url: str, bad: BadInput, expect_entries: bool) -> AtomPage:
         delay = self.settings.backoff_s
@@ -171,7 +172,6 @@ class _PoliteClient:
         if wait > 0:
             time.sleep(wait)
         self._last_call = time.monotonic()
-        self.calls += 1
         request = urllib.request.Request(url, headers={"User-Agent": "sae-atlas (arXiv API client)"})
         try:
             with urllib.request.urlopen(request, timeout=self.settings.timeout_s) as response:
