@@ -129,6 +129,10 @@ def test_max_results_caps_the_query_and_a_rejected_query_fails_fast(tmp_path, sh
     with FakeArxiv(records) as server:
         stats = _fetch(tmp_path / "w.duckdb", server, max_results=15)
         assert stats.inserted == 15 and [q["max_results"] for q in server.requests] == [str(PAGE), "5"]
+    with FakeArxiv(records) as server:  # the API's own cap on one query ends paging cleanly
+        stats = _fetch(tmp_path / "capped.duckdb", server, query_limit=25)
+        assert stats.inserted == 25 and [q["max_results"] for q in server.requests] == [str(PAGE), str(PAGE), "5"]
+        assert "serves at most 25 results of one query" in stats.problems[-1]
     with FakeArxiv(records) as server:
         server.faults.append(400)
         with pytest.raises(ArxivApiError, match="HTTP 400"):

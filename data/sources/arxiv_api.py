@@ -46,6 +46,8 @@ class ArxivApiSettings:
     """First retry waits this long; each further retry doubles it."""
     timeout_s: float = 60.0
     """Socket timeout per call."""
+    query_limit: int = 30_000
+    """The API serves at most this many results of one query; paging stops there."""
 
     def url(self) -> str:
         return self.base_url or os.environ.get("SAE_ATLAS_ARXIV_URL") or DEFAULT_URL
@@ -116,8 +118,9 @@ def fetch_corpus(
     run_id = f"arxiv:{corpus.name}:{corpus.arxiv_query}"
     start, total = _load_cursor(con, run_id)
     client = _PoliteClient(settings)
-    while max_results is None or start < max_results:
-        size = settings.page_size if max_results is None else min(settings.page_size, max_results - start)
+    limit = min(max_results, settings.query_limit) if max_results is not None else settings.query_limit
+    while start < limit:
+        size = min(settings.page_size, limit - start)
         query = {
             "search_query": corpus.arxiv_query, "start": start, "max_results": size,
             "sortBy": "submittedDate", "sortOrder": "ascending",
@@ -135,6 +138,11 @@ def fetch_corpus(
         _save_cursor(con, run_id, start, total, finished=page.entries == 0 or start >= total)
         if page.entries == 0 or start >= total:
             break
+    if total is not None and start >= settings.query_limit and total > start:
+        stats.note(
+            f"the arXiv API serves at most {settings.query_limit} results of one query; {total - start} more match "
+            f"{corpus.arxiv_query!r}: use the arXiv metadata snapshot (--jsonl) for the whole archive"
+        )
     return stats
 
 
