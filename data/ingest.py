@@ -115,8 +115,10 @@ def ingest_corpus(request: IngestRequest) -> IngestReport:
             result = import_precomputed(con, corpus, request.embeddings_model or corpus.embed_model, vectors, stats)
             for name in ("stored", "matched", "unmatched", "stale", "new_documents"):
                 setattr(imported, name, getattr(imported, name) + getattr(result, name))
-        if request.embed and pending_texts(con, corpus.embed_model):
-            embedded = embed_pending(con, make_embedder(corpus.embed_backend, corpus.embed_model))
+        needs_embedding = request.embed and bool(pending_texts(con, corpus.embed_model))
+    if needs_embedding:
+        embedded = embed_pending(path, make_embedder(corpus.embed_backend, corpus.embed_model))
+    with open_writer(path) as con:
         _record_run(con, started_at, corpus.name, jsonl, csv_files, use_api, vector_files, stats, imported, embedded)
         n_docs, n_vectors, n_awaiting = con.execute(
             """
