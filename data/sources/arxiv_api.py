@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import time
 import urllib.error
@@ -25,6 +26,8 @@ from data.corpus import CorpusConfig, Document, IngestStats, split_arxiv_id
 from data.docs import ingest_documents
 from data.sources import BadInput
 from data.text import collapse_whitespace
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_URL = "https://export.arxiv.org/api/query"
 _NS = {"atom": "http://www.w3.org/2005/Atom", "opensearch": "http://a9.com/-/spec/opensearch/1.1/"}
@@ -169,8 +172,10 @@ class _PoliteClient:
                 if attempt == self.settings.max_retries:
                     raise ArxivApiError(
                         f"arXiv API failed {attempt + 1} times at {url} ({error}); the pages before it are stored "
-                        "and a re-run continues from here"
+                        "and a re-run continues from here. Without network, ingest local files instead "
+                        "(SAE_ATLAS_DATA_DIR, --jsonl or --csv; see the README)"
                     ) from error
+                logger.warning("arXiv API: %s; retry %d of %d in %.0f s", error, attempt + 1, self.settings.max_retries, delay)
                 time.sleep(delay)
                 delay *= 2
         raise AssertionError("unreachable")
