@@ -156,5 +156,6 @@ def _read_vectors(file: Path, abstract_texts: Path | None) -> PrecomputedVectors
     if file.suffix == ".npy":
         return read_npy_vectors(file, abstract_texts)
     if file.suffix == ".parquet":
-        return read_parquet_vectors(file)
+        ids, matrix = read_parquet_vectors(file)
+        return PrecomputedVectors(file, ids, matrix)
     raise ValueError(f"{file}: precomputed embeddings must be .parquet (id + vector) or .npy (+ abstract_texts.json)")

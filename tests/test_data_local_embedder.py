@@ -45,9 +45,9 @@ def test_local_pipeline_matches_sentence_transformers_and_the_shared_vectors(tmp
     texts = [embedding_text(r["title"], r["abstract"]) for r in records]
     direct = direct_model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
 
-    shared = read_parquet_vectors(shared_data_dir / "minilm_l6_v2.parquet")
-    row_of = {arxiv_id: row for row, arxiv_id in enumerate(shared.ids)}
-    published = shared.matrix[[row_of[r["arxiv_id"]] for r in records]]
+    shared_ids, shared_matrix = read_parquet_vectors(shared_data_dir / "minilm_l6_v2.parquet")
+    row_of = {arxiv_id: row for row, arxiv_id in enumerate(shared_ids)}
+    published = shared_matrix[[row_of[r["arxiv_id"]] for r in records]]
 
     assert np.allclose(np.linalg.norm(pipeline, axis=1), 1.0, atol=1e-4)
     assert (pipeline * direct).sum(axis=1).min() >= 0.999
