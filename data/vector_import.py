@@ -47,6 +47,7 @@ class ImportStats:
 def import_precomputed(
     con: duckdb.DuckDBPyConnection, corpus: CorpusConfig, model: str, vectors: PrecomputedVectors, stats: IngestStats
 ) -> ImportStats:
+    """Store ``vectors`` as ``model`` embeddings (see the module docstring for which text each belongs to)."""
     expected = MODEL_WIDTHS.get(model)
     if expected is not None and vectors.matrix.shape[1] != expected:
         raise PrecomputedFormatError(
