@@ -70,6 +70,8 @@ class FakeArxiv:
         self.records = sorted(records, key=lambda r: (r["published"], r["arxiv_id"]))  # sortBy=submittedDate
         self.faults: deque = deque()
         self.requests: list[dict] = []
+        self.hang_s = 2.5
+        """How long a ``"hang"`` fault stalls (longer than the client's timeout in the test)."""
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -107,7 +109,7 @@ class FakeArxiv:
         if isinstance(fault, int):
             return fault, "<error>injected</error>"
         if fault == "hang":
-            time.sleep(1.0)
+            time.sleep(self.hang_s)
         matching = self._matching(query)
         start, size = int(query.get("start", 0)), int(query.get("max_results", 10))
         page = [] if fault == "empty" else matching[start : start + size]

@@ -35,7 +35,7 @@ def _astro(records: list[dict]) -> list[dict]:
 
 
 def _settings(server: FakeArxiv, **overrides) -> ArxivApiSettings:
-    options = {"base_url": server.url, "page_size": PAGE, "delay_s": 0.0, "backoff_s": 0.01, "timeout_s": 0.3, "max_retries": 3}
+    options = {"base_url": server.url, "page_size": PAGE, "delay_s": 0.0, "backoff_s": 0.01, "timeout_s": 5.0, "max_retries": 3}
     return ArxivApiSettings(**{**options, **overrides})
 
 
@@ -86,7 +86,7 @@ def test_retries_503s_timeouts_garbled_and_empty_pages(tmp_path, shared_sample):
     records = _records(shared_sample, 40)
     with FakeArxiv(records) as server:
         server.faults.extend([503, 503, "hang", "garbled", "empty", 429])
-        _fetch(tmp_path / "w.duckdb", server, max_retries=6)
+        _fetch(tmp_path / "w.duckdb", server, max_retries=6, timeout_s=1.0)
         pages = -(-len(_astro(records)) // PAGE)
         assert len(server.requests) == pages + 6  # each fault cost exactly one extra call
     assert sorted(_docs(tmp_path / "w.duckdb")) == sorted(r["arxiv_id"] for r in _astro(records))

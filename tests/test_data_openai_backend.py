@@ -27,7 +27,7 @@ CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a
 
 
 def _embedder(server, **options) -> OpenAIEmbedder:
-    settings = {"base_url": server.base_url, "api_key": "test-key", "dimensions": 64, "timeout_s": 0.5,
+    settings = {"base_url": server.base_url, "api_key": "test-key", "dimensions": 64, "timeout_s": 5.0,
                 "max_retries": 2, "invalid_response_retries": 0, "max_concurrency": 1}
     return OpenAIEmbedder(model="text-embedding-3-small", **{**settings, **options})
 
@@ -80,8 +80,8 @@ def test_requests_run_with_bounded_concurrency(fake_openai):
 
 
 def test_client_retries_429_500_and_timeouts(fake_openai):
-    fake_openai.faults["embeddings"].extend([Fault.status_code(429), Fault.status_code(500), Fault.timeout(1.5)])
-    vectors = _embedder(fake_openai, max_retries=3).embed(["a", "b"])
+    fake_openai.faults["embeddings"].extend([Fault.status_code(429), Fault.status_code(500), Fault.timeout(3.5)])
+    vectors = _embedder(fake_openai, max_retries=3, timeout_s=1.5).embed(["a", "b"])
     assert len(fake_openai.requests["embeddings"]) == 4  # three failures, each retried
     assert np.allclose(vectors, _expected(["a", "b"]), atol=1e-6)
 
