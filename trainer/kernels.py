@@ -5,12 +5,13 @@ gradients (tests/test_kernels.py checks every one); they differ only in cost:
 
 - reference (`fast=False`): plain autograd. The encoder backward is an n-wide GEMM and the decoder
   multiplies a dense (B, n) code by W_dec, as in the paper's FastAutoencoder.
-- fast (`fast=True`): the encoder forward GEMM (B x d x n) is the only dense n-wide work. Its backward
-  only touches the selected pre-activations (top-k, plus the AuxK and multi-k picks): the weight gradient
-  is a sparse (n x B) CSR matrix times the centred input, the bias gradient a bincount, and the pre-bias
-  gradient one mat-vec. The decoder is an embedding bag over the k active rows; its backward takes the
-  value gradient as a sampled dense-dense product (only the selected entries) and the row gradient as
-  another sparse (n x B) product.
+- fast (`fast=True`): one autograd node (`_FusedSparseTopKSAE`). The encoder forward GEMM (B x d x n)
+  is the only dense n-wide work. The decoder is an embedding bag over the selected rows of W_dec. The
+  backward touches only the selected entries (top-k plus the AuxK and multi-k picks): their activation
+  gradients come from a sampled dense-dense product (SDDMM), and one sort of the entries by latent gives
+  sparse (n x B) CSR matrices whose products with the output gradients and the centred input are the
+  W_dec and W_enc gradients (an index_add of outer products without materialising them). b_enc's
+  gradient is a bincount and b_pre's one mat-vec: no (B, n) or (B, k, d) tensor is ever built.
 
 Sparse work always runs in the parameters' dtype with autocast off (sparse kernels have no bf16/fp16
 support on every device); only the encoder GEMM follows an ambient autocast.
@@ -75,15 +76,15 @@ def topk_sae_forward(
         if dead_idx.numel() == 0:
             dead_idx = None
     if fast:
-        selected, sel_idx, aux_pre, aux_idx = _SparseTopKEncoder.apply(x, b_pre, W_enc, b_enc, n_selected, multi_k is not None, dead_idx, k_aux)
-        decode = _sparse_decode
-    else:
-        selected, sel_idx, aux_pre, aux_idx = _dense_topk_encoder(x, b_pre, W_enc, b_enc, n_selected, multi_k is not None, dead_idx, k_aux)
-        decode = _dense_decode
+        x_hat, values, indices, aux_hat, multi_hat = _FusedSparseTopKSAE.apply(
+            x, b_pre, W_enc, b_enc, W_dec, k, n_selected, multi_k is not None, dead_idx, k_aux
+        )
+        return SaeCodes(x_hat, values, indices, aux_hat if dead_idx is not None else None, multi_hat if multi_k is not None else None)
+    selected, sel_idx, aux_pre, aux_idx = _dense_topk_encoder(x, b_pre, W_enc, b_enc, n_selected, multi_k is not None, dead_idx, k_aux)
     values, indices = selected[:, :k].relu(), sel_idx[:, :k]
-    x_hat = decode(values, indices, W_dec) + b_pre
-    aux_hat = decode(aux_pre.relu(), aux_idx, W_dec) if dead_idx is not None else None
-    multi_hat = decode(selected.relu(), sel_idx, W_dec) + b_pre if multi_k is not None else None
+    x_hat = _dense_decode(values, indices, W_dec) + b_pre
+    aux_hat = _dense_decode(aux_pre.relu(), aux_idx, W_dec) if dead_idx is not None else None
+    multi_hat = _dense_decode(selected.relu(), sel_idx, W_dec) + b_pre if multi_k is not None else None
     return SaeCodes(x_hat, values, indices, aux_hat, multi_hat)
 
 
@@ -113,87 +114,80 @@ def _no_autocast(device: torch.device):
     return torch.autocast(device_type=device.type, enabled=False) if torch.amp.is_autocast_available(device.type) else contextlib.nullcontext()
 
 
-def _row_csr(indices: torch.Tensor, values: torch.Tensor, n: int) -> torch.Tensor:
-    """The (B, n) CSR matrix holding values[b, j] at column indices[b, j] (k entries in every row)."""
-    batch, per_row = indices.shape
-    crow = torch.arange(0, batch * per_row + 1, per_row, device=indices.device)
-    return torch.sparse_csr_tensor(crow, indices.reshape(-1), values.reshape(-1), (batch, n), check_invariants=False)
+def _csr(crow: torch.Tensor, columns: torch.Tensor, values: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    return torch.sparse_csr_tensor(crow, columns, values, shape, check_invariants=False)
 
 
-def _transposed_csr(indices: torch.Tensor, values: torch.Tensor, n: int) -> torch.Tensor:
-    """The (n, B) CSR matrix S^T of `_row_csr(indices, values, n)`, built by sorting the entries by latent.
+class _FusedSparseTopKSAE(torch.autograd.Function):
+    """The whole SAE forward in one autograd node, so the backward shares one sort of the selected entries.
 
-    A row of S^T @ M (a latent's gradient) then sums only the samples that selected that latent; this is
-    the index_add of outer products without materialising the (B, k, d) products.
-    """
-    batch, per_row = indices.shape
-    flat = indices.reshape(-1)
-    order = torch.argsort(flat)
-    samples = torch.div(order, per_row, rounding_mode="floor")
-    crow = torch.zeros(n + 1, dtype=torch.long, device=indices.device)
-    crow[1:] = torch.bincount(flat, minlength=n).cumsum(0)
-    return torch.sparse_csr_tensor(crow, samples, values.reshape(-1)[order], (n, batch), check_invariants=False)
-
-
-class _SparseTopKEncoder(torch.autograd.Function):
-    """pre = (x - b_pre) W_enc^T + b_enc; top-n_selected of pre, and top-k_aux of pre over the dead latents.
-
-    Returns the selected pre-activations (pre-ReLU) and their latent ids; the backward uses only those.
+    Forward: pre = (x - b_pre) W_enc^T + b_enc (the one dense GEMM); pick the top-k (top-n_selected) of
+    pre, and the top-k_aux of pre over the dead latents. The picks form "bags": B bags of k for x_hat,
+    B bags of k_aux for aux_hat, B bags of multi_k for multi_hat; each bag is decoded by an embedding bag
+    over its rows of W_dec.
+    Backward, with E = all picked entries (a few times B * k): the activation gradient is an SDDMM
+    (bag-output gradient . W_dec row, only at the E entries); sorting E by latent once gives the (n x bags)
+    and (n x B) CSR matrices whose products with the bag gradients and the centred input are the W_dec and
+    W_enc gradients; b_enc's is a bincount; b_pre's is a column sum minus one mat-vec.
     """
 
     @staticmethod
-    def forward(ctx, x, b_pre, W_enc, b_enc, n_selected, sort, dead_idx, k_aux):
+    def forward(ctx, x, b_pre, W_enc, b_enc, W_dec, k, n_selected, multi, dead_idx, k_aux):
+        batch, n = x.shape[0], W_enc.shape[0]
         x_centred = x - b_pre
-        pre = F.linear(x_centred, W_enc, b_enc)  # the one dense GEMM; follows autocast
-        values, indices = pre.topk(n_selected, dim=-1, sorted=sort)
-        if dead_idx is None:
-            aux_values, aux_indices = pre.new_zeros(pre.shape[0], 0), indices.new_zeros(pre.shape[0], 0)
-        else:
-            aux_values, position = pre.index_select(1, dead_idx).topk(min(k_aux, dead_idx.numel()), dim=-1, sorted=False)
-            aux_indices = dead_idx[position]
-        ctx.save_for_backward(x_centred, W_enc, indices, aux_indices)
-        ctx.mark_non_differentiable(indices, aux_indices)
-        return values, indices, aux_values, aux_indices
-
-    @staticmethod
-    def backward(ctx, grad_values, _grad_indices, grad_aux_values, _grad_aux_indices):
-        x_centred, W_enc, indices, aux_indices = ctx.saved_tensors
-        n = W_enc.shape[0]
-        with _no_autocast(W_enc.device):
-            picked = torch.cat([indices, aux_indices], dim=1)
-            grad_pre = torch.cat([grad_values, grad_aux_values], dim=1).to(W_enc.dtype)
-            grad_b_enc = torch.bincount(picked.reshape(-1), weights=grad_pre.reshape(-1), minlength=n).to(W_enc.dtype)
-            grad_W_enc = _transposed_csr(picked, grad_pre, n) @ x_centred.to(W_enc.dtype)
-            grad_b_pre = -(grad_b_enc @ W_enc)  # sum over the batch first: no (B, d) input gradient
-            grad_x = _row_csr(picked, grad_pre, n) @ W_enc if ctx.needs_input_grad[0] else None
-        return grad_x, grad_b_pre, grad_W_enc, grad_b_enc, None, None, None, None
-
-
-class _SparseDecoder(torch.autograd.Function):
-    """x_hat[b] = sum_j values[b, j] * W_dec[indices[b, j]], touching only the k selected rows."""
-
-    @staticmethod
-    def forward(ctx, values, indices, W_dec):
+        pre = F.linear(x_centred, W_enc, b_enc)  # follows autocast
+        top_pre, top_idx = pre.topk(n_selected, dim=-1, sorted=multi)
+        bags = [(top_pre[:, :k], top_idx[:, :k])]
+        if dead_idx is not None:
+            aux_pre, position = pre.index_select(1, dead_idx).topk(min(k_aux, dead_idx.numel()), dim=-1, sorted=False)
+            bags.append((aux_pre, dead_idx[position]))
+        if multi:
+            bags.append((top_pre, top_idx))
         with _no_autocast(W_dec.device):
-            values = values.to(W_dec.dtype)
-            ctx.save_for_backward(values, indices, W_dec)
-            return F.embedding_bag(indices, W_dec, per_sample_weights=values, mode="sum")
+            picked_pre = torch.cat([p.reshape(-1) for p, _ in bags]).to(W_dec.dtype)
+            picked = torch.cat([i.reshape(-1) for _, i in bags])
+            bag_sizes = torch.tensor([i.shape[1] for _, i in bags], device=x.device).repeat_interleave(batch)
+            offsets = torch.zeros(bag_sizes.numel(), dtype=torch.long, device=x.device)
+            offsets[1:] = bag_sizes[:-1].cumsum(0)
+            decoded = F.embedding_bag(picked, W_dec, offsets, mode="sum", per_sample_weights=picked_pre.relu()).view(len(bags), batch, -1)
+        ctx.save_for_backward(x_centred, W_enc, W_dec, picked, picked_pre, offsets)
+        ctx.layout = (batch, n, k, dead_idx is not None, multi)
+        values, indices = picked_pre[: batch * k].relu().view(batch, k), top_idx[:, :k]
+        ctx.mark_non_differentiable(indices)
+        empty = decoded.new_zeros(0)
+        aux_hat = decoded[1] if dead_idx is not None else empty
+        multi_hat = decoded[-1] + b_pre if multi else empty
+        return decoded[0] + b_pre, values, indices, aux_hat, multi_hat
 
     @staticmethod
-    def backward(ctx, grad_out):
-        values, indices, W_dec = ctx.saved_tensors
-        n = W_dec.shape[0]
-        grad_values = grad_W_dec = None
+    def backward(ctx, grad_x_hat, grad_values, _grad_indices, grad_aux_hat, grad_multi_hat):
+        x_centred, W_enc, W_dec, picked, picked_pre, offsets = ctx.saved_tensors
+        batch, n, k, has_aux, multi = ctx.layout
+        dtype = W_dec.dtype
         with _no_autocast(W_dec.device):
-            grad_out = grad_out.to(W_dec.dtype).contiguous()
+            grad_bags = [grad_x_hat] + ([grad_aux_hat] if has_aux else []) + ([grad_multi_hat] if multi else [])
+            grad_out = torch.cat(grad_bags).to(dtype)  # (bags, d)
+            n_bags, n_entries = grad_out.shape[0], picked.numel()
+            bag_crow = torch.cat([offsets, offsets.new_full((1,), n_entries)])
+            # d loss / d activation at every picked entry: <grad of its bag's output, its decoder row>
+            pattern = _csr(bag_crow, picked, torch.zeros_like(picked_pre), (n_bags, n))
+            grad_act = torch.sparse.sampled_addmm(pattern, grad_out, W_dec.t(), beta=0.0).values()
+            grad_act[: batch * k] += grad_values.reshape(-1).to(dtype)
+            grad_pre = grad_act * (picked_pre > 0)
+            # one sort of the entries by latent serves both weight gradients
+            order = torch.argsort(picked)
+            latent_crow = torch.zeros(n + 1, dtype=torch.long, device=picked.device)
+            latent_crow[1:] = torch.bincount(picked, minlength=n).cumsum(0)
+            bag_of_entry = torch.repeat_interleave(torch.arange(n_bags, device=picked.device), bag_crow.diff())[order]
+            grad_W_dec = _csr(latent_crow, bag_of_entry, picked_pre.relu()[order], (n, n_bags)) @ grad_out
+            grad_W_enc = _csr(latent_crow, bag_of_entry % batch, grad_pre[order], (n, batch)) @ x_centred.to(dtype)
+            grad_b_enc = torch.bincount(picked, weights=grad_pre, minlength=n).to(dtype)
+            grad_b_pre = grad_x_hat.sum(0).to(dtype) - grad_b_enc @ W_enc.to(dtype)  # no (B, d) input gradient
+            if multi:
+                grad_b_pre += grad_multi_hat.sum(0).to(dtype)
+            grad_x = None
             if ctx.needs_input_grad[0]:
-                # <grad_out[b], W_dec[indices[b, j]]> for the selected entries only (an SDDMM)
-                pattern = _row_csr(indices, torch.zeros_like(values), n)
-                grad_values = torch.sparse.sampled_addmm(pattern, grad_out, W_dec.t(), beta=0.0).values().view_as(values)
-            if ctx.needs_input_grad[2]:
-                grad_W_dec = _transposed_csr(indices, values, n) @ grad_out
-        return grad_values, None, grad_W_dec
-
-
-def _sparse_decode(values: torch.Tensor, indices: torch.Tensor, W_dec: torch.Tensor) -> torch.Tensor:
-    return _SparseDecoder.apply(values, indices, W_dec)
+                sample_of_entry = torch.repeat_interleave(torch.arange(n_bags, device=picked.device), bag_crow.diff()) % batch
+                encoder_code = torch.sparse_coo_tensor(torch.stack([sample_of_entry, picked]), grad_pre, (batch, n))
+                grad_x = torch.sparse.mm(encoder_code, W_enc.to(dtype))
+        return grad_x, grad_b_pre, grad_W_enc, grad_b_enc, grad_W_dec, None, None, None, None, None

@@ -32,10 +32,13 @@ class ForwardOutput(NamedTuple):
 
 
 def normalised_mse(reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """mean((a - x)^2) / mean((mean_batch(x) - x)^2), both over all batch x d elements (in fp32)."""
+    """mean((a - x)^2) / mean((mean_batch(x) - x)^2), both over all batch x d elements (in fp32).
+
+    The denominator is the mean per-dimension (population) variance of the batch: the paper's definition.
+    """
     reconstruction, target = reconstruction.float(), target.float()
-    variance = (target - target.mean(dim=0, keepdim=True)).pow(2).mean()
-    return (reconstruction - target).pow(2).mean() / variance.clamp_min(1e-12)
+    variance = target.var(dim=0, unbiased=False).mean()
+    return torch.nn.functional.mse_loss(reconstruction, target) / variance.clamp_min(1e-12)
 
 
 def geometric_median(points: torch.Tensor, n_iter: int = 100, tol: float = 1e-6) -> torch.Tensor:
