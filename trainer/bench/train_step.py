@@ -56,8 +56,10 @@ def _adam(parameters, fused: bool) -> torch.optim.Optimizer:
     return torch.optim.Adam(parameters, lr=1e-4, fused=True) if fused else torch.optim.Adam(parameters, lr=1e-4)
 
 
-def trainer_step(sae: TopKSAE, x: torch.Tensor, dead_mask: torch.Tensor, optimiser: torch.optim.Optimizer) -> torch.Tensor:
-    """The step this trainer runs (the Lightning module does the same around `TopKSAE.forward`)."""
+def trainer_step(sae: TopKSAE, x: torch.Tensor, dead_mask: torch.Tensor, optimiser: torch.optim.Optimizer) -> tuple[torch.Tensor, torch.Tensor]:
+    """The step this trainer runs (the Lightning module does the same around `TopKSAE.forward`).
+
+    Returns (nmse, top-k latent ids)."""
     out = sae(x, dead_mask)
     optimiser.zero_grad()
     out.loss.backward()
@@ -65,7 +67,7 @@ def trainer_step(sae: TopKSAE, x: torch.Tensor, dead_mask: torch.Tensor, optimis
     torch.nn.utils.clip_grad_norm_(sae.parameters(), 1.0, foreach=True)
     optimiser.step()
     sae.normalise_decoder()
-    return out.nmse.detach()
+    return out.nmse.detach(), out.indices
 
 
 def _sparsify_variant(w: Workload, x: torch.Tensor, dead_mask: torch.Tensor, device: torch.device) -> tuple[Callable[[], object] | None, str]:
