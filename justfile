@@ -13,3 +13,16 @@ data corpus *args:
 # Run the test suite (the default, CPU-only; needs the shared data, see README)
 test *args:
     {{python}} -m pytest "$@"
+
+# Benchmarks (rich tables; see README "Benchmarks"): just bench train [--shape sae64|minilm] | just bench quality [--steps N]
+# OMP_WAIT_POLICY=PASSIVE: on a shared, oversubscribed CPU, spinning OpenMP workers stall every small op.
+bench name *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
+    shift
+    case "{{name}}" in
+      train) exec {{python}} -m trainer.bench.train_step "$@" ;;
+      quality) exec {{python}} -m trainer.bench.quality "$@" ;;
+      *) echo "unknown benchmark '{{name}}': use train or quality" >&2; exit 2 ;;
+    esac

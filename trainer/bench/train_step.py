@@ -90,7 +90,7 @@ def _sparsify_variant(w: Workload, x: torch.Tensor, dead_mask: torch.Tensor, dev
 
     import sparsify
 
-    return step, f"eai-sparsify {sparsify.__version__}; fused Adam; its AuxK picks d/2 = {w.d // 2} dead latents"
+    return step, f"eai-sparsify {sparsify.__version__}; fused Adam; its AuxK picks min(d/2 = {w.d // 2}, #dead) latents"
 
 
 def build_variants(w: Workload, device: torch.device, include_dense_reference: bool) -> tuple[list[Variant], torch.Tensor, torch.Tensor]:
@@ -158,7 +158,8 @@ def _hardware(device: torch.device) -> str:
     except (OSError, StopIteration):
         pass
     load = ", load avg {:.1f}".format(os.getloadavg()[0]) if hasattr(os, "getloadavg") else ""
-    return f"{cpu}, {torch.get_num_threads()} torch threads of {os.cpu_count()} cores{load}, torch {torch.__version__}"
+    policy = os.environ.get("OMP_WAIT_POLICY", "default")
+    return f"{cpu}, {torch.get_num_threads()} torch threads of {os.cpu_count()} cores{load}, OMP_WAIT_POLICY={policy}, torch {torch.__version__}"
 
 
 def report(w: Workload, device: torch.device, gemm: Variant, variants: list[Variant], rounds: int) -> None:
