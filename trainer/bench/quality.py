@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,7 @@ class QualityConfig:
     n_latents: int = 3072
     k: int = 32
     batch: int = 1024
-    steps: int = 300
+    steps: int = 100
     lr: float = 1e-3
     validation_fraction: float = 0.1
     dead_after: int | None = None
@@ -46,15 +45,14 @@ class QualityConfig:
 
 
 def astro_vectors(warehouse: Path | None) -> torch.Tensor:
-    """The astro MiniLM vectors: from `warehouse`, the default warehouse, or one built from the shared data."""
+    """The astro MiniLM vectors from `warehouse` (default artifacts/astro.duckdb, built from the shared data if missing)."""
     corpus = load_corpus_config("astro")
     path = warehouse or warehouse_path("astro")
     if not path.exists():
         from data.cli import main as data_cli
 
         shared = Path(os.environ.get("SAE_ATLAS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
-        path = Path(tempfile.mkdtemp(prefix="sae_bench_")) / "astro.duckdb"
-        console.print(f"no astro warehouse; building {path} from {shared}")
+        console.print(f"no astro warehouse at {path}; building it from {shared} (as `just data astro` would)")
         if data_cli(["ingest", "astro", "--warehouse", str(path), "--jsonl", str(shared / "arxiv_abstracts.jsonl.gz"),
                      "--embeddings", str(shared / "minilm_l6_v2.parquet")]) != 0:
             raise SystemExit(f"could not build the astro warehouse from {shared}; set SAE_ATLAS_SHARED_DATA or pass --warehouse")
