@@ -20,8 +20,8 @@ sql corpus *query:
 test *args:
     {{python}} -m pytest "$@"
 
-# Benchmarks (rich tables; see README "Benchmarks"): just bench train [--shape sae64|minilm] | just bench quality [--steps N]
 # OMP_WAIT_POLICY=PASSIVE: on a shared, oversubscribed CPU, spinning OpenMP workers stall every small op.
+# Benchmarks (rich tables; see README "Benchmarks"): just bench train [--shape sae64|minilm] | just bench quality [--steps N]
 bench name *args:
     #!/usr/bin/env bash
     set -euo pipefail
