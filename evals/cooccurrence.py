@@ -32,6 +32,8 @@ class TopK:
     latents: np.ndarray
     """int32 latent ids, ``0 <= latent < n_latents``."""
     n_latents: int
+    values: np.ndarray | None = None
+    """float32 activations, when asked for (``load_topk(..., with_values=True)``)."""
 
 
 def require_complete_sae(con: duckdb.DuckDBPyConnection, sae_id: int) -> tuple[int, int]:
@@ -52,18 +54,18 @@ def require_complete_sae(con: duckdb.DuckDBPyConnection, sae_id: int) -> tuple[i
     return int(n_latents), int(k)
 
 
-def load_topk(con: duckdb.DuckDBPyConnection, sae_id: int) -> TopK:
-    """Read one SAE's (doc_id, latent) pairs in one columnar fetch (no Python rows)."""
+def load_topk(con: duckdb.DuckDBPyConnection, sae_id: int, with_values: bool = False) -> TopK:
+    """Read one SAE's (doc_id, latent[, value]) columns in one columnar fetch (no Python rows)."""
     n_latents, _ = require_complete_sae(con, sae_id)
+    columns = "doc_id, latent, value" if with_values else "doc_id, latent"
     # con.sql(...).to_arrow_table() streams columns straight to Arrow (execute() adds a row copy).
-    table = con.sql(
-        "SELECT doc_id, latent FROM activations WHERE sae_id = ?", params=[int(sae_id)]
-    ).to_arrow_table()
+    table = con.sql(f"SELECT {columns} FROM activations WHERE sae_id = ?", params=[int(sae_id)]).to_arrow_table()
+    if table.num_rows == 0:
+        raise ValueError(f"SAE {sae_id} has no stored activations; encode the corpus first (`just train`)")
     doc_ids = table.column("doc_id").to_numpy().astype(np.int32, copy=False)
     latents = table.column("latent").to_numpy().astype(np.int32, copy=False)
-    if latents.size == 0:
-        raise ValueError(f"SAE {sae_id} has no stored activations; encode the corpus first (`just train`)")
-    return TopK(doc_ids, latents, n_latents)
+    values = table.column("value").to_numpy().astype(np.float32, copy=False) if with_values else None
+    return TopK(doc_ids, latents, n_latents, values)
 
 
 def cooccurrence_counts(con: duckdb.DuckDBPyConnection, sae_id: int) -> sp.csr_array:
@@ -169,43 +171,56 @@ def _latent_blocks(latent_ptr: np.ndarray, n_latents: int, max_latents: int, k: 
     return blocks
 
 
-def min_normalised(counts: sp.csr_array, smoothing: float = 1.0) -> sp.csr_array:
-    """Symmetric edge weights ``C_ij / (min(C_ii, C_jj) + smoothing)``, diagonal dropped.
+def pair_weights(counts: sp.csr_array, n_docs: int, smoothing: float = 1.0) -> sp.csr_array:
+    """Symmetric edge weights: Loevinger's H of every co-occurring pair, diagonal and H <= 0 dropped.
 
-    Why this weight: it equals P(denser | sparser), the fraction of the sparser latent's documents
-    in which the denser one also fires. A child of a hierarchy (a specific concept) nearly always
-    comes with its parent (the general one), so the weight is high exactly for parent-child pairs,
-    whatever the parent's number of children. Cosine (C_ij / sqrt(C_ii C_jj)) and Jaccard shrink as
-    the parent gains children (10 equal children: cosine ~0.32), so they would hide the hierarchy
-    the families are meant to find. The paper's P(j | i) is asymmetric and its graph kept whichever
-    direction networkx wrote last. ``smoothing`` (like the paper's +1) keeps a latent seen in one
-    or two documents from getting weight 1 with everything it happened to meet.
+    ``H_ij = (C_ij - E_ij) / (min(C_ii, C_jj) + smoothing - E_ij)`` with ``E_ij = C_ii C_jj / N``,
+    the count expected if the two latents were independent.
+
+    Why this weight: the raw ``C_ij / min(C_ii, C_jj)`` is P(denser | sparser), the fraction of the
+    sparser latent's documents in which the denser one also fires. A child of a hierarchy (a
+    specific concept) nearly always comes with its parent (the general one), so that fraction is
+    high for parent-child pairs whatever the parent's number of children; cosine and Jaccard shrink
+    as a parent gains children (10 equal children: cosine ~0.32) and would hide the hierarchy. But
+    P(denser | sparser) is also high for *unrelated* pairs whenever the denser latent is dense
+    (independent latents: it equals the denser latent's density), which turns every dense latent
+    into a hub. H rescales it so independence gives 0 and perfect nesting (the sparser latent only
+    fires with the denser one) gives 1: ``H = (P(d|s) - P(d)) / (1 - P(d))``, symmetric by
+    construction. The paper used the asymmetric P(j | i) and let networkx keep whichever direction
+    it wrote last. ``smoothing`` (like the paper's +1) keeps a latent seen in one or two documents
+    from getting weight 1 with everything it happened to meet.
     """
-    counts = sp.csr_array(counts)
-    density = counts.diagonal().astype(np.float64)
-    coo = counts.tocoo()
+    coo = sp.csr_array(counts).tocoo()
+    density = sp.csr_array(counts).diagonal().astype(np.float64)
     off_diagonal = coo.row != coo.col
     row, col = coo.row[off_diagonal], coo.col[off_diagonal]
-    weight = coo.data[off_diagonal] / (np.minimum(density[row], density[col]) + smoothing)
-    return sp.csr_array((weight, (row, col)), shape=counts.shape)
+    weight = _loevinger(coo.data[off_diagonal], density[row], density[col], n_docs, smoothing)
+    positive = weight > 0
+    return sp.csr_array((weight[positive], (row[positive], col[positive])), shape=counts.shape)
 
 
-def top_cooccurring(counts: sp.csr_array, top: int, smoothing: float = 1.0) -> dict[str, np.ndarray]:
-    """Per latent, its ``top`` partners by min-normalised weight (ties: by count).
+def _loevinger(together: np.ndarray, count_a: np.ndarray, count_b: np.ndarray, n_docs: int, smoothing: float) -> np.ndarray:
+    expected = count_a * count_b / n_docs
+    return (together - expected) / (np.minimum(count_a, count_b) + smoothing - expected)
+
+
+def top_cooccurring(counts: sp.csr_array, n_docs: int, top: int, smoothing: float = 1.0) -> dict[str, np.ndarray]:
+    """Per latent, its ``top`` partners by pair weight (Loevinger's H; ties: by count).
 
     Columns of the ``cooccurrence`` table (the dashboard's feature page): latent, other, count, weight.
+    Partners that co-occur less often than chance (H <= 0) are not listed.
     """
     counts = sp.csr_array(counts)
     density = counts.diagonal().astype(np.float64)
     columns: dict[str, list[np.ndarray]] = {"latent": [], "other": [], "count": [], "weight": []}
     for latent in range(counts.shape[0]):
         start, stop = counts.indptr[latent], counts.indptr[latent + 1]
-        others = counts.indices[start:stop]
-        keep = others != latent
-        others, row_counts = others[keep], counts.data[start:stop][keep]
-        if others.size == 0:
+        others, row_counts = counts.indices[start:stop], counts.data[start:stop]
+        row_weights = _loevinger(row_counts, density[latent], density[others], n_docs, smoothing)
+        keep = (others != latent) & (row_weights > 0)
+        if not keep.any():
             continue
-        row_weights = row_counts / (np.minimum(density[latent], density[others]) + smoothing)
+        others, row_counts, row_weights = others[keep], row_counts[keep], row_weights[keep]
         order = np.lexsort((-row_counts, -row_weights))[:top]
         columns["latent"].append(np.full(order.size, latent, dtype=np.int32))
         columns["other"].append(others[order].astype(np.int32))

@@ -20,7 +20,8 @@ class FamiliesConfig:
     """Edge-weight threshold of each pass (one entry per pass). Pass p > 1 leaves out every root
     found before, so children of dense hub latents can root families of their own."""
     smoothing: float = 1.0
-    """Added to the denominator of ``C_ij / min(C_ii, C_jj)`` so rare latents do not get weight 1."""
+    """Added to the denominator of the edge weight (Loevinger's H, see ``evals.cooccurrence.pair_weights``)
+    so a latent seen in a handful of documents does not get weight 1 with everything it met."""
     min_latent_docs: int = 5
     """Latents active in fewer documents are left out of the graph."""
     min_root_children: int = 3

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 from data.warehouse import open_reader, open_writer
-from evals.cooccurrence import cooccurrence_from_pairs, load_topk, min_normalised, top_cooccurring
+from evals.cooccurrence import cooccurrence_from_pairs, load_topk, pair_weights, top_cooccurring
 from evals.families.config import FamiliesConfig
 from evals.families.graph import Family, find_families
 from evals.families.labels import FamilyLabeller
@@ -39,9 +40,9 @@ def run_families(warehouse: str | Path, sae_id: int, config: FamiliesConfig, lab
         topk = load_topk(con, sae_id, with_values=True)
     counts = cooccurrence_from_pairs(topk.doc_ids, topk.latents, topk.n_latents)
     counted_s = time.perf_counter() - started
-    density = counts.diagonal()
-    families = find_families(min_normalised(counts, config.smoothing), density, config)
-    partners = top_cooccurring(counts, config.top_cooccurring, config.smoothing)
+    n_docs = int(np.unique(topk.doc_ids).size)
+    families = find_families(pair_weights(counts, n_docs, config.smoothing), counts.diagonal(), config)
+    partners = top_cooccurring(counts, n_docs, config.top_cooccurring, config.smoothing)
     summary = family_statistics(counts, families, config.random_baselines, config.seed)
     labels = labeller.label(warehouse, sae_id, families, topk)
     summary.update({
