@@ -11,6 +11,7 @@ fits the L2 cache. numpy releases the GIL in these calls, so blocks run on all c
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -85,8 +86,8 @@ def cooccurrence_from_pairs(
     """``AᵀA`` (int32 CSR) for the binary matrix with a one at every (doc_ids[i], latents[i]).
 
     ``block_bins`` bounds a block's dense accumulator (latents x n, int64: 2 MiB = one L2);
-    ``max_block_entries`` bounds the gathered pairs per step, so a latent that fires in half the
-    corpus is processed in chunks instead of one huge temporary.
+    ``max_block_entries`` bounds the gathered pairs per bincount (the per-thread buffer), so a
+    latent that fires in half the corpus is processed in chunks instead of one huge temporary.
     """
     doc_ids = np.asarray(doc_ids)
     latents = np.asarray(latents)
@@ -95,25 +96,31 @@ def cooccurrence_from_pairs(
     if latents.size and (latents.min() < 0 or latents.max() >= n_latents):
         raise ValueError(f"latent ids must lie in [0, {n_latents}); got {latents.min()}..{latents.max()}")
     rows, by_latent_docs, latent_ptr = _both_layouts(doc_ids, latents, n_latents)
-    blocks = _latent_blocks(latent_ptr, n_latents, max(1, block_bins // (n_latents + 1)), rows.shape[1],
-                            max_block_entries)
+    width = n_latents + 1  # + the padding latent of documents with fewer than k entries
+    step = max(1, max_block_entries // rows.shape[1])  # documents gathered per bincount
+    blocks = _latent_blocks(latent_ptr, n_latents, max(1, block_bins // width), step)
+    scratch = threading.local()  # one reusable gather buffer per thread: no page faults per block
 
     def count_block(block: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         first, stop = block
-        width = n_latents + 1  # + the padding latent of documents with fewer than k entries
-        dense = np.zeros((stop - first) * width, dtype=np.int64)
+        if not hasattr(scratch, "buffer"):
+            scratch.buffer = np.empty(step * rows.shape[1], dtype=np.intp)
         begin, end = latent_ptr[first], latent_ptr[stop]
-        local = np.repeat(np.arange(stop - first, dtype=np.int32) * width, np.diff(latent_ptr[first:stop + 1]))
-        step = max(1, max_block_entries // rows.shape[1])
+        offsets = np.repeat(np.arange(stop - first, dtype=np.intp) * width, np.diff(latent_ptr[first:stop + 1]))
+        dense = None
         for start in range(begin, end, step):
-            piece = slice(start, min(start + step, end))
-            pairs = rows[by_latent_docs[piece]]
-            pairs += local[piece.start - begin:piece.stop - begin, None]
-            dense += np.bincount(pairs.ravel(), minlength=dense.size)
-        dense = dense.reshape(stop - first, width)[:, :n_latents]
+            docs = by_latent_docs[start:min(start + step, end)]
+            pairs = scratch.buffer[:docs.size * rows.shape[1]].reshape(docs.size, rows.shape[1])
+            np.take(rows, docs, axis=0, out=pairs)
+            pairs += offsets[start - begin:start - begin + docs.size, None]
+            counted = np.bincount(pairs.ravel(), minlength=(stop - first) * width)
+            dense = counted if dense is None else dense + counted
+        if dense is None:
+            return np.zeros(stop - first, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32)
+        dense.reshape(stop - first, width)[:, n_latents] = 0  # drop the padding column
         flat = np.flatnonzero(dense)
-        return (np.count_nonzero(dense, axis=1), (flat % n_latents).astype(np.int32),
-                dense.ravel()[flat].astype(np.int32))
+        row = flat // width
+        return np.bincount(row, minlength=stop - first), (flat - row * width).astype(np.int32), dense[flat].astype(np.int32)
 
     workers = workers or len(os.sched_getaffinity(0))
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -129,22 +136,30 @@ def cooccurrence_from_pairs(
 
 
 def _both_layouts(doc_ids: np.ndarray, latents: np.ndarray, n_latents: int):
-    """Doc-major padded top-k lists and the latent-major document lists (CSC of A)."""
+    """Doc-major padded top-k lists (intp, for gathers straight into bincount's input type) and
+    the latent-major document lists (the CSC of A)."""
     compact_docs = _compact(doc_ids)
     n_docs = int(compact_docs.max()) + 1 if compact_docs.size else 0
     # Doc-major: a (docs x k) table; documents with fewer entries are padded with latent n.
-    by_doc = np.argsort(compact_docs, kind="stable")
+    by_doc = np.arange(compact_docs.size) if _is_sorted(compact_docs) else np.argsort(compact_docs)
     doc_counts = np.bincount(compact_docs, minlength=n_docs)
     k_max = int(doc_counts.max()) if doc_counts.size else 1
-    rows = np.full((n_docs, k_max), n_latents, dtype=np.int32)
+    rows = np.full((n_docs, k_max), n_latents, dtype=np.intp)
     doc_starts = np.concatenate([[0], np.cumsum(doc_counts)[:-1]])
     sorted_docs = compact_docs[by_doc]
     rows[sorted_docs, np.arange(sorted_docs.size) - doc_starts[sorted_docs]] = latents[by_doc]
-    # Latent-major: the documents of each latent.
-    by_latent = np.argsort(latents, kind="stable")
+    # Latent-major: the documents of each latent. The warehouse stores activations ordered by
+    # latent, so this is usually sorted already; otherwise int16 keys get numpy's radix sort.
     latent_ptr = np.zeros(n_latents + 1, dtype=np.int64)
     latent_ptr[1:] = np.cumsum(np.bincount(latents, minlength=n_latents))
-    return rows, compact_docs[by_latent], latent_ptr
+    if _is_sorted(latents):
+        return rows, compact_docs, latent_ptr
+    keys = latents.astype(np.int16) if n_latents <= np.iinfo(np.int16).max else latents
+    return rows, compact_docs[np.argsort(keys, kind="stable")], latent_ptr
+
+
+def _is_sorted(values: np.ndarray) -> bool:
+    return values.size < 2 or bool(np.all(values[1:] >= values[:-1]))
 
 
 def _compact(doc_ids: np.ndarray) -> np.ndarray:
@@ -157,15 +172,14 @@ def _compact(doc_ids: np.ndarray) -> np.ndarray:
     return np.unique(doc_ids, return_inverse=True)[1].astype(np.int32)
 
 
-def _latent_blocks(latent_ptr: np.ndarray, n_latents: int, max_latents: int, k: int,
-                   max_entries: int) -> list[tuple[int, int]]:
-    """Consecutive latent ranges with at most ``max_latents`` latents and ~``max_entries`` pairs."""
+def _latent_blocks(latent_ptr: np.ndarray, n_latents: int, max_latents: int, max_docs: int) -> list[tuple[int, int]]:
+    """Consecutive latent ranges of at most ``max_latents`` latents and ~``max_docs`` gathered documents
+    (a single latent with more documents forms a block of its own and is gathered in chunks)."""
     blocks, first = [], 0
     while first < n_latents:
         stop = min(first + max_latents, n_latents)
-        # Shrink the block until its gathered pairs fit (a single latent may exceed; it is chunked).
-        limit = latent_ptr[first] + max(1, max_entries // k)
-        stop = max(first + 1, min(stop, int(np.searchsorted(latent_ptr, limit, side="right")) - 1))
+        fitting = int(np.searchsorted(latent_ptr, latent_ptr[first] + max_docs, side="right")) - 1
+        stop = max(first + 1, min(stop, fitting))
         blocks.append((first, stop))
         first = stop
     return blocks

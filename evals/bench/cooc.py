@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import scipy
 import scipy.sparse as sp
 from rich.console import Console
 from rich.table import Table
@@ -64,9 +65,10 @@ def write_warehouse(path: Path, rows: np.ndarray, n_latents: int) -> int:
 
 
 def timed(function, *args, **kwargs):
-    start = time.perf_counter()
+    """(result, (wall seconds, CPU seconds of this process across all its threads))."""
+    start, cpu = time.perf_counter(), time.process_time()
     result = function(*args, **kwargs)
-    return result, time.perf_counter() - start
+    return result, (time.perf_counter() - start, time.process_time() - cpu)
 
 
 def main() -> None:
@@ -80,7 +82,7 @@ def main() -> None:
     rows, generate_s = timed(synthetic_topk, args.docs, args.k, args.latents)
     doc_ids = np.repeat(np.arange(args.docs, dtype=np.int32), args.k)
     latents = rows.ravel()
-    console.print(f"generated {rows.size:,} activations in {generate_s:.1f} s")
+    console.print(f"generated {rows.size:,} activations in {generate_s[0]:.1f} s")
 
     ours, ours_s = timed(cooccurrence_from_pairs, doc_ids, latents, args.latents)
     results = [("ours: block bincount, from numpy arrays", ours_s)]
@@ -97,7 +99,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as folder:
         path = Path(folder) / "bench.duckdb"
         sae_id, write_s = timed(write_warehouse, path, rows, args.latents)
-        console.print(f"wrote the DuckDB file in {write_s:.1f} s ({path.stat().st_size / 2**20:.0f} MiB)")
+        console.print(f"wrote the DuckDB file in {write_s[0]:.1f} s ({path.stat().st_size / 2**20:.0f} MiB)")
         with open_reader(path) as con:
             def read_numpy():
                 got = con.sql("SELECT doc_id, latent FROM activations WHERE sae_id = ?", params=[sae_id]).fetchnumpy()
@@ -114,19 +116,32 @@ def main() -> None:
 
     table = Table(title="Latent co-occurrence C = AᵀA")
     table.add_column("method")
-    table.add_column("seconds", justify="right")
-    table.add_column("vs baseline", justify="right")
-    reference = results[0][1] if not args.skip_baseline else None
-    for name, seconds in results:
-        ratio = f"{reference / seconds:.1f}x faster" if reference else "-"
-        table.add_row(name, f"{seconds:.2f}", ratio)
+    table.add_column("wall s", justify="right")
+    table.add_column("CPU s", justify="right")
+    table.add_column("wall vs baseline", justify="right")
+    table.add_column("CPU vs baseline", justify="right")
+    reference = None if args.skip_baseline else results[0][1]
+    for name, (wall, cpu) in results:
+        table.add_row(name, f"{wall:.2f}", f"{cpu:.2f}",
+                      f"{reference[0] / wall:.1f}x" if reference else "-", f"{reference[1] / cpu:.1f}x" if reference else "-")
     console.print(table)
     console.print(
         f"workload: {args.docs:,} docs x k={args.k} ({rows.size:,} activations), n={args.latents:,}; "
         f"C has {ours.nnz:,} non-zeros; same matrix as baseline: {same}; from DuckDB: {same_db}"
     )
-    console.print(f"hardware: {platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores "
-                  f"available, numpy {np.__version__}, scipy {sp.__name__ and __import__('scipy').__version__}")
+    console.print(f"hardware: {_cpu_model()}, {len(os.sched_getaffinity(0))} cores available, "
+                  f"load average at the end {os.getloadavg()[0]:.1f} (other processes share the cores: "
+                  f"wall > CPU / cores means contention), numpy {np.__version__}, scipy {scipy.__version__}")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
 
 
 if __name__ == "__main__":
