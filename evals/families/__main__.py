@@ -42,16 +42,18 @@ def main(argv: list[str] | None = None) -> int:
                                   LLMSettings(model=args.llm_model) if use_llm else None, args.corpus)
         table = Table(title=f"Feature families ({args.corpus})")
         for column in ("SAE", "families", "mean children", "max", "parent/child ratio", "block ratio lift",
-                       "labels", "mean F1", "seconds"):
+                       "labelled", "mean F1", "mean AUROC", "seconds"):
             table.add_column(column, justify="right")
         for sae_id in sae_ids:
             run = run_families(warehouse, sae_id, config, labeller)
             s = run.summary
             sizes, ratio, block, labels = s["size_distribution"], s["parent_child_ratio"], s["block_diagonal"], s["labels"]
             table.add_row(str(sae_id), str(sizes["families"]), _num(sizes.get("mean_children")), str(sizes.get("max_children", "-")),
-                          _num(ratio.get("mean")), _num(block.get("lift")), f"{labels['labelled']} ({labels['path']})",
-                          _num(labels.get("mean_f1")), _num(s["seconds"]))
+                          _num(ratio.get("mean")), _num(block.get("lift")), str(labels["labelled"]),
+                          _num(labels.get("mean_f1")), _num(labels.get("mean_auroc")), _num(s["seconds"]))
         console.print(table)
+        console.print(f"labels: {labels['path']}" + ("" if use_llm else " (offline path: set OPENAI_API_KEY for LLM names)")
+                      + f"; family activation = {config.family_activation} over members; scores on held-out abstracts")
     except (UnknownSAE, ValueError, FileNotFoundError) as error:
         console.print(f"[red]error:[/red] {error}")
         return 2
