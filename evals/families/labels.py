@@ -11,7 +11,7 @@ member labels, the keyword label and top abstracts); that name is scored the sam
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,7 @@ class FamilyLabeller:
     """Family activation: ``max`` or ``sum`` of member activations."""
     llm: LLMSettings | None = None
     corpus_name: str = "astro"
+    _embedder: object = field(default=None, init=False, repr=False)
 
     def label(self, warehouse: str | Path, sae_id: int, families: list[Family], topk: TopK) -> list[FamilyLabel]:
         if not families:
@@ -83,7 +84,7 @@ class FamilyLabeller:
             label_terms = [[name] if name else [] for name in names]
         # The embedding scorer needs the corpus's own embedding model; other models use term matching.
         scorer = offline.scorer if embed_model == LOCAL_MODEL else "terms"
-        vectors = label_vectors(scorer, label_terms, index, make_embedder("local", LOCAL_MODEL) if scorer == "embedding" else None)
+        vectors = label_vectors(scorer, label_terms, index, self._local_embedder() if scorer == "embedding" else None)
         ratings = _ratings(scorer, vectors, examples, ready, corpus, index)
         for row, i in enumerate(ready):
             rows = examples.of(i, *SCORE_ROLES)
@@ -92,10 +93,16 @@ class FamilyLabeller:
                                     _finite(scores.auroc))
         return labels
 
+    def _local_embedder(self):
+        """The local MiniLM, loaded once per labeller (it is reused for every SAE of a run)."""
+        if self._embedder is None:
+            self._embedder = make_embedder("local", LOCAL_MODEL)
+        return self._embedder
+
     def _llm_names(self, warehouse, families: list[Family], keyword_terms: list[list[str]],
                    member_labels: dict[int, str], titles: list[list[str]]) -> list[str | None]:
         client = LLMClient(self.llm, lambda: open_writer(warehouse))
-        field = FIELDS.get(self.corpus_name, self.corpus_name)
+        subject = FIELDS.get(self.corpus_name, self.corpus_name)
         requests = []
         for family, keywords, top_titles in zip(families, keyword_terms, titles):
             children = [member_labels.get(m.latent, f"feature {m.latent} (unlabelled)") for m in family.members[1:]]
@@ -105,7 +112,7 @@ class FamilyLabeller:
                 f"Keywords: {label_text(keywords)}",
                 "Top abstracts:", *[f"- {t}" for t in top_titles],
             ])
-            requests.append([{"role": "system", "content": FAMILY_PROMPT.format(field=field)},
+            requests.append([{"role": "system", "content": FAMILY_PROMPT.format(field=subject)},
                              {"role": "user", "content": user}])
         names = []
         for result in client.complete_many(requests):
