@@ -13,3 +13,7 @@ data corpus *args:
 # Run the test suite (the default, CPU-only; needs the shared data, see README)
 test *args:
     {{python}} -m pytest "$@"
+
+# Label and score the features of a stored SAE: just interpret astro [--llm|--offline] [--max-features N] [--sae-id ID]
+interpret corpus *args:
+    {{python}} -m evals.interp "$@"
