@@ -19,7 +19,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--llm", action="store_true", help="force the LLM path (needs OPENAI_API_KEY)")
     mode.add_argument("--offline", action="store_true", help="force the offline keyword path (a proxy)")
-    parser.add_argument("--max-features", type=int, default=None, help="interpret at most this many (not yet done) features")
+    parser.add_argument("--max-features", type=int, default=None, help="interpret only latents 0..N-1 (those already done are skipped)")
     parser.add_argument("--sae-id", type=int, default=None, help="which SAE (default: the newest complete one of the corpus)")
     return parser.parse_args(argv)
 
@@ -49,7 +49,7 @@ def print_report(report: RunReport, console: Console) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 140)  # logs and CI: no truncated columns
     if args.llm and not llm_available():
         console.print("[red]--llm needs OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server)[/]")
         return 2

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from evals.interp.config import LLMPathConfig
-from evals.interp.examples import ROLE_CODE, SCORE_ROLES, Corpus, ExampleSet, derangement
+from evals.interp.examples import ROLE_CODE, SCORE_ROLES, Corpus, ExampleSet
 from evals.interp.metrics import score
 from evals.interp.prompts import explain_messages, parse_label, parse_ratings, predict_messages
 from evals.interp.store import FeatureResult
@@ -17,7 +17,8 @@ from evals.llm import LLMClient
 
 
 def explain_round(client: LLMClient, corpus_name: str, corpus: Corpus, examples: ExampleSet, latents: np.ndarray,
-                  settings: LLMPathConfig, seed: int) -> list[FeatureResult]:
+                  settings: LLMPathConfig, seed: int, retry_tags: dict[int, str]) -> list[FeatureResult]:
+    """Labels for ``latents``; ``retry_tags`` marks features whose stored answer was unusable (ask anew)."""
     requests = []
     for latent in latents.tolist():
         positive = examples.of(latent, "explain_pos")
@@ -30,7 +31,7 @@ def explain_round(client: LLMClient, corpus_name: str, corpus: Corpus, examples:
             [corpus.texts[examples.doc_index[r]] for r in negative],
             settings.max_abstract_chars,
         ))
-    answers = client.complete_many(requests)
+    answers = client.complete_many(requests, cache_tag=[retry_tags.get(latent, "") for latent in latents.tolist()])
     results = []
     for latent, answer in zip(latents.tolist(), answers):
         if isinstance(answer, Exception):
@@ -46,13 +47,21 @@ def explain_round(client: LLMClient, corpus_name: str, corpus: Corpus, examples:
 
 
 def predict_round(client: LLMClient, corpus_name: str, corpus: Corpus, examples: ExampleSet,
-                  results: list[FeatureResult], settings: LLMPathConfig, seed: int) -> np.ndarray:
-    """Rate every labelled feature's held-out set; fills scores in ``results``; returns per-row ratings."""
+                  results: list[FeatureResult], settings: LLMPathConfig, seed: int,
+                  stored_labels: dict[int, str]) -> np.ndarray:
+    """Rate every labelled feature's held-out set; fills scores in ``results``; returns per-row ratings.
+
+    The baseline label of a feature is another feature's label, drawn (seeded) from this round's
+    labels and those stored by earlier runs.
+    """
     labelled = [r for r in results if r.status == "complete"]
+    pool = {**stored_labels, **{r.latent: r.label for r in labelled}}
     baseline_of = {}
-    if len(labelled) > 1:
-        perm = derangement(len(labelled), np.random.default_rng([seed, 7, labelled[0].latent]))
-        baseline_of = {r.latent: labelled[j].label for r, j in zip(labelled, perm)}
+    for result in labelled:
+        others = sorted(latent for latent in pool if latent != result.latent)
+        if others:
+            pick = np.random.default_rng([seed, result.latent, 7]).choice(others)
+            baseline_of[result.latent] = pool[int(pick)]
     requests, targets = [], []  # targets: (kind, example rows in request order)
     for result in labelled:
         rows = np.random.default_rng([seed, result.latent, 3]).permutation(examples.of(result.latent, *SCORE_ROLES))

@@ -25,8 +25,8 @@ from evals.interp.examples import (READY, ROLE_CODE, SCORE_ROLES, Corpus, Exampl
 from evals.interp.keywords import EXPLAINER_NAME, TfidfIndex, explain_offline, label_text
 from evals.interp.metrics import score
 from evals.interp.proxy import PREDICTOR_NAMES, calibrated_ratings, label_vectors, similarities
-from evals.interp.store import (FeatureResult, SaeInfo, finished_latents, find_sae, write_results,
-                                write_summary)
+from evals.interp.store import (FeatureResult, SaeInfo, finished_latents, find_sae, failed_attempts, stored_label_map,
+                                write_results, write_summary)
 from evals.interp.summary import summarise
 from evals.llm import LLMClient, LLMSettings, llm_available, usage_rows
 
@@ -70,9 +70,9 @@ def run_interpretation(warehouse: Path, corpus_name: str, *, sae_id: int | None 
         done = finished_latents(con, sae.sae_id, explainer)
         corpus = load_corpus(con, sae.embed_model, config.examples.min_abstract_chars)
         activations = load_activations(con, sae.sae_id, sae.n_latents, corpus)
-    todo = np.array([latent for latent in range(sae.n_latents) if latent not in done], dtype=np.int64)
-    if max_features is not None:
-        todo = todo[:max_features]
+    # The first ``max_features`` latents, so a repeated command resumes the same set.
+    wanted = sae.n_latents if max_features is None else min(max_features, sae.n_latents)
+    todo = np.array([latent for latent in range(wanted) if latent not in done], dtype=np.int64)
     examples = select_examples(corpus, activations, todo, config.examples, extra_positives=extra)
     rare = [FeatureResult(latent, "too_few_active") for latent, s in examples.status.items() if s != READY]
     ready = np.array([latent for latent, s in examples.status.items() if s == READY], dtype=np.int64)
@@ -148,15 +148,21 @@ def _run_llm(warehouse: Path, corpus_name: str, sae: SaeInfo, corpus: Corpus, ex
                                     timeout_s=settings.timeout_s, max_retries=settings.max_retries), cache)
         for role, model in (("explainer", settings.explainer_model), ("predictor", settings.predictor_model))
     }
+    with open_reader(warehouse) as con:
+        stored_labels = stored_label_map(con, sae.sae_id, settings.explainer_model)
+        retry_tags = failed_attempts(con, sae.sae_id, settings.explainer_model)
     all_results: list[FeatureResult] = []
     pending_rare = list(rare)
     rounds = [ready[i:i + settings.features_per_batch] for i in range(0, len(ready), settings.features_per_batch)] or [ready]
     for round_latents in rounds:
-        results = explain_round(clients["explainer"], corpus_name, corpus, examples, round_latents, settings, config.examples.seed)
-        predictions = predict_round(clients["predictor"], corpus_name, corpus, examples, results, settings, config.examples.seed)
+        results = explain_round(clients["explainer"], corpus_name, corpus, examples, round_latents, settings,
+                                config.examples.seed, retry_tags)
+        predictions = predict_round(clients["predictor"], corpus_name, corpus, examples, results, settings,
+                                    config.examples.seed, stored_labels)
         with open_writer(warehouse) as con:
             write_results(con, sae.sae_id, settings.explainer_model, settings.predictor_model, False,
                           pending_rare + results, examples, predictions, corpus)
         all_results += results
         pending_rare = []
+        stored_labels.update({r.latent: r.label for r in results if r.status == "complete"})
     return list(rare) + all_results, list(usage_rows(clients))

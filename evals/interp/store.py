@@ -47,6 +47,24 @@ def finished_latents(con: duckdb.DuckDBPyConnection, sae_id: int, explainer: str
     return {r[0] for r in rows}
 
 
+def stored_label_map(con: duckdb.DuckDBPyConnection, sae_id: int, explainer: str) -> dict[int, str]:
+    rows = con.execute(
+        "SELECT latent, label FROM interpretations WHERE sae_id = ? AND explainer = ? AND status = 'complete'",
+        [sae_id, explainer],
+    ).fetchall()
+    return dict(rows)
+
+
+def failed_attempts(con: duckdb.DuckDBPyConnection, sae_id: int, explainer: str) -> dict[int, str]:
+    """Latents whose last attempt failed -> a tag naming that attempt (so the retry is not a cache hit)."""
+    rows = con.execute(
+        "SELECT latent, CAST(created_at AS VARCHAR) FROM interpretations "
+        "WHERE sae_id = ? AND explainer = ? AND status = 'error'",
+        [sae_id, explainer],
+    ).fetchall()
+    return {latent: f"after failed attempt at {when}" for latent, when in rows}
+
+
 @dataclass
 class FeatureResult:
     latent: int

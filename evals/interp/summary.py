@@ -36,7 +36,8 @@ def summarise(con: duckdb.DuckDBPyConnection, sae_id: int, explainer: str, clean
         "SELECT status, count(*) FROM interpretations WHERE sae_id = ? AND explainer = ? GROUP BY status",
         [sae_id, explainer],
     ).fetchall())
-    column = {name: np.asarray(table[name], dtype=np.float64) for name in table}
+    # fetchnumpy returns masked arrays where there are NULLs (undefined scores): keep them NaN.
+    column = {name: np.ma.filled(np.ma.asarray(table[name]).astype(np.float64), np.nan) for name in table}
     summary: dict = {"features": counts, "scored": int(len(column["pearson"]))}
     for name in METRICS:
         summary[name] = _quartiles(column[name])
