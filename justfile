@@ -17,3 +17,7 @@ test *args:
 # Label and score the features of a stored SAE: just interpret astro [--llm|--offline] [--max-features N] [--sae-id ID]
 interpret corpus *args:
     {{python}} -m evals.interp "$@"
+
+# Benchmarks (print a rich table): just bench interp [--corpus astro] [--sae-id ID]
+bench name *args:
+    shift; {{python}} -m evals.bench.{{name}} "$@"
