@@ -22,11 +22,10 @@ families corpus *args:
 splits corpus *args:
     {{python}} -m evals.splits "$@"
 
-# Benchmarks (rich table: workload, hardware, ratio vs a baseline): just bench cooc [--docs N]
+# Label and score the features of a stored SAE: just interpret astro [--llm|--offline] [--max-features N] [--sae-id ID]
+interpret corpus *args:
+    {{python}} -m evals.interp "$@"
+
+# Benchmarks (print a rich table): just bench interp [--corpus astro] [--sae-id ID] | just bench cooc [--docs N]
 bench name *args:
-    #!/usr/bin/env bash
-    set -euo pipefail
-    case "$1" in
-        cooc) shift; {{python}} -m evals.bench.cooc "$@" ;;
-        *) echo "unknown benchmark '$1'; known: cooc" >&2; exit 2 ;;
-    esac
+    shift; {{python}} -m evals.bench.{{name}} "$@"
