@@ -21,7 +21,7 @@ def scipy_reference(doc_ids, latents, n_latents):
 
 
 @pytest.mark.parametrize("order", ["by_document", "by_latent", "shuffled"])
-@pytest.mark.parametrize("options", [{}, {"block_bins": 100, "max_block_entries": 500, "workers": 2}])
+@pytest.mark.parametrize("options", [{}, {"latents_per_task": 7, "docs_per_bincount": 50, "workers": 2}])
 def test_counts_equal_scipy_product(options, order):
     rng = np.random.default_rng(1)
     n_docs, k, n_latents = 3000, 8, 120

@@ -23,7 +23,6 @@ from evals.families.config import load_families_config
 from evals.families.labels import FamilyLabeller
 from evals.families.pipeline import run_families
 from evals.interp.config import load_interp_config
-from evals.llm import LLMSettings
 
 WORD_SAE_ID = 41
 K = 32
@@ -152,18 +151,39 @@ def test_rerun_replaces_rows_and_counts_match_the_stored_activations(families_do
     assert all(counts[a, b] == n for a, b, n in stored)
 
 
-def test_llm_names_families_through_the_fake_server(word_warehouse, fake_openai, monkeypatch):
+def fake_family_llm(request: dict) -> str:
+    """Explainer requests get a name; predictor requests rate odd-numbered abstracts as active."""
+    user = request["messages"][-1]["content"]
+    if "Feature description:" in user:
+        count = user.count("Abstract ")
+        return "\n".join(f"{i}: {0.9 if i % 2 else -0.7}" for i in range(1, count + 1))
+    return "Concepts: many.\nFINAL: Stellar Things"
+
+
+def test_llm_names_and_scores_families_through_the_fake_server(word_warehouse, fake_openai):
     path, _ = word_warehouse
-    fake_openai.chat = lambda request: "Concepts: many.\nFINAL: Stellar Things"
-    settings = LLMSettings(model="gpt-4o", base_url=fake_openai.base_url, api_key="test", max_retries=0)
-    labeller = FamilyLabeller(offline_labeller().interp, "max", settings, "astro")
-    run = run_families(path, WORD_SAE_ID, load_families_config(), labeller)
-    rows = table_rows(path, "SELECT label, is_proxy, auroc FROM families WHERE sae_id = ?", [WORD_SAE_ID])
-    assert {label for label, _, _ in rows if label} == {"Stellar Things"}
-    assert not any(is_proxy for _, is_proxy, _ in rows)
-    prompt = fake_openai.requests["chat"][0]["messages"]
-    assert "astronomy" in prompt[0]["content"] and "Children:" in prompt[1]["content"]
-    assert run.summary["labels"]["path"] == "gpt-4o"
+    fake_openai.chat = fake_family_llm
+    labeller = FamilyLabeller(offline_labeller().interp, "max", use_llm=True, corpus_name="astro",
+                              llm_base_url=fake_openai.base_url)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OPENAI_API_KEY", "test")
+        run = run_families(path, WORD_SAE_ID, load_families_config(), labeller)
+    rows = table_rows(path, "SELECT label, is_proxy, f1, auroc FROM families WHERE sae_id = ?", [WORD_SAE_ID])
+    assert {label for label, *_ in rows} == {"Stellar Things"} and not any(is_proxy for _, is_proxy, *_ in rows)
+    # Scored by interp's LLM predictor on the held-out abstracts: real numbers, not placeholders.
+    assert all(f1 is not None and 0 <= f1 <= 1 and 0 <= auroc <= 1 for _, _, f1, auroc in rows)
+    requests = [r["messages"] for r in fake_openai.requests["chat"]]
+    naming = [m for m in requests if "FINAL: <concept>" in m[0]["content"]]
+    rating = [m for m in requests if "Feature description: Stellar Things" in m[-1]["content"]]
+    assert len(naming) == len(rows) and rating
+    assert "astronomy" in naming[0][0]["content"] and "Children:" in naming[0][1]["content"]
+    assert run.summary["labels"]["path"] == load_interp_config().llm.explainer_model
+    # Answers are cached in llm_cache: a re-run sends no new request.
+    sent = len(fake_openai.requests["chat"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OPENAI_API_KEY", "test")
+        run_families(path, WORD_SAE_ID, load_families_config(), labeller)
+    assert len(fake_openai.requests["chat"]) == sent
 
 
 def test_unknown_sae_is_a_clear_error_and_loses_nothing(families_done, tmp_path, capsys):

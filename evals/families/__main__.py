@@ -15,7 +15,7 @@ from evals.families.config import DEFAULT_PATH, load_families_config
 from evals.families.labels import FamilyLabeller
 from evals.families.pipeline import complete_sae_ids, run_families
 from evals.interp.config import load_interp_config
-from evals.llm import LLMSettings, llm_available
+from evals.llm import llm_available
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warehouse", help="DuckDB file (default artifacts/<corpus>.duckdb)")
     parser.add_argument("--llm", choices=("auto", "yes", "no"), default="auto",
                         help="name families with an LLM: auto = when OPENAI_API_KEY is set")
-    parser.add_argument("--llm-model", default="gpt-4o", help="chat model for family names")
+    parser.add_argument("--llm-base-url", help="OpenAI-compatible endpoint (default OPENAI_BASE_URL); models: conf/interp.yaml")
     args = parser.parse_args(argv)
     console = Console()
     try:
@@ -38,8 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         if not sae_ids:
             raise UnknownSAE(f"no complete SAE of corpus {args.corpus!r} in {warehouse}; run `just train {args.corpus}` first")
         use_llm = llm_available() if args.llm == "auto" else args.llm == "yes"
-        labeller = FamilyLabeller(load_interp_config(), config.family_activation,
-                                  LLMSettings(model=args.llm_model) if use_llm else None, args.corpus)
+        labeller = FamilyLabeller(load_interp_config(), config.family_activation, use_llm, args.corpus, args.llm_base_url)
         table = Table(title=f"Feature families ({args.corpus})")
         for column in ("SAE", "families", "mean children", "max", "parent/child ratio", "block ratio lift",
                        "labelled", "mean F1", "mean AUROC", "seconds"):
