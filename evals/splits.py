@@ -82,8 +82,13 @@ def _unit_rows(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
 
 
-def sae_shapes(con: duckdb.DuckDBPyConnection, corpus: str, sae_ids: list[int] | None = None) -> list[SaeShape]:
-    """Complete SAEs of a corpus (or the given ones), smallest first; all must share the embedding model."""
+def sae_shapes(con: duckdb.DuckDBPyConnection, corpus: str, sae_ids: list[int] | None = None,
+               embed_model: str | None = None) -> list[SaeShape]:
+    """The given SAEs, or every complete SAE of the corpus on ``embed_model``; smallest first.
+
+    Decoder directions are only comparable within one embedding model, so given SAEs of
+    different models are refused.
+    """
     if sae_ids:
         for sae_id in sae_ids:
             require_complete_sae(con, sae_id)
@@ -92,15 +97,16 @@ def sae_shapes(con: duckdb.DuckDBPyConnection, corpus: str, sae_ids: list[int] |
             [[int(i) for i in sae_ids]]).fetchall()
     else:
         rows = con.execute(
-            "SELECT sae_id, n_latents, k, embed_model, d FROM saes WHERE corpus = ? AND status = 'complete'",
-            [corpus]).fetchall()
+            "SELECT sae_id, n_latents, k, embed_model, d FROM saes WHERE corpus = ? AND status = 'complete' "
+            "AND (embed_model = ? OR ? IS NULL)", [corpus, embed_model, embed_model]).fetchall()
     shapes = sorted((SaeShape(*row) for row in rows), key=lambda s: (s.n_latents, s.k, s.sae_id))
     models = {(s.embed_model, s.d) for s in shapes}
     if len(models) > 1:
         raise ValueError(f"the SAEs {[s.sae_id for s in shapes]} were trained on different embeddings {sorted(models)}; "
                          "decoder directions are only comparable within one model: pass --sae-id for SAEs of one model")
     if len(shapes) < 2:
-        raise UnknownSAE(f"feature splitting needs at least two complete SAEs of corpus {corpus!r}; found "
+        raise UnknownSAE(f"feature splitting needs at least two complete SAEs of corpus {corpus!r}"
+                         f"{f' on {embed_model}' if embed_model and not sae_ids else ''}; found "
                          f"{[s.sae_id for s in shapes] or 'none'} (train more with `just train {corpus}` or `just sweep {corpus}`)")
     return shapes
 
@@ -113,9 +119,13 @@ def load_decoder(con: duckdb.DuckDBPyConnection, sae_id: int) -> np.ndarray:
 
 
 def run_splits(warehouse: str | Path, corpus: str, sae_ids: list[int] | None = None, bins: int = HISTOGRAM_BINS) -> list[PairMatch]:
-    """Match every pair (smaller, larger) of the corpus's SAEs and store the results atomically."""
+    """Match every pair (smaller, larger) of the SAEs and store the results atomically.
+
+    Default SAEs: every complete one of the corpus on the corpus's embedding model (conf/corpus).
+    """
+    embed_model = load_corpus_config(corpus).embed_model
     with open_reader(warehouse) as con:
-        shapes = sae_shapes(con, corpus, sae_ids)
+        shapes = sae_shapes(con, corpus, sae_ids, embed_model)
         decoders = {s.sae_id: load_decoder(con, s.sae_id) for s in shapes}
     matches = []
     for i, small in enumerate(shapes):
@@ -211,7 +221,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     console = Console()
     try:
-        load_corpus_config(args.corpus)
         matches = run_splits(args.warehouse or warehouse_path(args.corpus), args.corpus, args.sae_id, args.bins)
     except (UnknownSAE, ValueError, LookupError, FileNotFoundError) as error:
         console.print(f"[red]error:[/red] {error}")

@@ -194,6 +194,10 @@ def test_unknown_sae_is_a_clear_error_and_loses_nothing(families_done, tmp_path,
         run_families(path, 999, load_families_config(), offline_labeller())
     assert families_main(["astro", "--warehouse", str(path), "--sae-id", "999", "--llm", "no"]) == 2
     assert "unknown SAE id 999" in capsys.readouterr().out
+    assert families_main(["nowhere", "--warehouse", str(path)]) == 2
+    assert "unknown corpus 'nowhere'" in capsys.readouterr().out
+    assert families_main(["astro", "--warehouse", str(path.parent / "missing.duckdb")]) == 2
+    assert "no warehouse at" in capsys.readouterr().out
     assert table_rows(path, "SELECT count(*) FROM families") == before
 
 

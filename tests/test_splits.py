@@ -96,10 +96,13 @@ def test_splits_bad_input_is_a_clear_error_and_loses_nothing(trained_astro_copy,
     assert "unknown SAE id 999" in capsys.readouterr().out
     assert splits_main(["astro", "--warehouse", str(path), "--sae-id", str(sae_ids[0])]) == 2
     assert "at least two" in capsys.readouterr().out
-    # A SAE trained on another embedding model cannot be compared.
+    assert splits_main(["nowhere", "--warehouse", str(path)]) == 2
+    assert "unknown corpus 'nowhere'" in capsys.readouterr().out
+    # A SAE trained on another embedding model cannot be compared: refused when named, skipped by default.
     with open_writer(path) as con, transaction(con):
         con.execute("UPDATE saes SET embed_model = 'text-embedding-3-small' WHERE sae_id = ?", [sae_ids[2]])
     with pytest.raises(ValueError, match="different embeddings"):
-        run_splits(path, "astro")
+        run_splits(path, "astro", sae_ids)
     with open_reader(path) as con:
         assert con.execute("SELECT count(*) FROM splits").fetchall() == before
+    assert [(m.small.sae_id, m.large.sae_id) for m in run_splits(path, "astro")] == [(sae_ids[0], sae_ids[1])]

@@ -85,7 +85,7 @@ def main() -> None:
     console.print(f"generated {rows.size:,} activations in {generate_s[0]:.1f} s")
 
     ours, ours_s = timed(cooccurrence_from_pairs, doc_ids, latents, args.latents)
-    results = [("ours: block bincount, from numpy arrays", ours_s)]
+    results = [("ours: one bincount per latent row, from numpy arrays", ours_s)]
     same = "not checked"
     if not args.skip_baseline:
         def scipy_default():
