@@ -111,6 +111,16 @@ def test_planted_hierarchy_is_recovered_with_parents_as_roots():
     assert block["lift"] > 1.5 and block["ratio"] > block["random_baseline"]
 
 
+def test_allowed_latents_restrict_the_graph():
+    doc_ids, latents, n_latents = planted_documents()
+    counts = cooccurrence_from_pairs(doc_ids, latents, n_latents)
+    config = FamiliesConfig(thresholds=(0.3, 0.2), min_family_children=3)
+    weights = pair_weights(counts, doc_ids.max() + 1, config.smoothing)
+    families = find_families(weights, counts.diagonal(), config, allowed=np.arange(1, 60))  # parent 0 left out
+    assert 0 not in {m.latent for f in families for m in f.members}
+    assert {f.root: f.children for f in families}[1] == frozenset(range(8, 14))
+
+
 def test_orientation_points_from_denser_to_sparser():
     density = np.array([100, 5, 50, 5])
     children = orient(np.array([0, 1, 3]), np.array([2, 2, 2]), density)

@@ -7,6 +7,7 @@ used in tests/test_families_trained.py).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -198,6 +199,8 @@ def test_unknown_sae_is_a_clear_error_and_loses_nothing(families_done, tmp_path,
     assert "unknown corpus 'nowhere'" in capsys.readouterr().out
     assert families_main(["astro", "--warehouse", str(path.parent / "missing.duckdb")]) == 2
     assert "no warehouse at" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="just interpret"):  # clean_only without stored labels
+        run_families(path, WORD_SAE_ID, dataclasses.replace(load_families_config(), clean_only=True), offline_labeller())
     assert table_rows(path, "SELECT count(*) FROM families") == before
 
 
@@ -208,3 +211,16 @@ def test_cli_runs_every_complete_sae_offline(word_warehouse, capsys, monkeypatch
     out = capsys.readouterr().out
     assert "Feature families" in out and "labels: offline-keywords" in out
     assert table_rows(path, "SELECT count(DISTINCT sae_id) FROM families") == [(1,)]
+
+
+def test_clean_only_keeps_the_graph_to_latents_with_good_labels(families_done, tmp_path):
+    path = tmp_path / "astro.duckdb"
+    shutil.copy(families_done[0], path)
+    with open_writer(path) as con, transaction(con):  # labels as `just interpret` stores them: 0..299 clean
+        con.execute(
+            "INSERT INTO interpretations (sae_id, latent, explainer, predictor, is_proxy, label, pearson, f1, status, created_at) "
+            "SELECT ?, range, 'offline-keywords', 'proxy-term-match', true, 'w' || range, "
+            "CASE WHEN range < 300 THEN 0.9 ELSE 0.3 END, 0.9, 'complete', now() FROM range(500)", [WORD_SAE_ID])
+    run = run_families(path, WORD_SAE_ID, dataclasses.replace(load_families_config(), clean_only=True), offline_labeller())
+    assert run.families and all(m.latent < 300 for f in run.families for m in f.members)
+    assert run.summary["graph_latents"] == 300

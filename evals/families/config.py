@@ -32,6 +32,9 @@ class FamiliesConfig:
     """A family whose children overlap a larger family's children by a Jaccard above this is dropped."""
     top_cooccurring: int = 20
     """Co-occurring partners stored per latent in the ``cooccurrence`` table."""
+    clean_only: bool = False
+    """Only latents with a "clean" stored label join the graph (interp's thresholds in conf/interp.yaml:
+    Pearson, F1, density), as in the paper; needs `just interpret <corpus>` first."""
     family_activation: str = "max"
     """A document's family activation: ``max`` or ``sum`` of its member latents' activations."""
     random_baselines: int = 20

@@ -126,9 +126,15 @@ def _jaccard(a: frozenset[int], b: frozenset[int]) -> float:
     return len(a & b) / len(a | b) if a or b else 0.0
 
 
-def find_families(weights: sp.csr_array, density: np.ndarray, config: FamiliesConfig) -> list[Family]:
-    """All passes over one SAE's weight matrix; families ordered by pass, then size (largest first)."""
+def find_families(weights: sp.csr_array, density: np.ndarray, config: FamiliesConfig,
+                  allowed: np.ndarray | None = None) -> list[Family]:
+    """All passes over one SAE's weight matrix; families ordered by pass, then size (largest first).
+
+    ``allowed`` (latent ids) restricts the graph further, e.g. to the clean latents.
+    """
     candidates = np.flatnonzero(density >= config.min_latent_docs)
+    if allowed is not None:
+        candidates = np.intersect1d(candidates, allowed)
     roots_so_far: set[int] = set()
     families: list[Family] = []
     for pass_index, threshold in enumerate(config.thresholds, start=1):
