@@ -169,8 +169,9 @@ def _compact(doc_ids: np.ndarray) -> np.ndarray:
     return np.unique(doc_ids, return_inverse=True)[1].astype(np.int32)
 
 
-def pair_weights(counts: sp.csr_array, n_docs: int, smoothing: float = 1.0) -> sp.csr_array:
-    """Symmetric edge weights: Loevinger's H of every co-occurring pair, diagonal and H <= 0 dropped.
+def pair_weights(counts: sp.csr_array, n_docs: int, smoothing: float = 1.0, minimum: float = 1e-12,
+                 rows_per_chunk: int = 512) -> sp.csr_array:
+    """Symmetric edge weights: Loevinger's H of every co-occurring pair with H >= ``minimum`` (> 0).
 
     ``H_ij = (C_ij - E_ij) / (min(C_ii, C_jj) + smoothing - E_ij)`` with ``E_ij = C_ii C_jj / N``,
     the count expected if the two latents were independent.
@@ -186,15 +187,31 @@ def pair_weights(counts: sp.csr_array, n_docs: int, smoothing: float = 1.0) -> s
     fires with the denser one) gives 1: ``H = (P(d|s) - P(d)) / (1 - P(d))``, symmetric by
     construction. The paper used the asymmetric P(j | i) and let networkx keep whichever direction
     it wrote last. ``smoothing`` (like the paper's +1) keeps a latent seen in one or two documents
-    from getting weight 1 with everything it happened to meet.
+    from getting weight 1 with everything it happened to meet. Rows are processed in chunks and
+    weak pairs dropped at once, so memory follows the kept edges, not the ~10^8 counts.
     """
-    coo = sp.csr_array(counts).tocoo()
-    density = sp.csr_array(counts).diagonal().astype(np.float64)
-    off_diagonal = coo.row != coo.col
-    row, col = coo.row[off_diagonal], coo.col[off_diagonal]
-    weight = _loevinger(coo.data[off_diagonal], density[row], density[col], n_docs, smoothing)
-    positive = weight > 0
-    return sp.csr_array((weight[positive], (row[positive], col[positive])), shape=counts.shape)
+    if minimum <= 0:
+        raise ValueError(f"minimum weight must be > 0 (pairs at or below chance carry no edge); got {minimum}")
+    counts = sp.csr_array(counts)
+    density = counts.diagonal().astype(np.float64)
+    n = counts.shape[0]
+    kept_rows, kept_cols, kept_weights = [], [], []
+    for first in range(0, n, rows_per_chunk):
+        stop = min(first + rows_per_chunk, n)
+        lo, hi = counts.indptr[first], counts.indptr[stop]
+        cols = counts.indices[lo:hi]
+        rows = np.repeat(np.arange(first, stop, dtype=cols.dtype), np.diff(counts.indptr[first:stop + 1]))
+        weight = _loevinger(counts.data[lo:hi].astype(np.float64), density[rows], density[cols], n_docs, smoothing)
+        keep = (weight >= minimum) & (rows != cols)
+        kept_rows.append(rows[keep])
+        kept_cols.append(cols[keep])
+        kept_weights.append(weight[keep])
+    rows = np.concatenate(kept_rows) if kept_rows else np.zeros(0, np.int32)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    cols = np.concatenate(kept_cols) if kept_cols else np.zeros(0, np.int32)
+    weights = np.concatenate(kept_weights) if kept_weights else np.zeros(0)
+    return sp.csr_array((weights, cols, indptr), shape=counts.shape)
 
 
 def _loevinger(together: np.ndarray, count_a: np.ndarray, count_b: np.ndarray, n_docs: int, smoothing: float) -> np.ndarray:
@@ -219,6 +236,10 @@ def top_cooccurring(counts: sp.csr_array, n_docs: int, top: int, smoothing: floa
         if not keep.any():
             continue
         others, row_counts, row_weights = others[keep], row_counts[keep], row_weights[keep]
+        if others.size > top:  # only the entries tied with or above the top-th weight need sorting
+            cutoff = np.partition(row_weights, others.size - top)[others.size - top]
+            near_top = row_weights >= cutoff
+            others, row_counts, row_weights = others[near_top], row_counts[near_top], row_weights[near_top]
         order = np.lexsort((-row_counts, -row_weights))[:top]
         columns["latent"].append(np.full(order.size, latent, dtype=np.int32))
         columns["other"].append(others[order].astype(np.int32))

@@ -57,7 +57,8 @@ def run_families(warehouse: str | Path, sae_id: int, config: FamiliesConfig, lab
     counts = cooccurrence_from_pairs(topk.doc_ids, topk.latents, topk.n_latents)
     counted_s = time.perf_counter() - started
     n_docs = int(np.unique(topk.doc_ids).size)
-    families = find_families(pair_weights(counts, n_docs, config.smoothing), counts.diagonal(), config, allowed)
+    weights = pair_weights(counts, n_docs, config.smoothing, minimum=min(config.thresholds))
+    families = find_families(weights, counts.diagonal(), config, allowed)
     partners = top_cooccurring(counts, n_docs, config.top_cooccurring, config.smoothing)
     summary = family_statistics(counts, families, config.random_baselines, config.seed)
     labels = labeller.label(warehouse, sae_id, families, topk)
