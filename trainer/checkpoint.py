@@ -1,6 +1,6 @@
 """Trained SAEs on disk: a plain weights file (``sae.pt``) next to the Lightning checkpoint.
 
-``sae.pt`` = {"config": {d, n_latents, k, k_aux, auxk_coef}, "state_dict": TopKSAE state}; it
+``sae.pt`` = {"config": {d, n_latents, k, k_aux, auxk_coef, multi_k, multik_coef}, "state_dict": TopKSAE state}; it
 loads without Lightning. ``load_sae`` also accepts a Lightning ``.ckpt`` of this trainer.
 """
 from __future__ import annotations
@@ -17,8 +17,12 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, unreadable, or does not fit the data it is used with."""
 
 
+CONFIG_KEYS = ("d", "n_latents", "k", "k_aux", "auxk_coef", "multi_k", "multik_coef")
+"""What rebuilds a TopKSAE (``fast`` is a run-time choice, not part of the model)."""
+
+
 def sae_config(sae: TopKSAE) -> dict:
-    return {"d": sae.d, "n_latents": sae.n_latents, "k": sae.k, "k_aux": sae.k_aux, "auxk_coef": sae.auxk_coef}
+    return {key: getattr(sae, key) for key in CONFIG_KEYS}
 
 
 def export_sae(sae: TopKSAE, path: str | Path) -> Path:
@@ -45,7 +49,7 @@ def load_sae(path: str | Path, expected_d: int | None = None) -> TopKSAE:
         config, state = payload["config"], payload["state_dict"]
     elif "hyper_parameters" in payload:
         hp = payload["hyper_parameters"]
-        config = {key: hp[key] for key in ("d", "n_latents", "k", "k_aux", "auxk_coef")}
+        config = {key: hp[key] for key in CONFIG_KEYS if key in hp}
         state = {key.removeprefix("sae."): value for key, value in payload["state_dict"].items() if key.startswith("sae.")}
     else:
         raise CheckpointError(f"{path} is neither an exported sae.pt nor a Lightning checkpoint of this trainer")
