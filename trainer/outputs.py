@@ -36,7 +36,7 @@ def encode_corpus(sae: TopKSAE, doc_ids: np.ndarray, matrix: np.ndarray, chunk: 
     values = np.empty((len(doc_ids), sae.k), dtype=np.float32)
     latents = np.empty((len(doc_ids), sae.k), dtype=np.int32)
     for start in range(0, len(doc_ids), chunk):
-        x = torch.from_numpy(matrix[start : start + chunk])
+        x = torch.from_numpy(np.array(matrix[start : start + chunk]))  # a writable copy of the chunk
         v, i = sae.encode(x)
         values[start : start + chunk] = v.numpy()
         latents[start : start + chunk] = i.numpy()
@@ -47,7 +47,7 @@ def encode_corpus(sae: TopKSAE, doc_ids: np.ndarray, matrix: np.ndarray, chunk: 
 def split_metrics(sae: TopKSAE, matrix: np.ndarray, chunk: int = 8192) -> dict[str, float]:
     stats = ReconstructionStats()
     for start in range(0, len(matrix), chunk):
-        x = torch.from_numpy(matrix[start : start + chunk])
+        x = torch.from_numpy(np.array(matrix[start : start + chunk]))  # a writable copy of the chunk
         values, indices = sae.encode(x)
         stats.update(x, sae.decode(values, indices), values)
     return stats.compute()
