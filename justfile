@@ -10,29 +10,34 @@ default:
 data corpus *args:
     {{python}} -m data ingest "$@"
 
+# Open a corpus warehouse in the DuckDB shell (read-only): just sql astro ["SELECT ..."]
+sql corpus *query:
+    #!/usr/bin/env bash
+    db="${SAE_ATLAS_ARTIFACTS:-artifacts}/$1.duckdb"; shift
+    if [ $# -gt 0 ]; then exec duckdb -readonly "$db" -c "$*"; else exec duckdb -readonly "$db"; fi
+
 # Run the test suite (the default, CPU-only; needs the shared data, see README)
 test *args:
     {{python}} -m pytest "$@"
 
 # Train an SAE on a corpus (ingests/embeds first; cached embeddings are reused): just train astro [--model.k 64 ...]
 train corpus *args: (data corpus)
-    {{python}} -m trainer train "$@"
+    OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" {{python}} -m trainer train "$@"
 
 # Train the k x n grid of conf/sweep.yaml on a corpus: just sweep astro [--grid F]
 sweep corpus *args: (data corpus)
-    {{python}} -m trainer sweep "$@"
+    OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" {{python}} -m trainer sweep "$@"
 
-# Run a benchmark and print its table: just bench write | train  (trainer/bench/, evals/bench/)
+# OMP_WAIT_POLICY=PASSIVE: on a shared, oversubscribed CPU, spinning OpenMP workers stall every small op.
+# Benchmarks (rich tables; see README): just bench train [--shape sae64|minilm] | quality [--steps N] | write
 bench name *args:
     #!/usr/bin/env bash
     set -euo pipefail
-    case "{{name}}" in
-      write) module=trainer.bench.write_activations ;;
-      train) module=trainer.bench.train_step ;;
-      *) for pkg in trainer evals dashboard; do
-           if [ -f "$pkg/bench/{{name}}.py" ]; then module="$pkg.bench.{{name}}"; fi
-         done ;;
-    esac
-    if [ -z "${module:-}" ]; then echo "no benchmark named {{name}}" >&2; exit 2; fi
+    export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
     shift
-    exec {{python}} -m "$module" "$@"
+    case "{{name}}" in
+      train) exec {{python}} -m trainer.bench.train_step "$@" ;;
+      quality) exec {{python}} -m trainer.bench.quality "$@" ;;
+      write) exec {{python}} -m trainer.bench.write_activations "$@" ;;
+      *) echo "unknown benchmark '{{name}}': use train, quality or write" >&2; exit 2 ;;
+    esac
