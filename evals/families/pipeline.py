@@ -66,7 +66,7 @@ def run_families(warehouse: str | Path, sae_id: int, config: FamiliesConfig, lab
         "config": {**config.__dict__, "thresholds": list(config.thresholds)},
         "labels": labeller.describe(labels),
         "graph_latents": int(topk.n_latents if allowed is None else allowed.size),
-        "cooccurrence_seconds": round(counted_s, 3),
+        "read_and_count_seconds": round(counted_s, 3),
         "seconds": round(time.perf_counter() - started, 3),
     })
     with open_writer(warehouse) as con:
