@@ -1,0 +1,189 @@
+"""Auto-interpretation end to end on the shared astro data: offline path, and the LLM path
+against the fake OpenAI server (429s, 500s, timeouts and unparseable answers included)."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from data.warehouse import open_reader, open_writer
+from evals.interp.__main__ import main
+from evals.interp.config import InterpConfig, LLMPathConfig
+from evals.interp.examples import READY, load_activations, load_corpus, select_examples
+from evals.interp.pipeline import run_interpretation
+from tests.fake_openai import Fault
+
+FEATURES = 120
+"""Features the offline test interprets (the whole-SAE run is `just bench interp`)."""
+
+
+def active_sets(path, sae_id: int) -> dict[int, set[int]]:
+    with open_reader(path) as con:
+        rows = con.execute("SELECT latent, doc_id FROM activations WHERE sae_id = ?", [sae_id]).fetchall()
+    sets: dict[int, set[int]] = {}
+    for latent, doc in rows:
+        sets.setdefault(latent, set()).add(doc)
+    return sets
+
+
+def test_offline_path_on_shared_data(trained_astro_copy):
+    path, sae_id = trained_astro_copy.path, trained_astro_copy.sae_ids[0]  # n = 768, k = 32
+    report = run_interpretation(path, "astro", sae_id=sae_id, use_llm=False, max_features=FEATURES)
+    assert report.is_proxy and report.explainer == "offline-keywords"
+    assert report.interpreted + report.not_interpretable == FEATURES and report.interpreted > FEATURES // 2
+    active = active_sets(path, sae_id)
+    with open_reader(path) as con:
+        interp = con.execute("SELECT latent, label, is_proxy, auroc, random_auroc, n_scored, status, predictor "
+                             "FROM interpretations WHERE status = 'complete' ORDER BY latent").fetchall()
+        rare = con.execute("SELECT latent FROM interpretations WHERE status = 'too_few_active'").fetchall()
+        examples = con.execute("SELECT latent, role, doc_id, activation, prediction FROM interp_examples").fetchall()
+        summary = con.execute("SELECT summary FROM eval_summaries WHERE eval = 'interp:offline-keywords'").fetchall()
+    assert len(interp) == report.interpreted and all(row[2] and row[1] and row[5] == 20 for row in interp)
+    assert all(len(active.get(latent, ())) < 13 for (latent,) in rare)  # fewer than 10 held out + 3 to explain
+    assert {row[7] for row in interp} == {"proxy-embedding-cosine"}
+    by_latent: dict[int, dict[str, list]] = {}
+    for latent, role, doc, activation, prediction in examples:
+        by_latent.setdefault(latent, {}).setdefault(role, []).append((doc, activation, prediction))
+    for latent, roles in by_latent.items():
+        explain = {d for r, rows in roles.items() if r.startswith("explain") for d, _, _ in rows}
+        scored = {d for r, rows in roles.items() if r.startswith("score") for d, _, _ in rows}
+        assert not explain & scored, f"latent {latent}: held-out abstracts were shown to the explainer"
+        assert len(roles["score_pos"]) == 10 and len(roles["score_neg_random"]) + len(roles["score_neg_hard"]) == 10
+        assert {d for d, _, _ in roles["score_pos"]} <= active[latent]
+        negatives = [d for r in ("score_neg_random", "score_neg_hard", "explain_neg_random", "explain_neg_hard") for d, _, _ in roles[r]]
+        assert not set(negatives) & active[latent]
+        assert all(p is not None and -1 <= p <= 1 for r in roles if r.startswith("score") for _, _, p in roles[r])
+        # the top of the ranking is in the explanation set (top-heavy)
+        assert max(a for _, a, _ in roles["explain_pos"]) >= max(a for _, a, _ in roles["score_pos"])
+    aurocs = np.array([row[3] for row in interp])
+    random_aurocs = np.array([row[4] for row in interp])
+    assert np.median(aurocs) > np.median(random_aurocs)  # labels beat another feature's label
+    assert '"clean_fraction"' in summary[0][0]
+
+    again = run_interpretation(path, "astro", sae_id=sae_id, use_llm=False, max_features=FEATURES)
+    assert again.interpreted == 0 and again.skipped_done == FEATURES  # resumable: nothing left to do
+
+
+def test_example_selection_is_reproducible(trained_astro_copy):
+    path, sae_id = trained_astro_copy.path, trained_astro_copy.sae_ids[0]
+    first = run_interpretation(path, "astro", sae_id=sae_id, use_llm=False, max_features=8)
+    with open_reader(path) as con:
+        before = con.execute("SELECT * FROM interp_examples ORDER BY ALL").fetchall()
+    with open_writer(path) as con:
+        con.execute("DELETE FROM interpretations")
+    second = run_interpretation(path, "astro", sae_id=sae_id, use_llm=False, max_features=8)
+    with open_reader(path) as con:
+        after = con.execute("SELECT * FROM interp_examples ORDER BY ALL").fetchall()
+    assert first.interpreted == second.interpreted > 0 and before == after and len(before) > 0
+
+
+class ScriptedLLM:
+    """Answers like a perfect explainer/predictor that knows the SAE's stored activations.
+
+    Explain: the label names the latent whose top abstract is shown first. Predict: +0.9 for an
+    abstract the named latent fires on, -0.9 otherwise; some answers are deliberately unreadable.
+    """
+
+    def __init__(self, path, sae_id: int, latents):
+        self.active = active_sets(path, sae_id)
+        with open_reader(path) as con:
+            texts = dict(con.execute("SELECT doc_id, title || '\n\n' || abstract FROM docs").fetchall())
+            tops = con.execute(
+                "SELECT latent, arg_max(doc_id, value) FROM activations WHERE sae_id = ? AND latent IN (SELECT unnest(?)) "
+                "GROUP BY latent", [sae_id, list(latents)]).fetchall()
+        self.latent_of_top = {texts[doc][:200]: latent for latent, doc in tops}
+        self.doc_of_text = {text[:200]: doc for doc, text in texts.items()}
+        self.no_final_for: set[int] = set()
+        self.garble: tuple[int, int] | None = None
+        """(latent, doc): the rating request naming this latent and containing this doc is unreadable."""
+
+    def __call__(self, request: dict) -> str:
+        prompt = request["messages"][-1]["content"]
+        if "ACTIVATING ABSTRACTS" in prompt:
+            first = prompt.split("ACTIVATING ABSTRACTS:\n", 1)[1].split("\n", 1)[1][:200]
+            latent = self.latent_of_top[first]
+            if latent in self.no_final_for:
+                return "I cannot decide on a label."
+            return f"Step 1: they share a topic.\nFINAL: **synthetic feature {latent}**"
+        latent = int(re.search(r"Feature description: synthetic feature (\d+)", prompt).group(1))
+        shown = re.findall(r"Abstract (\d+):\n(.*?)(?=\n\n------------------------\n|\n\nFor each abstract)", prompt, re.S)
+        docs = [self.doc_of_text[text[:200]] for _, text in shown]
+        if self.garble is not None and self.garble[0] == latent and self.garble[1] in docs:
+            return "The abstracts are all interesting."
+        lines = [f"{number}: {0.9 if doc in self.active[latent] else -0.9}" for (number, _), doc in zip(shown, docs)]
+        return "Thinking...\n" + "\n".join(lines)
+
+
+def interpretable_latents(path, sae_id: int, count: int) -> list[int]:
+    """The first ``count`` latents of the SAE that fire often enough to be interpreted."""
+    config = llm_config()
+    with open_reader(path) as con:
+        corpus = load_corpus(con, "all-MiniLM-L6-v2", config.examples.min_abstract_chars)
+        activations = load_activations(con, sae_id, 768, corpus)
+    examples = select_examples(corpus, activations, np.arange(768), config.examples)
+    return [latent for latent in range(768) if examples.status[latent] == READY][:count], examples, corpus
+
+
+def held_out_positive(examples, corpus, latent: int) -> int:
+    """A doc the pipeline will hold out for ``latent`` (selection is deterministic)."""
+    return int(corpus.doc_ids[examples.doc_index[examples.of(latent, "score_pos")][0]])
+
+
+def llm_config() -> InterpConfig:
+    return InterpConfig(llm=LLMPathConfig(explainer_model="gpt-4o", predictor_model="gpt-4o-mini", timeout_s=1.0,
+                                          max_retries=4, features_per_batch=3, max_concurrency=4))
+
+
+def test_llm_path_end_to_end_against_fake_server(trained_astro_copy, fake_openai, monkeypatch, capsys):
+    path, sae_id = trained_astro_copy.path, trained_astro_copy.sae_ids[0]
+    latents, examples, corpus = interpretable_latents(path, sae_id, 6)
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    scripted = ScriptedLLM(path, sae_id, latents)
+    failing, garbled = latents[4], latents[2]
+    scripted.no_final_for = {failing}
+    scripted.garble = (garbled, held_out_positive(examples, corpus, garbled))
+    fake_openai.chat = scripted
+    fake_openai.faults["chat"] += [Fault.status_code(429), Fault.status_code(500), Fault.timeout(2.0), Fault.status_code(503)]
+
+    report = run_interpretation(path, "astro", sae_id=sae_id, use_llm=True, max_features=latents[-1] + 1,
+                                config=llm_config(), llm_base_url=fake_openai.base_url)
+    assert (report.interpreted, report.errors) == (5, 1) and not report.is_proxy
+    with open_reader(path) as con:
+        rows = {r[0]: r[1:] for r in con.execute(
+            "SELECT latent, label, status, pearson, f1, auroc, random_auroc, parse_failures, n_scored, is_proxy, error "
+            "FROM interpretations WHERE explainer = 'gpt-4o' AND status IN ('complete', 'error')").fetchall()}
+        nulls = con.execute("SELECT count(*) FROM interp_examples WHERE latent = ? AND role LIKE 'score%' "
+                            "AND prediction IS NULL", [garbled]).fetchall()[0][0]
+        cached = con.execute("SELECT count(*) FROM llm_cache").fetchall()[0][0]
+    assert sorted(rows) == latents
+    assert rows[failing][1] == "error" and "FINAL" in rows[failing][9]
+    for latent in set(latents) - {failing, garbled}:
+        label, status, pearson_r, f1_score, auroc, random_auroc, failures, n_scored, is_proxy, _ = rows[latent]
+        assert (label, status, failures, n_scored, is_proxy) == (f"synthetic feature {latent}", "complete", 0, 20, False)
+        assert pearson_r == pytest.approx(1.0) and f1_score == 1.0 and auroc == 1.0
+        assert random_auroc < 1.0  # another feature's label does not predict this one
+    assert rows[garbled][6] == 5 and rows[garbled][7] == 15 and nulls == 5  # unreadable: counted, stored NULL
+    assert cached == len(fake_openai.requests["chat"]) - 4  # every answered request (the faults were retried)
+    explain_prompts = [r["messages"][-1]["content"] for r in fake_openai.requests["chat"] if "FINAL" in r["messages"][-1]["content"]]
+    assert all("Activation: " in p and "NON-ACTIVATING ABSTRACTS" in p for p in explain_prompts)
+
+    # Resume through the CLI: only the failed feature is asked again (1 explanation + 4 + 4 ratings).
+    scripted.no_final_for = set()
+    monkeypatch.setenv("SAE_ATLAS_ARTIFACTS", str(path.parent))
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+    sent = len(fake_openai.requests["chat"])
+    assert main(["astro", "--llm", "--max-features", str(latents[-1] + 1), "--sae-id", str(sae_id)]) == 0
+    assert len(fake_openai.requests["chat"]) - sent == 9
+    with open_reader(path) as con:
+        label, status, auroc = con.execute("SELECT label, status, auroc FROM interpretations WHERE latent = ? "
+                                           "AND sae_id = ?", [failing, sae_id]).fetchall()[0]
+    assert (label, status, auroc) == (f"synthetic feature {failing}", "complete", 1.0)
+    output = capsys.readouterr().out
+    assert "est. USD" in output and "gpt-4o-mini" in output
+
+
+def test_llm_flag_without_key_is_a_clear_error(monkeypatch, capsys):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert main(["astro", "--llm"]) == 2
+    assert "OPENAI_API_KEY" in capsys.readouterr().out
