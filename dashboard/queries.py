@@ -1,0 +1,395 @@
+"""The dashboard's query layer: parameterised SQL over short-lived read-only connections.
+
+Every public function takes the warehouse path and its ``version`` (see ``warehouse_version``) and
+is cached on those arguments, so a file that a writer changed is read again while an unchanged
+one is served from memory. Connections are opened per call and closed before it returns: a
+cached connection would block every writer (DuckDB: one writer process or many readers).
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from data.warehouse import WarehouseMissing, open_reader
+
+BUSY_WAIT_S = 2.0
+"""How long a read waits for a writer before the page shows a 'busy' note instead."""
+
+CLEAN_THRESHOLD = 0.8
+"""The paper's "clean" label: F1 and Pearson both at least this (saerch)."""
+
+METRIC_ALIASES: dict[str, tuple[str, ...]] = {
+    "nmse": ("nmse", "normalised_mse", "normalized_mse", "val_nmse", "fvu"),
+    "l0": ("l0", "mean_l0", "val_l0"),
+    "dead_fraction": ("dead_fraction", "dead_frac", "frac_dead", "dead"),
+}
+"""Names the trainer may use for each metric in ``saes.metrics``; the first present one wins."""
+
+Version = tuple[int, ...]
+
+# The best label of each latent: a non-proxy (LLM) label before a proxy one, then the higher Pearson.
+_LABELS = """
+    SELECT latent, arg_max(label, (NOT is_proxy)::INT * 10 + coalesce(pearson, -1)) AS label
+    FROM interpretations WHERE sae_id = ? AND label IS NOT NULL GROUP BY latent
+"""
+
+
+def warehouse_version(path: str | Path) -> Version:
+    """(mtime, size) of the file and of its write-ahead log: changes whenever a writer commits."""
+    path = Path(path)
+    if not path.exists():
+        raise WarehouseMissing(f"no warehouse at {path}")
+    stamp = path.stat()
+    wal = path.with_name(path.name + ".wal")
+    wal_stamp = (wal.stat().st_mtime_ns, wal.stat().st_size) if wal.exists() else (0, 0)
+    return (stamp.st_mtime_ns, stamp.st_size, *wal_stamp)
+
+
+@contextmanager
+def reader(path: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    with open_reader(path, wait_s=BUSY_WAIT_S) as con:
+        yield con
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | tuple = ()) -> pd.DataFrame:
+    return con.execute(sql, list(params)).df()
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What the warehouse holds so far; drives the empty states."""
+
+    is_warehouse: bool
+    n_docs: int
+    n_saes: int
+    n_populated_saes: int
+    n_interpretations: int
+    n_families: int
+    n_splits: int
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def overview(path: str, version: Version) -> Overview:
+    with reader(path) as con:
+        tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if not {"docs", "saes", "latents"} <= tables:
+            return Overview(False, 0, 0, 0, 0, 0, 0)
+        counts = con.execute(
+            """
+            SELECT (SELECT count(*) FROM docs),
+                   (SELECT count(*) FROM saes WHERE status = 'complete'),
+                   (SELECT count(DISTINCT sae_id) FROM latents),
+                   (SELECT count(*) FROM interpretations),
+                   (SELECT count(*) FROM families),
+                   (SELECT count(*) FROM splits)
+            """
+        ).fetchall()[0]
+    return Overview(True, *[int(value) for value in counts])
+
+
+def metric(metrics: dict, name: str) -> float:
+    """One metric by any of its aliases; NaN when the run did not record it."""
+    for key in METRIC_ALIASES[name]:
+        value = metrics.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return math.nan
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def runs(path: str, version: Version) -> pd.DataFrame:
+    """Every complete SAE with its config, metrics (nmse, l0, dead_fraction) and whether its latents exist."""
+    with reader(path) as con:
+        frame = _frame(
+            con,
+            """
+            SELECT s.sae_id, s.name, s.corpus, s.embed_model, s.d, s.n_latents, s.k, s.k_aux,
+                   s.config::VARCHAR AS config, s.metrics::VARCHAR AS metrics, s.created_at, s.finished_at,
+                   s.sae_id IN (SELECT DISTINCT sae_id FROM latents) AS has_latents
+            FROM saes s WHERE s.status = 'complete' ORDER BY s.k, s.n_latents, s.sae_id
+            """,
+        )
+    parsed = [json.loads(text) if text else {} for text in frame["metrics"]]
+    for name in METRIC_ALIASES:
+        frame[name] = [metric(m if isinstance(m, dict) else {}, name) for m in parsed]
+    return frame
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def explainers(path: str, version: Version, sae_id: int) -> list[str]:
+    """Explainers that labelled this SAE, LLM ones first."""
+    with reader(path) as con:
+        rows = con.execute(
+            "SELECT explainer FROM interpretations WHERE sae_id = ? GROUP BY explainer "
+            "ORDER BY bool_and(is_proxy), count(*) DESC, explainer",
+            [sae_id],
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def feature_table(path: str, version: Version, sae_id: int, explainer: str | None) -> pd.DataFrame:
+    """One row per latent: statistics, the label and scores of ``explainer``, clean flag, families."""
+    with reader(path) as con:
+        return _frame(
+            con,
+            """
+            SELECT l.latent, i.label, l.density, l.mean_act, l.max_act,
+                   i.pearson, i.f1, i.auroc, i.balanced_accuracy,
+                   i.random_pearson, i.random_f1, i.random_auroc, i.random_balanced_accuracy,
+                   coalesce(i.f1 >= ? AND i.pearson >= ?, false) AS clean,
+                   fm.families, fm.family_ids
+            FROM latents l
+            LEFT JOIN interpretations i ON i.sae_id = l.sae_id AND i.latent = l.latent AND i.explainer = ?
+            LEFT JOIN (
+                SELECT m.latent, string_agg(coalesce(f.label, '#' || f.family_id::VARCHAR), '; ' ORDER BY m.family_id) AS families,
+                       list(m.family_id ORDER BY m.family_id) AS family_ids
+                FROM family_members m JOIN families f USING (sae_id, family_id)
+                WHERE m.sae_id = ? GROUP BY m.latent
+            ) fm ON fm.latent = l.latent
+            WHERE l.sae_id = ?
+            ORDER BY l.latent
+            """,
+            [CLEAN_THRESHOLD, CLEAN_THRESHOLD, explainer, sae_id, sae_id],
+        )
+
+
+@dataclass(frozen=True)
+class FeatureDetail:
+    """Everything the feature page shows for one latent (each part may be empty)."""
+
+    stats: pd.DataFrame
+    interpretations: pd.DataFrame
+    top_docs: pd.DataFrame
+    activation_values: np.ndarray
+    nearest: pd.DataFrame
+    farthest: pd.DataFrame
+    cooccurring: pd.DataFrame
+    cooccurrence_source: str
+    families: pd.DataFrame
+    split_parents: pd.DataFrame
+    split_children: pd.DataFrame
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def feature_detail(path: str, version: Version, sae_id: int, latent: int, n_top: int = 10) -> FeatureDetail:
+    """All the feature page's queries on one short-lived connection."""
+    with reader(path) as con:
+        stats = _frame(con, "SELECT * FROM latents WHERE sae_id = ? AND latent = ?", [sae_id, latent])
+        interpretations = _frame(
+            con,
+            """
+            SELECT explainer, predictor, is_proxy, label, reasoning, pearson, f1, auroc, balanced_accuracy,
+                   random_pearson, random_f1, random_auroc, random_balanced_accuracy, n_scored, parse_failures,
+                   status, created_at
+            FROM interpretations WHERE sae_id = ? AND latent = ?
+            ORDER BY is_proxy, pearson DESC NULLS LAST
+            """,
+            [sae_id, latent],
+        )
+        top_docs = _frame(
+            con,
+            """
+            SELECT a.value AS activation, d.title, d.published, d.arxiv_id,
+                   'https://arxiv.org/abs/' || d.arxiv_id AS link, d.abstract
+            FROM (SELECT doc_id, value FROM activations WHERE sae_id = ? AND latent = ?
+                  ORDER BY value DESC LIMIT ?) a
+            JOIN docs d USING (doc_id) ORDER BY a.value DESC
+            """,
+            [sae_id, latent, n_top],
+        )
+        values = con.execute(
+            "SELECT value FROM activations WHERE sae_id = ? AND latent = ?", [sae_id, latent]
+        ).fetchnumpy()["value"]
+        neighbours = _frame(
+            con,
+            f"""
+            SELECT n.kind, n.rank, n.neighbor AS latent, n.cosine, lab.label
+            FROM latent_neighbors n LEFT JOIN ({_LABELS}) lab ON lab.latent = n.neighbor
+            WHERE n.sae_id = ? AND n.latent = ? ORDER BY n.kind, n.rank
+            """,
+            [sae_id, sae_id, latent],
+        )
+        cooccurring, source = _cooccurring(con, sae_id, latent)
+        families = _frame(
+            con,
+            """
+            SELECT f.family_id, f.label, f.root_latent, m.depth, m.parent_latent, f.n_children,
+                   f.pearson, f.f1, f.auroc
+            FROM family_members m JOIN families f USING (sae_id, family_id)
+            WHERE m.sae_id = ? AND m.latent = ? ORDER BY f.family_id
+            """,
+            [sae_id, latent],
+        )
+        parents = _frame(
+            con,
+            """
+            SELECT s.small_sae_id AS sae_id, sa.n_latents, s.small_latent AS latent, s.cosine, i.label
+            FROM splits s JOIN saes sa ON sa.sae_id = s.small_sae_id
+            LEFT JOIN (SELECT sae_id, latent, arg_max(label, (NOT is_proxy)::INT * 10 + coalesce(pearson, -1)) AS label
+                       FROM interpretations GROUP BY sae_id, latent) i
+                   ON i.sae_id = s.small_sae_id AND i.latent = s.small_latent
+            WHERE s.large_sae_id = ? AND s.large_latent = ? ORDER BY sa.n_latents
+            """,
+            [sae_id, latent],
+        )
+        children = _frame(
+            con,
+            """
+            SELECT s.large_sae_id AS sae_id, sa.n_latents, s.large_latent AS latent, s.cosine, i.label
+            FROM splits s JOIN saes sa ON sa.sae_id = s.large_sae_id
+            LEFT JOIN (SELECT sae_id, latent, arg_max(label, (NOT is_proxy)::INT * 10 + coalesce(pearson, -1)) AS label
+                       FROM interpretations GROUP BY sae_id, latent) i
+                   ON i.sae_id = s.large_sae_id AND i.latent = s.large_latent
+            WHERE s.small_sae_id = ? AND s.small_latent = ? ORDER BY sa.n_latents, s.cosine DESC
+            """,
+            [sae_id, latent],
+        )
+    return FeatureDetail(
+        stats=stats, interpretations=interpretations, top_docs=top_docs, activation_values=values,
+        nearest=neighbours[neighbours["kind"] == "nearest"].drop(columns="kind").reset_index(drop=True),
+        farthest=neighbours[neighbours["kind"] == "farthest"].drop(columns="kind").reset_index(drop=True),
+        cooccurring=cooccurring, cooccurrence_source=source, families=families,
+        split_parents=parents, split_children=children,
+    )
+
+
+def _cooccurring(con: duckdb.DuckDBPyConnection, sae_id: int, latent: int, top: int = 10) -> tuple[pd.DataFrame, str]:
+    """Top co-occurring latents from the ``cooccurrence`` table, or counted from activations when it is empty."""
+    stored = con.execute("SELECT count(*) FROM cooccurrence WHERE sae_id = ?", [sae_id]).fetchall()[0][0]
+    if stored:
+        sql = f"""
+            SELECT c.other AS latent, c.count, c.weight, lab.label
+            FROM cooccurrence c LEFT JOIN ({_LABELS}) lab ON lab.latent = c.other
+            WHERE c.sae_id = ? AND c.latent = ? ORDER BY c.weight DESC, c.count DESC LIMIT ?
+        """
+        return _frame(con, sql, [sae_id, sae_id, latent, top]), "cooccurrence table"
+    # P(j | i) for the rarer of the two, as the paper normalises co-occurrence.
+    sql = f"""
+        WITH mine AS (SELECT doc_id FROM activations WHERE sae_id = ? AND latent = ?),
+             pairs AS (SELECT a.latent, count(*) AS count FROM activations a JOIN mine USING (doc_id)
+                       WHERE a.sae_id = ? AND a.latent <> ? GROUP BY a.latent)
+        SELECT p.latent, p.count,
+               p.count / greatest(least((SELECT count(*) FROM mine), l.density * (SELECT count(*) FROM docs)), 1) AS weight,
+               lab.label
+        FROM pairs p JOIN latents l ON l.sae_id = ? AND l.latent = p.latent
+        LEFT JOIN ({_LABELS}) lab ON lab.latent = p.latent
+        ORDER BY weight DESC, p.count DESC LIMIT ?
+    """
+    return _frame(con, sql, [sae_id, latent, sae_id, latent, sae_id, sae_id, top]), "computed from activations"
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def families(path: str, version: Version, sae_id: int) -> pd.DataFrame:
+    """Every family of an SAE with its size and root."""
+    with reader(path) as con:
+        return _frame(
+            con,
+            """
+            SELECT f.family_id, coalesce(f.label, lab.label, '#' || f.family_id::VARCHAR) AS label,
+                   f.root_latent, lab.label AS root_label, f.pass, f.n_children,
+                   (SELECT count(*) FROM family_members m WHERE m.sae_id = f.sae_id AND m.family_id = f.family_id) AS size,
+                   f.is_proxy, f.pearson, f.f1, f.auroc
+            FROM families f LEFT JOIN ({labels}) lab ON lab.latent = f.root_latent
+            WHERE f.sae_id = ? ORDER BY size DESC, f.family_id
+            """.format(labels=_LABELS),
+            [sae_id, sae_id],
+        )
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def family_members(path: str, version: Version, sae_id: int) -> pd.DataFrame:
+    """Every (family, member) pair with the member's label and density (the tree's nodes)."""
+    with reader(path) as con:
+        return _frame(
+            con,
+            f"""
+            SELECT m.family_id, m.latent, m.parent_latent, m.depth, l.density, lab.label
+            FROM family_members m
+            LEFT JOIN latents l ON l.sae_id = m.sae_id AND l.latent = m.latent
+            LEFT JOIN ({_LABELS}) lab ON lab.latent = m.latent
+            WHERE m.sae_id = ? ORDER BY m.family_id, m.depth, m.latent
+            """,
+            [sae_id, sae_id],
+        )
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def family_cooccurrence(path: str, version: Version, sae_id: int, family_id: int) -> pd.DataFrame:
+    """Exact pairwise co-occurrence among a family's members: count and P(j | i) = count / occurrences of i."""
+    with reader(path) as con:
+        return _frame(
+            con,
+            """
+            WITH members AS (SELECT DISTINCT latent FROM family_members WHERE sae_id = ? AND family_id = ?),
+                 acts AS (SELECT doc_id, latent FROM activations WHERE sae_id = ? AND latent IN (SELECT latent FROM members)),
+                 occurrences AS (SELECT latent, count(*) AS n FROM acts GROUP BY latent)
+            SELECT x.latent AS latent, y.latent AS other, count(*) AS count, count(*) / any_value(o.n) AS p_other_given_latent
+            FROM acts x JOIN acts y USING (doc_id) JOIN occurrences o ON o.latent = x.latent
+            GROUP BY x.latent, y.latent ORDER BY x.latent, y.latent
+            """,
+            [sae_id, family_id, sae_id],
+        )
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def label_search(path: str, version: Version, sae_id: int, text: str, limit: int = 20) -> pd.DataFrame:
+    """Latents whose best label contains ``text`` (case-insensitive), densest first."""
+    with reader(path) as con:
+        return _frame(
+            con,
+            f"""
+            SELECT lab.latent, lab.label, l.density
+            FROM ({_LABELS}) lab JOIN latents l ON l.sae_id = ? AND l.latent = lab.latent
+            WHERE lab.label ILIKE '%' || ? || '%' ORDER BY l.density DESC LIMIT ?
+            """,
+            [sae_id, sae_id, text, limit],
+        )
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def labels_of(path: str, version: Version, sae_id: int, latents: tuple[int, ...]) -> dict[int, str]:
+    """Best label of each of ``latents`` (missing ones are absent)."""
+    if not latents:
+        return {}
+    with reader(path) as con:
+        rows = con.execute(f"SELECT latent, label FROM ({_LABELS}) WHERE list_contains(?, latent)", [sae_id, list(latents)]).fetchall()
+    return {int(latent): label for latent, label in rows}
+
+
+class RejectedQuery(ValueError):
+    """A statement the SQL page refuses to run (anything but one SELECT)."""
+
+
+def run_select(path: str | Path, sql: str, row_limit: int) -> tuple[pd.DataFrame, bool]:
+    """Run one user SELECT on a read-only connection with file access disabled; at most ``row_limit`` rows.
+
+    Returns the rows and whether more existed. Not cached: ad-hoc queries are cheap to rerun.
+    """
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as error:
+        raise RejectedQuery(f"could not parse the query: {error}") from error
+    if len(statements) != 1:
+        raise RejectedQuery(f"enter exactly one statement (got {len(statements)})")
+    kind = statements[0].type
+    if kind != duckdb.StatementType.SELECT:
+        raise RejectedQuery(
+            f"only SELECT queries run here (got {kind.name}); the warehouse is opened read-only "
+            "and the dashboard never writes to it"
+        )
+    with reader(path) as con:
+        # A SELECT could still read or write other files (read_csv, COPY-like table functions).
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        frame = con.sql(statements[0].query).limit(row_limit + 1).df()
+    return frame.head(row_limit), len(frame) > row_limit
