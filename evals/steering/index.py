@@ -10,6 +10,7 @@ answer always equals a float32 exact search up to float32 rounding.
 """
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -41,7 +42,10 @@ class DocumentIndex:
     """float16 candidate scan + float32 re-rank, certified exact (see the module docstring)."""
 
     def __init__(self, matrix: np.ndarray, candidates: int = 256) -> None:
-        exact = torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32))
+        with warnings.catch_warnings():
+            # Arrow-backed arrays are read-only; the index never writes to them, so share, don't copy.
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            exact = torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32))
         if exact.ndim != 2 or exact.shape[0] == 0:
             raise ValueError(f"need a non-empty (documents, dim) matrix, got shape {tuple(exact.shape)}")
         self.exact = unit_rows(exact)

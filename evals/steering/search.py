@@ -78,10 +78,10 @@ class SteerableSearch:
     """Query -> SAE latents -> steered query -> exact top-k documents, for one SAE."""
 
     def __init__(self, warehouse_path: str | Path, sae_id: int, *, embedder: Embedder | None = None, candidates: int = 256) -> None:
-        from trainer.checkpoint import load_sae_from_warehouse
-
         with open_reader(warehouse_path) as con:
             info = read_sae_info(con, sae_id)
+            from trainer.checkpoint import load_sae_from_warehouse  # trainer's contract
+
             sae = load_sae_from_warehouse(con, info.sae_id)
             doc_ids, matrix = load_embeddings(con, info.embed_model)
         self._setup(info, sae, doc_ids, matrix, embedder, candidates)
