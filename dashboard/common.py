@@ -53,6 +53,9 @@ def run_page(render: Callable[[PageContext], None]) -> None:
         return
     try:
         version = queries.warehouse_version(path)
+        if queries.writer_active(path):
+            st.warning("The warehouse is busy: another process (e.g. a training run) is writing to it. This page "
+                       "shows the last data read, and the new data once the writer finishes.", icon="⏳")
         overview = queries.overview(path, version)
         if not overview.is_warehouse:
             empty_state(f"{path} is not an SAE Atlas warehouse yet", "Create it with:", "just data astro")

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from data.warehouse import WarehouseMissing, open_reader
+from data.warehouse import WarehouseBusy, WarehouseMissing, open_reader
 
 BUSY_WAIT_S = 2.0
 """How long a read waits for a writer before the page shows a 'busy' note instead."""
@@ -52,6 +52,15 @@ def warehouse_version(path: str | Path) -> Version:
     wal = path.with_name(path.name + ".wal")
     wal_stamp = (wal.stat().st_mtime_ns, wal.stat().st_size) if wal.exists() else (0, 0)
     return (stamp.st_mtime_ns, stamp.st_size, *wal_stamp)
+
+
+def writer_active(path: str | Path) -> bool:
+    """Whether another process holds the file for writing right now (one read-only open, no waiting)."""
+    try:
+        with open_reader(path, wait_s=0):
+            return False
+    except WarehouseBusy:
+        return True
 
 
 @contextmanager
@@ -393,3 +402,19 @@ def run_select(path: str | Path, sql: str, row_limit: int) -> tuple[pd.DataFrame
         con.execute("SET lock_configuration = true")
         frame = con.sql(statements[0].query).limit(row_limit + 1).df()
     return frame.head(row_limit), len(frame) > row_limit
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def docs_by_id(path: str, version: Version, doc_ids: tuple[int, ...]) -> pd.DataFrame:
+    """Title, date and arXiv link of ``doc_ids``, in the given order."""
+    with reader(path) as con:
+        frame = _frame(
+            con,
+            """
+            SELECT d.doc_id, d.title, d.published, 'https://arxiv.org/abs/' || d.arxiv_id AS link
+            FROM docs d WHERE list_contains(?, d.doc_id)
+            """,
+            [list(doc_ids)],
+        )
+    order = {doc_id: i for i, doc_id in enumerate(doc_ids)}
+    return frame.sort_values("doc_id", key=lambda column: column.map(order)).reset_index(drop=True)

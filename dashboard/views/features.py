@@ -49,7 +49,7 @@ def render(ctx: PageContext) -> None:
         search = row[0].text_input("Label search", key="features_search", placeholder="e.g. exoplanet")
         highest = float(max(table["density"].max(), 1e-9))
         min_density, max_density = row[1].slider("Density range", 0.0, highest, (0.0, highest), format="%.4f",
-                                                 key="features_density")
+                                                 key=f"features_density_{sae_id}")  # bounds differ per SAE
         min_pearson = row[2].slider("Min Pearson", -1.0, 1.0, -1.0, 0.05, key="features_min_pearson")
         min_f1 = row[3].slider("Min F1", 0.0, 1.0, 0.0, 0.05, key="features_min_f1")
         clean_only = row[4].checkbox("Clean only", key="features_clean", help="F1 ≥ 0.8 and Pearson ≥ 0.8")
