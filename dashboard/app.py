@@ -23,6 +23,6 @@ PAGES = [
 ]
 
 navigation = st.navigation(PAGES)
-st.sidebar.markdown("## 🗺️ SAE Atlas")
+st.sidebar.markdown("## SAE Atlas")
 sidebar_warehouse_picker()
 navigation.run()

@@ -14,7 +14,7 @@ PALETTE = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#F
 
 def _layout(figure: go.Figure, title: str, height: int = 420, **axes) -> go.Figure:
     figure.update_layout(template=TEMPLATE, title=dict(text=title, x=0.01), height=height,
-                         margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.18), **axes)
+                         margin=dict(l=10, r=10, t=50, b=70), legend=dict(orientation="h", y=-0.3, yanchor="top"), **axes)
     return figure
 
 

@@ -86,7 +86,7 @@ def render(ctx: PageContext) -> None:
         if best is not None and pd.notna(best[score]):
             baseline = best[f"random_{score}"]
             column.metric(score.capitalize() if score != "auroc" else "AUROC", f"{best[score]:.3f}",
-                          delta=f"random {baseline:.3f}" if pd.notna(baseline) else None, delta_color="off")
+                          delta=f"random {baseline:.3f}" if pd.notna(baseline) else None, delta_color="off", delta_arrow="off")
     if len(detail.interpretations) > 1:
         with st.expander(f"All {len(detail.interpretations)} labels and scores"):
             st.dataframe(detail.interpretations, hide_index=True, width="stretch")
@@ -99,8 +99,10 @@ def render(ctx: PageContext) -> None:
         else:
             st.dataframe(detail.top_docs[["activation", "title", "published", "link"]], hide_index=True, width="stretch",
                          key="top_docs", column_config={
-                             "activation": st.column_config.NumberColumn(format="%.3f"),
-                             "link": st.column_config.LinkColumn("arXiv", display_text=r"https://arxiv\.org/abs/(.*)"),
+                             "activation": st.column_config.NumberColumn(format="%.3f", width="small"),
+                             "title": st.column_config.TextColumn(width="large"),
+                             "published": st.column_config.DateColumn(width="small"),
+                             "link": st.column_config.LinkColumn("arXiv", display_text=r"https://arxiv\.org/abs/(.*)", width="small"),
                          })
             for row in detail.top_docs.head(3).itertuples():
                 with st.expander(f"{row.activation:.3f} · {row.title}"):

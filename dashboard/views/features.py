@@ -57,16 +57,16 @@ def render(ctx: PageContext) -> None:
     shown = filter_features(table, search, min_density, max_density, min_pearson, min_f1, clean_only, family)
 
     metrics = st.columns(5)
-    metrics[0].metric("Features shown", f"{len(shown):,}", delta=f"of {len(table):,}", delta_color="off")
+    metrics[0].metric("Features shown", f"{len(shown):,}", delta=f"of {len(table):,}", delta_color="off", delta_arrow="off")
     metrics[1].metric("Dead (density 0)", f"{int((table['density'] == 0).sum()):,}")
     scored = table.dropna(subset=["pearson"])
     metrics[2].metric("Clean labels", f"{int(table['clean'].sum()):,}",
-                      delta=f"{table['clean'].mean():.1%}" if len(table) else None, delta_color="off")
+                      delta=f"{table['clean'].mean():.1%}" if len(table) else None, delta_color="off", delta_arrow="off")
     if len(scored):
         metrics[3].metric("Median Pearson", f"{scored['pearson'].median():.3f}",
-                          delta=f"random labels {scored['random_pearson'].median():.3f}", delta_color="off")
+                          delta=f"random labels {scored['random_pearson'].median():.3f}", delta_color="off", delta_arrow="off")
         metrics[4].metric("Median F1", f"{scored['f1'].median():.3f}",
-                          delta=f"random labels {scored['random_f1'].median():.3f}", delta_color="off")
+                          delta=f"random labels {scored['random_f1'].median():.3f}", delta_color="off", delta_arrow="off")
 
     event = st.dataframe(
         shown[["latent", "label", "density", "pearson", "f1", "auroc", "balanced_accuracy", "clean", "families",
