@@ -10,6 +10,21 @@ default:
 data corpus *args:
     {{python}} -m data ingest "$@"
 
+# Open a corpus warehouse in the DuckDB shell (read-only): just sql astro ["SELECT ..."]
+sql corpus *query:
+    #!/usr/bin/env bash
+    db="${SAE_ATLAS_ARTIFACTS:-artifacts}/$1.duckdb"; shift
+    if [ $# -gt 0 ]; then exec duckdb -readonly "$db" -c "$*"; else exec duckdb -readonly "$db"; fi
+
 # Run the test suite (the default, CPU-only; needs the shared data, see README)
 test *args:
     {{python}} -m pytest "$@"
+
+# Benchmarks: just bench <name> [args]  (data-ingest: `just data` on the shared files, fresh and re-run)
+bench name *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    case "$1" in
+        data-ingest) shift; {{python}} -m data.bench.ingest "$@" ;;
+        *) echo "unknown benchmark '$1'; known: data-ingest" >&2; exit 2 ;;
+    esac

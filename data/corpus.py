@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,10 @@ class CorpusConfig:
     """Model name; also the cache key of the stored vectors."""
 
     def accepts(self, categories: list[str]) -> bool:
+        """True if any category matches. A document without categories (a CSV or a precomputed
+        ``.npy`` import that carries none) belongs to whichever corpus the user ingests it into."""
+        if not categories:
+            return True
         return any(fnmatch.fnmatchcase(c, p) for c in categories for p in self.categories)
 
 
@@ -41,6 +46,18 @@ def load_corpus_config(name: str, conf_dir: Path = CONF_DIR) -> CorpusConfig:
         return CorpusConfig(**raw)
     except TypeError as error:
         raise ValueError(f"{path}: {error}") from error
+
+
+_VERSION_SUFFIX = re.compile(r"^(?P<id>.+?)v(?P<version>\d+)$")
+
+
+def split_arxiv_id(value: str) -> tuple[str, int | None]:
+    """``"2506.01234v2"`` -> ``("2506.01234", 2)``; ``"astro-ph/0501001"`` -> ``("astro-ph/0501001", None)``."""
+    value = value.strip()
+    match = _VERSION_SUFFIX.match(value)
+    if match is None:
+        return value, None
+    return match["id"], int(match["version"])
 
 
 @dataclass

@@ -106,12 +106,13 @@ def pending_texts(con: duckdb.DuckDBPyConnection, model: str) -> list[tuple[str,
 
 def load_embeddings(con: duckdb.DuckDBPyConnection, model: str) -> tuple[np.ndarray, np.ndarray]:
     """(doc_ids, matrix) of every document embedded with ``model``, ordered by doc_id."""
-    table = con.execute(
+    # con.sql(...).to_arrow_table() streams into Arrow without the extra copy con.execute(...) makes.
+    table = con.sql(
         """
         SELECT d.doc_id, e.vec FROM docs d JOIN embeddings e ON e.model = ? AND e.text_hash = d.text_hash
         ORDER BY d.doc_id
         """,
-        [model],
+        params=[model],
     ).to_arrow_table()
     if table.num_rows == 0:
         raise EmbeddingError(
@@ -123,20 +124,3 @@ def load_embeddings(con: duckdb.DuckDBPyConnection, model: str) -> tuple[np.ndar
     dim = len(vectors[0])
     matrix = vectors.flatten().to_numpy().reshape(len(doc_ids), dim)
     return doc_ids, np.ascontiguousarray(matrix, dtype=np.float32)
-
-
-def import_vectors_by_arxiv_id(
-    con: duckdb.DuckDBPyConnection, model: str, arxiv_ids: list[str], matrix: np.ndarray
-) -> tuple[int, int]:
-    """Store precomputed vectors for the documents they belong to; returns (stored, unmatched).
-
-    A precomputed vector is tied to the text of the document it was computed for, so it is
-    stored under that document's current text hash.
-    """
-    lookup = dict(con.execute("SELECT arxiv_id, text_hash FROM docs").fetchall())
-    keep = [i for i, arxiv_id in enumerate(arxiv_ids) if arxiv_id in lookup]
-    if not keep:
-        return 0, len(arxiv_ids)
-    hashes = [lookup[arxiv_ids[i]] for i in keep]
-    stored = store_vectors(con, model, hashes, np.asarray(matrix)[keep])
-    return stored, len(arxiv_ids) - len(keep)

@@ -1,6 +1,8 @@
 """Shared fixtures: the real shared arXiv data, a warehouse built from it, a fake OpenAI server."""
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import shutil
 from pathlib import Path
@@ -9,10 +11,10 @@ import pytest
 
 from data.corpus import IngestStats, load_corpus_config
 from data.docs import ingest_documents
-from data.embeddings import import_vectors_by_arxiv_id
 from data.sources import BadInput
 from data.sources.jsonl import read_jsonl
 from data.sources.precomputed import read_parquet_vectors
+from data.vector_import import import_precomputed
 from data.warehouse import open_writer
 from tests.fake_openai import FakeOpenAI
 
@@ -28,6 +30,13 @@ def shared_data_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def shared_sample(shared_data_dir) -> list[dict]:
+    """Every 100th record of the shared listing JSONL (227 real abstracts, astro-ph and cs.LG mixed)."""
+    with gzip.open(shared_data_dir / "arxiv_abstracts.jsonl.gz", "rt", encoding="utf-8") as lines:
+        return [json.loads(line) for number, line in enumerate(lines) if number % 100 == 0]
+
+
 @pytest.fixture(autouse=True)
 def _isolated_artifacts(tmp_path, monkeypatch):
     """Tests never write into the developer's artifacts folder."""
@@ -39,8 +48,7 @@ def build_warehouse(path: Path, shared: Path, corpus_name: str) -> Path:
     stats = IngestStats()
     with open_writer(path) as con:
         ingest_documents(con, read_jsonl(shared / "arxiv_abstracts.jsonl.gz", BadInput(stats, strict=True)), corpus, "shared", stats)
-        ids, matrix = read_parquet_vectors(shared / "minilm_l6_v2.parquet")
-        import_vectors_by_arxiv_id(con, corpus.embed_model, ids, matrix)
+        import_precomputed(con, corpus, corpus.embed_model, read_parquet_vectors(shared / "minilm_l6_v2.parquet"), stats)
     return path
 
 

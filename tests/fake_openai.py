@@ -24,7 +24,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Fault:
-    kind: str  # "status" | "timeout" | "malformed" | "nan" | "wrong_width"
+    kind: str  # "status" | "timeout" | "malformed" | "nan" | "wrong_width" | "zeros" | "missing_rows"
     status: int = 500
     seconds: float = 0.0
 
@@ -58,6 +58,11 @@ class FakeOpenAI:
         self.chat = chat
         self.faults: dict[str, deque[Fault]] = defaultdict(deque)
         self.requests: dict[str, list[dict]] = defaultdict(list)
+        self.in_flight = 0
+        self.max_in_flight = 0
+        """The most requests the server was answering at once (to check bounded concurrency)."""
+        self.delay_s = 0.0
+        """Seconds every request takes, so concurrent requests overlap measurably."""
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -84,6 +89,16 @@ class FakeOpenAI:
     def _respond(self, endpoint: str, body: dict) -> tuple[int, bytes]:
         with self._lock:
             self.requests[endpoint].append(body)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            time.sleep(self.delay_s)
+            return self._answer(endpoint, body)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _answer(self, endpoint: str, body: dict) -> tuple[int, bytes]:
         fault = self._next_fault(endpoint)
         if fault is not None and fault.kind == "timeout":
             time.sleep(fault.seconds)
@@ -105,7 +120,11 @@ class FakeOpenAI:
                 vector[0] = float("nan")
             if fault is not None and fault.kind == "wrong_width":
                 vector = vector[:-1]
+            if fault is not None and fault.kind == "zeros":
+                vector = [0.0] * dim
             data.append({"object": "embedding", "index": index, "embedding": vector})
+        if fault is not None and fault.kind == "missing_rows":
+            data = data[:-1]
         tokens = sum(len(str(t).split()) for t in inputs)
         return {"object": "list", "data": data, "model": body.get("model"), "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 

@@ -6,13 +6,36 @@ from typing import Protocol
 import numpy as np
 
 
+# Output widths of the models we know, to catch vectors imported under the wrong model name.
+MODEL_WIDTHS = {
+    "all-MiniLM-L6-v2": 384,
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
+
+
 class Embedder(Protocol):
     model: str
     """The model name; stored vectors are cached under it."""
+    batch_size: int
+    """Texts per ``embed`` call: the pipeline's unit of progress, storage and failure."""
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit-normalised float32 vectors, one row per text, in input order."""
         ...
+
+
+class PartialEmbeddingFailure(RuntimeError):
+    """Some texts of an ``embed`` call failed (after retries); the others have valid vectors.
+
+    ``vectors`` holds a row per input text, valid where ``ok`` is True (NaN elsewhere).
+    """
+
+    def __init__(self, vectors: np.ndarray, ok: np.ndarray, message: str) -> None:
+        super().__init__(message)
+        self.vectors = vectors
+        self.ok = ok
 
 
 def make_embedder(backend: str, model: str, **options) -> Embedder:

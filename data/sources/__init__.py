@@ -31,10 +31,13 @@ class BadInput:
         self.stats.note(f"{where}: empty or missing abstract, skipped")
 
 
-def open_text(path: Path) -> IO[str]:
-    """Open a text file, transparently gunzipping ``*.gz``."""
+def open_text(path: Path, newline: str | None = None) -> IO[str]:
+    """Open a UTF-8 text file (a leading BOM is dropped), transparently gunzipping ``*.gz``.
+
+    ``newline=""`` hands line endings through untranslated, as the ``csv`` module needs.
+    """
     if not path.exists():
         raise FileNotFoundError(f"input file {path} does not exist; check the path you passed")
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return path.open("r", encoding="utf-8")
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline=newline)
+    return path.open("r", encoding="utf-8-sig", newline=newline)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from data.corpus import Document
+from data.corpus import Document, split_arxiv_id
 from data.sources import BadInput, open_text
 
 
@@ -55,13 +55,14 @@ def _document(record: dict) -> Document:
     if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
         raise ValueError("categories must be a list or a space-separated string")
     versions = record.get("versions") or []
+    arxiv_id, suffix_version = split_arxiv_id(arxiv_id)
     return Document(
-        arxiv_id=arxiv_id.strip(),
+        arxiv_id=arxiv_id,
         title=title,
         abstract=abstract,
         categories=categories,
         published=_published(record, versions),
-        version=max(len(versions), 1),
+        version=max(len(versions), suffix_version or 1),
     )
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks of the data layer (`just bench data-ingest`)."""

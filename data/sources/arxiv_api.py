@@ -1,0 +1,201 @@
+"""The arXiv API (Atom feed): category queries, paging, politeness, retries, resumable runs.
+
+``fetch_corpus`` pages through ``search_query=<corpus.arxiv_query>`` sorted by submission date
+(oldest first, so new papers only ever append to the end and page boundaries stay put), waits
+the API's requested 3 s between calls, retries 5xx, 429, timeouts and connection errors with
+exponential backoff, and commits every page as it arrives. The cursor (the next ``start``) lives in
+``ingest_runs`` under ``run_id = arxiv:<corpus>:<query>``: a re-run after a crash continues where
+the last one stopped, and a re-run after a finished one fetches only what was submitted since.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+import duckdb
+
+from data.corpus import CorpusConfig, Document, IngestStats, split_arxiv_id
+from data.docs import ingest_documents
+from data.sources import BadInput
+
+DEFAULT_URL = "https://export.arxiv.org/api/query"
+_NS = {"atom": "http://www.w3.org/2005/Atom", "opensearch": "http://a9.com/-/spec/opensearch/1.1/"}
+
+
+@dataclass(frozen=True)
+class ArxivApiSettings:
+    """How to talk to the arXiv API."""
+
+    base_url: str | None = None
+    """Query endpoint (default: env SAE_ATLAS_ARXIV_URL, else https://export.arxiv.org/api/query)."""
+    page_size: int = 200
+    """``max_results`` per call (the API serves at most 2000 per call)."""
+    delay_s: float = 3.0
+    """Pause between calls, as the API's terms ask."""
+    max_retries: int = 5
+    """Retries of one page on 5xx/429, timeouts, connection errors and empty pages."""
+    backoff_s: float = 2.0
+    """First retry waits this long; each further retry doubles it."""
+    timeout_s: float = 60.0
+    """Socket timeout per call."""
+
+    def url(self) -> str:
+        return self.base_url or os.environ.get("SAE_ATLAS_ARXIV_URL") or DEFAULT_URL
+
+
+class ArxivApiError(RuntimeError):
+    """The API kept failing (or refused the query); what was fetched so far is stored."""
+
+
+class _Transient(Exception):
+    """A failure worth retrying."""
+
+
+@dataclass
+class AtomPage:
+    total: int
+    documents: list[Document]
+    entries: int
+
+
+def parse_feed(xml_text: str, bad: BadInput, where: str) -> AtomPage:
+    """Parse one Atom page of the arXiv API into documents (malformed entries go to ``bad``)."""
+    root = ET.fromstring(xml_text)
+    total_text = root.findtext("opensearch:totalResults", default="", namespaces=_NS)
+    entries = root.findall("atom:entry", _NS)
+    documents = []
+    for number, entry in enumerate(entries, start=1):
+        entry_id = (entry.findtext("atom:id", default="", namespaces=_NS) or "").strip()
+        if "/api/errors" in entry_id:  # the API's way of rejecting a query
+            raise ArxivApiError(f"arXiv API rejected the query at {where}: {entry.findtext('atom:summary', '', _NS).strip()}")
+        try:
+            documents.append(_document(entry, entry_id))
+        except ValueError as error:
+            bad.malformed(f"{where} entry {number}", str(error))
+    return AtomPage(total=int(total_text) if total_text.strip() else 0, documents=documents, entries=len(entries))
+
+
+def _document(entry: ET.Element, entry_id: str) -> Document:
+    if "/abs/" not in entry_id:
+        raise ValueError(f"entry id {entry_id!r} is not an arXiv abstract URL")
+    arxiv_id, version = split_arxiv_id(entry_id.split("/abs/", 1)[1])
+    title = entry.findtext("atom:title", default="", namespaces=_NS)
+    summary = entry.findtext("atom:summary", default="", namespaces=_NS)
+    categories = [c.get("term", "") for c in entry.findall("atom:category", _NS) if c.get("term")]
+    published = entry.findtext("atom:published", default="", namespaces=_NS).strip()
+    return Document(
+        arxiv_id=arxiv_id,
+        title=title.strip(),
+        abstract=summary.strip(),
+        categories=categories,
+        published=dt.date.fromisoformat(published[:10]) if published else None,
+        version=version or 1,
+    )
+
+
+def fetch_corpus(
+    con: duckdb.DuckDBPyConnection,
+    corpus: CorpusConfig,
+    stats: IngestStats,
+    bad: BadInput,
+    max_results: int | None = None,
+    settings: ArxivApiSettings | None = None,
+) -> IngestStats:
+    """Fetch ``corpus.arxiv_query`` page by page into ``docs``; ``max_results`` caps the results read
+    from the query (counted from its first result, so a resumed run stops at the same place)."""
+    settings = settings or ArxivApiSettings()
+    run_id = f"arxiv:{corpus.name}:{corpus.arxiv_query}"
+    start, total = _load_cursor(con, run_id)
+    client = _PoliteClient(settings)
+    while max_results is None or start < max_results:
+        size = settings.page_size if max_results is None else min(settings.page_size, max_results - start)
+        query = {
+            "search_query": corpus.arxiv_query, "start": start, "max_results": size,
+            "sortBy": "submittedDate", "sortOrder": "ascending",
+        }
+        url = f"{settings.url()}?{urllib.parse.urlencode(query)}"
+        page = client.fetch_page(url, bad, expect_entries=total is None or start < total)
+        total = page.total
+        for document in page.documents:
+            if not document.abstract.strip():
+                bad.empty_abstract(f"{url} ({document.arxiv_id})")
+        ingest_documents(con, (d for d in page.documents if d.abstract.strip()), corpus, "arxiv-api", stats)
+        start += page.entries
+        _save_cursor(con, run_id, start, total, finished=page.entries == 0 or start >= total)
+        if page.entries == 0 or start >= total:
+            break
+    return stats
+
+
+class _PoliteClient:
+    """GETs pages at most once per ``delay_s`` and retries transient failures with backoff."""
+
+    def __init__(self, settings: ArxivApiSettings) -> None:
+        self.settings = settings
+        self._last_call = float("-inf")
+        self.calls = 0
+
+    def fetch_page(self, url: str, bad: BadInput, expect_entries: bool) -> AtomPage:
+        delay = self.settings.backoff_s
+        for attempt in range(self.settings.max_retries + 1):
+            try:
+                try:
+                    page = parse_feed(self._get(url), bad, url)
+                except ET.ParseError as error:  # a truncated or garbled body: ask again
+                    raise _Transient(f"unparseable Atom ({error})") from error
+                if expect_entries and page.entries == 0 and page.total > 0:
+                    # The API now and then answers a valid page with no entries; asking again helps.
+                    raise _Transient("an empty page inside the result range")
+                return page
+            except _Transient as error:
+                if attempt == self.settings.max_retries:
+                    raise ArxivApiError(
+                        f"arXiv API failed {attempt + 1} times at {url} ({error}); the pages before it are stored "
+                        "and a re-run continues from here"
+                    ) from error
+                time.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    def _get(self, url: str) -> str:
+        wait = self._last_call + self.settings.delay_s - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        self._last_call = time.monotonic()
+        self.calls += 1
+        request = urllib.request.Request(url, headers={"User-Agent": "sae-atlas (arXiv API client)"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.settings.timeout_s) as response:
+                return response.read().decode("utf-8")
+        except urllib.error.HTTPError as error:
+            if error.code >= 500 or error.code == 429:
+                raise _Transient(f"HTTP {error.code}") from error
+            raise ArxivApiError(f"arXiv API answered HTTP {error.code} for {url}: {error.reason}") from error
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+            raise _Transient(f"{type(error).__name__}: {getattr(error, 'reason', error)}") from error
+
+
+def _load_cursor(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, int | None]:
+    """(next start, the query's total results when last seen) of this query's run, or (0, None)."""
+    rows = con.execute("SELECT cursor FROM ingest_runs WHERE run_id = ?", [run_id]).fetchall()
+    if not rows or rows[0][0] is None:
+        return 0, None
+    cursor = json.loads(rows[0][0])
+    return int(cursor.get("start", 0)), cursor.get("total")
+
+
+def _save_cursor(con: duckdb.DuckDBPyConnection, run_id: str, start: int, total: int, finished: bool) -> None:
+    con.execute(
+        """
+        INSERT INTO ingest_runs (run_id, source, started_at, finished_at, cursor) VALUES (?, 'arxiv-api', now(), ?, ?)
+        ON CONFLICT (run_id) DO UPDATE SET cursor = excluded.cursor, finished_at = excluded.finished_at
+        """,
+        [run_id, dt.datetime.now() if finished else None, json.dumps({"start": start, "total": total})],
+    )

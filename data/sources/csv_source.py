@@ -1,0 +1,85 @@
+"""CSV files with ``title`` and ``abstract`` columns.
+
+Columns (header names are case-insensitive):
+- ``title``, ``abstract``: required; a file without them is refused with the names it does have.
+- ``arxiv_id`` or ``id``: optional. An arXiv id with a version suffix (``2506.01234v2``) gives the
+  version. A row without an id gets ``content:<first 16 hex of the text hash>``, derived from the
+  title and abstract: re-ingesting the same row finds the same document, an edited row becomes a
+  new document (the edit has no id to tie it to the old one).
+- ``categories``: optional, space- or comma-separated. Rows without categories (or a file without
+  the column) belong to whichever corpus the file is ingested into: the user chose it.
+- ``published``: optional ISO date (``YYYY-MM-DD``; a longer timestamp is cut to its date).
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from data.corpus import Document, split_arxiv_id
+from data.sources import BadInput, open_text
+
+REQUIRED_COLUMNS = ("title", "abstract")
+_CATEGORY_SEPARATOR = re.compile(r"[\s,]+")
+
+
+class CsvFormatError(ValueError):
+    """A CSV file that cannot be read as a corpus (e.g. required columns are missing)."""
+
+
+def read_csv(path: Path, bad: BadInput) -> Iterator[Document]:
+    with open_text(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
+        missing = [column for column in REQUIRED_COLUMNS if column not in header]
+        if missing:
+            raise CsvFormatError(
+                f"{path}: missing required column(s) {', '.join(missing)}; found {header or 'no header'}. "
+                "A corpus CSV needs a header row with at least title and abstract"
+            )
+        reader.fieldnames = header
+        line = reader.line_num  # rows can span lines (quoted newlines): report where each starts
+        while True:
+            first_line = line + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                bad.malformed(f"{path}:{first_line}", f"unreadable CSV ({error})")
+                line = reader.line_num
+                continue
+            line = reader.line_num
+            where = f"{path}:{first_line}"
+            if None in row or any(value is None for value in row.values()):
+                bad.malformed(where, f"expected {len(header)} fields, got a row of a different length")
+                continue
+            try:
+                document = _document(row)
+            except ValueError as error:
+                bad.malformed(where, str(error))
+                continue
+            if not document.abstract.strip():
+                bad.empty_abstract(where)
+                continue
+            yield document
+
+
+def content_id(title: str, abstract: str) -> str:
+    """The stable id of a row without one: derived from the text that gets embedded."""
+    return "content:" + Document("", title, abstract, []).text_hash[:16]
+
+
+def _document(row: dict[str, str]) -> Document:
+    title, abstract = row["title"].strip(), row["abstract"].strip()
+    raw_id = (row.get("arxiv_id") or row.get("id") or "").strip()
+    arxiv_id, version = split_arxiv_id(raw_id) if raw_id else (content_id(title, abstract), None)
+    categories = [c for c in _CATEGORY_SEPARATOR.split(row.get("categories") or "") if c]
+    published = (row.get("published") or "").strip()
+    try:
+        date = dt.date.fromisoformat(published[:10]) if published else None
+    except ValueError:
+        raise ValueError(f"published {published!r} is not a YYYY-MM-DD date") from None
+    return Document(arxiv_id=arxiv_id, title=title, abstract=abstract, categories=categories, published=date, version=version or 1)

@@ -1,0 +1,127 @@
+"""A small arXiv-API-compatible HTTP server on 127.0.0.1 for tests: real sockets, real Atom XML.
+
+Serves ``GET /api/query?search_query=cat:<pattern>&start=&max_results=`` from a list of records
+(``arxiv_id, title, abstract, categories, published, version``), in the API's Atom format.
+Faults are injected from a queue: the next request takes the next fault (an HTTP status code,
+``"hang"`` to sleep past the client's timeout, ``"garbled"`` for truncated XML, ``"empty"`` for a
+page without entries).
+
+    with FakeArxiv(records) as server:
+        server.faults += [503, 503]
+        fetch_corpus(..., settings=ArxivApiSettings(base_url=server.url, delay_s=0))
+"""
+from __future__ import annotations
+
+import fnmatch
+import threading
+import time
+import urllib.parse
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from xml.sax.saxutils import escape, quoteattr
+
+
+def atom_feed(entries: list[dict], total: int, start: int, page_size: int) -> str:
+    """One page of the arXiv API's Atom response for ``entries``."""
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<feed xmlns="http://www.w3.org/2005/Atom" xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/" '
+        'xmlns:arxiv="http://arxiv.org/schemas/atom">',
+        '<link href="http://arxiv.org/api/query" rel="self" type="application/atom+xml"/>',
+        "<title type=\"html\">ArXiv Query</title>",
+        "<id>http://arxiv.org/api/test</id>",
+        "<updated>2026-05-01T00:00:00-04:00</updated>",
+        f"<opensearch:totalResults>{total}</opensearch:totalResults>",
+        f"<opensearch:startIndex>{start}</opensearch:startIndex>",
+        f"<opensearch:itemsPerPage>{page_size}</opensearch:itemsPerPage>",
+    ]
+    for record in entries:
+        versioned = f"{record['arxiv_id']}v{record.get('version', 1)}"
+        categories = record["categories"]
+        parts += [
+            "<entry>",
+            f"<id>http://arxiv.org/abs/{escape(versioned)}</id>",
+            f"<updated>{record['published']}T12:00:00Z</updated>",
+            f"<published>{record['published']}T12:00:00Z</published>",
+            # The real API wraps titles and summaries over several indented lines.
+            f"<title>{escape(record['title'])}</title>",
+            f"<summary>  {escape(record['abstract'])}\n</summary>",
+            "<author><name>A. Author</name></author>",
+            f'<link href="http://arxiv.org/abs/{escape(versioned)}" rel="alternate" type="text/html"/>',
+            f"<arxiv:primary_category term={quoteattr(categories[0])} scheme=\"http://arxiv.org/schemas/atom\"/>",
+            *(f'<category term={quoteattr(c)} scheme="http://arxiv.org/schemas/atom"/>' for c in categories),
+            "</entry>",
+        ]
+    parts.append("</feed>")
+    return "\n".join(parts)
+
+
+class FakeArxiv:
+    def __init__(self, records: list[dict]) -> None:
+        self.records = sorted(records, key=lambda r: (r["published"], r["arxiv_id"]))  # sortBy=submittedDate
+        self.faults: deque = deque()
+        self.requests: list[dict] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/api/query"
+
+    def __enter__(self) -> "FakeArxiv":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _matching(self, search_query: str) -> list[dict]:
+        if not search_query.startswith("cat:"):
+            return []
+        pattern = search_query[len("cat:") :]
+        return [r for r in self.records if any(fnmatch.fnmatchcase(c, pattern) for c in r["categories"])]
+
+    def _respond(self, query: dict) -> tuple[int, str]:
+        with self._lock:
+            self.requests.append(query)
+            fault = self.faults.popleft() if self.faults else None
+        if isinstance(fault, int):
+            return fault, "<error>injected</error>"
+        if fault == "hang":
+            time.sleep(1.0)
+        matching = self._matching(query.get("search_query", ""))
+        start, size = int(query.get("start", 0)), int(query.get("max_results", 10))
+        page = [] if fault == "empty" else matching[start : start + size]
+        body = atom_feed(page, len(matching), start, size)
+        if fault == "garbled":
+            body = body[: len(body) // 2]
+        return 200, body
+
+    def _handler_class(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                parsed = urllib.parse.urlsplit(self.path)
+                if parsed.path != "/api/query":
+                    status, body = 404, "not found"
+                else:
+                    status, body = server._respond(dict(urllib.parse.parse_qsl(parsed.query)))
+                payload = body.encode("utf-8")
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/atom+xml; charset=utf-8")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up on a timed-out request
+
+            def log_message(self, *args) -> None:
+                pass
+
+        return Handler
