@@ -28,3 +28,7 @@ bench name *args:
         data-ingest) shift; {{python}} -m data.bench.ingest "$@" ;;
         *) echo "unknown benchmark '$1'; known: data-ingest" >&2; exit 2 ;;
     esac
+
+# Label and score the features of a stored SAE: just interpret astro [--llm|--offline] [--max-features N] [--sae-id ID]
+interpret corpus *args:
+    {{python}} -m evals.interp "$@"
