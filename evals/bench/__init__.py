@@ -1,0 +1,1 @@
+"""Benchmarks (`just bench <name>`): a workload, the hardware, and ratios against a baseline."""

@@ -1,0 +1,66 @@
+"""`just families <corpus>`: feature families of every complete SAE of a corpus (or one, --sae-id)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from data.corpus import load_corpus_config
+from data.settings import warehouse_path
+from data.warehouse import open_reader
+from evals.cooccurrence import UnknownSAE
+from evals.families.config import DEFAULT_PATH, load_families_config
+from evals.families.labels import FamilyLabeller
+from evals.families.pipeline import complete_sae_ids, run_families
+from evals.interp.config import load_interp_config
+from evals.llm import LLMSettings, llm_available
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="just families", description=__doc__)
+    parser.add_argument("corpus", help="corpus name (conf/corpus/<name>.yaml), e.g. astro")
+    parser.add_argument("--sae-id", type=int, action="append", help="only this SAE (repeatable); default: all complete SAEs")
+    parser.add_argument("--config", default=str(DEFAULT_PATH), help="families YAML (default conf/families.yaml)")
+    parser.add_argument("--warehouse", help="DuckDB file (default artifacts/<corpus>.duckdb)")
+    parser.add_argument("--llm", choices=("auto", "yes", "no"), default="auto",
+                        help="name families with an LLM: auto = when OPENAI_API_KEY is set")
+    parser.add_argument("--llm-model", default="gpt-4o", help="chat model for family names")
+    args = parser.parse_args(argv)
+    console = Console()
+    try:
+        load_corpus_config(args.corpus)
+        config = load_families_config(args.config)
+        warehouse = args.warehouse or warehouse_path(args.corpus)
+        with open_reader(warehouse) as con:
+            sae_ids = args.sae_id or complete_sae_ids(con, args.corpus)
+        if not sae_ids:
+            raise UnknownSAE(f"no complete SAE of corpus {args.corpus!r} in {warehouse}; run `just train {args.corpus}` first")
+        use_llm = llm_available() if args.llm == "auto" else args.llm == "yes"
+        labeller = FamilyLabeller(load_interp_config(), config.family_activation,
+                                  LLMSettings(model=args.llm_model) if use_llm else None, args.corpus)
+        table = Table(title=f"Feature families ({args.corpus})")
+        for column in ("SAE", "families", "mean children", "max", "parent/child ratio", "block ratio lift",
+                       "labels", "mean F1", "seconds"):
+            table.add_column(column, justify="right")
+        for sae_id in sae_ids:
+            run = run_families(warehouse, sae_id, config, labeller)
+            s = run.summary
+            sizes, ratio, block, labels = s["size_distribution"], s["parent_child_ratio"], s["block_diagonal"], s["labels"]
+            table.add_row(str(sae_id), str(sizes["families"]), _num(sizes.get("mean_children")), str(sizes.get("max_children", "-")),
+                          _num(ratio.get("mean")), _num(block.get("lift")), f"{labels['labelled']} ({labels['path']})",
+                          _num(labels.get("mean_f1")), _num(s["seconds"]))
+        console.print(table)
+    except (UnknownSAE, ValueError, FileNotFoundError) as error:
+        console.print(f"[red]error:[/red] {error}")
+        return 2
+    return 0
+
+
+def _num(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Typed parameters of feature-family extraction, read from ``conf/families.yaml``."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from data.settings import CONF_DIR
+
+DEFAULT_PATH = CONF_DIR / "families.yaml"
+
+
+@dataclass(frozen=True)
+class FamiliesConfig:
+    """How families are extracted from the co-occurrence graph of one SAE."""
+
+    thresholds: tuple[float, ...] = (0.1, 0.07, 0.07, 0.07)
+    """Edge-weight threshold of each pass (one entry per pass). Pass p > 1 leaves out every root
+    found before, so children of dense hub latents can root families of their own."""
+    smoothing: float = 1.0
+    """Added to the denominator of the edge weight (Loevinger's H, see ``evals.cooccurrence.pair_weights``)
+    so a latent seen in a handful of documents does not get weight 1 with everything it met."""
+    min_latent_docs: int = 5
+    """Latents active in fewer documents are left out of the graph."""
+    min_root_children: int = 3
+    """A family root has no parent in the oriented forest and at least this many direct children."""
+    min_family_children: int = 4
+    """Families with fewer descendants (children) are dropped."""
+    duplicate_jaccard: float = 0.6
+    """A family whose children overlap a larger family's children by a Jaccard above this is dropped."""
+    top_cooccurring: int = 20
+    """Co-occurring partners stored per latent in the ``cooccurrence`` table."""
+    family_activation: str = "max"
+    """A document's family activation: ``max`` or ``sum`` of its member latents' activations."""
+    random_baselines: int = 20
+    """Random groupings averaged into the baseline of the block-diagonal co-occurrence ratio."""
+    seed: int = 0
+    """Seed of the random groupings."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "thresholds", tuple(float(t) for t in self.thresholds))
+        if not self.thresholds or not all(0.0 < t <= 1.0 for t in self.thresholds):
+            raise ValueError(f"families config: thresholds must be one or more values in (0, 1]; got {self.thresholds}")
+        if self.family_activation not in ("max", "sum"):
+            raise ValueError(f"families config: family_activation must be 'max' or 'sum', not {self.family_activation!r}")
+        if not 0.0 <= self.duplicate_jaccard <= 1.0:
+            raise ValueError(f"families config: duplicate_jaccard must lie in [0, 1]; got {self.duplicate_jaccard}")
+        for name in ("min_latent_docs", "min_root_children", "min_family_children", "top_cooccurring"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"families config: {name} must be at least 1; got {getattr(self, name)}")
+        if self.smoothing < 0:
+            raise ValueError(f"families config: smoothing must be >= 0; got {self.smoothing}")
+
+
+def load_families_config(path: str | Path = DEFAULT_PATH, **overrides) -> FamiliesConfig:
+    """The YAML file's values, then ``overrides`` (e.g. from the command line), checked."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"families config {path} does not exist; copy conf/families.yaml")
+    raw = yaml.safe_load(path.read_text()) or {}
+    raw.update({key: value for key, value in overrides.items() if value is not None})
+    known = {field.name for field in dataclasses.fields(FamiliesConfig)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {unknown}; known keys: {sorted(known)}")
+    return FamiliesConfig(**raw)

@@ -1,0 +1,149 @@
+"""Family labels and scores, computed like a single feature's (interp's examples, explainer, scorer).
+
+A family becomes a pseudo-feature whose activation on a document is the max (or sum) of its
+members' activations. interp's example selection then picks its explanation and held-out
+abstracts (stratified positives, random and hard negatives), interp's contrastive keyword
+explainer labels it offline, and interp's proxy scorer rates the held-out abstracts against the
+label (calibrated on the explanation examples only) for Pearson, F1 and AUROC.
+With an API key an LLM names the family instead (the paper's "superfeature" prompt, given the
+member labels, the keyword label and top abstracts); that name is scored the same way.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from data.embed import make_embedder
+from data.embed.local import LOCAL_MODEL
+from data.warehouse import open_reader, open_writer
+from evals.cooccurrence import TopK
+from evals.families.activation import family_activation
+from evals.families.graph import Family
+from evals.families.store import FamilyLabel
+from evals.interp.config import InterpConfig
+from evals.interp.examples import READY, ROLE_CODE, SCORE_ROLES, ExampleSet, group_activations, load_corpus, select_examples
+from evals.interp.keywords import TfidfIndex, explain_offline, label_text
+from evals.interp.metrics import score
+from evals.interp.proxy import calibrated_ratings, label_vectors, similarities
+from evals.llm import LLMClient, LLMSettings
+
+FAMILY_PROMPT = """You are an expert in {field}. Below are the labels of related features that a \
+sparse autoencoder learned from {field} abstracts: a general parent feature and its more specific \
+children, plus keywords and titles of abstracts where the family is most active.
+Step 1: brainstorm general concepts that these features share.
+Step 2: pick the one high-level concept that covers most children, as specific as possible.
+Step 3: answer with 2-8 words, without "in {field}", on the last line as: FINAL: <concept>"""
+FIELDS = {"astro": "astronomy and astrophysics", "cslg": "machine learning and AI"}
+_FINAL = re.compile(r"FINAL:\s*(.+)", re.IGNORECASE)
+
+
+@dataclass
+class FamilyLabeller:
+    """Labels and scores families; ``llm`` None means the offline keyword path."""
+
+    interp: InterpConfig
+    reduce: str
+    """Family activation: ``max`` or ``sum`` of member activations."""
+    llm: LLMSettings | None = None
+    corpus_name: str = "astro"
+
+    def label(self, warehouse: str | Path, sae_id: int, families: list[Family], topk: TopK) -> list[FamilyLabel]:
+        if not families:
+            return []
+        with open_reader(warehouse) as con:
+            embed_model = con.execute("SELECT embed_model FROM saes WHERE sae_id = ?", [sae_id]).fetchall()[0][0]
+            corpus = load_corpus(con, embed_model, self.interp.examples.min_abstract_chars)
+            member_labels = _member_labels(con, sae_id)
+        pieces = [family_activation(topk.doc_ids, topk.latents, topk.values, [m.latent for m in f.members], self.reduce)
+                  for f in families]
+        activations = group_activations(
+            np.repeat(np.arange(len(families)), [docs.size for docs, _ in pieces]),
+            np.concatenate([docs for docs, _ in pieces]), np.concatenate([acts for _, acts in pieces]),
+            len(families), corpus.doc_ids)
+        offline = self.interp.offline
+        examples = select_examples(corpus, activations, np.arange(len(families)), self.interp.examples,
+                                   extra_positives=offline.explain_extra_positives)
+        ready = [i for i in range(len(families)) if examples.status[i] == READY]
+        labels: list[FamilyLabel] = [FamilyLabel(None, self.llm is None) for _ in families]
+        if not ready:
+            return labels
+        index = TfidfIndex.build(corpus.texts)
+        positives = [examples.doc_index[examples.of(i, "explain_pos", "explain_extra_pos")] for i in ready]
+        negatives = [examples.doc_index[examples.of(i, "explain_neg_random", "explain_neg_hard")] for i in ready]
+        keyword_terms = explain_offline(index, positives, negatives, offline.label_terms, offline.min_term_docs)
+        if self.llm is None:
+            names, label_terms = [label_text(t) or None for t in keyword_terms], keyword_terms
+        else:
+            names = self._llm_names(warehouse, [families[i] for i in ready], keyword_terms, member_labels,
+                                    [[corpus.texts[d].split("\n", 1)[0] for d in examples.doc_index[examples.of(i, "explain_pos")]]
+                                     for i in ready])
+            label_terms = [[name] if name else [] for name in names]
+        # The embedding scorer needs the corpus's own embedding model; other models use term matching.
+        scorer = offline.scorer if embed_model == LOCAL_MODEL else "terms"
+        vectors = label_vectors(scorer, label_terms, index, make_embedder("local", LOCAL_MODEL) if scorer == "embedding" else None)
+        ratings = _ratings(scorer, vectors, examples, ready, corpus, index)
+        for row, i in enumerate(ready):
+            rows = examples.of(i, *SCORE_ROLES)
+            scores = score(ratings[rows], examples.role[rows] == ROLE_CODE["score_pos"])
+            labels[i] = FamilyLabel(names[row], self.llm is None, _finite(scores.pearson), _finite(scores.f1),
+                                    _finite(scores.auroc))
+        return labels
+
+    def _llm_names(self, warehouse, families: list[Family], keyword_terms: list[list[str]],
+                   member_labels: dict[int, str], titles: list[list[str]]) -> list[str | None]:
+        client = LLMClient(self.llm, lambda: open_writer(warehouse))
+        field = FIELDS.get(self.corpus_name, self.corpus_name)
+        requests = []
+        for family, keywords, top_titles in zip(families, keyword_terms, titles):
+            children = [member_labels.get(m.latent, f"feature {m.latent} (unlabelled)") for m in family.members[1:]]
+            user = "\n".join([
+                f"Parent: {member_labels.get(family.root, f'feature {family.root} (unlabelled)')}",
+                "Children:", *[f"- {c}" for c in children],
+                f"Keywords: {label_text(keywords)}",
+                "Top abstracts:", *[f"- {t}" for t in top_titles],
+            ])
+            requests.append([{"role": "system", "content": FAMILY_PROMPT.format(field=field)},
+                             {"role": "user", "content": user}])
+        names = []
+        for result in client.complete_many(requests):
+            match = None if isinstance(result, Exception) else _FINAL.search(result.text)
+            names.append(match.group(1).strip().strip('"').rstrip(".") if match else None)
+        return names
+
+    def describe(self, labels: list[FamilyLabel]) -> dict:
+        """How the labels were made and how well they score (means over labelled families)."""
+        labelled = [x for x in labels if x.label]
+        summary = {"path": "offline-keywords" if self.llm is None else self.llm.model,
+                   "family_activation": self.reduce, "labelled": len(labelled), "families": len(labels)}
+        for metric in ("pearson", "f1", "auroc"):
+            values = [getattr(x, metric) for x in labelled if getattr(x, metric) is not None]
+            summary[f"mean_{metric}"] = float(np.mean(values)) if values else None
+        return summary
+
+
+def _ratings(scorer: str, vectors, examples: ExampleSet, ready: list[int], corpus, index) -> np.ndarray:
+    """interp's proxy ratings of every example of the ready families (NaN elsewhere)."""
+    row_of = np.full(int(examples.latent.max()) + 1, -1)
+    row_of[ready] = np.arange(len(ready))
+    mine = row_of[examples.latent] >= 0
+    ratings = np.full(len(examples.latent), np.nan)
+    similarity = similarities(scorer, vectors, row_of[examples.latent[mine]], examples.doc_index[mine], corpus, index)
+    ratings[mine] = calibrated_ratings(similarity, examples.latent[mine], examples.role[mine])
+    return ratings
+
+
+def _member_labels(con, sae_id: int) -> dict[int, str]:
+    """The best stored label per latent: an LLM label over a keyword proxy, then the higher F1."""
+    rows = con.execute(
+        "SELECT latent, label FROM interpretations WHERE sae_id = ? AND label IS NOT NULL "
+        "QUALIFY row_number() OVER (PARTITION BY latent ORDER BY is_proxy, f1 DESC NULLS LAST) = 1",
+        [sae_id],
+    ).fetchall()
+    return {int(latent): label for latent, label in rows}
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
