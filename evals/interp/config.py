@@ -1,0 +1,99 @@
+"""Typed settings of auto-interpretation, read from ``conf/interp.yaml``."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from data.settings import CONF_DIR
+
+
+@dataclass
+class ExampleConfig:
+    """How many abstracts each feature gets, and for what."""
+
+    explain_top: int = 5
+    """Explanation positives taken from the very top of the ranking (top-heavy)."""
+    explain_quantile: int = 5
+    """Explanation positives sampled across the activation quantiles below the top."""
+    explain_random_negatives: int = 3
+    explain_hard_negatives: int = 3
+    """Non-activating abstracts nearest (by embedding) to the explanation positives' mean."""
+    score_positives: int = 10
+    """Held-out activating abstracts, stratified across activation quantiles."""
+    score_random_negatives: int = 5
+    score_hard_negatives: int = 5
+    quantiles: int = 5
+    """Activation quantile bins the stratified samples are drawn from."""
+    min_explain_positives: int = 3
+    """A feature with fewer than score_positives + this many active abstracts is not interpreted."""
+    min_abstract_chars: int = 100
+    """Shorter abstracts are never chosen as examples (the paper's filter)."""
+    seed: int = 0
+
+
+@dataclass
+class OfflineConfig:
+    """The proxy path: contrastive keywords, scored by embedding similarity or term matching."""
+
+    label_terms: int = 4
+    """Terms in a keyword label."""
+    min_term_docs: int = 2
+    """A label term must occur in at least this many explanation positives."""
+    scorer: str = "embedding"
+    """'embedding' (label vs abstract cosine, local MiniLM) or 'terms' (TF-IDF term match)."""
+    explain_extra_positives: int = 20
+    """Further active abstracts (never held out) the keyword explainer may read beyond the LLM's set."""
+
+
+@dataclass
+class LLMPathConfig:
+    """Models and batching of the LLM path."""
+
+    explainer_model: str = "gpt-4o"
+    predictor_model: str = "gpt-4o-mini"
+    abstracts_per_prediction: int = 5
+    """Held-out abstracts rated per predictor request (shuffled)."""
+    max_concurrency: int = 8
+    timeout_s: float = 60.0
+    max_retries: int = 5
+    features_per_batch: int = 32
+    """Features explained, scored and written per round (a crash loses at most one round)."""
+    max_abstract_chars: int = 1500
+    """Abstracts are cut to this many characters in prompts."""
+
+
+@dataclass
+class CleanConfig:
+    """The paper's "clean" (interpretable) feature thresholds."""
+
+    min_pearson: float = 0.8
+    min_f1: float = 0.8
+    max_density: float = 0.2
+
+
+@dataclass
+class InterpConfig:
+    examples: ExampleConfig = field(default_factory=ExampleConfig)
+    offline: OfflineConfig = field(default_factory=OfflineConfig)
+    llm: LLMPathConfig = field(default_factory=LLMPathConfig)
+    clean: CleanConfig = field(default_factory=CleanConfig)
+
+
+def load_interp_config(path: Path | None = None) -> InterpConfig:
+    """Read ``conf/interp.yaml``; unknown keys are an error naming the file and the key."""
+    path = path or CONF_DIR / "interp.yaml"
+    raw = yaml.safe_load(path.read_text()) if path.exists() else {}
+    raw = raw or {}
+    sections = {f.name: f.type for f in fields(InterpConfig)}
+    parts = {}
+    for name, value in raw.items():
+        if name not in sections:
+            raise ValueError(f"{path}: unknown section {name!r}; known: {', '.join(sections)}")
+        cls = {"examples": ExampleConfig, "offline": OfflineConfig, "llm": LLMPathConfig, "clean": CleanConfig}[name]
+        try:
+            parts[name] = cls(**(value or {}))
+        except TypeError as error:
+            raise ValueError(f"{path}: section {name!r}: {error}") from error
+    return InterpConfig(**parts)

@@ -1,0 +1,232 @@
+"""Which abstracts each feature is explained with and scored on, from the stored activations.
+
+Per feature (reproducible: a feature's draws depend only on the seed and its latent id):
+- explanation positives: the top ``explain_top`` abstracts plus ``explain_quantile`` drawn
+  across activation quantiles below them (top-heavy, like Delphi's quantile sampling);
+- held-out positives: ``score_positives`` drawn evenly across the quantile bins, never shown to
+  the explainer;
+- negatives (non-activating): random ones and hard ones, the non-activating abstracts nearest to
+  the mean embedding of the explanation positives; explanation and scoring sets are disjoint.
+Everything is loaded once and computed in numpy, with the hard-negative search batched over
+features as matrix products.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+
+from data.embeddings import load_embeddings
+from evals.interp.config import ExampleConfig
+
+ROLES = (
+    "explain_pos",
+    "explain_extra_pos",
+    "explain_neg_random",
+    "explain_neg_hard",
+    "score_pos",
+    "score_neg_random",
+    "score_neg_hard",
+)
+ROLE_CODE = {role: code for code, role in enumerate(ROLES)}
+SCORE_ROLES = tuple(r for r in ROLES if r.startswith("score_"))
+EXPLAIN_POSITIVE_ROLES = ("explain_pos",)
+READY, TOO_FEW_ACTIVE = "ready", "too_few_active"
+
+
+@dataclass
+class Corpus:
+    """The corpus as the interpreter needs it: embeddings, texts, which docs may be examples."""
+
+    doc_ids: np.ndarray
+    """(N,) sorted warehouse doc ids; every other array is indexed by position here."""
+    embeddings: np.ndarray
+    """(N, d) float32 unit vectors (the corpus embedding model the SAE was trained on)."""
+    texts: list[str]
+    """title + "\\n\\n" + abstract."""
+    eligible: np.ndarray
+    """(N,) bool: long enough to be an example."""
+
+    @property
+    def size(self) -> int:
+        return len(self.doc_ids)
+
+
+def load_corpus(con: duckdb.DuckDBPyConnection, embed_model: str, min_abstract_chars: int) -> Corpus:
+    doc_ids, matrix = load_embeddings(con, embed_model)
+    table = con.execute("SELECT doc_id, title, abstract FROM docs ORDER BY doc_id").fetchnumpy()
+    position = np.searchsorted(table["doc_id"], doc_ids)
+    titles, abstracts = table["title"][position], table["abstract"][position]
+    texts = [f"{t}\n\n{a}" for t, a in zip(titles, abstracts)]
+    eligible = np.fromiter((len(a) > min_abstract_chars for a in abstracts), dtype=bool, count=len(abstracts))
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return Corpus(doc_ids, matrix / np.maximum(norms, 1e-12), texts, eligible)
+
+
+@dataclass
+class Activations:
+    """Sparse activations of one SAE grouped by latent, each group sorted by value (desc)."""
+
+    n_latents: int
+    n_docs: int
+    doc_index: np.ndarray
+    """(nnz,) corpus positions, grouped by latent."""
+    value: np.ndarray
+    offsets: np.ndarray
+    """(n_latents + 1,) group boundaries: latent l owns [offsets[l], offsets[l+1])."""
+
+    def of(self, latent: int) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = self.offsets[latent], self.offsets[latent + 1]
+        return self.doc_index[lo:hi], self.value[lo:hi]
+
+    def density(self) -> np.ndarray:
+        return np.diff(self.offsets) / self.n_docs
+
+
+def load_activations(con: duckdb.DuckDBPyConnection, sae_id: int, n_latents: int, corpus: Corpus) -> Activations:
+    rows = con.execute(
+        "SELECT latent, doc_id, value FROM activations WHERE sae_id = ? AND value > 0", [sae_id]
+    ).fetchnumpy()
+    return group_activations(rows["latent"], rows["doc_id"], rows["value"], n_latents, corpus.doc_ids)
+
+
+def group_activations(latent, doc_id, value, n_latents: int, corpus_doc_ids: np.ndarray) -> Activations:
+    latent = np.asarray(latent, dtype=np.int64)
+    doc_index = np.searchsorted(corpus_doc_ids, np.asarray(doc_id))
+    known = (doc_index < len(corpus_doc_ids)) & (corpus_doc_ids[np.minimum(doc_index, len(corpus_doc_ids) - 1)] == doc_id)
+    if not known.all():
+        raise ValueError(f"{int((~known).sum())} activation rows name documents without an embedding; "
+                         "re-run `just data <corpus>` then retrain")
+    value = np.asarray(value, dtype=np.float32)
+    order = np.lexsort((-value, latent))
+    counts = np.bincount(latent, minlength=n_latents)
+    return Activations(n_latents, len(corpus_doc_ids), doc_index[order], value[order], np.r_[0, np.cumsum(counts)])
+
+
+@dataclass
+class ExampleSet:
+    """Flat example rows of many features, plus each feature's status."""
+
+    latent: np.ndarray
+    role: np.ndarray
+    """int8 codes into ``ROLES``."""
+    doc_index: np.ndarray
+    activation: np.ndarray
+    status: dict[int, str]
+
+    def of(self, latent: int, *roles: str) -> np.ndarray:
+        """Row indices of ``latent`` with one of ``roles``."""
+        codes = [ROLE_CODE[r] for r in roles]
+        return np.flatnonzero((self.latent == latent) & np.isin(self.role, codes))
+
+
+def _stratified(ranks: np.ndarray, n_bins: int, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` of ``ranks`` (sorted best first) spread as evenly as possible over ``n_bins`` bins."""
+    if count >= len(ranks):
+        return ranks
+    bins = np.array_split(ranks, min(n_bins, len(ranks)))
+    shuffled = [rng.permutation(b) for b in bins]
+    chosen, round_ = [], 0
+    while len(chosen) < count:
+        for b in shuffled:
+            if round_ < len(b) and len(chosen) < count:
+                chosen.append(b[round_])
+        round_ += 1
+    return np.sort(np.array(chosen, dtype=ranks.dtype))
+
+
+def select_positives(n_active: int, config: ExampleConfig, rng: np.random.Generator, extra: int = 0
+                     ) -> dict[str, np.ndarray] | None:
+    """Ranks (0 = strongest) per positive role, or None when the feature fires too rarely."""
+    if n_active < config.score_positives + config.min_explain_positives:
+        return None
+    top = min(config.explain_top, n_active - config.score_positives)
+    rest = np.arange(top, n_active)
+    score = _stratified(rest, config.quantiles, config.score_positives, rng)
+    rest = np.setdiff1d(rest, score)
+    quantile = _stratified(rest, config.quantiles, config.explain_quantile, rng)
+    rest = np.setdiff1d(rest, quantile)
+    extra_ranks = np.sort(rng.choice(rest, size=min(extra, len(rest)), replace=False)) if extra else rest[:0]
+    return {"explain_pos": np.r_[np.arange(top), quantile], "score_pos": score, "explain_extra_pos": extra_ranks}
+
+
+def select_examples(corpus: Corpus, activations: Activations, latents: np.ndarray, config: ExampleConfig,
+                    extra_positives: int = 0, chunk: int = 256) -> ExampleSet:
+    """Explanation and held-out examples of every latent in ``latents``."""
+    rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    status: dict[int, str] = {}
+    eligible = corpus.eligible
+    ready: list[int] = []
+    explain_means = []
+    positives: dict[int, dict[str, np.ndarray]] = {}
+    for latent in latents.tolist():
+        docs, values = activations.of(latent)
+        keep = eligible[docs]
+        docs, values = docs[keep], values[keep]
+        rng = np.random.default_rng([config.seed, latent])
+        chosen = select_positives(len(docs), config, rng, extra_positives)
+        if chosen is None:
+            status[latent] = TOO_FEW_ACTIVE
+            continue
+        status[latent] = READY
+        ready.append(latent)
+        positives[latent] = chosen
+        explain_means.append(corpus.embeddings[docs[chosen["explain_pos"]]].mean(axis=0))
+        for role, ranks in chosen.items():
+            rows.append(_rows(latent, role, docs[ranks], values[ranks]))
+
+    n_hard = config.explain_hard_negatives + config.score_hard_negatives
+    n_random = config.explain_random_negatives + config.score_random_negatives
+    for start in range(0, len(ready), chunk):
+        block = ready[start:start + chunk]
+        similarity = np.asarray(explain_means[start:start + chunk]) @ corpus.embeddings.T
+        similarity[:, ~eligible] = -np.inf
+        for i, latent in enumerate(block):
+            similarity[i, activations.of(latent)[0]] = -np.inf  # hard negatives must not fire
+        nearest = np.argpartition(-similarity, n_hard, axis=1)[:, :n_hard]
+        nearest = np.take_along_axis(nearest, np.argsort(-np.take_along_axis(similarity, nearest, 1), axis=1), 1)
+        for i, latent in enumerate(block):
+            hard = nearest[i]
+            # Alternate ranks between the two sets so both get negatives of similar hardness.
+            explain_hard, score_hard = _interleave(hard, config.explain_hard_negatives, config.score_hard_negatives)
+            rows.append(_rows(latent, "explain_neg_hard", explain_hard, np.zeros(len(explain_hard))))
+            rows.append(_rows(latent, "score_neg_hard", score_hard, np.zeros(len(score_hard))))
+            random = _random_negatives(corpus, activations.of(latent)[0], hard, n_random,
+                                       np.random.default_rng([config.seed, latent, 1]))
+            rows.append(_rows(latent, "explain_neg_random", random[:config.explain_random_negatives], np.zeros(config.explain_random_negatives)))
+            rows.append(_rows(latent, "score_neg_random", random[config.explain_random_negatives:], np.zeros(len(random) - config.explain_random_negatives)))
+    if rows:
+        latent_col, role_col, doc_col, act_col = (np.concatenate(c) for c in zip(*rows))
+    else:
+        latent_col = role_col = doc_col = act_col = np.zeros(0)
+    return ExampleSet(latent_col.astype(np.int64), role_col.astype(np.int8), doc_col.astype(np.int64),
+                      act_col.astype(np.float32), status)
+
+
+def _rows(latent: int, role: str, docs: np.ndarray, values: np.ndarray):
+    n = len(docs)
+    return np.full(n, latent), np.full(n, ROLE_CODE[role]), np.asarray(docs), np.asarray(values)
+
+
+def _interleave(ranked: np.ndarray, first: int, second: int) -> tuple[np.ndarray, np.ndarray]:
+    a, b = [], []
+    for i, item in enumerate(ranked):
+        if (i % 2 == 0 and len(a) < first) or len(b) >= second:
+            a.append(item)
+        else:
+            b.append(item)
+    return np.array(a, dtype=np.int64), np.array(b, dtype=np.int64)
+
+
+def _random_negatives(corpus: Corpus, active: np.ndarray, exclude: np.ndarray, count: int,
+                      rng: np.random.Generator) -> np.ndarray:
+    """``count`` distinct eligible non-activating abstracts, uniformly at random."""
+    banned = np.union1d(active, exclude)
+    chosen = np.zeros(0, dtype=np.int64)
+    while len(chosen) < count:
+        draw = rng.integers(0, corpus.size, size=4 * count + 8)
+        draw = draw[corpus.eligible[draw] & ~np.isin(draw, banned)]
+        chosen = np.r_[chosen, draw[~np.isin(draw, chosen)]]
+        chosen = chosen[np.sort(np.unique(chosen, return_index=True)[1])]
+    return chosen[:count]

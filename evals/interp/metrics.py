@@ -1,0 +1,96 @@
+"""Scores of a label's predictions against held-out truth (pure numpy).
+
+``truth`` is 1 for an abstract on which the feature is active and 0 otherwise; ``prediction`` is
+the predictor's rating in [-1, 1] (> 0 means "active"). Undefined scores (one class only, or
+constant predictions for Pearson) are NaN, never a made-up number.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+CLEAN_PEARSON = 0.8
+CLEAN_F1 = 0.8
+CLEAN_MAX_DENSITY = 0.2
+
+
+def _pair(prediction, truth) -> tuple[np.ndarray, np.ndarray]:
+    prediction = np.asarray(prediction, dtype=np.float64)
+    truth = np.asarray(truth).astype(bool)
+    if prediction.shape != truth.shape or prediction.ndim != 1:
+        raise ValueError(f"prediction {prediction.shape} and truth {truth.shape} must be 1-d of equal length")
+    return prediction, truth
+
+
+def pearson(prediction, truth) -> float:
+    """The paper's Pearson r between the ratings and the 1/0 truth."""
+    prediction, truth = _pair(prediction, truth)
+    x = prediction - prediction.mean()
+    y = truth - truth.mean()
+    denominator = np.sqrt((x * x).sum() * (y * y).sum())
+    return float((x * y).sum() / denominator) if denominator > 0 else float("nan")
+
+
+def f1(prediction, truth) -> float:
+    """F1 of ``prediction > 0`` (the paper's binarisation); NaN without positives in truth."""
+    prediction, truth = _pair(prediction, truth)
+    predicted = prediction > 0
+    true_positive = float((predicted & truth).sum())
+    if not truth.any():
+        return float("nan")
+    return 2 * true_positive / (predicted.sum() + truth.sum())
+
+
+def balanced_accuracy(prediction, truth) -> float:
+    """(TPR + TNR) / 2 of ``prediction > 0``; chance is 0.5 whatever the class balance."""
+    prediction, truth = _pair(prediction, truth)
+    if truth.all() or not truth.any():
+        return float("nan")
+    predicted = prediction > 0
+    return float(((predicted & truth).sum() / truth.sum() + (~predicted & ~truth).sum() / (~truth).sum()) / 2)
+
+
+def auroc(prediction, truth) -> float:
+    """Area under the ROC curve = P(score of a positive > score of a negative), ties count half."""
+    prediction, truth = _pair(prediction, truth)
+    n_pos, n_neg = int(truth.sum()), int((~truth).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = _average_ranks(prediction)
+    return float((ranks[truth].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties sharing their mean rank (Mann-Whitney)."""
+    order = np.argsort(values, kind="mergesort")
+    sorted_values = values[order]
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    ends = np.r_[starts[1:], len(values)]
+    mean_rank = (starts + ends + 1) / 2  # mean of 1-based ranks start+1 .. end
+    ranks = np.empty(len(values))
+    ranks[order] = np.repeat(mean_rank, ends - starts)
+    return ranks
+
+
+@dataclass(frozen=True)
+class Scores:
+    pearson: float
+    f1: float
+    auroc: float
+    balanced_accuracy: float
+    n_scored: int
+
+
+def score(prediction, truth) -> Scores:
+    """All four scores over the examples that have a prediction (NaN predictions are dropped)."""
+    prediction, truth = _pair(prediction, truth)
+    keep = ~np.isnan(prediction)
+    prediction, truth = prediction[keep], truth[keep]
+    return Scores(pearson(prediction, truth), f1(prediction, truth), auroc(prediction, truth),
+                  balanced_accuracy(prediction, truth), int(keep.sum()))
+
+
+def is_clean(pearson_r: float, f1_score: float, density: float) -> bool:
+    """The paper's interpretable ("clean") feature: Pearson >= 0.8, F1 >= 0.8, density < 0.2."""
+    return bool(pearson_r >= CLEAN_PEARSON and f1_score >= CLEAN_F1 and density < CLEAN_MAX_DENSITY)
