@@ -1,0 +1,3 @@
+from evals.steering.cli import main
+
+main()
