@@ -20,15 +20,22 @@ sql corpus *query:
 test *args:
     {{python}} -m pytest "$@"
 
-# Benchmarks: just bench <name> [args]  (data-ingest: `just data` on the shared files, fresh and re-run)
+# Benchmarks: just bench <name> [args]  (data-ingest: `just data` on the shared files, fresh and re-run; dashboard: queries and cold start at paper scale)
 bench name *args:
     #!/usr/bin/env bash
     set -euo pipefail
     case "$1" in
         data-ingest) shift; {{python}} -m data.bench.ingest "$@" ;;
-        *) echo "unknown benchmark '$1'; known: data-ingest" >&2; exit 2 ;;
+        dashboard) shift; {{python}} -m dashboard.bench "$@" ;;
+        *) echo "unknown benchmark '$1'; known: data-ingest, dashboard" >&2; exit 2 ;;
     esac
 
 # Label and score the features of a stored SAE: just interpret astro [--llm|--offline] [--max-features N] [--sae-id ID]
 interpret corpus *args:
     {{python}} -m evals.interp "$@"
+
+# Explore runs, features, families and steer search in the browser: just dashboard [astro] [streamlit args]
+dashboard corpus="astro" *args:
+    #!/usr/bin/env bash
+    export SAE_ATLAS_WAREHOUSE="${SAE_ATLAS_WAREHOUSE:-${SAE_ATLAS_ARTIFACTS:-artifacts}/$1.duckdb}"; shift || true
+    exec {{python}} -m streamlit run dashboard/app.py "$@"

@@ -30,7 +30,7 @@ def _linked_table(frame: pd.DataFrame, key: str, sae_id: int, columns: list[str]
     event = st.dataframe(frame[columns], hide_index=True, width="stretch", key=key, on_select="rerun",
                          selection_mode="single-row",
                          column_config={"cosine": st.column_config.NumberColumn(format="%.3f"),
-                                        "weight": st.column_config.NumberColumn("P(j|i)", format="%.2f")})
+                                        "weight": st.column_config.NumberColumn("weight", format="%.2f", help="co-occurrence weight as stored (families pipeline), or P(j | i) for the rarer latent when computed here")})
     if event is not None and event.selection.rows:
         open_feature(sae_id, int(frame.iloc[event.selection.rows[0]]["latent"]))
 
