@@ -195,74 +195,127 @@ class FeatureDetail:
     split_children: pd.DataFrame
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def feature_detail(path: str, version: Version, sae_id: int, latent: int, n_top: int = 10) -> FeatureDetail:
-    """All the feature page's queries on one short-lived connection.
+@dataclass(frozen=True)
+class SaeTables:
+    """One SAE's small per-latent tables, held in memory (a few MB at n = 9216) and sorted by latent.
 
-    Each query filters on the leading columns that the writers sort by, so zone maps prune; labels
-    are looked up only for the latents shown.
+    The feature page then reads only the feature's own activations from disk: every query on a
+    fresh read-only connection starts with a cold buffer pool, so fewer queries is what makes it fast.
     """
+
+    stats: pd.DataFrame
+    interpretations: pd.DataFrame
+    labels: dict[int, str]
+    neighbours: pd.DataFrame
+    cooccurrence: pd.DataFrame
+    families: pd.DataFrame
+    split_parents: pd.DataFrame
+    split_children: pd.DataFrame
+
+
+_BEST_LABELS_OF_SAES = """
+    SELECT sae_id, latent, arg_max(label, (NOT is_proxy)::INT * 10 + coalesce(pearson, -1)) AS label
+    FROM interpretations WHERE label IS NOT NULL AND sae_id IN (SELECT unnest(?::INTEGER[])) GROUP BY sae_id, latent
+"""
+
+
+@st.cache_resource(show_spinner="Loading the SAE's feature tables…", max_entries=4)
+def sae_tables(path: str, version: Version, sae_id: int) -> SaeTables:
+    """Load ``SaeTables`` once per (file version, SAE); shared read-only by every session (never mutated)."""
     with reader(path) as con:
-        stats = _frame(con, "SELECT * FROM latents WHERE sae_id = ? AND latent = ?", [sae_id, latent])
+        stats = _frame(con, "SELECT * FROM latents WHERE sae_id = ? ORDER BY latent", [sae_id])
         interpretations = _frame(
             con,
             """
-            SELECT explainer, predictor, is_proxy, label, reasoning, pearson, f1, auroc, balanced_accuracy,
+            SELECT latent, explainer, predictor, is_proxy, label, reasoning, pearson, f1, auroc, balanced_accuracy,
                    random_pearson, random_f1, random_auroc, random_balanced_accuracy, n_scored, parse_failures,
                    status, created_at
-            FROM interpretations WHERE sae_id = ? AND latent = ?
-            ORDER BY is_proxy, pearson DESC NULLS LAST
+            FROM interpretations WHERE sae_id = ? ORDER BY latent, is_proxy, pearson DESC NULLS LAST
             """,
-            [sae_id, latent],
+            [sae_id],
         )
+        labels = {int(latent): label for latent, label in con.execute(_LABELS, [sae_id]).fetchall()}
+        neighbours = _frame(
+            con,
+            "SELECT latent, kind, rank, neighbor, cosine FROM latent_neighbors WHERE sae_id = ? ORDER BY latent, kind, rank",
+            [sae_id],
+        )
+        cooccurrence = _frame(
+            con,
+            "SELECT latent, other, count, weight FROM cooccurrence WHERE sae_id = ? ORDER BY latent, weight DESC, count DESC",
+            [sae_id],
+        )
+        families = _frame(
+            con,
+            """
+            SELECT m.latent, f.family_id, f.label, f.root_latent, m.depth, m.parent_latent, f.n_children,
+                   f.pearson, f.f1, f.auroc
+            FROM family_members m JOIN families f USING (sae_id, family_id)
+            WHERE m.sae_id = ? ORDER BY m.latent, f.family_id
+            """,
+            [sae_id],
+        )
+        parents = _frame(
+            con,
+            f"""
+            SELECT s.large_latent AS here, s.small_sae_id AS sae_id, sa.n_latents, s.small_latent AS latent, s.cosine, lab.label
+            FROM splits s JOIN saes sa ON sa.sae_id = s.small_sae_id
+            LEFT JOIN ({_BEST_LABELS_OF_SAES}) lab ON lab.sae_id = s.small_sae_id AND lab.latent = s.small_latent
+            WHERE s.large_sae_id = ? ORDER BY here, sa.n_latents
+            """,
+            [con.execute("SELECT list(DISTINCT small_sae_id) FROM splits WHERE large_sae_id = ?", [sae_id]).fetchall()[0][0] or [],
+             sae_id],
+        )
+        children = _frame(
+            con,
+            f"""
+            SELECT s.small_latent AS here, s.large_sae_id AS sae_id, sa.n_latents, s.large_latent AS latent, s.cosine, lab.label
+            FROM splits s JOIN saes sa ON sa.sae_id = s.large_sae_id
+            LEFT JOIN ({_BEST_LABELS_OF_SAES}) lab ON lab.sae_id = s.large_sae_id AND lab.latent = s.large_latent
+            WHERE s.small_sae_id = ? ORDER BY here, sa.n_latents, s.cosine DESC
+            """,
+            [con.execute("SELECT list(DISTINCT large_sae_id) FROM splits WHERE small_sae_id = ?", [sae_id]).fetchall()[0][0] or [],
+             sae_id],
+        )
+    return SaeTables(stats, interpretations, labels, neighbours, cooccurrence, families, parents, children)
+
+
+def _rows_of(frame: pd.DataFrame, latent: int, column: str = "latent") -> pd.DataFrame:
+    """The rows of a frame sorted by ``column`` whose value is ``latent`` (binary search, a copy)."""
+    keys = frame[column].to_numpy()
+    start, stop = np.searchsorted(keys, latent, "left"), np.searchsorted(keys, latent, "right")
+    return frame.iloc[start:stop].drop(columns=column).reset_index(drop=True)
+
+
+def _with_labels(frame: pd.DataFrame, column: str, labels: dict[int, str]) -> pd.DataFrame:
+    return frame.assign(label=[labels.get(int(x)) for x in frame[column]])
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def feature_detail(path: str, version: Version, sae_id: int, latent: int, n_top: int = 10) -> FeatureDetail:
+    """Everything the feature page shows: per-latent tables from memory, activations and documents from disk."""
+    tables = sae_tables(path, version, sae_id)
+    with reader(path) as con:
         values = con.execute(
             "SELECT doc_id, value FROM activations WHERE sae_id = ? AND latent = ? ORDER BY value DESC", [sae_id, latent]
         ).fetchnumpy()
         top_docs = _top_docs(con, values["doc_id"][:n_top], values["value"][:n_top])
-        neighbours = _frame(
-            con,
-            "SELECT kind, rank, neighbor AS latent, cosine FROM latent_neighbors WHERE sae_id = ? AND latent = ? ORDER BY kind, rank",
-            [sae_id, latent],
-        )
-        cooccurring, source = _cooccurring(con, sae_id, latent)
-        families = _frame(
-            con,
-            """
-            SELECT f.family_id, f.label, f.root_latent, m.depth, m.parent_latent, f.n_children,
-                   f.pearson, f.f1, f.auroc
-            FROM family_members m JOIN families f USING (sae_id, family_id)
-            WHERE m.sae_id = ? AND m.latent = ? ORDER BY f.family_id
-            """,
-            [sae_id, latent],
-        )
-        parents = _frame(
-            con,
-            """
-            SELECT s.small_sae_id AS sae_id, sa.n_latents, s.small_latent AS latent, s.cosine
-            FROM splits s JOIN saes sa ON sa.sae_id = s.small_sae_id
-            WHERE s.large_sae_id = ? AND s.large_latent = ? ORDER BY sa.n_latents
-            """,
-            [sae_id, latent],
-        )
-        children = _frame(
-            con,
-            """
-            SELECT s.large_sae_id AS sae_id, sa.n_latents, s.large_latent AS latent, s.cosine
-            FROM splits s JOIN saes sa ON sa.sae_id = s.large_sae_id
-            WHERE s.small_sae_id = ? AND s.small_latent = ? ORDER BY sa.n_latents, s.cosine DESC
-            """,
-            [sae_id, latent],
-        )
-        for frame in (neighbours, cooccurring):
-            _attach_labels(con, frame, sae_id)
-        for frame in (parents, children):
-            _attach_labels(con, frame)
+        if tables.cooccurrence.empty:
+            cooccurring, source = _cooccurring_from_activations(con, sae_id, latent), "computed from activations"
+        else:
+            cooccurring = _rows_of(tables.cooccurrence, latent).head(10).rename(columns={"other": "latent"})
+            source = "cooccurrence table"
+    neighbours = _with_labels(_rows_of(tables.neighbours, latent).rename(columns={"neighbor": "latent"}), "latent", tables.labels)
     return FeatureDetail(
-        stats=stats, interpretations=interpretations, top_docs=top_docs, activation_values=values["value"],
+        stats=_rows_of(tables.stats, latent, "latent").assign(latent=latent),
+        interpretations=_rows_of(tables.interpretations, latent),
+        top_docs=top_docs, activation_values=values["value"],
         nearest=neighbours[neighbours["kind"] == "nearest"].drop(columns="kind").reset_index(drop=True),
         farthest=neighbours[neighbours["kind"] == "farthest"].drop(columns="kind").reset_index(drop=True),
-        cooccurring=cooccurring, cooccurrence_source=source, families=families,
-        split_parents=parents, split_children=children,
+        cooccurring=_with_labels(cooccurring, "latent", tables.labels), cooccurrence_source=source,
+        families=_rows_of(tables.families, latent),
+        split_parents=_rows_of(tables.split_parents, latent, "here"),
+        split_children=_rows_of(tables.split_children, latent, "here"),
     )
 
 
@@ -295,31 +348,12 @@ def _labels(con: duckdb.DuckDBPyConnection, sae_id: int, latents: list[int]) -> 
     return {int(latent): label for latent, label in rows}
 
 
-def _attach_labels(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, sae_id: int | None = None) -> None:
-    """Add a ``label`` column for the frame's ``latent`` column (of ``sae_id``, or of each row's ``sae_id``)."""
-    if frame.empty:
-        frame["label"] = pd.Series(dtype=object)
-        return
-    groups = [(sae_id, frame)] if sae_id is not None else list(frame.groupby("sae_id"))
-    labels: dict[tuple[int, int], str] = {}
-    for owner, rows in groups:
-        found = _labels(con, int(owner), sorted({int(x) for x in rows["latent"]}))
-        labels.update({(int(owner), latent): label for latent, label in found.items()})
-    owners = [sae_id] * len(frame) if sae_id is not None else frame["sae_id"].tolist()
-    frame["label"] = [labels.get((int(owner), int(latent))) for owner, latent in zip(owners, frame["latent"])]
+def _cooccurring_from_activations(con: duckdb.DuckDBPyConnection, sae_id: int, latent: int, top: int = 10) -> pd.DataFrame:
+    """Top co-occurring latents counted from activations (when the families pipeline has not stored any).
 
-
-def _cooccurring(con: duckdb.DuckDBPyConnection, sae_id: int, latent: int, top: int = 10) -> tuple[pd.DataFrame, str]:
-    """Top co-occurring latents from the ``cooccurrence`` table, or counted from activations when it has none for this SAE."""
-    stored = _frame(
-        con,
-        "SELECT other AS latent, count, weight FROM cooccurrence WHERE sae_id = ? AND latent = ? ORDER BY weight DESC, count DESC LIMIT ?",
-        [sae_id, latent, top],
-    )
-    if len(stored) or con.execute("SELECT EXISTS (SELECT 1 FROM cooccurrence WHERE sae_id = ?)", [sae_id]).fetchall()[0][0]:
-        return stored, "cooccurrence table"
-    # P(j | i) for the rarer of the two, as the paper normalises co-occurrence.
-    computed = _frame(
+    The weight is P(j | i) for the rarer of the two, as the paper normalises co-occurrence.
+    """
+    return _frame(
         con,
         """
         WITH mine AS (SELECT doc_id FROM activations WHERE sae_id = ? AND latent = ?),
@@ -332,7 +366,6 @@ def _cooccurring(con: duckdb.DuckDBPyConnection, sae_id: int, latent: int, top: 
         """,
         [sae_id, latent, sae_id, latent, sae_id, top],
     )
-    return computed, "computed from activations"
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -198,3 +198,24 @@ def test_missing_and_empty_warehouses_say_what_to_run(monkeypatch, tmp_path, pag
         assert at.text_area(key="sql_text").value  # an empty warehouse can still be queried
     else:
         assert at.code and "just" in at.code[0].value
+
+
+def test_feature_page_counts_cooccurrence_from_activations_when_none_is_stored(monkeypatch, dashboard_warehouse, tmp_path):
+    import shutil
+
+    from data.warehouse import open_writer
+
+    path = tmp_path / "astro.duckdb"
+    shutil.copy(dashboard_warehouse[0], path)
+    large = dashboard_warehouse[1][1]
+    with open_writer(path) as con:
+        con.execute("DELETE FROM cooccurrence WHERE sae_id = ?", [large])
+    latent = 7
+    expected = sql(path, """
+        SELECT b.latent, count(*) FROM activations a JOIN activations b USING (sae_id, doc_id)
+        WHERE a.sae_id = ? AND a.latent = ? AND b.latent <> ? GROUP BY b.latent""", [large, latent, latent])
+    at = open_app(monkeypatch, path, "views/feature.py", sae_id=large, latent=latent)
+    assert any("computed from activations" in m.value for m in at.markdown)
+    shown = [f.value for f in at.dataframe if "count" in f.value.columns][0]
+    counts = dict(expected)
+    assert len(shown) == 10 and all(counts[int(r.latent)] == r.count for r in shown.itertuples())
