@@ -28,8 +28,9 @@ CLEAN_THRESHOLD = 0.8
 """The paper's "clean" label: F1 and Pearson both at least this (saerch)."""
 
 METRIC_ALIASES: dict[str, tuple[str, ...]] = {
-    "nmse": ("nmse", "normalised_mse", "normalized_mse", "val_nmse", "fvu"),
-    "l0": ("l0", "mean_l0", "val_l0"),
+    # The trainer stores validation metrics as val_fvu (= MSE / variance, the paper's normalised MSE) and val_l0.
+    "nmse": ("nmse", "val_nmse", "val_fvu", "normalised_mse", "normalized_mse", "fvu"),
+    "l0": ("l0", "val_l0", "mean_l0"),
     "dead_fraction": ("dead_fraction", "dead_frac", "frac_dead", "dead"),
 }
 """Names the trainer may use for each metric in ``saes.metrics``; the first present one wins."""

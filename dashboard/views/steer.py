@@ -95,12 +95,11 @@ def render(ctx: PageContext) -> None:
     query_key = zlib.crc32(query.encode())  # a new query starts its sliders afresh
     columns = st.columns(3)
     for i, latent in enumerate(latents):
-        start = original.get(latent, 0.0)
-        top = max(1.0, 3 * start)
+        start = round(original.get(latent, 0.0), 3)
         with columns[i % 3]:
-            value = st.slider(f"{latent}: {labels.get(latent, '(no label)')}", 0.0, round(top, 2), round(start, 3),
-                              step=0.01, key=f"steer_{sae_id}_{query_key}_{latent}")
-        if abs(value - start) > 1e-6:
+            value = st.slider(f"{latent}: {labels.get(latent, '(no label)')}", 0.0, round(max(1.0, 3 * start), 2), start,
+                              step=0.001, key=f"steer_{sae_id}_{query_key}_{latent}")
+        if value != start:
             clamps[latent] = value
     if st.button("Reset sliders", key="steer_reset"):
         for latent in latents:

@@ -1,0 +1,78 @@
+"""The dashboard on real trained SAEs (the trainer's ``trained_astro`` fixture): runs, a feature, live steering."""
+from __future__ import annotations
+
+import json
+
+import duckdb
+from streamlit.testing.v1 import AppTest
+
+from tests.dashboard_support import APP, fresh_streamlit_caches  # noqa: F401 (fixture)
+
+
+def sql(path, query, params=()):
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(query, list(params)).fetchall()
+    finally:
+        con.close()
+
+
+def start(monkeypatch, path, page=None, **state) -> AppTest:
+    monkeypatch.setenv("SAE_ATLAS_WAREHOUSE", str(path))
+    at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_runs_page_plots_the_trained_saes_metrics(monkeypatch, trained_astro):
+    at = start(monkeypatch, trained_astro.path)
+    table = at.dataframe[0].value
+    assert sorted(table["sae_id"]) == sorted(trained_astro.sae_ids)
+    stored = {row[0]: json.loads(row[1]) for row in sql(trained_astro.path, "SELECT sae_id, metrics FROM saes")}
+    for row in table.itertuples():
+        assert row.nmse == stored[row.sae_id]["val_fvu"] and row.l0 == stored[row.sae_id]["val_l0"]
+        assert row.dead_fraction == stored[row.sae_id]["dead_fraction"]
+    scaling = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert [t["name"] for t in scaling["data"]][0] == "k = 32"
+    assert any("fit" in t["name"] for t in scaling["data"])  # three n values of k = 32
+
+
+def test_feature_page_on_a_trained_sae(monkeypatch, trained_astro):
+    sae_id = trained_astro.sae_ids[0]
+    latent, n_active = sql(trained_astro.path, "SELECT latent, count(*) FROM activations WHERE sae_id = ? GROUP BY latent "
+                           "ORDER BY count(*) DESC LIMIT 1", [sae_id])[0]
+    at = start(monkeypatch, trained_astro.path, "views/feature.py", sae_id=sae_id, latent=latent)
+    assert at.title[0].value.startswith(f"Feature {latent}")
+    top_title = sql(trained_astro.path, "SELECT d.title FROM activations a JOIN docs d USING (doc_id) "
+                    "WHERE a.sae_id = ? AND a.latent = ? ORDER BY a.value DESC LIMIT 1", [sae_id, latent])[0][0]
+    assert at.dataframe[0].value["title"].iloc[0] == top_title
+    nearest = [f.value for f in at.dataframe if "cosine" in f.value.columns][0]
+    assert len(nearest) > 0 and nearest["cosine"].is_monotonic_decreasing
+    assert any("computed from activations" in m.value for m in at.markdown)  # no families run on this warehouse
+
+
+def test_search_and_steer_with_a_trained_sae(monkeypatch, trained_astro):
+    sae_id = trained_astro.sae_ids[-1]
+    at = start(monkeypatch, trained_astro.path, "views/steer.py", sae_id=sae_id)
+    at.text_input(key="steer_query").set_value("dark matter halo density profiles in galaxy clusters").run()
+    assert not at.exception and not at.warning
+    before = at.dataframe[0].value
+    assert len(before) == 10 and before["cosine"].is_monotonic_decreasing
+    assert at.metric[0].label == "cos(q, q′)" and at.metric[0].value == "1.0000"
+    sliders = [s for s in at.slider if s.key.startswith(f"steer_{sae_id}_")]
+    assert 1 <= len(sliders) <= 12 and all(s.value > 0 for s in sliders)
+    sliders[0].set_value(0.0)  # switch off the strongest feature of the query
+    sliders[1].set_value(float(sliders[1].max))
+    at.run()
+    assert not at.exception
+    cosine = float(at.metric[0].value)
+    assert 0 < cosine < 0.9999 and at.metric[1].value == "2"
+    before, after = at.dataframe[0].value, at.dataframe[1].value
+    assert len(after) == 10 and list(after["title"]) != list(before["title"])
+    moved_in = set(after["title"]) - set(before["title"])
+    assert int(after["new"].sum()) == len(moved_in)
