@@ -12,6 +12,11 @@ BASELINE_COLOUR = "#9aa0a6"
 PALETTE = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D"]
 
 
+def label_text(value, fallback: str = "(no label)") -> str:
+    """A label for display: missing labels (None or NaN from pandas) read as ``fallback``."""
+    return value if isinstance(value, str) and value else fallback
+
+
 def _layout(figure: go.Figure, title: str, height: int = 420, **axes) -> go.Figure:
     figure.update_layout(template=TEMPLATE, title=dict(text=title, x=0.01), height=height,
                          margin=dict(l=10, r=10, t=50, b=70), legend=dict(orientation="h", y=-0.3, yanchor="top"), **axes)
@@ -113,7 +118,7 @@ def family_treemap(families: pd.DataFrame, members: pd.DataFrame) -> go.Figure:
             node = f"{family_node}/{row.latent}"
             parent = family_node if pd.isna(row.parent_latent) else f"{family_node}/{int(row.parent_latent)}"
             ids.append(node)
-            labels.append(f"{row.latent}: {row.label or '(no label)'}")
+            labels.append(f"{row.latent}: {label_text(row.label)}")
             parents.append(parent)
             values.append(float(row.density or 0) + 1e-6)
             hover.append(f"density {float(row.density or 0):.3%}, depth {row.depth}")
@@ -123,13 +128,14 @@ def family_treemap(families: pd.DataFrame, members: pd.DataFrame) -> go.Figure:
 
 
 def cooccurrence_heatmap(pairs: pd.DataFrame, labels: dict[int, str]) -> go.Figure:
-    """P(column | row) among a family's members."""
-    latents = sorted(set(pairs["latent"]) | set(pairs["other"]))
+    """P(column | row) among a family's members, in the order of ``labels`` (root first)."""
+    present = set(pairs["latent"]) | set(pairs["other"])
+    latents = [latent for latent in labels if latent in present] + sorted(present - set(labels))
     position = {latent: i for i, latent in enumerate(latents)}
     matrix = np.zeros((len(latents), len(latents)))
     for row in pairs.itertuples():
         matrix[position[row.latent], position[row.other]] = row.p_other_given_latent
-    names = [f"{latent}: {(labels.get(latent) or '')[:32]}" for latent in latents]
+    names = [f"{latent}: {label_text(labels.get(latent), '')[:32]}" for latent in latents]
     figure = go.Figure(go.Heatmap(z=matrix, x=names, y=names, colorscale="Viridis", zmin=0, zmax=1,
                                   colorbar=dict(title="P(col | row)"),
                                   hovertemplate="P(%{x} | %{y}) = %{z:.2f}<extra></extra>"))

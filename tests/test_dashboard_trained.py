@@ -76,3 +76,32 @@ def test_search_and_steer_with_a_trained_sae(monkeypatch, trained_astro):
     assert len(after) == 10 and list(after["title"]) != list(before["title"])
     moved_in = set(after["title"]) - set(before["title"])
     assert int(after["new"].sum()) == len(moved_in)
+
+
+def test_pages_show_the_labels_and_families_the_pipelines_store(monkeypatch, trained_astro_copy):
+    """interp (offline path) and families run for real on a trained SAE; the pages show their rows."""
+    from evals.families.config import FamiliesConfig
+    from evals.families.labels import FamilyLabeller
+    from evals.families.pipeline import run_families
+    from evals.interp.config import load_interp_config
+    from evals.interp.pipeline import run_interpretation
+
+    path, sae_id = trained_astro_copy.path, trained_astro_copy.sae_ids[0]
+    run_interpretation(path, "astro", sae_id=sae_id, use_llm=False, max_features=24)
+    run_families(path, sae_id, FamiliesConfig(), FamilyLabeller(load_interp_config(), "max"))
+    labelled = sql(path, "SELECT count(*) FROM interpretations WHERE sae_id = ? AND label IS NOT NULL", [sae_id])[0][0]
+    n_families = sql(path, "SELECT count(*) FROM families WHERE sae_id = ?", [sae_id])[0][0]
+    assert labelled > 0
+
+    at = start(monkeypatch, path, "views/features.py", sae_id=sae_id)
+    table = at.dataframe[0].value
+    assert int(table["label"].notna().sum()) == labelled
+    explainer = sql(path, "SELECT any_value(explainer) FROM interpretations WHERE sae_id = ?", [sae_id])[0][0]
+    assert at.selectbox(key="features_explainer").value == explainer
+
+    at.switch_page("views/families.py").run()
+    assert not at.exception
+    if n_families:
+        assert next(m.value for m in at.metric if m.label == "Families") == str(n_families)
+    else:
+        assert "just families astro" in at.code[0].value

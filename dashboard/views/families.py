@@ -32,7 +32,7 @@ def render(ctx: PageContext) -> None:
                     width="stretch", key="family_tree")
 
     st.subheader("One family")
-    names = {int(r.family_id): f"#{r.family_id} · {r.label} ({r.size} members)" for r in families.itertuples()}
+    names = {int(r.family_id): f"#{r.family_id} · {charts.label_text(r.label)} ({r.size} members)" for r in families.itertuples()}
     family_id = st.selectbox("Family", list(names), format_func=names.__getitem__, key="family_pick")
     family = families[families["family_id"] == family_id].iloc[0]
     own = members[members["family_id"] == family_id]
@@ -41,7 +41,7 @@ def render(ctx: PageContext) -> None:
         cols = st.columns(3)
         for column, score in zip(cols, ["pearson", "f1", "auroc"]):
             column.metric(f"Family {score}", "–" if family[score] != family[score] else f"{family[score]:.3f}")
-        st.caption(f"Root latent {family['root_latent']}: {family['root_label'] or '(no label)'} · pass {family['pass']}")
+        st.caption(f"Root latent {family['root_latent']}: {charts.label_text(family['root_label'])} · pass {family['pass']}")
         event = st.dataframe(own[["latent", "label", "depth", "parent_latent", "density"]], hide_index=True, width="stretch",
                              key=f"family_members_{family_id}", on_select="rerun", selection_mode="single-row",
                              column_config={"density": st.column_config.NumberColumn(format="%.4f")})

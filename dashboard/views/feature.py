@@ -57,7 +57,7 @@ def render(ctx: PageContext) -> None:
             if hits.empty:
                 st.caption("No label matches.")
             else:
-                options = {int(r.latent): f"{r.latent}: {r.label}" for r in hits.itertuples()}
+                options = {int(r.latent): f"{r.latent}: {charts.label_text(r.label)}" for r in hits.itertuples()}
                 pick = st.selectbox("Matches", list(options), format_func=options.__getitem__, key="feature_search_pick")
                 if st.button("Open", key="feature_search_open"):
                     open_feature(sae_id, pick)
@@ -69,7 +69,7 @@ def render(ctx: PageContext) -> None:
         return
     stats = detail.stats.iloc[0]
     best = detail.interpretations.iloc[0] if len(detail.interpretations) else None
-    label = best["label"] if best is not None and best["label"] else "(no label yet)"
+    label = charts.label_text(best["label"] if best is not None else None, "(no label yet)")
     st.title(f"Feature {latent}: {label}")
     if best is not None:
         kind = "offline proxy" if best["is_proxy"] else "LLM"

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import queries
+from dashboard.charts import label_text
 from dashboard.common import PageContext, run_page, sae_picker
 
 MAX_SLIDERS = 12
@@ -80,7 +81,7 @@ def render(ctx: PageContext) -> None:
         text = st.text_input("Label contains", key="steer_label_search")
         if text:
             hits = queries.label_search(ctx.path, ctx.version, sae_id, text)
-            options = {int(r.latent): f"{r.latent}: {r.label}" for r in hits.itertuples()}
+            options = {int(r.latent): f"{r.latent}: {label_text(r.label)}" for r in hits.itertuples()}
             pick = st.multiselect("Features to add", list(options), format_func=options.__getitem__, key="steer_add_pick")
             if st.button("Add", key="steer_add") and pick:
                 extra.extend(latent for latent in pick if latent not in extra and latent not in shown)
@@ -97,7 +98,7 @@ def render(ctx: PageContext) -> None:
     for i, latent in enumerate(latents):
         start = round(original.get(latent, 0.0), 3)
         with columns[i % 3]:
-            value = st.slider(f"{latent}: {labels.get(latent, '(no label)')}", 0.0, round(max(1.0, 3 * start), 2), start,
+            value = st.slider(f"{latent}: {label_text(labels.get(latent))}", 0.0, round(max(1.0, 3 * start), 2), start,
                               step=0.001, key=f"steer_{sae_id}_{query_key}_{latent}")
         if value != start:
             clamps[latent] = value
