@@ -219,3 +219,23 @@ def test_feature_page_counts_cooccurrence_from_activations_when_none_is_stored(m
     shown = [f.value for f in at.dataframe if "count" in f.value.columns][0]
     counts = dict(expected)
     assert len(shown) == 10 and all(counts[int(r.latent)] == r.count for r in shown.itertuples())
+
+
+def test_warehouse_picker_lists_the_artifacts_folder_and_accepts_a_typed_path(monkeypatch, dashboard_warehouse, tmp_path):
+    import shutil
+
+    from data.settings import artifacts_dir
+
+    monkeypatch.delenv("SAE_ATLAS_WAREHOUSE", raising=False)
+    folder = artifacts_dir()
+    shutil.copy(dashboard_warehouse[0], folder / "astro.duckdb")
+    (folder / "cslg.duckdb").write_bytes(b"")  # not a warehouse: must not break the picker
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    picker = at.selectbox(key="warehouse_choice")
+    assert picker.options[:2] == [str(folder / "astro.duckdb"), str(folder / "cslg.duckdb")]
+    assert not at.exception and metric(at, "Documents") == "12,623"
+    picker.set_value(str(folder / "cslg.duckdb")).run()
+    assert not at.exception and (at.error or at.info)  # explained, not a traceback
+    at.selectbox(key="warehouse_choice").set_value("Other path…").run()
+    at.text_input(key="warehouse_path_input").set_value(str(dashboard_warehouse[0])).run()
+    assert not at.exception and metric(at, "Documents") == "12,623"

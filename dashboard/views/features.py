@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, queries
-from dashboard.common import PageContext, empty_state, open_feature, run_page, sae_picker
+from dashboard.common import PageContext, open_feature, run_page, sae_picker
 
 SCORES = ["pearson", "f1", "auroc", "balanced_accuracy"]
 
