@@ -52,7 +52,8 @@ def run_page(render: Callable[[PageContext], None]) -> None:
         return
     try:
         version = queries.warehouse_version(path)
-        if queries.writer_active(path):
+        # Only a page served from the cache can miss a writer that holds the file: probe then.
+        if st.session_state.get("_shown_version") == (path, version) and queries.writer_active(path):
             st.warning("The warehouse is busy: another process (e.g. a training run) is writing to it. This page "
                        "shows the last data read, and the new data once the writer finishes.", icon="⏳")
         overview = queries.overview(path, version)
@@ -60,6 +61,7 @@ def run_page(render: Callable[[PageContext], None]) -> None:
             empty_state(f"{path} is not an SAE Atlas warehouse yet", "Create it with:", "just data astro")
             return
         render(PageContext(path, version, overview, DashboardSettings.from_env()))
+        st.session_state["_shown_version"] = (path, version)
     except WarehouseMissing:
         empty_state(f"No warehouse at {path}", "Build it with:",
                     "just data astro      # documents + embeddings\njust train astro     # SAEs, activations, latents")

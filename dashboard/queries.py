@@ -82,7 +82,7 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | tuple = ()) 
 
 @dataclass(frozen=True)
 class Overview:
-    """What the warehouse holds so far; drives the empty states."""
+    """What the warehouse holds so far (drives the empty states), and every complete run."""
 
     is_warehouse: bool
     n_docs: int
@@ -91,14 +91,17 @@ class Overview:
     n_interpretations: int
     n_families: int
     n_splits: int
+    runs: pd.DataFrame
+    """Every complete SAE with config, metrics (nmse, l0, dead_fraction: NaN when absent) and has_latents."""
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def overview(path: str, version: Version) -> Overview:
+    """Counts and runs on one connection (the first page needs both)."""
     with reader(path) as con:
         tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         if not {"docs", "saes", "latents"} <= tables:
-            return Overview(False, 0, 0, 0, 0, 0, 0)
+            return Overview(False, 0, 0, 0, 0, 0, 0, pd.DataFrame())
         counts = con.execute(
             """
             SELECT (SELECT count(*) FROM docs),
@@ -109,22 +112,6 @@ def overview(path: str, version: Version) -> Overview:
                    (SELECT count(*) FROM splits)
             """
         ).fetchall()[0]
-    return Overview(True, *[int(value) for value in counts])
-
-
-def metric(metrics: dict, name: str) -> float:
-    """One metric by any of its aliases; NaN when the run did not record it."""
-    for key in METRIC_ALIASES[name]:
-        value = metrics.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    return math.nan
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def runs(path: str, version: Version) -> pd.DataFrame:
-    """Every complete SAE with its config, metrics (nmse, l0, dead_fraction) and whether its latents exist."""
-    with reader(path) as con:
         frame = _frame(
             con,
             """
@@ -137,7 +124,21 @@ def runs(path: str, version: Version) -> pd.DataFrame:
     parsed = [json.loads(text) if text else {} for text in frame["metrics"]]
     for name in METRIC_ALIASES:
         frame[name] = [metric(m if isinstance(m, dict) else {}, name) for m in parsed]
-    return frame
+    return Overview(True, *[int(value) for value in counts], runs=frame)
+
+
+def metric(metrics: dict, name: str) -> float:
+    """One metric by any of its aliases; NaN when the run did not record it."""
+    for key in METRIC_ALIASES[name]:
+        value = metrics.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return math.nan
+
+
+def runs(path: str, version: Version) -> pd.DataFrame:
+    """Every complete SAE (see ``Overview.runs``); a copy, so callers may filter it."""
+    return overview(path, version).runs.copy()
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

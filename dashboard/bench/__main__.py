@@ -47,15 +47,18 @@ def _times_ms(function, repeats: int) -> tuple[list[float], list[float]]:
     return wall, cpu
 
 
-def _cold_start_apptest(path: Path) -> float:
-    """A fresh Python process: import streamlit, run the app's first page on ``path``; wall time in ms."""
-    script = ("from streamlit.testing.v1 import AppTest\n"
-              f"at = AppTest.from_file({str(APP)!r}, default_timeout=60).run()\n"
-              "assert not at.exception and at.title[0].value == 'Runs', at.exception\n")
+def _cold_start_apptest(path: Path) -> tuple[float, float]:
+    """A fresh Python process runs the app's first page on ``path``: (wall ms, of which importing the app's modules)."""
+    script = ("import time; start = time.perf_counter()\n"
+              "import dashboard.common, dashboard.charts, streamlit.testing.v1\n"
+              "imported = time.perf_counter() - start\n"
+              "at = streamlit.testing.v1.AppTest.from_file(%r, default_timeout=60).run()\n"
+              "assert not at.exception and at.title[0].value == 'Runs', at.exception\n"
+              "print(imported * 1000)\n") % str(APP)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", script], check=True, cwd=REPO_ROOT, capture_output=True,
-                   env={**os.environ, "SAE_ATLAS_WAREHOUSE": str(path), "PYTHONPATH": str(REPO_ROOT)})
-    return (time.perf_counter() - start) * 1000
+    done = subprocess.run([sys.executable, "-c", script], check=True, cwd=REPO_ROOT, capture_output=True, text=True,
+                          env={**os.environ, "SAE_ATLAS_WAREHOUSE": str(path), "PYTHONPATH": str(REPO_ROOT)})
+    return (time.perf_counter() - start) * 1000, float(done.stdout.strip().splitlines()[-1])
 
 
 def _cold_start_browser(path: Path) -> float | None:
@@ -132,16 +135,22 @@ def main() -> None:
         queries.feature_table.clear()
         queries.feature_table(key, version, sae_id, "keywords-v1")
 
+    def sae_tables(_):
+        queries.sae_tables.clear()
+        queries.sae_tables(key, version, sae_id)
+
     rows = [
         ("read-only connection open + SELECT 1 (floor)", _times_ms(floor, 20), None),
+        ("SAE feature tables, loaded once per SAE and file version", _times_ms(sae_tables, 5), None),
         ("feature page (all queries, one connection)", _times_ms(feature_page, args.repeats), "feature page"),
         ("feature page, cached", _times_ms(lambda _: queries.feature_detail(key, version, sae_id, int(latents[0])), 20), None),
         ("features table (9216 rows, labels, families)", _times_ms(features_table, 7), "features table"),
-        ("first page queries (overview + runs)", _times_ms(lambda _: (queries.overview.clear(), queries.runs.clear(),
-                                                                       queries.overview(key, version), queries.runs(key, version)), 7), None),
+        ("first page queries (counts + runs, one connection)",
+         _times_ms(lambda _: (queries.overview.clear(), queries.overview(key, version)), 7), None),
     ]
     cold = [_cold_start_apptest(path) for _ in range(3)]
-    rows.append(("first page, cold start (fresh python + AppTest)", (cold, None), "first page, cold start"))
+    rows.append(("first page, cold start (fresh python + AppTest)", ([wall for wall, _ in cold], None), "first page, cold start"))
+    rows.append(("  of which importing streamlit, pandas, plotly, duckdb, pyarrow", ([imports for _, imports in cold], None), None))
     browser = _cold_start_browser(path)
     if browser is not None:
         rows.append(("first page, cold start (fresh `streamlit run` -> Chromium rendered)", ([browser], None), "first page, cold start"))
