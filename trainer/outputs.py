@@ -16,6 +16,7 @@ import pyarrow as pa
 import torch
 
 from data.warehouse import insert_arrow, open_writer, transaction
+from trainer.checkpoint import check_embedding_width
 from trainer.metrics import ReconstructionStats
 from trainer.runs import COMPLETE, TRAINING
 from trainer.sae import TopKSAE
@@ -30,6 +31,7 @@ class SparseCodes:
 
 @torch.no_grad()
 def encode_corpus(sae: TopKSAE, doc_ids: np.ndarray, matrix: np.ndarray, chunk: int = 8192) -> SparseCodes:
+    check_embedding_width(sae.d, matrix.shape[1], "this SAE", f"the {len(doc_ids)} documents given")
     sae = sae.eval()
     values = np.empty((len(doc_ids), sae.k), dtype=np.float32)
     latents = np.empty((len(doc_ids), sae.k), dtype=np.int32)
