@@ -27,7 +27,8 @@ bench name *args:
     case "$1" in
         data-ingest) shift; {{python}} -m data.bench.ingest "$@" ;;
         dashboard) shift; {{python}} -m dashboard.bench "$@" ;;
-        *) echo "unknown benchmark '$1'; known: data-ingest, dashboard" >&2; exit 2 ;;
+        *) if [ -f "evals/bench/$1.py" ]; then name="$1"; shift; {{python}} -m "evals.bench.$name" "$@"
+           else echo "unknown benchmark '$1'; known: data-ingest, dashboard, $(ls evals/bench | sed -n 's/\.py$//p' | grep -v __init__ | paste -sd, -)" >&2; exit 2; fi ;;
     esac
 
 # Label and score the features of a stored SAE: just interpret astro [--llm|--offline] [--max-features N] [--sae-id ID]
