@@ -31,6 +31,14 @@ bench name *args:
            else echo "unknown benchmark '$1'; known: data-ingest, dashboard, $(ls evals/bench | sed -n 's/\.py$//p' | grep -v __init__ | paste -sd, -)" >&2; exit 2; fi ;;
     esac
 
+# Feature families of every complete SAE of a corpus: just families astro [--sae-id N] [--llm no]
+families corpus *args:
+    {{python}} -m evals.families "$@"
+
+# Feature splitting across the corpus's SAE sizes: just splits astro [--sae-id N ...] [--bins 20]
+splits corpus *args:
+    {{python}} -m evals.splits "$@"
+
 # Label and score the features of a stored SAE: just interpret astro [--llm|--offline] [--max-features N] [--sae-id ID]
 interpret corpus *args:
     {{python}} -m evals.interp "$@"

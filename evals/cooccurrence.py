@@ -4,14 +4,13 @@
 document's top k; ``C[i, j]`` counts the documents where both fire and ``C[i, i]`` is latent i's
 document count. scipy's sparse product takes ~16 s at the paper's scale (424k docs, k = 64,
 n = 9216) on two cores and needs a symbolic pass plus a linked-list accumulator. Here the work is
-split into blocks of latents: for a block, gather the top-k lists of every document the block's
-latents fire in and ``np.bincount`` the (local latent, other latent) pairs into a dense block that
-fits the L2 cache. numpy releases the GIL in these calls, so blocks run on all cores in threads.
+done one row at a time: for latent i, gather the top-k lists of every document where i fires and
+``np.bincount`` them into row i. numpy releases the GIL in these calls, so groups of rows run on
+all cores in threads.
 """
 from __future__ import annotations
 
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -80,14 +79,15 @@ def cooccurrence_from_pairs(
     latents: np.ndarray,
     n_latents: int,
     workers: int | None = None,
-    block_bins: int = 1 << 18,
-    max_block_entries: int = 1 << 23,
+    latents_per_task: int = 64,
+    docs_per_bincount: int = 1 << 17,
 ) -> sp.csr_array:
     """``AᵀA`` (int32 CSR) for the binary matrix with a one at every (doc_ids[i], latents[i]).
 
-    ``block_bins`` bounds a block's dense accumulator (latents x n, int64: 2 MiB = one L2);
-    ``max_block_entries`` bounds the gathered pairs per bincount (the per-thread buffer), so a
-    latent that fires in half the corpus is processed in chunks instead of one huge temporary.
+    Row i of C is one ``np.bincount`` over the top-k lists of the documents where latent i fires:
+    the gathered lists (int16 when n allows) and the (n + 1)-bin histogram stay in the L2 cache,
+    so DRAM only serves the random top-k rows. ``latents_per_task`` latents form one thread task;
+    a latent firing in more than ``docs_per_bincount`` documents is counted in chunks.
     """
     doc_ids = np.asarray(doc_ids)
     latents = np.asarray(latents)
@@ -97,46 +97,42 @@ def cooccurrence_from_pairs(
         raise ValueError(f"latent ids must lie in [0, {n_latents}); got {latents.min()}..{latents.max()}")
     rows, by_latent_docs, latent_ptr = _both_layouts(doc_ids, latents, n_latents)
     width = n_latents + 1  # + the padding latent of documents with fewer than k entries
-    step = max(1, max_block_entries // rows.shape[1])  # documents gathered per bincount
-    blocks = _latent_blocks(latent_ptr, n_latents, max(1, block_bins // width), step)
-    scratch = threading.local()  # one reusable gather buffer per thread: no page faults per block
 
-    def count_block(block: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        first, stop = block
-        if not hasattr(scratch, "buffer"):
-            scratch.buffer = np.empty(step * rows.shape[1], dtype=np.intp)
-        begin, end = latent_ptr[first], latent_ptr[stop]
-        offsets = np.repeat(np.arange(stop - first, dtype=np.intp) * width, np.diff(latent_ptr[first:stop + 1]))
-        dense = None
-        for start in range(begin, end, step):
-            docs = by_latent_docs[start:min(start + step, end)]
-            pairs = scratch.buffer[:docs.size * rows.shape[1]].reshape(docs.size, rows.shape[1])
-            np.take(rows, docs, axis=0, out=pairs)
-            pairs += offsets[start - begin:start - begin + docs.size, None]
-            counted = np.bincount(pairs.ravel(), minlength=(stop - first) * width)
-            dense = counted if dense is None else dense + counted
-        if dense is None:
-            return np.zeros(stop - first, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32)
-        dense.reshape(stop - first, width)[:, n_latents] = 0  # drop the padding column
-        flat = np.flatnonzero(dense)
-        row = flat // width
-        return np.bincount(row, minlength=stop - first), (flat - row * width).astype(np.int32), dense[flat].astype(np.int32)
+    def count_rows(first: int) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+        stop = min(first + latents_per_task, n_latents)
+        sizes, indices, data = np.zeros(stop - first, np.int64), [], []
+        for latent in range(first, stop):
+            begin, end = latent_ptr[latent], latent_ptr[latent + 1]
+            counts = None
+            for start in range(begin, end, docs_per_bincount):
+                gathered = np.take(rows, by_latent_docs[start:min(start + docs_per_bincount, end)], axis=0)
+                histogram = np.bincount(gathered.ravel(), minlength=width)
+                counts = histogram if counts is None else counts + histogram
+            if counts is None:
+                continue
+            others = np.flatnonzero(counts[:n_latents])
+            sizes[latent - first] = others.size
+            indices.append(others.astype(np.int32))
+            data.append(counts[others].astype(np.int32))
+        return sizes, indices, data
 
     workers = workers or len(os.sched_getaffinity(0))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        parts = list(pool.map(count_block, blocks))
+        parts = list(pool.map(count_rows, range(0, n_latents, latents_per_task)))
     row_sizes = np.concatenate([p[0] for p in parts]) if parts else np.zeros(n_latents, np.int64)
     # int32 index arrays whenever they fit, as scipy would choose: no conversion copy of ~10^8 entries.
     index_dtype = np.int32 if row_sizes.sum() < np.iinfo(np.int32).max else np.int64
     indptr = np.zeros(n_latents + 1, dtype=index_dtype)
     np.cumsum(row_sizes, out=indptr[1:])
-    indices = np.concatenate([p[1] for p in parts]).astype(index_dtype, copy=False) if parts else np.zeros(0, index_dtype)
-    data = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.int32)
+    indices = [i for p in parts for i in p[1]]
+    data = [d for p in parts for d in p[2]]
+    indices = np.concatenate(indices).astype(index_dtype, copy=False) if indices else np.zeros(0, index_dtype)
+    data = np.concatenate(data) if data else np.zeros(0, np.int32)
     return sp.csr_array((data, indices, indptr), shape=(n_latents, n_latents))
 
 
 def _both_layouts(doc_ids: np.ndarray, latents: np.ndarray, n_latents: int):
-    """Doc-major padded top-k lists (intp, for gathers straight into bincount's input type) and
+    """Doc-major padded top-k lists (int16 when n + 1 fits: a quarter of the memory traffic) and
     the latent-major document lists (the CSC of A)."""
     compact_docs = _compact(doc_ids)
     n_docs = int(compact_docs.max()) + 1 if compact_docs.size else 0
@@ -144,7 +140,8 @@ def _both_layouts(doc_ids: np.ndarray, latents: np.ndarray, n_latents: int):
     by_doc = np.arange(compact_docs.size) if _is_sorted(compact_docs) else np.argsort(compact_docs)
     doc_counts = np.bincount(compact_docs, minlength=n_docs)
     k_max = int(doc_counts.max()) if doc_counts.size else 1
-    rows = np.full((n_docs, k_max), n_latents, dtype=np.intp)
+    row_dtype = np.int16 if n_latents < np.iinfo(np.int16).max else np.int32
+    rows = np.full((n_docs, k_max), n_latents, dtype=row_dtype)
     doc_starts = np.concatenate([[0], np.cumsum(doc_counts)[:-1]])
     sorted_docs = compact_docs[by_doc]
     rows[sorted_docs, np.arange(sorted_docs.size) - doc_starts[sorted_docs]] = latents[by_doc]
@@ -170,19 +167,6 @@ def _compact(doc_ids: np.ndarray) -> np.ndarray:
     if low >= 0 and high < 4 * doc_ids.size:
         return doc_ids.astype(np.int32, copy=False)
     return np.unique(doc_ids, return_inverse=True)[1].astype(np.int32)
-
-
-def _latent_blocks(latent_ptr: np.ndarray, n_latents: int, max_latents: int, max_docs: int) -> list[tuple[int, int]]:
-    """Consecutive latent ranges of at most ``max_latents`` latents and ~``max_docs`` gathered documents
-    (a single latent with more documents forms a block of its own and is gathered in chunks)."""
-    blocks, first = [], 0
-    while first < n_latents:
-        stop = min(first + max_latents, n_latents)
-        fitting = int(np.searchsorted(latent_ptr, latent_ptr[first] + max_docs, side="right")) - 1
-        stop = max(first + 1, min(stop, fitting))
-        blocks.append((first, stop))
-        first = stop
-    return blocks
 
 
 def pair_weights(counts: sp.csr_array, n_docs: int, smoothing: float = 1.0) -> sp.csr_array:

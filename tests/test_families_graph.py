@@ -20,14 +20,18 @@ def scipy_reference(doc_ids, latents, n_latents):
     return (a.T @ a).toarray()
 
 
-@pytest.mark.parametrize("options", [{}, {"block_bins": 100, "max_block_entries": 500, "workers": 2}])
-def test_counts_equal_scipy_product(options):
+@pytest.mark.parametrize("order", ["by_document", "by_latent", "shuffled"])
+@pytest.mark.parametrize("options", [{}, {"latents_per_task": 7, "docs_per_bincount": 50, "workers": 2}])
+def test_counts_equal_scipy_product(options, order):
     rng = np.random.default_rng(1)
     n_docs, k, n_latents = 3000, 8, 120
     rows = np.stack([rng.choice(n_latents, k, replace=False, p=_power_law(n_latents)) for _ in range(n_docs)])
     doc_ids = np.repeat(np.arange(n_docs) * 2 + 5, k)  # gaps in the ids
     latents = rows.ravel()
     keep = rng.random(latents.size) > 0.15  # some documents have fewer than k entries
+    permutation = {"by_document": np.arange(latents.size), "by_latent": np.argsort(latents, kind="stable"),
+                   "shuffled": rng.permutation(latents.size)}[order]
+    doc_ids, latents, keep = doc_ids[permutation], latents[permutation], keep[permutation]
     counts = cooccurrence_from_pairs(doc_ids[keep], latents[keep], n_latents, **options)
     assert counts.dtype == np.int32
     np.testing.assert_array_equal(counts.toarray(), scipy_reference(doc_ids[keep], latents[keep], n_latents))

@@ -15,7 +15,7 @@ from evals.families.config import DEFAULT_PATH, load_families_config
 from evals.families.labels import FamilyLabeller
 from evals.families.pipeline import complete_sae_ids, run_families
 from evals.interp.config import load_interp_config
-from evals.llm import LLMSettings, llm_available
+from evals.llm import llm_available
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warehouse", help="DuckDB file (default artifacts/<corpus>.duckdb)")
     parser.add_argument("--llm", choices=("auto", "yes", "no"), default="auto",
                         help="name families with an LLM: auto = when OPENAI_API_KEY is set")
-    parser.add_argument("--llm-model", default="gpt-4o", help="chat model for family names")
+    parser.add_argument("--llm-base-url", help="OpenAI-compatible endpoint (default OPENAI_BASE_URL); models: conf/interp.yaml")
     args = parser.parse_args(argv)
     console = Console()
     try:
@@ -38,20 +38,21 @@ def main(argv: list[str] | None = None) -> int:
         if not sae_ids:
             raise UnknownSAE(f"no complete SAE of corpus {args.corpus!r} in {warehouse}; run `just train {args.corpus}` first")
         use_llm = llm_available() if args.llm == "auto" else args.llm == "yes"
-        labeller = FamilyLabeller(load_interp_config(), config.family_activation,
-                                  LLMSettings(model=args.llm_model) if use_llm else None, args.corpus)
+        labeller = FamilyLabeller(load_interp_config(), config.family_activation, use_llm, args.corpus, args.llm_base_url)
         table = Table(title=f"Feature families ({args.corpus})")
         for column in ("SAE", "families", "mean children", "max", "parent/child ratio", "block ratio lift",
-                       "labels", "mean F1", "seconds"):
+                       "labelled", "mean F1", "mean AUROC", "seconds"):
             table.add_column(column, justify="right")
         for sae_id in sae_ids:
             run = run_families(warehouse, sae_id, config, labeller)
             s = run.summary
             sizes, ratio, block, labels = s["size_distribution"], s["parent_child_ratio"], s["block_diagonal"], s["labels"]
             table.add_row(str(sae_id), str(sizes["families"]), _num(sizes.get("mean_children")), str(sizes.get("max_children", "-")),
-                          _num(ratio.get("mean")), _num(block.get("lift")), f"{labels['labelled']} ({labels['path']})",
-                          _num(labels.get("mean_f1")), _num(s["seconds"]))
+                          _num(ratio.get("mean")), _num(block.get("lift")), str(labels["labelled"]),
+                          _num(labels.get("mean_f1")), _num(labels.get("mean_auroc")), _num(s["seconds"]))
         console.print(table)
+        console.print(f"labels: {labels['path']}" + ("" if use_llm else " (offline path: set OPENAI_API_KEY for LLM names)")
+                      + f"; family activation = {config.family_activation} over members; scores on held-out abstracts")
     except (UnknownSAE, ValueError, FileNotFoundError) as error:
         console.print(f"[red]error:[/red] {error}")
         return 2

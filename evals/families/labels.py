@@ -5,13 +5,13 @@ members' activations. interp's example selection then picks its explanation and 
 abstracts (stratified positives, random and hard negatives), interp's contrastive keyword
 explainer labels it offline, and interp's proxy scorer rates the held-out abstracts against the
 label (calibrated on the explanation examples only) for Pearson, F1 and AUROC.
-With an API key an LLM names the family instead (the paper's "superfeature" prompt, given the
-member labels, the keyword label and top abstracts); that name is scored the same way.
+With an API key the explainer LLM names the family instead (the paper's "superfeature" prompt,
+given the member labels, the keyword label and top abstracts) and interp's LLM predictor rates the
+held-out abstracts against that name, exactly as for a single feature.
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,10 @@ from evals.interp.config import InterpConfig
 from evals.interp.examples import READY, ROLE_CODE, SCORE_ROLES, ExampleSet, group_activations, load_corpus, select_examples
 from evals.interp.keywords import TfidfIndex, explain_offline, label_text
 from evals.interp.metrics import score
+from evals.interp.llm_path import predict_round
+from evals.interp.prompts import parse_label
 from evals.interp.proxy import calibrated_ratings, label_vectors, similarities
+from evals.interp.store import FeatureResult
 from evals.llm import LLMClient, LLMSettings
 
 FAMILY_PROMPT = """You are an expert in {field}. Below are the labels of related features that a \
@@ -37,18 +40,21 @@ Step 1: brainstorm general concepts that these features share.
 Step 2: pick the one high-level concept that covers most children, as specific as possible.
 Step 3: answer with 2-8 words, without "in {field}", on the last line as: FINAL: <concept>"""
 FIELDS = {"astro": "astronomy and astrophysics", "cslg": "machine learning and AI"}
-_FINAL = re.compile(r"FINAL:\s*(.+)", re.IGNORECASE)
 
 
 @dataclass
 class FamilyLabeller:
-    """Labels and scores families; ``llm`` None means the offline keyword path."""
+    """Labels and scores families: offline keywords + proxy scorer, or the LLM explainer + predictor."""
 
     interp: InterpConfig
+    """Example counts, offline scorer and LLM models: the same as for single features."""
     reduce: str
     """Family activation: ``max`` or ``sum`` of member activations."""
-    llm: LLMSettings | None = None
+    use_llm: bool = False
     corpus_name: str = "astro"
+    llm_base_url: str | None = None
+    """OpenAI-compatible endpoint (default: ``OPENAI_BASE_URL`` or api.openai.com)."""
+    _embedder: object = field(default=None, init=False, repr=False)
 
     def label(self, warehouse: str | Path, sae_id: int, families: list[Family], topk: TopK) -> list[FamilyLabel]:
         if not families:
@@ -67,35 +73,57 @@ class FamilyLabeller:
         examples = select_examples(corpus, activations, np.arange(len(families)), self.interp.examples,
                                    extra_positives=offline.explain_extra_positives)
         ready = [i for i in range(len(families)) if examples.status[i] == READY]
-        labels: list[FamilyLabel] = [FamilyLabel(None, self.llm is None) for _ in families]
+        labels: list[FamilyLabel] = [FamilyLabel(None, not self.use_llm) for _ in families]
         if not ready:
             return labels
         index = TfidfIndex.build(corpus.texts)
         positives = [examples.doc_index[examples.of(i, "explain_pos", "explain_extra_pos")] for i in ready]
         negatives = [examples.doc_index[examples.of(i, "explain_neg_random", "explain_neg_hard")] for i in ready]
         keyword_terms = explain_offline(index, positives, negatives, offline.label_terms, offline.min_term_docs)
-        if self.llm is None:
-            names, label_terms = [label_text(t) or None for t in keyword_terms], keyword_terms
-        else:
-            names = self._llm_names(warehouse, [families[i] for i in ready], keyword_terms, member_labels,
-                                    [[corpus.texts[d].split("\n", 1)[0] for d in examples.doc_index[examples.of(i, "explain_pos")]]
-                                     for i in ready])
-            label_terms = [[name] if name else [] for name in names]
+        if self.use_llm:
+            return self._llm_labels(warehouse, families, ready, keyword_terms, member_labels, corpus, examples, labels)
+        return self._offline_labels(embed_model, ready, keyword_terms, corpus, index, examples, labels)
+
+    def _offline_labels(self, embed_model, ready, keyword_terms, corpus, index, examples, labels) -> list[FamilyLabel]:
+        """Keyword labels scored by interp's proxy (calibrated on each family's explanation examples)."""
         # The embedding scorer needs the corpus's own embedding model; other models use term matching.
-        scorer = offline.scorer if embed_model == LOCAL_MODEL else "terms"
-        vectors = label_vectors(scorer, label_terms, index, make_embedder("local", LOCAL_MODEL) if scorer == "embedding" else None)
+        scorer = self.interp.offline.scorer if embed_model == LOCAL_MODEL else "terms"
+        vectors = label_vectors(scorer, keyword_terms, index, self._local_embedder() if scorer == "embedding" else None)
         ratings = _ratings(scorer, vectors, examples, ready, corpus, index)
         for row, i in enumerate(ready):
             rows = examples.of(i, *SCORE_ROLES)
             scores = score(ratings[rows], examples.role[rows] == ROLE_CODE["score_pos"])
-            labels[i] = FamilyLabel(names[row], self.llm is None, _finite(scores.pearson), _finite(scores.f1),
-                                    _finite(scores.auroc))
+            labels[i] = FamilyLabel(label_text(keyword_terms[row]) or None, True, *_finite_scores(scores))
         return labels
+
+    def _llm_labels(self, warehouse, families, ready, keyword_terms, member_labels, corpus, examples, labels) -> list[FamilyLabel]:
+        """Explainer names, rated on the held-out abstracts by interp's LLM predictor."""
+        titles = [[corpus.texts[d].split("\n", 1)[0] for d in examples.doc_index[examples.of(i, "explain_pos")]]
+                  for i in ready]
+        names = self._llm_names(warehouse, [families[i] for i in ready], keyword_terms, member_labels, titles)
+        results = [FeatureResult(i, "complete", label=name) for i, name in zip(ready, names) if name]
+        predict_round(self._client(warehouse, self.interp.llm.predictor_model), self.corpus_name, corpus, examples,
+                      results, self.interp.llm, self.interp.examples.seed, {})
+        for result in results:
+            labels[result.latent] = FamilyLabel(result.label, False, *_finite_scores(result.scores))
+        return labels
+
+    def _local_embedder(self):
+        """The local MiniLM, loaded once per labeller (it is reused for every SAE of a run)."""
+        if self._embedder is None:
+            self._embedder = make_embedder("local", LOCAL_MODEL)
+        return self._embedder
+
+    def _client(self, warehouse, model: str) -> LLMClient:
+        settings = self.interp.llm
+        return LLMClient(LLMSettings(model=model, base_url=self.llm_base_url, max_concurrency=settings.max_concurrency,
+                                     timeout_s=settings.timeout_s, max_retries=settings.max_retries),
+                         lambda: open_writer(warehouse))
 
     def _llm_names(self, warehouse, families: list[Family], keyword_terms: list[list[str]],
                    member_labels: dict[int, str], titles: list[list[str]]) -> list[str | None]:
-        client = LLMClient(self.llm, lambda: open_writer(warehouse))
-        field = FIELDS.get(self.corpus_name, self.corpus_name)
+        """The explainer's name per family (None where the request failed or had no FINAL line)."""
+        subject = FIELDS.get(self.corpus_name, self.corpus_name)
         requests = []
         for family, keywords, top_titles in zip(families, keyword_terms, titles):
             children = [member_labels.get(m.latent, f"feature {m.latent} (unlabelled)") for m in family.members[1:]]
@@ -105,18 +133,15 @@ class FamilyLabeller:
                 f"Keywords: {label_text(keywords)}",
                 "Top abstracts:", *[f"- {t}" for t in top_titles],
             ])
-            requests.append([{"role": "system", "content": FAMILY_PROMPT.format(field=field)},
+            requests.append([{"role": "system", "content": FAMILY_PROMPT.format(field=subject)},
                              {"role": "user", "content": user}])
-        names = []
-        for result in client.complete_many(requests):
-            match = None if isinstance(result, Exception) else _FINAL.search(result.text)
-            names.append(match.group(1).strip().strip('"').rstrip(".") if match else None)
-        return names
+        answers = self._client(warehouse, self.interp.llm.explainer_model).complete_many(requests)
+        return [None if isinstance(answer, Exception) else parse_label(answer.text) for answer in answers]
 
     def describe(self, labels: list[FamilyLabel]) -> dict:
         """How the labels were made and how well they score (means over labelled families)."""
         labelled = [x for x in labels if x.label]
-        summary = {"path": "offline-keywords" if self.llm is None else self.llm.model,
+        summary = {"path": self.interp.llm.explainer_model if self.use_llm else "offline-keywords",
                    "family_activation": self.reduce, "labelled": len(labelled), "families": len(labels)}
         for metric in ("pearson", "f1", "auroc"):
             values = [getattr(x, metric) for x in labelled if getattr(x, metric) is not None]
@@ -145,5 +170,8 @@ def _member_labels(con, sae_id: int) -> dict[int, str]:
     return {int(latent): label for latent, label in rows}
 
 
-def _finite(value: float) -> float | None:
-    return float(value) if np.isfinite(value) else None
+def _finite_scores(scores) -> tuple[float | None, float | None, float | None]:
+    """(pearson, f1, auroc) with undefined (NaN) scores as None; all None without scores."""
+    if scores is None:
+        return None, None, None
+    return tuple(float(v) if np.isfinite(v) else None for v in (scores.pearson, scores.f1, scores.auroc))
