@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -62,3 +63,38 @@ def astro_warehouse(astro_warehouse_template, tmp_path) -> Path:
 def fake_openai():
     with FakeOpenAI() as server:
         yield server
+
+
+class TrainedWarehouse(NamedTuple):
+    """A warehouse with complete SAEs (activations, latents, latent_neighbors written)."""
+
+    path: Path
+    sae_ids: list[int]
+    """In increasing n_latents (768, 1536, 3072 for ``trained_astro``)."""
+
+
+TRAINED_ASTRO_LATENTS = (768, 1536, 3072)
+TRAINED_ASTRO_STEPS = 40
+
+
+@pytest.fixture(scope="session")
+def trained_astro(astro_warehouse_template, tmp_path_factory) -> TrainedWarehouse:
+    """Three small top-k SAEs (k = 32, n = 768/1536/3072) on the astro corpus; READ-ONLY, copy to write."""
+    from trainer.api import train_sae
+
+    path = tmp_path_factory.mktemp("trained_astro") / "astro.duckdb"
+    shutil.copy(astro_warehouse_template, path)
+    sae_ids = [
+        train_sae(path, "astro", n_latents=n, k=32, max_steps=TRAINED_ASTRO_STEPS, batch_size=256,
+                  lr=1e-3, enable_progress_bar=False, logger=False)
+        for n in TRAINED_ASTRO_LATENTS
+    ]
+    return TrainedWarehouse(path, sae_ids)
+
+
+@pytest.fixture
+def trained_astro_copy(trained_astro, tmp_path) -> TrainedWarehouse:
+    """A private, writable copy of ``trained_astro`` (checkpoints are shared and read-only)."""
+    path = tmp_path / "astro.duckdb"
+    shutil.copy(trained_astro.path, path)
+    return TrainedWarehouse(path, list(trained_astro.sae_ids))

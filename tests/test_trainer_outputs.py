@@ -1,0 +1,57 @@
+"""The trained_astro fixture: three complete SAEs with every output table written."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from data.warehouse import open_reader
+from trainer.checkpoint import load_sae_from_warehouse
+
+
+def test_trained_astro_has_three_complete_saes(trained_astro):
+    with open_reader(trained_astro.path) as con:
+        saes = con.execute(
+            "SELECT sae_id, n_latents, k, status, metrics FROM saes ORDER BY sae_id"
+        ).fetchall()
+        n_docs = con.execute("SELECT count(*) FROM docs").fetchall()[0][0]
+        assert [row[0] for row in saes] == trained_astro.sae_ids
+        assert [row[1] for row in saes] == [768, 1536, 3072]
+        for sae_id, n_latents, k, status, metrics in saes:
+            assert status == "complete" and k == 32
+            metrics = json.loads(metrics)
+            assert 0 < metrics["val_fvu"] < 1
+            count, docs, max_latent = con.execute(
+                "SELECT count(*), count(DISTINCT doc_id), max(latent) FROM activations WHERE sae_id = ?", [sae_id]
+            ).fetchall()[0]
+            assert docs == n_docs and count <= n_docs * k and max_latent < n_latents
+            assert con.execute("SELECT count(*) FROM latents WHERE sae_id = ?", [sae_id]).fetchall()[0][0] == n_latents
+            neighbors = con.execute(
+                "SELECT kind, count(*) FROM latent_neighbors WHERE sae_id = ? GROUP BY kind ORDER BY kind", [sae_id]
+            ).fetchall()
+            assert neighbors == [("farthest", 10 * n_latents), ("nearest", 10 * n_latents)]
+
+
+def test_activations_are_stored_in_latent_order_and_match_the_checkpoint(trained_astro):
+    sae_id = trained_astro.sae_ids[0]
+    with open_reader(trained_astro.path) as con:
+        rows = con.execute(
+            "SELECT latent, value, doc_id FROM activations WHERE sae_id = ?", [sae_id]
+        ).fetchnumpy()
+        sae = load_sae_from_warehouse(con, sae_id)
+        doc_id = int(rows["doc_id"][0])
+        from data.embeddings import load_embeddings
+
+        doc_ids, matrix = load_embeddings(con, "all-MiniLM-L6-v2")
+    latents, values = rows["latent"], rows["value"]
+    # physical order: latent ascending, value descending inside a latent
+    assert np.all(np.diff(latents) >= 0)
+    same = np.diff(latents) == 0
+    assert np.all(np.diff(values)[same] <= 0)
+    import torch
+
+    code_values, code_latents = sae.encode(torch.from_numpy(matrix[doc_ids == doc_id]))
+    stored = {int(l): float(v) for l, v, d in zip(latents, values, rows["doc_id"]) if d == doc_id}
+    expected = {int(l): float(v) for l, v in zip(code_latents[0], code_values[0]) if v > 0}
+    assert stored.keys() == expected.keys()
+    assert np.allclose([stored[l] for l in expected], list(expected.values()), atol=1e-5)

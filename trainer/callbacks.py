@@ -1,0 +1,62 @@
+"""Cross-cutting concerns of a fit: stopping on non-finite numbers, measuring throughput."""
+from __future__ import annotations
+
+import time
+
+import lightning as L
+import torch
+
+
+class NonFiniteError(FloatingPointError):
+    """A batch or a loss was NaN/inf; the message names the step and the documents."""
+
+
+class NaNGuard(L.Callback):
+    """Stops the fit on a non-finite input or loss, naming the step and the document ids.
+
+    Checked before the backward pass, so no NaN ever reaches the weights or the checkpoint.
+    """
+
+    def __init__(self, max_ids: int = 20) -> None:
+        self.max_ids = max_ids
+        self._doc_ids: torch.Tensor | None = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        x, doc_ids = batch
+        self._doc_ids = doc_ids
+        finite = torch.isfinite(x).all(dim=1)
+        if not bool(finite.all()):
+            bad = doc_ids[~finite.cpu()].tolist()
+            raise NonFiniteError(
+                f"step {trainer.global_step}: {len(bad)} input vectors contain NaN/inf, doc_ids "
+                f"{bad[: self.max_ids]}; fix or re-embed them (`just data <corpus>`) and train again"
+            )
+
+    def on_before_backward(self, trainer, pl_module, loss: torch.Tensor) -> None:
+        if not bool(torch.isfinite(loss)):
+            ids = self._doc_ids.tolist() if self._doc_ids is not None else []
+            raise NonFiniteError(
+                f"step {trainer.global_step}: the loss is {float(loss)} on the batch with doc_ids "
+                f"{ids[: self.max_ids]}{' ...' if len(ids) > self.max_ids else ''}; lower the learning rate"
+            )
+
+
+class Throughput(L.Callback):
+    """Logs global samples/s of every step (wall time between consecutive batch ends)."""
+
+    def __init__(self) -> None:
+        self._last: float | None = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self._last is None:
+            self._last = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        now = time.perf_counter()
+        seconds = max(now - self._last, 1e-9)
+        self._last = now
+        samples = batch[0].shape[0] * trainer.world_size
+        pl_module.log("train/samples_per_s", samples / seconds, on_step=True, on_epoch=False)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        self._last = None  # do not count validation time as a training step

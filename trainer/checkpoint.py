@@ -1,0 +1,71 @@
+"""Trained SAEs on disk: a plain weights file (``sae.pt``) next to the Lightning checkpoint.
+
+``sae.pt`` = {"config": {d, n_latents, k, k_aux, auxk_coef}, "state_dict": TopKSAE state}; it
+loads without Lightning. ``load_sae`` also accepts a Lightning ``.ckpt`` of this trainer.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import torch
+
+from trainer.sae import TopKSAE
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unreadable, or does not fit the data it is used with."""
+
+
+def sae_config(sae: TopKSAE) -> dict:
+    return {"d": sae.d, "n_latents": sae.n_latents, "k": sae.k, "k_aux": sae.k_aux, "auxk_coef": sae.auxk_coef}
+
+
+def export_sae(sae: TopKSAE, path: str | Path) -> Path:
+    """Write the weights atomically (temp file + rename), so a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {name: tensor.detach().cpu() for name, tensor in sae.state_dict().items()}
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save({"config": sae_config(sae), "state_dict": state}, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_sae(path: str | Path) -> TopKSAE:
+    """A TopKSAE on the CPU in eval mode, from ``sae.pt`` or a Lightning checkpoint of this trainer."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no SAE checkpoint at {path}; train one with `just train <corpus>`")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if "config" in payload:
+        config, state = payload["config"], payload["state_dict"]
+    elif "hyper_parameters" in payload:
+        hp = payload["hyper_parameters"]
+        config = {key: hp[key] for key in ("d", "n_latents", "k", "k_aux", "auxk_coef")}
+        state = {key.removeprefix("sae."): value for key, value in payload["state_dict"].items() if key.startswith("sae.")}
+    else:
+        raise CheckpointError(f"{path} is neither an exported sae.pt nor a Lightning checkpoint of this trainer")
+    sae = TopKSAE(**config)
+    sae.load_state_dict(state)
+    return sae.eval()
+
+
+def load_sae_from_warehouse(con: duckdb.DuckDBPyConnection, sae_id: int) -> TopKSAE:
+    """The SAE a warehouse row points to (``saes.checkpoint``)."""
+    rows = con.execute("SELECT checkpoint, status FROM saes WHERE sae_id = ?", [sae_id]).fetchall()
+    if not rows:
+        raise CheckpointError(f"no SAE with sae_id={sae_id} in this warehouse")
+    checkpoint, status = rows[0]
+    if status != "complete" or not checkpoint:
+        raise CheckpointError(f"SAE {sae_id} is not complete (status {status!r}); run its training again to finish it")
+    return load_sae(checkpoint)
+
+
+def check_embedding_width(sae_d: int, data_d: int, checkpoint: str | Path, data: str) -> None:
+    """Raise a clear error when vectors and a checkpoint disagree on the embedding width."""
+    if sae_d != data_d:
+        raise CheckpointError(
+            f"embedding width mismatch: the checkpoint {checkpoint} was trained on {sae_d}-d vectors but "
+            f"{data} has {data_d}-d vectors; use a checkpoint trained on this embedding model or train a new SAE"
+        )

@@ -1,0 +1,155 @@
+"""After a fit (rank 0 only): encode the corpus and write one SAE's rows in ONE transaction.
+
+activations(sae_id, doc_id, latent, value): the positive top-k of every document, sorted in numpy
+by (latent, value DESC) and inserted already ordered, so a feature's rows are contiguous and a
+per-latent read prunes row groups by zone map. latents: density, mean/max activation,
+encoder-decoder cosine. latent_neighbors: 10 nearest and 10 farthest latents by decoder cosine.
+The saes row flips to 'complete' in the same transaction: a killed write leaves nothing visible.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from data.warehouse import insert_arrow, open_writer, transaction
+from trainer.metrics import ReconstructionStats
+from trainer.runs import COMPLETE, TRAINING
+from trainer.sae import TopKSAE
+
+
+class SparseCodes:
+    """The top-k code of every document: values (N, k) float32 and latents (N, k) int32."""
+
+    def __init__(self, doc_ids: np.ndarray, values: np.ndarray, latents: np.ndarray) -> None:
+        self.doc_ids, self.values, self.latents = doc_ids, values, latents
+
+
+@torch.no_grad()
+def encode_corpus(sae: TopKSAE, doc_ids: np.ndarray, matrix: np.ndarray, chunk: int = 8192) -> SparseCodes:
+    sae = sae.eval()
+    values = np.empty((len(doc_ids), sae.k), dtype=np.float32)
+    latents = np.empty((len(doc_ids), sae.k), dtype=np.int32)
+    for start in range(0, len(doc_ids), chunk):
+        x = torch.from_numpy(matrix[start : start + chunk])
+        v, i = sae.encode(x)
+        values[start : start + chunk] = v.numpy()
+        latents[start : start + chunk] = i.numpy()
+    return SparseCodes(doc_ids, values, latents)
+
+
+@torch.no_grad()
+def split_metrics(sae: TopKSAE, matrix: np.ndarray, chunk: int = 8192) -> dict[str, float]:
+    stats = ReconstructionStats()
+    for start in range(0, len(matrix), chunk):
+        x = torch.from_numpy(matrix[start : start + chunk])
+        values, indices = sae.encode(x)
+        stats.update(x, sae.decode(values, indices), values)
+    return stats.compute()
+
+
+def activation_rows(sae_id: int, codes: SparseCodes) -> pa.Table:
+    """Positive activations as an Arrow table ordered by (latent, value DESC)."""
+    k = codes.values.shape[1]
+    values = codes.values.reshape(-1)
+    latents = codes.latents.reshape(-1)
+    doc_ids = np.repeat(codes.doc_ids.astype(np.int32), k)
+    keep = values > 0
+    values, latents, doc_ids = values[keep], latents[keep], doc_ids[keep]
+    order = np.lexsort((-values, latents))  # last key is primary
+    return pa.table(
+        {
+            "sae_id": pa.array(np.full(len(order), sae_id, dtype=np.int32)),
+            "doc_id": pa.array(doc_ids[order]),
+            "latent": pa.array(latents[order]),
+            "value": pa.array(values[order]),
+        }
+    )
+
+
+@torch.no_grad()
+def latent_rows(sae_id: int, sae: TopKSAE, codes: SparseCodes) -> pa.Table:
+    """density = share of documents where the latent is active; mean_act is over those documents."""
+    n = sae.n_latents
+    values = codes.values.reshape(-1).astype(np.float64)
+    latents = codes.latents.reshape(-1)
+    active = values > 0
+    fired = np.bincount(latents[active], minlength=n)
+    total = np.bincount(latents[active], weights=values[active], minlength=n)
+    maximum = np.zeros(n)
+    np.maximum.at(maximum, latents[active], values[active])
+    cosine = torch.nn.functional.cosine_similarity(sae.encoder.weight, sae.W_dec, dim=1).double().numpy()
+    return pa.table(
+        {
+            "sae_id": pa.array(np.full(n, sae_id, dtype=np.int32)),
+            "latent": pa.array(np.arange(n, dtype=np.int32)),
+            "density": pa.array(fired / max(len(codes.doc_ids), 1)),
+            "mean_act": pa.array(total / np.maximum(fired, 1)),
+            "max_act": pa.array(maximum),
+            "enc_dec_cos": pa.array(cosine),
+        }
+    )
+
+
+@torch.no_grad()
+def neighbor_rows(sae_id: int, sae: TopKSAE, count: int = 10, chunk: int = 2048) -> pa.Table:
+    """For every latent its ``count`` nearest and farthest other latents by decoder cosine."""
+    decoder = torch.nn.functional.normalize(sae.W_dec.detach().float(), dim=1)
+    n = decoder.shape[0]
+    count = min(count, n - 1)
+    latent, kind, rank, neighbor, cosine = [], [], [], [], []
+    for start in range(0, n, chunk):
+        sims = decoder[start : start + chunk] @ decoder.T
+        rows = torch.arange(sims.shape[0])
+        for name, largest, self_fill in (("nearest", True, -torch.inf), ("farthest", False, torch.inf)):
+            masked = sims.clone()
+            masked[rows, rows + start] = self_fill
+            top_values, top_indices = masked.topk(count, dim=1, largest=largest)
+            latent.append(np.repeat(np.arange(start, start + sims.shape[0], dtype=np.int32), count))
+            kind.append(np.full(sims.shape[0] * count, name))
+            rank.append(np.tile(np.arange(1, count + 1, dtype=np.int32), sims.shape[0]))
+            neighbor.append(top_indices.numpy().astype(np.int32).reshape(-1))
+            cosine.append(top_values.double().numpy().reshape(-1))
+    total = sum(len(part) for part in latent)
+    return pa.table(
+        {
+            "sae_id": pa.array(np.full(total, sae_id, dtype=np.int32)),
+            "latent": pa.array(np.concatenate(latent)),
+            "kind": pa.array(np.concatenate(kind)),
+            "rank": pa.array(np.concatenate(rank)),
+            "neighbor": pa.array(np.concatenate(neighbor)),
+            "cosine": pa.array(np.concatenate(cosine)),
+        }
+    )
+
+
+def write_outputs(
+    warehouse: Path,
+    sae_id: int,
+    sae: TopKSAE,
+    doc_ids: np.ndarray,
+    matrix: np.ndarray,
+    metrics: dict,
+    checkpoint: Path,
+) -> None:
+    """Encode everything first (no connection held), then swap the rows in with the status flip."""
+    codes = encode_corpus(sae, doc_ids, matrix)
+    activations = activation_rows(sae_id, codes)
+    latents = latent_rows(sae_id, sae, codes)
+    neighbors = neighbor_rows(sae_id, sae)
+    with open_writer(warehouse) as con, transaction(con):
+        status = con.execute("SELECT status FROM saes WHERE sae_id = ?", [sae_id]).fetchall()
+        if not status or status[0][0] != TRAINING:
+            raise RuntimeError(f"SAE {sae_id} is not an unfinished run in {warehouse} (status {status}); nothing written")
+        for table in ("activations", "latents", "latent_neighbors"):
+            con.execute(f"DELETE FROM {table} WHERE sae_id = ?", [sae_id])
+        insert_arrow(con, "activations", activations)
+        insert_arrow(con, "latents", latents)
+        insert_arrow(con, "latent_neighbors", neighbors)
+        con.execute(
+            "UPDATE saes SET status = ?, metrics = ?::JSON, checkpoint = ?, finished_at = now() WHERE sae_id = ?",
+            [COMPLETE, json.dumps(metrics, sort_keys=True), str(checkpoint), sae_id],
+        )
