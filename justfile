@@ -13,3 +13,15 @@ data corpus *args:
 # Run the test suite (the default, CPU-only; needs the shared data, see README)
 test *args:
     {{python}} -m pytest "$@"
+
+# Benchmarks (rich tables with workload, hardware and ratios vs a same-process baseline): just bench search
+bench name *args:
+    shift; {{python}} -m evals.bench.{{name}} "$@"
+
+# Steering benchmark: SAE intervention vs query rewriting over a (u, d) grid -> steering_results, Pareto plot
+steer-bench corpus *args:
+    {{python}} -m evals.steering bench "$@"
+
+# Retrieval fidelity of every SAE of a corpus (recall@10, nDCG@10 of search over reconstructions) -> fidelity
+fidelity corpus *args:
+    {{python}} -m evals.fidelity "$@"
