@@ -9,7 +9,7 @@ import torch
 
 from data.embeddings import load_embeddings
 from data.settings import artifacts_dir
-from data.warehouse import open_reader, open_writer
+from data.warehouse import open_reader
 from evals import fidelity
 from evals.fidelity import FidelityConfig, corpus_fidelity, reconstruct_documents
 from evals.steering import cli

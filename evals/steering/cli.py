@@ -39,11 +39,11 @@ def pick_sae(con, corpus: str, sae_id: int | None) -> int:
     return ids[-1]
 
 
-def steering_benchmark(path: str | Path, corpus: str, config: SteeringBenchConfig, search: SteerableSearch | None = None) -> SteeringReport:
+def steering_benchmark(path: str | Path, corpus: str, config: SteeringBenchConfig) -> SteeringReport:
     """Run the benchmark on one SAE of ``corpus``, store rows + summary, write the Pareto plot."""
     with open_reader(path) as con:
         sae_id = pick_sae(con, corpus, config.sae_id)
-    search = search or SteerableSearch(path, sae_id)
+    search = SteerableSearch(path, sae_id)
     with open_reader(path) as con:
         catalog = load_catalog(con, sae_id, search.info.n_latents)
         queries = read_queries(config.queries_file, config.n_queries) if config.queries_file else default_queries(con, config.n_queries, config.seed)
