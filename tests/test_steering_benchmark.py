@@ -174,3 +174,15 @@ def test_config_file_rejects_unknown_keys(tmp_path):
     with pytest.raises(ValueError, match="n_querys"):
         load_steering_config(bad)
     assert load_steering_config(n_queries=3, judge=None).n_queries == 3
+
+
+def test_clis_report_bad_input_without_a_traceback(astro_warehouse, tmp_path, capsys):
+    from evals import fidelity
+    from evals.steering import cli
+
+    assert cli.main(["bench", "astro", "--warehouse", str(astro_warehouse), "--sae-id", "99"]) == 2
+    assert "no complete SAE with id 99" in capsys.readouterr().out
+    assert cli.main(["bench", "astro", "--warehouse", str(astro_warehouse)]) == 2
+    assert "train one with `just train astro`" in capsys.readouterr().out
+    assert fidelity.main(["astro", "--warehouse", str(tmp_path / "missing.duckdb")]) == 2
+    assert "just data" in capsys.readouterr().out
