@@ -14,7 +14,11 @@ data corpus *args:
 test *args:
     {{python}} -m pytest "$@"
 
-# Benchmarks (rich tables with workload, hardware and ratios vs a same-process baseline): just bench search
+# Label and score the features of a stored SAE: just interpret astro [--llm|--offline] [--max-features N] [--sae-id ID]
+interpret corpus *args:
+    {{python}} -m evals.interp "$@"
+
+# Benchmarks (rich tables: workload, hardware, ratios vs a same-process baseline): just bench interp | search
 bench name *args:
     shift; {{python}} -m evals.bench.{{name}} "$@"
 

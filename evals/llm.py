@@ -148,17 +148,24 @@ class LLMClient:
         params.update(overrides)
         return params
 
-    def complete(self, messages: Sequence[Message], **params: Any) -> LLMResult:
+    def complete(self, messages: Sequence[Message], cache_tag: str = "", **params: Any) -> LLMResult:
         """One chat completion (cached); raises the openai error once retries are spent."""
-        result = self.complete_many([messages], **params)[0]
+        result = self.complete_many([messages], cache_tag=cache_tag, **params)[0]
         if isinstance(result, Exception):
             raise result
         return result
 
-    def complete_many(self, many: Sequence[Sequence[Message]], **params: Any) -> list[LLMResult | Exception]:
-        """Completions in input order; a request that failed after its retries yields its exception."""
+    def complete_many(self, many: Sequence[Sequence[Message]], cache_tag: str | Sequence[str] = "",
+                      **params: Any) -> list[LLMResult | Exception]:
+        """Completions in input order; a request that failed after its retries yields its exception.
+
+        ``cache_tag`` (one for all, or one per request) joins the cache key without being sent:
+        a new tag asks again instead of reusing a cached answer that proved unusable.
+        """
         params = self._params(params)
-        keys = [cache_key(self.settings.model, messages, params) for messages in many]
+        tags = [cache_tag] * len(many) if isinstance(cache_tag, str) else list(cache_tag)
+        keys = [cache_key(self.settings.model, messages, {**params, "_tag": tag} if tag else params)
+                for messages, tag in zip(many, tags)]
         results: dict[str, LLMResult | Exception] = self._cached(set(keys))
         for key in keys:
             if key in results:

@@ -116,9 +116,10 @@ class ExampleSet:
     status: dict[int, str]
 
     def of(self, latent: int, *roles: str) -> np.ndarray:
-        """Row indices of ``latent`` with one of ``roles``."""
+        """Row indices of ``latent`` with one of ``roles`` (rows are sorted by latent)."""
+        lo, hi = np.searchsorted(self.latent, [latent, latent + 1])
         codes = [ROLE_CODE[r] for r in roles]
-        return np.flatnonzero((self.latent == latent) & np.isin(self.role, codes))
+        return lo + np.flatnonzero(np.isin(self.role[lo:hi], codes))
 
 
 def _stratified(ranks: np.ndarray, n_bins: int, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -200,8 +201,9 @@ def select_examples(corpus: Corpus, activations: Activations, latents: np.ndarra
         latent_col, role_col, doc_col, act_col = (np.concatenate(c) for c in zip(*rows))
     else:
         latent_col = role_col = doc_col = act_col = np.zeros(0)
-    return ExampleSet(latent_col.astype(np.int64), role_col.astype(np.int8), doc_col.astype(np.int64),
-                      act_col.astype(np.float32), status)
+    order = np.argsort(latent_col, kind="stable")
+    return ExampleSet(latent_col[order].astype(np.int64), role_col[order].astype(np.int8),
+                      doc_col[order].astype(np.int64), act_col[order].astype(np.float32), status)
 
 
 def _rows(latent: int, role: str, docs: np.ndarray, values: np.ndarray):
@@ -230,3 +232,13 @@ def _random_negatives(corpus: Corpus, active: np.ndarray, exclude: np.ndarray, c
         chosen = np.r_[chosen, draw[~np.isin(draw, chosen)]]
         chosen = chosen[np.sort(np.unique(chosen, return_index=True)[1])]
     return chosen[:count]
+
+
+def derangement(count: int, rng: np.random.Generator) -> np.ndarray:
+    """A permutation with no fixed point (for ``count`` >= 2): feature i borrows label perm[i]."""
+    perm = rng.permutation(count)
+    for i in range(count):
+        if perm[i] == i:
+            j = (i + 1) % count
+            perm[i], perm[j] = perm[j], perm[i]
+    return perm

@@ -1,0 +1,194 @@
+"""Label every feature of a stored SAE and score each label on held-out abstracts.
+
+Two paths share example selection, metrics and storage:
+- offline (default without an API key): contrastive keyword labels scored by a proxy
+  (``is_proxy = true``, explainer ``offline-keywords``);
+- LLM: an explainer model writes a label after ``FINAL:``, a predictor model rates the held-out
+  abstracts in [-1, 1]; rounds of features are written atomically, so an interrupted run resumes
+  where it stopped (features already complete are skipped).
+Both score a random-label baseline: another feature's label on this feature's held-out set.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from data.embed import make_embedder
+from data.embed.local import LOCAL_MODEL
+from data.warehouse import open_reader, open_writer
+from evals.interp.config import InterpConfig, load_interp_config
+from evals.interp.examples import (READY, ROLE_CODE, SCORE_ROLES, Corpus, ExampleSet, derangement,
+                                   load_activations, load_corpus, select_examples)
+from evals.interp.keywords import EXPLAINER_NAME, TfidfIndex, explain_offline, label_text
+from evals.interp.llm_path import explain_round, predict_round
+from evals.interp.metrics import score
+from evals.interp.proxy import PREDICTOR_NAMES, calibrated_ratings, label_vectors, similarities
+from evals.interp.store import (FeatureResult, SaeInfo, finished_latents, find_sae, failed_attempts, stored_label_map,
+                                write_results, write_summary)
+from evals.interp.summary import summarise
+from evals.llm import LLMClient, LLMSettings, llm_available, usage_rows
+
+
+@dataclass
+class Stopwatch:
+    """Seconds per named phase of a run (for the report and the benchmark)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+
+@dataclass
+class RunReport:
+    sae_id: int
+    explainer: str
+    predictor: str
+    is_proxy: bool
+    interpreted: int
+    too_few_active: int
+    errors: int
+    skipped_done: int
+    wall_s: float
+    summary: dict
+    usage: list[tuple] = field(default_factory=list)
+    """(role, model, calls, cache hits, failures, prompt tokens, completion tokens, est. USD)."""
+    phases: dict[str, float] = field(default_factory=dict)
+    """Wall seconds per phase (load, select examples, explain, score, write, ...)."""
+
+
+def _score_rows(examples: ExampleSet, latent: int) -> np.ndarray:
+    return examples.of(latent, *SCORE_ROLES)
+
+
+def _scores(examples: ExampleSet, rows: np.ndarray, ratings: np.ndarray):
+    truth = examples.role[rows] == ROLE_CODE["score_pos"]
+    return score(ratings[rows], truth)
+
+
+def run_interpretation(warehouse: Path, corpus_name: str, *, sae_id: int | None = None, use_llm: bool | None = None,
+                       max_features: int | None = None, config: InterpConfig | None = None,
+                       llm_base_url: str | None = None) -> RunReport:
+    """Interpret the features of one SAE; ``use_llm=None`` picks the LLM path iff a key is set."""
+    config = config or load_interp_config()
+    use_llm = llm_available() if use_llm is None else use_llm
+    started, clock = time.perf_counter(), Stopwatch()
+    extra = 0 if use_llm else config.offline.explain_extra_positives
+    explainer = config.llm.explainer_model if use_llm else EXPLAINER_NAME
+    with clock.phase("load"), open_reader(warehouse) as con:
+        sae = find_sae(con, corpus_name, sae_id)
+        done = finished_latents(con, sae.sae_id, explainer)
+        corpus = load_corpus(con, sae.embed_model, config.examples.min_abstract_chars)
+        activations = load_activations(con, sae.sae_id, sae.n_latents, corpus)
+    # The first ``max_features`` latents, so a repeated command resumes the same set.
+    wanted = sae.n_latents if max_features is None else min(max_features, sae.n_latents)
+    todo = np.array([latent for latent in range(wanted) if latent not in done], dtype=np.int64)
+    with clock.phase("select examples"):
+        examples = select_examples(corpus, activations, todo, config.examples, extra_positives=extra)
+    rare = [FeatureResult(latent, "too_few_active") for latent, s in examples.status.items() if s != READY]
+    ready = np.array([latent for latent, s in examples.status.items() if s == READY], dtype=np.int64)
+    if use_llm:
+        predictor, is_proxy = config.llm.predictor_model, False
+        results, usage = _run_llm(warehouse, corpus_name, sae, corpus, examples, ready, rare, config, llm_base_url, clock)
+    else:
+        is_proxy, usage = True, []
+        predictor, results = _run_offline(warehouse, sae, corpus, examples, ready, rare, config, clock)
+    with clock.phase("summarise"), open_writer(warehouse) as con:
+        summary = summarise(con, sae.sae_id, explainer, config.clean)
+        summary["wall_s_last_run"] = round(time.perf_counter() - started, 1)
+        write_summary(con, sae.sae_id, explainer, summary)
+    return RunReport(
+        sae_id=sae.sae_id, explainer=explainer, predictor=predictor, is_proxy=is_proxy,
+        interpreted=sum(r.status == "complete" for r in results), too_few_active=len(rare),
+        errors=sum(r.status == "error" for r in results), skipped_done=len(done),
+        wall_s=time.perf_counter() - started, summary=summary, usage=usage, phases=clock.seconds,
+    )
+
+
+def _run_offline(warehouse: Path, sae: SaeInfo, corpus: Corpus, examples: ExampleSet, ready: np.ndarray,
+                 rare: list[FeatureResult], config: InterpConfig, clock: Stopwatch) -> tuple[str, list[FeatureResult]]:
+    offline = config.offline
+    # The embedding scorer needs the label in the corpus's embedding space: only the local model is offline.
+    scorer = offline.scorer if sae.embed_model == LOCAL_MODEL else "terms"
+    predictor = PREDICTOR_NAMES[scorer]
+    predictions = np.full(len(examples.latent), np.nan)
+    results: list[FeatureResult] = list(rare)
+    if len(ready):
+        with clock.phase("explain (TF-IDF keywords)"):
+            index = TfidfIndex.build(corpus.texts)
+            positives = [examples.doc_index[examples.of(l, "explain_pos", "explain_extra_pos")] for l in ready]
+            negatives = [examples.doc_index[examples.of(l, "explain_neg_random", "explain_neg_hard")] for l in ready]
+            labels = explain_offline(index, positives, negatives, offline.label_terms, offline.min_term_docs)
+        with clock.phase("score (proxy)"):
+            embedder = make_embedder("local", LOCAL_MODEL) if scorer == "embedding" else None
+            vectors = label_vectors(scorer, labels, index, embedder)
+            row_of = np.full(sae.n_latents, -1)
+            row_of[ready] = np.arange(len(ready))
+            mine = row_of[examples.latent] >= 0
+            label_rows = row_of[examples.latent[mine]]
+            # Random-label baseline: feature i is scored with the label of feature borrowed[i] != i.
+            borrowed = derangement(len(ready), np.random.default_rng([config.examples.seed, 7])) if len(ready) > 1 else None
+
+            def ratings_with(rows: np.ndarray) -> np.ndarray:
+                ratings = np.full(len(examples.latent), np.nan)
+                similarity = similarities(scorer, vectors, rows, examples.doc_index[mine], corpus, index)
+                ratings[mine] = calibrated_ratings(similarity, examples.latent[mine], examples.role[mine])
+                return ratings
+
+            ratings = ratings_with(label_rows)
+            baseline = ratings_with(borrowed[label_rows]) if borrowed is not None else None
+            for i, latent in enumerate(ready.tolist()):
+                rows = _score_rows(examples, latent)
+                predictions[rows] = ratings[rows]
+                results.append(FeatureResult(
+                    latent, "complete", label=label_text(labels[i]) or None,
+                    reasoning=f"contrastive TF-IDF keywords of {len(positives[i])} activating vs {len(negatives[i])} "
+                              f"non-activating explanation abstracts; scored by {predictor}",
+                    scores=_scores(examples, rows, ratings),
+                    baseline=_scores(examples, rows, baseline) if baseline is not None else None,
+                ))
+    with clock.phase("write"), open_writer(warehouse) as con:
+        write_results(con, sae.sae_id, EXPLAINER_NAME, predictor, True, results, examples, predictions, corpus)
+    return predictor, results
+
+
+def _run_llm(warehouse: Path, corpus_name: str, sae: SaeInfo, corpus: Corpus, examples: ExampleSet,
+             ready: np.ndarray, rare: list[FeatureResult], config: InterpConfig, base_url: str | None,
+             clock: Stopwatch):
+    settings = config.llm
+    cache = lambda: open_writer(warehouse)  # noqa: E731 (short-lived connections for the cache)
+    clients = {
+        role: LLMClient(LLMSettings(model=model, base_url=base_url, max_concurrency=settings.max_concurrency,
+                                    timeout_s=settings.timeout_s, max_retries=settings.max_retries), cache)
+        for role, model in (("explainer", settings.explainer_model), ("predictor", settings.predictor_model))
+    }
+    with open_reader(warehouse) as con:
+        stored_labels = stored_label_map(con, sae.sae_id, settings.explainer_model)
+        retry_tags = failed_attempts(con, sae.sae_id, settings.explainer_model)
+    all_results: list[FeatureResult] = []
+    pending_rare = list(rare)
+    rounds = [ready[i:i + settings.features_per_batch] for i in range(0, len(ready), settings.features_per_batch)] or [ready]
+    for round_latents in rounds:
+        with clock.phase("explain (LLM)"):
+            results = explain_round(clients["explainer"], corpus_name, corpus, examples, round_latents, settings,
+                                    config.examples.seed, retry_tags)
+        with clock.phase("score (LLM)"):
+            predictions = predict_round(clients["predictor"], corpus_name, corpus, examples, results, settings,
+                                        config.examples.seed, stored_labels)
+        with clock.phase("write"), open_writer(warehouse) as con:
+            write_results(con, sae.sae_id, settings.explainer_model, settings.predictor_model, False,
+                          pending_rare + results, examples, predictions, corpus)
+        all_results += results
+        pending_rare = []
+        stored_labels.update({r.latent: r.label for r in results if r.status == "complete"})
+    return list(rare) + all_results, list(usage_rows(clients))

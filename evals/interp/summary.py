@@ -1,0 +1,54 @@
+"""Distribution of one explainer's scores over an SAE's features, next to the random-label baseline."""
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+
+from evals.interp.config import CleanConfig
+
+METRICS = ("pearson", "f1", "auroc", "balanced_accuracy")
+
+
+def _quartiles(values: np.ndarray) -> dict[str, float | None]:
+    values = values[~np.isnan(values)]
+    if not len(values):
+        return {"q25": None, "median": None, "q75": None}
+    q25, median, q75 = np.quantile(values, [0.25, 0.5, 0.75])
+    return {"q25": round(float(q25), 4), "median": round(float(median), 4), "q75": round(float(q75), 4)}
+
+
+def summarise(con: duckdb.DuckDBPyConnection, sae_id: int, explainer: str, clean: CleanConfig) -> dict:
+    """Quartiles of every score and its baseline, the clean fraction (paper's thresholds), counts."""
+    table = con.execute(
+        """
+        WITH density AS (
+            SELECT latent, count(*) / (SELECT count(*) FROM docs) AS density
+            FROM activations WHERE sae_id = ? GROUP BY latent
+        )
+        SELECT i.pearson, i.f1, i.auroc, i.balanced_accuracy, i.random_pearson, i.random_f1, i.random_auroc,
+               i.random_balanced_accuracy, coalesce(d.density, 0) AS density, i.parse_failures
+        FROM interpretations i LEFT JOIN density d USING (latent)
+        WHERE i.sae_id = ? AND i.explainer = ? AND i.status = 'complete'
+        """,
+        [sae_id, sae_id, explainer],
+    ).fetchnumpy()
+    counts = dict(con.execute(
+        "SELECT status, count(*) FROM interpretations WHERE sae_id = ? AND explainer = ? GROUP BY status",
+        [sae_id, explainer],
+    ).fetchall())
+    # fetchnumpy returns masked arrays where there are NULLs (undefined scores): keep them NaN.
+    column = {name: np.ma.filled(np.ma.asarray(table[name]).astype(np.float64), np.nan) for name in table}
+    summary: dict = {"features": counts, "scored": int(len(column["pearson"]))}
+    for name in METRICS:
+        summary[name] = _quartiles(column[name])
+        summary[f"random_{name}"] = _quartiles(column[f"random_{name}"])
+    with np.errstate(invalid="ignore"):
+        clean_mask = ((column["pearson"] >= clean.min_pearson) & (column["f1"] >= clean.min_f1)
+                      & (column["density"] < clean.max_density))
+        random_clean = ((column["random_pearson"] >= clean.min_pearson) & (column["random_f1"] >= clean.min_f1)
+                        & (column["density"] < clean.max_density))
+    scored = max(len(clean_mask), 1)
+    summary["clean_fraction"] = round(float(clean_mask.sum()) / scored, 4)
+    summary["random_clean_fraction"] = round(float(random_clean.sum()) / scored, 4)
+    summary["parse_failures"] = int(np.nansum(column["parse_failures"]))
+    return summary
