@@ -12,6 +12,7 @@ from evals.llm import LLMClient, LLMSettings
 from evals.steering.benchmark import default_queries, read_queries, run_benchmark, store_run, summarise
 from evals.steering.config import SteeringBenchConfig, load_steering_config
 from evals.steering.features import load_active_docs, load_catalog
+from evals.steering.plots import pareto_figure
 from evals.steering.judge import JudgeCase, judge_cases, parse_verdict
 from evals.steering.rewrite import RewriteRequest, llm_rewrites, offline_rewrite, parse_final
 from tests.fake_openai import Fault
@@ -70,6 +71,8 @@ def test_grid_metrics_behave_and_are_stored(atlas, search):
     assert point["sae", 0.5, -5.0]["down_success"] > point["sae", 0.5, 0.0]["down_success"]
     assert point["sae", 0.5, -5.0]["n_down"] > 0
     assert summary["sae_front_up"] and summary["matched_drift"][0]["rewrite"]["method"] == "rewrite-offline"
+    figure = pareto_figure(summary, "test")
+    assert {"SAE (u, d) grid", "SAE Pareto front", "rewrite-offline", "none"} <= {trace.name for trace in figure.data}
 
     path, _ = atlas
     with open_writer(path) as con:
