@@ -48,3 +48,11 @@ dashboard corpus="astro" *args:
     #!/usr/bin/env bash
     export SAE_ATLAS_WAREHOUSE="${SAE_ATLAS_WAREHOUSE:-${SAE_ATLAS_ARTIFACTS:-artifacts}/$1.duckdb}"; shift || true
     exec {{python}} -m streamlit run dashboard/app.py "$@"
+
+# Steering benchmark: SAE intervention vs query rewriting over a (u, d) grid -> steering_results, Pareto plot
+steer-bench corpus *args:
+    {{python}} -m evals.steering bench "$@"
+
+# Retrieval fidelity of every SAE of a corpus (recall@10, nDCG@10 of search over reconstructions) -> fidelity
+fidelity corpus *args:
+    {{python}} -m evals.fidelity "$@"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -126,22 +127,27 @@ def corpus_fidelity(path: str | Path, corpus: str, config: FidelityConfig = Fide
     return results
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.fidelity", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("corpus", help="corpus name, e.g. astro or cslg")
     parser.add_argument("--warehouse", type=Path, default=None, help="warehouse file (default: artifacts/<corpus>.duckdb)")
     parser.add_argument("--n-queries", type=int, default=FidelityConfig.n_queries, help="held-out documents used as queries")
     parser.add_argument("--seed", type=int, default=FidelityConfig.seed)
     args = parser.parse_args(argv)
-    path = args.warehouse or warehouse_path(args.corpus)
-    results = corpus_fidelity(path, args.corpus, FidelityConfig(n_queries=args.n_queries, seed=args.seed))
+    console = Console()
+    try:
+        results = corpus_fidelity(args.warehouse or warehouse_path(args.corpus), args.corpus, FidelityConfig(n_queries=args.n_queries, seed=args.seed))
+    except (ValueError, FileNotFoundError) as error:  # bad input: say what and why, no traceback
+        console.print(f"[red]error:[/red] {error}")
+        return 2
     table = Table(title=f"retrieval fidelity of {args.corpus} SAEs (reconstructed vs original document embeddings)")
     for column in ("sae_id", "queries", "recall@10", "nDCG@10"):
         table.add_column(column, justify="right")
     for sae_id, scores in results.items():
         table.add_row(str(sae_id), str(scores.n_queries), f"{scores.recall:.3f}", f"{scores.ndcg:.3f}")
-    Console().print(table)
+    console.print(table)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

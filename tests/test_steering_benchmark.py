@@ -12,6 +12,7 @@ from evals.llm import LLMClient, LLMSettings
 from evals.steering.benchmark import default_queries, read_queries, run_benchmark, store_run, summarise
 from evals.steering.config import SteeringBenchConfig, load_steering_config
 from evals.steering.features import load_active_docs, load_catalog
+from evals.steering.plots import pareto_figure
 from evals.steering.judge import JudgeCase, judge_cases, parse_verdict
 from evals.steering.rewrite import RewriteRequest, llm_rewrites, offline_rewrite, parse_final
 from tests.fake_openai import Fault
@@ -70,6 +71,8 @@ def test_grid_metrics_behave_and_are_stored(atlas, search):
     assert point["sae", 0.5, -5.0]["down_success"] > point["sae", 0.5, 0.0]["down_success"]
     assert point["sae", 0.5, -5.0]["n_down"] > 0
     assert summary["sae_front_up"] and summary["matched_drift"][0]["rewrite"]["method"] == "rewrite-offline"
+    figure = pareto_figure(summary, "test")
+    assert {"SAE (u, d) grid", "SAE Pareto front", "rewrite-offline", "none"} <= {trace.name for trace in figure.data}
 
     path, _ = atlas
     with open_writer(path) as con:
@@ -174,3 +177,15 @@ def test_config_file_rejects_unknown_keys(tmp_path):
     with pytest.raises(ValueError, match="n_querys"):
         load_steering_config(bad)
     assert load_steering_config(n_queries=3, judge=None).n_queries == 3
+
+
+def test_clis_report_bad_input_without_a_traceback(astro_warehouse, tmp_path, capsys):
+    from evals import fidelity
+    from evals.steering import cli
+
+    assert cli.main(["bench", "astro", "--warehouse", str(astro_warehouse), "--sae-id", "99"]) == 2
+    assert "no complete SAE with id 99" in capsys.readouterr().out
+    assert cli.main(["bench", "astro", "--warehouse", str(astro_warehouse)]) == 2
+    assert "train one with `just train astro`" in capsys.readouterr().out
+    assert fidelity.main(["astro", "--warehouse", str(tmp_path / "missing.duckdb")]) == 2
+    assert "just data" in capsys.readouterr().out

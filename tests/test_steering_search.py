@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from evals.steering.errors import DegenerateQuery, EmptyQuery, LatentOutOfRange, ModelMismatch, UnknownSAE
+from evals.steering.errors import DegenerateQuery, EmptyQuery, LatentOutOfRange, ModelMismatch, SteeringError, UnknownSAE
 from evals.steering.index import DocumentIndex
 from evals.steering.search import SteerableSearch
 from tests.steering_helpers import MINILM, noisy_queries, untrained_search
@@ -97,6 +97,8 @@ def test_bad_input_raises_typed_errors_naming_the_input(search, astro_warehouse)
         search.search(np.ones(1536, dtype=np.float32))
     with pytest.raises(DegenerateQuery):
         search.search(np.zeros(384, dtype=np.float32))
+    with pytest.raises(SteeringError, match="top=0"):
+        search.search(q, top=0)
     with pytest.raises(UnknownSAE, match="no complete SAE"):
         SteerableSearch(astro_warehouse, 99)
 

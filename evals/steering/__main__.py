@@ -1,3 +1,5 @@
+import sys
+
 from evals.steering.cli import main
 
-main()
+sys.exit(main())

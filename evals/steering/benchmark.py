@@ -101,13 +101,11 @@ def run_benchmark(
         cases.append((text, vector, choice, search.search(vector, config.top).doc_ids))
     activity = active_docs(sorted({latent for _, _, choice, _ in cases for latent in choice}))
 
-    def add_row(method: str, text: str, choice: FeatureChoice, u, d, q, q_new, original, new) -> dict:
-        row = {"run_id": run.run_id, "sae_id": run.sae_id, "method": method, "query": text,
+    def add_row(method: str, text: str, choice: FeatureChoice, u, d, q, q_new, original, new) -> None:
+        run.rows.append({"run_id": run.run_id, "sae_id": run.sae_id, "method": method, "query": text,
                "up_latent": choice.up, "down_latent": choice.down, "u": u, "d": d, "cos_qq": cosine(q, q_new),
                **score_results(original, new, activity[choice.up], activity[choice.down]), "judge": None,
-               "_new": new, "_original": original}
-        run.rows.append(row)
-        return row
+               "_new": new, "_original": original})
 
     for text, q, choice, original in cases:
         add_row("none", text, choice, 0.0, 0.0, q, q, original, original)
@@ -204,7 +202,7 @@ def summarise(run: BenchmarkRun) -> dict:
         "sae_front_up": pareto_front(sae_points, "up_success"),
         "sae_front_down": pareto_front(sae_points, "down_success"),
         "matched_drift": matched,
-        "skipped": dict(run.skipped),
+        "skipped": {reason: count for reason, count in run.skipped.items() if count},
     }
 
 

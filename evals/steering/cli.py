@@ -39,11 +39,11 @@ def pick_sae(con, corpus: str, sae_id: int | None) -> int:
     return ids[-1]
 
 
-def steering_benchmark(path: str | Path, corpus: str, config: SteeringBenchConfig, search: SteerableSearch | None = None) -> SteeringReport:
+def steering_benchmark(path: str | Path, corpus: str, config: SteeringBenchConfig) -> SteeringReport:
     """Run the benchmark on one SAE of ``corpus``, store rows + summary, write the Pareto plot."""
     with open_reader(path) as con:
         sae_id = pick_sae(con, corpus, config.sae_id)
-    search = search or SteerableSearch(path, sae_id)
+    search = SteerableSearch(path, sae_id)
     with open_reader(path) as con:
         catalog = load_catalog(con, sae_id, search.info.n_latents)
         queries = read_queries(config.queries_file, config.n_queries) if config.queries_file else default_queries(con, config.n_queries, config.seed)
@@ -103,7 +103,7 @@ def print_report(report: SteeringReport, console: Console) -> None:
                   + (f", {report.png}" if report.png else f" ({report.png_problem})"))
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.steering", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     bench = sub.add_parser("bench", help="steering benchmark: SAE intervention vs query rewriting")
@@ -115,6 +115,11 @@ def main(argv: list[str] | None = None) -> None:
     bench.add_argument("--n-queries", type=int, default=None)
     bench.add_argument("--judge", action="store_true", default=None, help="also run the multiple-choice LLM judge (needs a key)")
     args = parser.parse_args(argv)
-    config = load_steering_config(args.config, sae_id=args.sae_id, queries_file=args.queries, n_queries=args.n_queries, judge=args.judge)
-    path = args.warehouse or warehouse_path(args.corpus)
-    print_report(steering_benchmark(path, args.corpus, config), Console())
+    console = Console()
+    try:
+        config = load_steering_config(args.config, sae_id=args.sae_id, queries_file=args.queries, n_queries=args.n_queries, judge=args.judge)
+        print_report(steering_benchmark(args.warehouse or warehouse_path(args.corpus), args.corpus, config), console)
+    except (ValueError, FileNotFoundError) as error:  # bad input: say what and why, no traceback
+        console.print(f"[red]error:[/red] {error}")
+        return 2
+    return 0

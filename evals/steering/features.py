@@ -53,7 +53,7 @@ def load_catalog(con: duckdb.DuckDBPyConnection, sae_id: int, n_latents: int) ->
     rows = con.execute(
         """
         SELECT latent, label, coalesce(pearson, 0), coalesce(f1, 0) FROM interpretations
-        WHERE sae_id = ? AND label IS NOT NULL AND trim(label) <> ''
+        WHERE sae_id = ? AND status = 'complete' AND label IS NOT NULL AND trim(label) <> ''
         QUALIFY row_number() OVER (PARTITION BY latent ORDER BY is_proxy, pearson DESC NULLS LAST) = 1
         """,
         [sae_id],

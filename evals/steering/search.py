@@ -20,7 +20,7 @@ from data.corpus import load_corpus_config
 from data.embed import Embedder, make_embedder
 from data.embeddings import load_embeddings
 from data.warehouse import open_reader
-from evals.steering.errors import DegenerateQuery, EmptyQuery, ModelMismatch, UnknownSAE
+from evals.steering.errors import DegenerateQuery, EmptyQuery, ModelMismatch, SteeringError, UnknownSAE
 from evals.steering.index import DocumentIndex
 from evals.steering.interventions import add_directions, clamp_latents
 from trainer.sae import TopKSAE
@@ -162,6 +162,8 @@ class SteerableSearch:
 
     def search(self, vec: np.ndarray, top: int = 10, model: str | None = None) -> SearchResult:
         """The ``top`` documents by cosine with ``vec`` over the whole corpus (exact)."""
+        if int(top) < 1:
+            raise SteeringError(f"top={top}: ask for at least one result")
         hits = self.index.search(self.check_vector(vec, model), top)
         return SearchResult(self.doc_ids[hits.rows], hits.scores)
 
