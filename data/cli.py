@@ -2,32 +2,16 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
-import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from data.corpus import CorpusConfig, IngestStats, load_corpus_config
-from data.docs import ingest_documents
-from data.embed import make_embedder
-from data.embed.pipeline import EmbedStats, embed_pending
-from data.embeddings import EmbeddingError, pending_texts
-from data.settings import local_data_dir, warehouse_path
-from data.sources import BadInput, MalformedInput
-from data.sources.arxiv_api import ArxivApiError, fetch_corpus
-from data.sources.csv_source import read_csv
-from data.sources.jsonl import read_jsonl
-from data.sources.precomputed import PrecomputedVectors, read_npy_vectors, read_parquet_vectors
-from data.vector_import import ImportStats, import_precomputed
-from data.warehouse import open_writer
+from data.ingest import IngestReport, IngestRequest, ingest_corpus
+from data.sources.arxiv_api import ArxivApiError
 
 console = Console(stderr=True)
-
-SHARED_LISTING = "arxiv_abstracts.jsonl.gz"
-SHARED_VECTORS = {"all-MiniLM-L6-v2": "minilm_l6_v2.parquet"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,69 +38,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    request = IngestRequest(
+        corpus=args.corpus, jsonl=args.jsonl, csv=args.csv, arxiv=args.arxiv, max_results=args.max_results,
+        embeddings=args.embeddings, abstract_texts=args.abstract_texts, embeddings_model=args.embeddings_model,
+        embed_backend=args.embed_backend, embed_model=args.embed_model, strict=args.strict,
+        embed=not args.no_embed, warehouse=args.warehouse,
+    )
     try:
-        corpus = load_corpus_config(args.corpus)
-        overrides = {"embed_backend": args.embed_backend, "embed_model": args.embed_model}
-        corpus = dataclasses.replace(corpus, **{k: v for k, v in overrides.items() if v is not None})
-        return ingest(corpus, args)
-    except (ValueError, FileNotFoundError, MalformedInput, ArxivApiError) as error:
-        # ValueError covers bad CSV headers, bad precomputed files, EmbeddingError and config errors.
+        report = ingest_corpus(request)
+    except (ValueError, FileNotFoundError, ArxivApiError) as error:
+        # ValueError covers malformed input under --strict, bad CSV headers, bad precomputed files,
+        # vectors of the wrong width (EmbeddingError) and unknown corpora.
         console.print(f"[red]error:[/red] {error}")
         return 2
-
-
-def ingest(corpus: CorpusConfig, args: argparse.Namespace) -> int:
-    path = args.warehouse or warehouse_path(corpus.name)
-    jsonl, csv_files, vector_files = list(args.jsonl), list(args.csv), list(args.embeddings)
-    shared = local_data_dir()
-    if not (jsonl or csv_files or args.arxiv) and shared is not None:
-        jsonl = [shared / SHARED_LISTING]
-        if not vector_files and corpus.embed_model in SHARED_VECTORS and (shared / SHARED_VECTORS[corpus.embed_model]).exists():
-            vector_files = [shared / SHARED_VECTORS[corpus.embed_model]]
-    use_api = args.arxiv or not (jsonl or csv_files or vector_files)
-    vectors_model = args.embeddings_model or corpus.embed_model
-    started = time.perf_counter()
-    stats = IngestStats()
-    bad = BadInput(stats, strict=args.strict)
-    # Read precomputed files before opening the warehouse: a broken file is refused before any write.
-    precomputed = [_read_vectors(file, args.abstract_texts) for file in vector_files]
-    imported = ImportStats()
-    embedded: EmbedStats | None = None
-    with open_writer(path) as con:
-        for file in jsonl:
-            ingest_documents(con, read_jsonl(file, bad), corpus, f"jsonl:{file.name}", stats)
-        for file in csv_files:
-            ingest_documents(con, read_csv(file, bad), corpus, f"csv:{file.name}", stats)
-        if use_api:
-            fetch_corpus(con, corpus, stats, bad, max_results=args.max_results)
-        for vectors in precomputed:
-            result = import_precomputed(con, corpus, vectors_model, vectors, stats)
-            for name in ("stored", "matched", "unmatched", "stale", "new_documents"):
-                setattr(imported, name, getattr(imported, name) + getattr(result, name))
-        if not args.no_embed and pending_texts(con, corpus.embed_model):
-            embedded = embed_pending(con, make_embedder(corpus.embed_backend, corpus.embed_model))
-        n_docs, n_vectors, n_failed = con.execute(
-            """
-            SELECT (SELECT count(*) FROM docs),
-                   (SELECT count(*) FROM docs d JOIN embeddings e ON e.model = ? AND e.text_hash = d.text_hash),
-                   (SELECT count(*) FROM embedding_failures WHERE model = ?)
-            """,
-            [corpus.embed_model, corpus.embed_model],
-        ).fetchall()[0]
-    _report(corpus, path, stats, imported, embedded, n_docs, n_vectors, n_failed, time.perf_counter() - started)
+    print_report(report)
     return 0
 
 
-def _read_vectors(file: Path, abstract_texts: Path | None) -> PrecomputedVectors:
-    if file.suffix == ".npy":
-        return read_npy_vectors(file, abstract_texts)
-    if file.suffix == ".parquet":
-        return read_parquet_vectors(file)
-    raise ValueError(f"{file}: precomputed embeddings must be .parquet (id + vector) or .npy (+ abstract_texts.json)")
-
-
-def _report(corpus, path, stats: IngestStats, imported: ImportStats, embedded: EmbedStats | None, n_docs, n_vectors, n_failed, seconds) -> None:
-    table = Table(title=f"corpus {corpus.name} -> {path}")
+def print_report(report: IngestReport) -> None:
+    stats, imported, embedded = report.documents, report.imported, report.embedded
+    table = Table(title=f"corpus {report.corpus} -> {report.warehouse}")
     table.add_column("what")
     table.add_column("count", justify="right")
     for name in ("read", "inserted", "updated", "unchanged", "outside_corpus", "empty_abstract", "malformed"):
@@ -128,10 +69,10 @@ def _report(corpus, path, stats: IngestStats, imported: ImportStats, embedded: E
     if embedded is not None:
         table.add_row("vectors embedded", str(embedded.stored))
         table.add_row("embedding failures (retried next run)", str(embedded.failed))
-    table.add_row("documents in warehouse", str(n_docs))
-    table.add_row(f"documents with {corpus.embed_model} vectors", str(n_vectors))
-    table.add_row("texts awaiting an embedding retry", str(n_failed))
-    table.add_row("seconds", f"{seconds:.1f}")
+    table.add_row("documents in warehouse", str(report.n_docs))
+    table.add_row(f"documents with {report.embed_model} vectors", str(report.n_vectors))
+    table.add_row("documents awaiting an embedding retry", str(report.n_awaiting_retry))
+    table.add_row("seconds", f"{report.seconds:.1f}")
     console.print(table)
     for problem in stats.problems:
         console.print(f"[yellow]skipped[/yellow] {problem}")

@@ -124,3 +124,20 @@ def load_embeddings(con: duckdb.DuckDBPyConnection, model: str) -> tuple[np.ndar
     dim = len(vectors[0])
     matrix = vectors.flatten().to_numpy().reshape(len(doc_ids), dim)
     return doc_ids, np.ascontiguousarray(matrix, dtype=np.float32)
+
+
+def import_vectors_by_arxiv_id(
+    con: duckdb.DuckDBPyConnection, model: str, arxiv_ids: list[str], matrix: np.ndarray
+) -> tuple[int, int]:
+    """Store precomputed vectors for the documents they belong to; returns (stored, unmatched).
+
+    A vector without its text (e.g. Parquet id + vector) is taken to belong to the document's
+    current text, so it is stored under that document's current text hash.
+    """
+    lookup = dict(con.execute("SELECT arxiv_id, text_hash FROM docs").fetchall())
+    keep = [i for i, arxiv_id in enumerate(arxiv_ids) if arxiv_id in lookup]
+    if not keep:
+        return 0, len(arxiv_ids)
+    hashes = [lookup[arxiv_ids[i]] for i in keep]
+    stored = store_vectors(con, model, hashes, np.asarray(matrix)[keep])
+    return stored, len(arxiv_ids) - len(keep)

@@ -67,4 +67,11 @@ def truncate_to_tokens(encoding: tiktoken.Encoding, text: str, max_tokens: int) 
     tokens = encoding.encode(text, disallowed_special=())
     if len(tokens) <= max_tokens:
         return text, len(tokens)
-    return encoding.decode(tokens[:max_tokens]), max_tokens
+    keep = max_tokens
+    while True:
+        # A cut inside a multi-byte character decodes to U+FFFD, which may re-encode longer.
+        cut = encoding.decode(tokens[:keep])
+        n_tokens = len(encoding.encode(cut, disallowed_special=()))
+        if n_tokens <= max_tokens:
+            return cut, n_tokens
+        keep -= n_tokens - max_tokens

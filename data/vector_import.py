@@ -23,7 +23,7 @@ import duckdb
 from data.corpus import CorpusConfig, Document, IngestStats, split_arxiv_id
 from data.docs import ingest_documents
 from data.embed import MODEL_WIDTHS
-from data.embeddings import store_vectors
+from data.embeddings import import_vectors_by_arxiv_id, store_vectors
 from data.sources.precomputed import PrecomputedFormatError, PrecomputedVectors
 from data.text import collapse_whitespace
 
@@ -47,6 +47,7 @@ class ImportStats:
 def import_precomputed(
     con: duckdb.DuckDBPyConnection, corpus: CorpusConfig, model: str, vectors: PrecomputedVectors, stats: IngestStats
 ) -> ImportStats:
+    """Store ``vectors`` as ``model`` embeddings (see the module docstring for which text each belongs to)."""
     expected = MODEL_WIDTHS.get(model)
     if expected is not None and vectors.matrix.shape[1] != expected:
         raise PrecomputedFormatError(
@@ -55,8 +56,11 @@ def import_precomputed(
         )
     ids = [split_arxiv_id(i)[0] for i in vectors.ids]
     result = ImportStats()
-    if vectors.abstracts is not None:
-        result.new_documents = _insert_missing_documents(con, corpus, ids, vectors, stats)
+    if vectors.abstracts is None:
+        result.stored, result.unmatched = import_vectors_by_arxiv_id(con, model, ids, vectors.matrix)
+        result.matched = len(ids) - result.unmatched
+        return result
+    result.new_documents = _insert_missing_documents(con, corpus, ids, vectors, stats)
     current = {a: (abstract, h) for a, abstract, h in con.execute("SELECT arxiv_id, abstract, text_hash FROM docs").fetchall()}
     rows, hashes = [], []
     for row, arxiv_id in enumerate(ids):
@@ -64,7 +68,7 @@ def import_precomputed(
             result.unmatched += 1
             continue
         abstract, text_hash = current[arxiv_id]
-        if vectors.abstracts is not None and collapse_whitespace(vectors.abstracts[row]) != collapse_whitespace(abstract):
+        if collapse_whitespace(vectors.abstracts[row]) != collapse_whitespace(abstract):
             result.stale += 1
             continue
         rows.append(row)

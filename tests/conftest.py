@@ -12,10 +12,10 @@ import pytest
 
 from data.corpus import IngestStats, load_corpus_config
 from data.docs import ingest_documents
+from data.embeddings import import_vectors_by_arxiv_id
 from data.sources import BadInput
 from data.sources.jsonl import read_jsonl
 from data.sources.precomputed import read_parquet_vectors
-from data.vector_import import import_precomputed
 from data.warehouse import open_writer
 from tests.fake_openai import FakeOpenAI
 
@@ -49,7 +49,8 @@ def build_warehouse(path: Path, shared: Path, corpus_name: str) -> Path:
     stats = IngestStats()
     with open_writer(path) as con:
         ingest_documents(con, read_jsonl(shared / "arxiv_abstracts.jsonl.gz", BadInput(stats, strict=True)), corpus, "shared", stats)
-        import_precomputed(con, corpus, corpus.embed_model, read_parquet_vectors(shared / "minilm_l6_v2.parquet"), stats)
+        ids, matrix = read_parquet_vectors(shared / "minilm_l6_v2.parquet")
+        import_vectors_by_arxiv_id(con, corpus.embed_model, ids, matrix)
     return path
 
 

@@ -13,12 +13,18 @@ page without entries).
 from __future__ import annotations
 
 import fnmatch
+import textwrap
 import threading
 import time
 import urllib.parse
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape, quoteattr
+
+
+def _wrap(text: str) -> str:
+    """Wrap like the real feed does (indented continuation lines), never splitting a word."""
+    return textwrap.fill(text, 80, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
 
 
 def atom_feed(entries: list[dict], total: int, start: int, page_size: int) -> str:
@@ -44,8 +50,8 @@ def atom_feed(entries: list[dict], total: int, start: int, page_size: int) -> st
             f"<updated>{record['published']}T12:00:00Z</updated>",
             f"<published>{record['published']}T12:00:00Z</published>",
             # The real API wraps titles and summaries over several indented lines.
-            f"<title>{escape(record['title'])}</title>",
-            f"<summary>  {escape(record['abstract'])}\n</summary>",
+            f"<title>{escape(_wrap(record['title']))}</title>",
+            f"<summary>  {escape(_wrap(record['abstract']))}\n</summary>",
             "<author><name>A. Author</name></author>",
             f'<link href="http://arxiv.org/abs/{escape(versioned)}" rel="alternate" type="text/html"/>',
             f"<arxiv:primary_category term={quoteattr(categories[0])} scheme=\"http://arxiv.org/schemas/atom\"/>",

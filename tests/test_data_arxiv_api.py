@@ -9,6 +9,7 @@ import pytest
 from data.corpus import IngestStats, load_corpus_config
 from data.sources import BadInput
 from data.sources.arxiv_api import ArxivApiError, ArxivApiSettings, fetch_corpus, parse_feed
+from data.text import collapse_whitespace
 from data.warehouse import open_reader, open_writer
 from tests.fake_arxiv import FakeArxiv, atom_feed
 
@@ -65,7 +66,8 @@ def test_pages_through_a_category_query_and_stores_every_matching_abstract(tmp_p
     assert {(q["sortBy"], q["sortOrder"], q["max_results"]) for q in server.requests} == {("submittedDate", "ascending", str(PAGE))}
     for record in astro:
         title, abstract, categories, version, published, _ = docs[record["arxiv_id"]]
-        assert (title, abstract, categories) == (record["title"], record["abstract"], record["categories"])
+        assert (title, abstract) == (collapse_whitespace(record["title"]), collapse_whitespace(record["abstract"]))
+        assert categories == record["categories"]
         assert version == record["version"] and published.isoformat() == record["published"]
 
     # The same abstracts from the shared JSONL have the same text hash, so cached vectors are shared.
@@ -127,6 +129,10 @@ def test_max_results_caps_the_query_and_a_rejected_query_fails_fast(tmp_path, sh
     with FakeArxiv(records) as server:
         stats = _fetch(tmp_path / "w.duckdb", server, max_results=15)
         assert stats.inserted == 15 and [q["max_results"] for q in server.requests] == [str(PAGE), "5"]
+    with FakeArxiv(records) as server:  # the API's own cap on one query ends paging cleanly
+        stats = _fetch(tmp_path / "capped.duckdb", server, query_limit=25)
+        assert stats.inserted == 25 and [q["max_results"] for q in server.requests] == [str(PAGE), str(PAGE), "5"]
+        assert "serves at most 25 results of one query" in stats.problems[-1]
     with FakeArxiv(records) as server:
         server.faults.append(400)
         with pytest.raises(ArxivApiError, match="HTTP 400"):

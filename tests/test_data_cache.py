@@ -26,7 +26,7 @@ def _run(path, server, documents) -> tuple[int, list[str]]:
     embedder = OpenAIEmbedder(model=MODEL, base_url=server.base_url, api_key="test", batch_size=8)
     with open_writer(path) as con:
         ingest_documents(con, documents, ASTRO, "test", IngestStats())
-        stats = embed_pending(con, embedder, show_progress=False)
+    stats = embed_pending(path, embedder, show_progress=False)
     sent = [text for body in server.requests["embeddings"][before:] for text in body["input"]]
     return stats.stored, sent
 

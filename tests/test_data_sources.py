@@ -15,7 +15,7 @@ from data.embeddings import EmbeddingError, load_embeddings
 from data.sources import BadInput, MalformedInput
 from data.sources.csv_source import CsvFormatError, content_id, read_csv
 from data.sources.jsonl import read_jsonl
-from data.sources.precomputed import PrecomputedFormatError, read_npy_vectors, read_parquet_vectors
+from data.sources.precomputed import PrecomputedFormatError, PrecomputedVectors, read_npy_vectors, read_parquet_vectors
 from data.text import embedding_text, text_hash
 from data.vector_import import import_precomputed
 from data.warehouse import open_writer
@@ -203,7 +203,7 @@ def test_parquet_import_and_its_bad_inputs(tmp_path, astro_warehouse):
     good = tmp_path / "v.parquet"
     pq.write_table(pa.table({"arxiv_id": ids + ["9999.00000"], "embedding": [list(v) for v in vectors] + [list(vectors[0])]}), good)
     with open_writer(astro_warehouse) as con:
-        result = import_precomputed(con, ASTRO, "my-model", read_parquet_vectors(good), IngestStats())
+        result = import_precomputed(con, ASTRO, "my-model", PrecomputedVectors(good, *read_parquet_vectors(good)), IngestStats())
         _, stored = load_embeddings(con, "my-model")
     assert (result.stored, result.unmatched) == (3, 1) and np.allclose(stored, vectors)
 
@@ -223,4 +223,4 @@ def test_parquet_import_and_its_bad_inputs(tmp_path, astro_warehouse):
     narrow = tmp_path / "w.parquet"
     pq.write_table(pa.table({"arxiv_id": ids[:1], "embedding": [[1.0, 0.0]]}), narrow)
     with open_writer(astro_warehouse) as con, pytest.raises(EmbeddingError, match="width 2 but stored vectors of this model have width 384"):
-        import_precomputed(con, ASTRO, "my-model", read_parquet_vectors(narrow), IngestStats())
+        import_precomputed(con, ASTRO, "my-model", PrecomputedVectors(narrow, *read_parquet_vectors(narrow)), IngestStats())

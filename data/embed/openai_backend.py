@@ -122,7 +122,7 @@ class OpenAIEmbedder:
 
     def _request_safely(self, inputs: list[str]) -> np.ndarray | Exception:
         attempts = 1 + self.settings.invalid_response_retries
-        for attempt in range(attempts):
+        for _ in range(attempts):
             try:
                 return self._request(inputs)
             except InvalidEmbeddingResponse as error:

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
-import duckdb
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from data.embed import Embedder, PartialEmbeddingFailure
-from data.embeddings import EmbeddingError, pending_texts, record_failures, store_vectors
+from data.embeddings import pending_texts, record_failures, store_vectors
+from data.warehouse import open_writer
 
 
 @dataclass
@@ -25,15 +26,18 @@ class EmbedStats:
 
 
 def embed_pending(
-    con: duckdb.DuckDBPyConnection, embedder: Embedder, batch_size: int | None = None, show_progress: bool = True
+    warehouse: str | Path, embedder: Embedder, batch_size: int | None = None, show_progress: bool = True
 ) -> EmbedStats:
     """Embed only new or changed texts. A failed batch is recorded and retried next run, never zero-filled.
 
-    Texts are processed sorted by length so each batch pads little. Vectors that must not be
-    stored (NaN/inf, a width other than the stored one) abort with ``EmbeddingError``.
+    Texts are processed sorted by length so each batch pads little. The warehouse is opened only
+    to read what is pending and to store each batch, never while the model or the API works, so
+    readers (the dashboard) are not locked out of a long run. Vectors that must not be stored
+    (NaN/inf, a width other than the stored one) abort with ``EmbeddingError``.
     """
     batch_size = batch_size or getattr(embedder, "batch_size", 256)
-    pending = sorted(pending_texts(con, embedder.model), key=lambda item: len(item[1]))
+    with open_writer(warehouse) as con:
+        pending = sorted(pending_texts(con, embedder.model), key=lambda item: len(item[1]))
     stats = EmbedStats(pending=len(pending))
     columns = (
         TextColumn("embedding"), BarColumn(), MofNCompleteColumn(),
@@ -43,25 +47,30 @@ def embed_pending(
         task = progress.add_task("embed", total=len(pending), rate=0.0)
         for start in range(0, len(pending), batch_size):
             chunk = pending[start : start + batch_size]
-            hashes = [h for h, _ in chunk]
-            try:
-                vectors = embedder.embed([text for _, text in chunk])
-                stats.stored += store_vectors(con, embedder.model, hashes, vectors)
-            except EmbeddingError:
-                raise
-            except PartialEmbeddingFailure as partial:  # keep what succeeded, retry the rest next run
-                done = np.flatnonzero(partial.ok)
-                if done.size:
-                    stats.stored += store_vectors(con, embedder.model, [hashes[i] for i in done], partial.vectors[done])
-                failed = [hashes[i] for i in np.flatnonzero(~partial.ok)]
-                record_failures(con, embedder.model, failed, str(partial))
-                stats.failed += len(failed)
-                stats.note(str(partial))
-            except Exception as error:  # a backend failure: record it, keep going, retry next run
-                message = f"{type(error).__name__}: {error}"
-                record_failures(con, embedder.model, hashes, message)
-                stats.failed += len(chunk)
-                stats.note(message)
+            _embed_and_store(warehouse, embedder, [h for h, _ in chunk], [text for _, text in chunk], stats)
             elapsed = progress.tasks[task].elapsed or 1e-9
             progress.update(task, advance=len(chunk), rate=(start + len(chunk)) / elapsed)
     return stats
+
+
+def _embed_and_store(warehouse: str | Path, embedder: Embedder, hashes: list[str], texts: list[str], stats: EmbedStats) -> None:
+    try:
+        vectors = embedder.embed(texts)
+    except PartialEmbeddingFailure as partial:  # keep what succeeded, retry the rest next run
+        done, failed = np.flatnonzero(partial.ok), np.flatnonzero(~partial.ok)
+        with open_writer(warehouse) as con:
+            if done.size:
+                stats.stored += store_vectors(con, embedder.model, [hashes[i] for i in done], partial.vectors[done])
+            record_failures(con, embedder.model, [hashes[i] for i in failed], str(partial))
+        stats.failed += len(failed)
+        stats.note(str(partial))
+        return
+    except Exception as error:  # a backend failure: record it, keep going, retry next run
+        message = f"{type(error).__name__}: {error}"
+        with open_writer(warehouse) as con:
+            record_failures(con, embedder.model, hashes, message)
+        stats.failed += len(hashes)
+        stats.note(message)
+        return
+    with open_writer(warehouse) as con:
+        stats.stored += store_vectors(con, embedder.model, hashes, vectors)  # EmbeddingError aborts the run

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import time
 import urllib.error
@@ -24,6 +25,9 @@ import duckdb
 from data.corpus import CorpusConfig, Document, IngestStats, split_arxiv_id
 from data.docs import ingest_documents
 from data.sources import BadInput
+from data.text import collapse_whitespace
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_URL = "https://export.arxiv.org/api/query"
 _NS = {"atom": "http://www.w3.org/2005/Atom", "opensearch": "http://a9.com/-/spec/opensearch/1.1/"}
@@ -45,6 +49,8 @@ class ArxivApiSettings:
     """First retry waits this long; each further retry doubles it."""
     timeout_s: float = 60.0
     """Socket timeout per call."""
+    query_limit: int = 30_000
+    """The API serves at most this many results of one query; paging stops there."""
 
     def url(self) -> str:
         return self.base_url or os.environ.get("SAE_ATLAS_ARXIV_URL") or DEFAULT_URL
@@ -92,8 +98,9 @@ def _document(entry: ET.Element, entry_id: str) -> Document:
     published = entry.findtext("atom:published", default="", namespaces=_NS).strip()
     return Document(
         arxiv_id=arxiv_id,
-        title=title.strip(),
-        abstract=summary.strip(),
+        # The feed wraps titles and summaries at ~80 columns; the line breaks carry no meaning.
+        title=collapse_whitespace(title),
+        abstract=collapse_whitespace(summary),
         categories=categories,
         published=dt.date.fromisoformat(published[:10]) if published else None,
         version=version or 1,
@@ -114,8 +121,9 @@ def fetch_corpus(
     run_id = f"arxiv:{corpus.name}:{corpus.arxiv_query}"
     start, total = _load_cursor(con, run_id)
     client = _PoliteClient(settings)
-    while max_results is None or start < max_results:
-        size = settings.page_size if max_results is None else min(settings.page_size, max_results - start)
+    limit = min(max_results, settings.query_limit) if max_results is not None else settings.query_limit
+    while start < limit:
+        size = min(settings.page_size, limit - start)
         query = {
             "search_query": corpus.arxiv_query, "start": start, "max_results": size,
             "sortBy": "submittedDate", "sortOrder": "ascending",
@@ -128,9 +136,16 @@ def fetch_corpus(
                 bad.empty_abstract(f"{url} ({document.arxiv_id})")
         ingest_documents(con, (d for d in page.documents if d.abstract.strip()), corpus, "arxiv-api", stats)
         start += page.entries
+        # Saved after the page's documents are committed: a crash in between re-reads one page,
+        # which stores nothing twice.
         _save_cursor(con, run_id, start, total, finished=page.entries == 0 or start >= total)
         if page.entries == 0 or start >= total:
             break
+    if total is not None and start >= settings.query_limit and total > start:
+        stats.note(
+            f"the arXiv API serves at most {settings.query_limit} results of one query; {total - start} more match "
+            f"{corpus.arxiv_query!r}: use the arXiv metadata snapshot (--jsonl) for the whole archive"
+        )
     return stats
 
 
@@ -140,7 +155,6 @@ class _PoliteClient:
     def __init__(self, settings: ArxivApiSettings) -> None:
         self.settings = settings
         self._last_call = float("-inf")
-        self.calls = 0
 
     def fetch_page(self, url: str, bad: BadInput, expect_entries: bool) -> AtomPage:
         delay = self.settings.backoff_s
@@ -158,8 +172,10 @@ class _PoliteClient:
                 if attempt == self.settings.max_retries:
                     raise ArxivApiError(
                         f"arXiv API failed {attempt + 1} times at {url} ({error}); the pages before it are stored "
-                        "and a re-run continues from here"
+                        "and a re-run continues from here. Without network, ingest local files instead "
+                        "(SAE_ATLAS_DATA_DIR, --jsonl or --csv; see the README)"
                     ) from error
+                logger.warning("arXiv API: %s; retry %d of %d in %.0f s", error, attempt + 1, self.settings.max_retries, delay)
                 time.sleep(delay)
                 delay *= 2
         raise AssertionError("unreachable")
@@ -169,7 +185,6 @@ class _PoliteClient:
         if wait > 0:
             time.sleep(wait)
         self._last_call = time.monotonic()
-        self.calls += 1
         request = urllib.request.Request(url, headers={"User-Agent": "sae-atlas (arXiv API client)"})
         try:
             with urllib.request.urlopen(request, timeout=self.settings.timeout_s) as response:

@@ -45,6 +45,8 @@ def _document(record: dict) -> Document:
     arxiv_id = record.get("arxiv_id") or record.get("id")
     if not arxiv_id or not isinstance(arxiv_id, str):
         raise ValueError("missing arxiv_id/id")
+    if "title" not in record:
+        raise ValueError("missing field 'title'")
     title = record["title"]
     abstract = record.get("abstract") or ""
     if not isinstance(title, str) or not isinstance(abstract, str):

@@ -1,7 +1,7 @@
 """Precomputed embeddings: Parquet (id + vector) and the paper's ``.npy`` + ``abstract_texts.json``.
 
-Both readers return a ``PrecomputedVectors`` whose matrix is validated here (2-D, finite, one row
-per id), so a broken file is refused before anything is written.
+Both readers validate the matrix (2-D, finite, one row per id), so a broken file is refused
+before anything is written.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class PrecomputedFormatError(ValueError):
 
 @dataclass
 class PrecomputedVectors:
-    """Vectors read from a file, one row per id."""
+    """Vectors read from a file, one row per id (``read_npy_vectors``, or a Parquet file's (ids, matrix))."""
 
     path: Path
     ids: list[str]
@@ -31,8 +31,8 @@ class PrecomputedVectors:
     """The abstract each vector belongs to, when the file carries it (the ``.npy`` format)."""
 
 
-def read_parquet_vectors(path: Path, id_column: str = "arxiv_id", vector_column: str = "embedding") -> PrecomputedVectors:
-    """Vectors from a Parquet file with an id column and a list-of-float column."""
+def read_parquet_vectors(path: Path, id_column: str = "arxiv_id", vector_column: str = "embedding") -> tuple[list[str], np.ndarray]:
+    """(ids, float32 matrix) from a Parquet file with an id column and a list-of-float column."""
     if not path.exists():
         raise FileNotFoundError(f"embeddings file {path} does not exist; check the path you passed")
     table = pq.read_table(path)
@@ -54,7 +54,7 @@ def read_parquet_vectors(path: Path, id_column: str = "arxiv_id", vector_column:
     if vectors.null_count:
         raise PrecomputedFormatError(f"{path}: {vectors.null_count} rows have no vector")
     matrix = vectors.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(len(ids), width)
-    return PrecomputedVectors(path, ids, _checked_matrix(path, matrix, len(ids)))
+    return ids, _checked_matrix(path, matrix, len(ids))
 
 
 def read_npy_vectors(path: Path, texts_path: Path | None = None) -> PrecomputedVectors:
