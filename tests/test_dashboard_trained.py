@@ -85,10 +85,12 @@ def test_pages_show_the_labels_and_families_the_pipelines_store(monkeypatch, tra
     from evals.families.pipeline import run_families
     from evals.interp.config import load_interp_config
     from evals.interp.pipeline import run_interpretation
+    from evals.splits import run_splits
 
     path, sae_id = trained_astro_copy.path, trained_astro_copy.sae_ids[0]
     run_interpretation(path, "astro", sae_id=sae_id, use_llm=False, max_features=24)
     run_families(path, sae_id, FamiliesConfig(), FamilyLabeller(load_interp_config(), "max"))
+    run_splits(path, "astro")
     labelled = sql(path, "SELECT count(*) FROM interpretations WHERE sae_id = ? AND label IS NOT NULL", [sae_id])[0][0]
     n_families = sql(path, "SELECT count(*) FROM families WHERE sae_id = ?", [sae_id])[0][0]
     assert labelled > 0
@@ -105,3 +107,15 @@ def test_pages_show_the_labels_and_families_the_pipelines_store(monkeypatch, tra
         assert next(m.value for m in at.metric if m.label == "Families") == str(n_families)
     else:
         assert "just families astro" in at.code[0].value
+
+    # Feature splitting: a latent of the middle SAE has a parent in the smallest and children in the largest.
+    small, middle, large = trained_astro_copy.sae_ids
+    latent, children = sql(path, "SELECT small_latent, count(*) FROM splits WHERE small_sae_id = ? AND large_sae_id = ? "
+                           "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1", [middle, large])[0]
+    parent = sql(path, "SELECT small_latent FROM splits WHERE large_sae_id = ? AND small_sae_id = ? AND large_latent = ?",
+                 [middle, small, latent])[0][0]
+    at = start(monkeypatch, path, "views/feature.py", sae_id=middle, latent=latent)
+    split_tables = [f.value for f in at.dataframe if "n_latents" in f.value.columns]
+    parents, kids = split_tables
+    assert int(parents[parents["sae_id"] == small]["latent"].iloc[0]) == parent
+    assert len(kids[kids["sae_id"] == large]) == children
