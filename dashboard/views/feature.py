@@ -97,7 +97,7 @@ def render(ctx: PageContext) -> None:
         if detail.top_docs.empty:
             st.caption("No activations stored for this feature (dead, or activations not written yet).")
         else:
-            st.dataframe(detail.top_docs[["activation", "title", "published", "link"]], hide_index=True, width="stretch",
+            st.dataframe(detail.top_docs[["activation", "link", "published", "title"]], hide_index=True, width="stretch",
                          key="top_docs", column_config={
                              "activation": st.column_config.NumberColumn(format="%.3f", width="small"),
                              "title": st.column_config.TextColumn(width="large"),
