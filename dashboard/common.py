@@ -40,6 +40,7 @@ def sidebar_warehouse_picker() -> None:
             st.session_state["warehouse"] = choice
         if st.button("Reload data", help="Clear cached query results"):
             st.cache_data.clear()
+            queries.sae_tables.clear()
 
 
 def run_page(render: Callable[[PageContext], None]) -> None:

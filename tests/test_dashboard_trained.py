@@ -119,3 +119,17 @@ def test_pages_show_the_labels_and_families_the_pipelines_store(monkeypatch, tra
     parents, kids = split_tables
     assert int(parents[parents["sae_id"] == small]["latent"].iloc[0]) == parent
     assert len(kids[kids["sae_id"] == large]) == children
+
+    # Search & steer: add a labelled feature the query does not activate, by label search, and steer up with it.
+    at = start(monkeypatch, path, "views/steer.py", sae_id=small)
+    at.text_input(key="steer_query").set_value("exoplanet atmospheres observed in transmission").run()
+    active = {int(s.key.rsplit("_", 1)[1]) for s in at.slider if s.key.startswith(f"steer_{small}_")}
+    candidates = sql(path, "SELECT latent, label FROM interpretations WHERE sae_id = ? AND label IS NOT NULL ORDER BY latent", [small])
+    latent, label = next((l, lab) for l, lab in candidates if l not in active)
+    at.text_input(key="steer_label_search").set_value(label.split()[0]).run()
+    at.multiselect(key="steer_add_pick").select(latent).run()
+    at.button(key="steer_add").click().run()
+    added = [s for s in at.slider if s.key.endswith(f"_{latent}")]
+    assert len(added) == 1 and added[0].value == 0 and label in added[0].label
+    added[0].set_value(float(added[0].max)).run()
+    assert not at.exception and 0 < float(at.metric[0].value) < 1 and at.metric[1].value == "1"
