@@ -49,9 +49,9 @@ def scaling_figure(runs: pd.DataFrame) -> go.Figure:
 
 
 def metric_by_n(runs: pd.DataFrame, column: str, title: str, axis_title: str) -> go.Figure:
-    """One line per k of ``column`` against n (log x)."""
+    """One line per k of ``column`` against n (log x); repeated runs of one (k, n) are averaged."""
     figure = go.Figure()
-    usable = runs[np.isfinite(runs[column])]
+    usable = runs[np.isfinite(runs[column])].groupby(["k", "n_latents"], as_index=False)[column].mean()
     for colour, (k, group) in zip(PALETTE * 4, usable.groupby("k")):
         group = group.sort_values("n_latents")
         figure.add_trace(go.Scatter(x=group["n_latents"], y=group[column], mode="lines+markers", name=f"k = {k}",

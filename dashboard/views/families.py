@@ -26,7 +26,9 @@ def render(ctx: PageContext) -> None:
     metrics[2].metric("Median family size", f"{families['size'].median():.0f}")
     metrics[3].metric("Clean families", f"{int(clean.sum()):,}", help="family label F1 ≥ 0.8 and Pearson ≥ 0.8")
 
-    biggest = st.slider("Families in the tree (largest first)", 1, len(families), min(40, len(families)), key="families_shown")
+    biggest = len(families)
+    if len(families) > 1:
+        biggest = st.slider("Families in the tree (largest first)", 1, len(families), min(40, len(families)), key="families_shown")
     shown = families.head(biggest)
     st.plotly_chart(charts.family_treemap(shown, members[members["family_id"].isin(shown["family_id"])]),
                     width="stretch", key="family_tree")
