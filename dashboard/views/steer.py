@@ -37,10 +37,10 @@ def _results(ctx: PageContext, search, vector: np.ndarray) -> pd.DataFrame:
 
 def _show_results(frame: pd.DataFrame, key: str, marked: set[int]) -> None:
     frame = frame.assign(new=[doc_id not in marked for doc_id in frame["doc_id"]])
-    st.dataframe(frame[["rank", "title", "cosine", "published", "link", "new"]], hide_index=True, width="stretch", key=key,
+    st.dataframe(frame[["rank", "cosine", "new", "title", "published", "link"]], hide_index=True, width="stretch", key=key,
                  column_config={"cosine": st.column_config.NumberColumn(format="%.3f"),
                                 "link": st.column_config.LinkColumn("arXiv", display_text=r"https://arxiv\.org/abs/(.*)"),
-                                "new": st.column_config.CheckboxColumn("not in the other list")})
+                                "new": st.column_config.CheckboxColumn("new", help="not in the other list")})
 
 
 def render(ctx: PageContext) -> None:
