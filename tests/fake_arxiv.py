@@ -1,7 +1,9 @@
 """A small arXiv-API-compatible HTTP server on 127.0.0.1 for tests: real sockets, real Atom XML.
 
-Serves ``GET /api/query?search_query=cat:<pattern>&start=&max_results=`` from a list of records
-(``arxiv_id, title, abstract, categories, published, version``), in the API's Atom format.
+Serves ``GET /api/query?search_query=cat:<pattern>[ AND submittedDate:[A TO B]]&start=&max_results=
+&sortBy=submittedDate&sortOrder=ascending|descending`` from a list of records (``arxiv_id, title,
+abstract, categories, published, version``; a record counts as submitted at noon GMT of
+``published``), in the API's Atom format.
 Faults are injected from a queue: the next request takes the next fault (an HTTP status code,
 ``"hang"`` to sleep past the client's timeout, ``"garbled"`` for truncated XML, ``"empty"`` for a
 page without entries).
@@ -13,6 +15,7 @@ page without entries).
 from __future__ import annotations
 
 import fnmatch
+import re
 import textwrap
 import threading
 import time
@@ -67,6 +70,8 @@ class FakeArxiv:
         self.records = sorted(records, key=lambda r: (r["published"], r["arxiv_id"]))  # sortBy=submittedDate
         self.faults: deque = deque()
         self.requests: list[dict] = []
+        self.hang_s = 2.5
+        """How long a ``"hang"`` fault stalls (longer than the client's timeout in the test)."""
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -85,11 +90,17 @@ class FakeArxiv:
         self._server.shutdown()
         self._server.server_close()
 
-    def _matching(self, search_query: str) -> list[dict]:
-        if not search_query.startswith("cat:"):
+    def _matching(self, query: dict) -> list[dict]:
+        match = re.fullmatch(r"cat:(\S+)(?: AND submittedDate:\[(\d{12}) TO (\d{12})\])?", query.get("search_query", ""))
+        if match is None:
             return []
-        pattern = search_query[len("cat:") :]
-        return [r for r in self.records if any(fnmatch.fnmatchcase(c, pattern) for c in r["categories"])]
+        pattern, since, until = match.groups()
+        found = [
+            r for r in self.records
+            if any(fnmatch.fnmatchcase(c, pattern) for c in r["categories"])
+            and (since is None or since <= r["published"].replace("-", "") + "1200" <= until)
+        ]
+        return found[::-1] if query.get("sortOrder") == "descending" else found
 
     def _respond(self, query: dict) -> tuple[int, str]:
         with self._lock:
@@ -98,8 +109,8 @@ class FakeArxiv:
         if isinstance(fault, int):
             return fault, "<error>injected</error>"
         if fault == "hang":
-            time.sleep(1.0)
-        matching = self._matching(query.get("search_query", ""))
+            time.sleep(self.hang_s)
+        matching = self._matching(query)
         start, size = int(query.get("start", 0)), int(query.get("max_results", 10))
         page = [] if fault == "empty" else matching[start : start + size]
         body = atom_feed(page, len(matching), start, size)

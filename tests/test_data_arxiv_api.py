@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -34,7 +35,7 @@ def _astro(records: list[dict]) -> list[dict]:
 
 
 def _settings(server: FakeArxiv, **overrides) -> ArxivApiSettings:
-    options = {"base_url": server.url, "page_size": PAGE, "delay_s": 0.0, "backoff_s": 0.01, "timeout_s": 0.3, "max_retries": 3}
+    options = {"base_url": server.url, "page_size": PAGE, "delay_s": 0.0, "backoff_s": 0.01, "timeout_s": 5.0, "max_retries": 3}
     return ArxivApiSettings(**{**options, **overrides})
 
 
@@ -60,10 +61,15 @@ def test_pages_through_a_category_query_and_stores_every_matching_abstract(tmp_p
     docs = _docs(tmp_path / "w.duckdb")
     assert sorted(docs) == sorted(r["arxiv_id"] for r in astro)
     assert stats.inserted == len(astro) and stats.malformed == 0
-    # paged with the query the corpus config names, oldest first, PAGE at a time
+    # paged with the query the corpus config names, in one fixed submission window, newest first
     assert [int(q["start"]) for q in server.requests] == list(range(0, len(astro), PAGE))
-    assert {q["search_query"] for q in server.requests} == {"cat:astro-ph*"}
-    assert {(q["sortBy"], q["sortOrder"], q["max_results"]) for q in server.requests} == {("submittedDate", "ascending", str(PAGE))}
+    (search,) = {q["search_query"] for q in server.requests}
+    assert re.fullmatch(r"cat:astro-ph\* AND submittedDate:\[199101010000 TO \d{12}\]", search)
+    assert {(q["sortBy"], q["sortOrder"], q["max_results"]) for q in server.requests} == {("submittedDate", "descending", str(PAGE))}
+    with open_reader(tmp_path / "w.duckdb") as con:
+        first_page = [a for (a,) in con.execute("SELECT arxiv_id FROM docs ORDER BY doc_id LIMIT ?", [PAGE]).fetchall()]
+    newest = sorted(astro, key=lambda r: (r["published"], r["arxiv_id"]), reverse=True)[:PAGE]
+    assert sorted(first_page) == sorted(r["arxiv_id"] for r in newest)
     for record in astro:
         title, abstract, categories, version, published, _ = docs[record["arxiv_id"]]
         assert (title, abstract) == (collapse_whitespace(record["title"]), collapse_whitespace(record["abstract"]))
@@ -80,7 +86,7 @@ def test_retries_503s_timeouts_garbled_and_empty_pages(tmp_path, shared_sample):
     records = _records(shared_sample, 40)
     with FakeArxiv(records) as server:
         server.faults.extend([503, 503, "hang", "garbled", "empty", 429])
-        _fetch(tmp_path / "w.duckdb", server, max_retries=6)
+        _fetch(tmp_path / "w.duckdb", server, max_retries=6, timeout_s=1.0)
         pages = -(-len(_astro(records)) // PAGE)
         assert len(server.requests) == pages + 6  # each fault cost exactly one extra call
     assert sorted(_docs(tmp_path / "w.duckdb")) == sorted(r["arxiv_id"] for r in _astro(records))
@@ -117,11 +123,19 @@ def test_crash_then_resume_continues_from_the_stored_cursor(tmp_path, shared_sam
         docs = _docs(path)
         assert sorted(docs) == sorted(r["arxiv_id"] for r in astro)
 
-        # A run after a finished one asks only for what came after the end.
+        # A run after a finished window opens the next one, from the last window's end to now:
+        # pretend the first run ended on 2025-09-01, so the papers submitted since come again.
+        with open_writer(path) as con:
+            cursor = json.loads(con.execute("SELECT cursor FROM ingest_runs").fetchall()[0][0])
+            con.execute("UPDATE ingest_runs SET cursor = ?", [json.dumps({**cursor, "until": "202509010000"})])
+        since = [r for r in astro if r["published"] > "2025-09-01"]
+        assert 0 < len(since) < len(astro)
         calls_before = len(server.requests)
         stats = _fetch(path, server)
-        assert [int(q["start"]) for q in server.requests[calls_before:]] == [len(astro)]
-        assert stats.inserted == 0 and _docs(path) == docs
+        later = server.requests[calls_before:]
+        assert all("submittedDate:[202509010000 TO " in q["search_query"] for q in later)
+        assert [int(q["start"]) for q in later] == list(range(0, len(since), PAGE))
+        assert stats.inserted == 0 and stats.unchanged == len(since) and _docs(path) == docs
 
 
 def test_max_results_caps_the_query_and_a_rejected_query_fails_fast(tmp_path, shared_sample):

@@ -27,7 +27,7 @@ CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a
 
 
 def _embedder(server, **options) -> OpenAIEmbedder:
-    settings = {"base_url": server.base_url, "api_key": "test-key", "dimensions": 64, "timeout_s": 0.5,
+    settings = {"base_url": server.base_url, "api_key": "test-key", "dimensions": 64, "timeout_s": 5.0,
                 "max_retries": 2, "invalid_response_retries": 0, "max_concurrency": 1}
     return OpenAIEmbedder(model="text-embedding-3-small", **{**settings, **options})
 
@@ -70,8 +70,8 @@ def test_inputs_are_truncated_and_packed_under_the_request_limits(fake_openai):
 
 
 def test_requests_run_with_bounded_concurrency(fake_openai):
-    fake_openai.delay_s = 0.2
-    embedder = _embedder(fake_openai, max_request_inputs=2, max_concurrency=3)
+    fake_openai.delay_s = 0.5
+    embedder = _embedder(fake_openai, max_request_inputs=2, max_concurrency=3, timeout_s=10)
     texts = [f"text {i}" for i in range(16)]
     vectors = embedder.embed(texts)
     assert len(fake_openai.requests["embeddings"]) == 8
@@ -80,8 +80,8 @@ def test_requests_run_with_bounded_concurrency(fake_openai):
 
 
 def test_client_retries_429_500_and_timeouts(fake_openai):
-    fake_openai.faults["embeddings"].extend([Fault.status_code(429), Fault.status_code(500), Fault.timeout(1.5)])
-    vectors = _embedder(fake_openai, max_retries=3).embed(["a", "b"])
+    fake_openai.faults["embeddings"].extend([Fault.status_code(429), Fault.status_code(500), Fault.timeout(3.5)])
+    vectors = _embedder(fake_openai, max_retries=3, timeout_s=1.5).embed(["a", "b"])
     assert len(fake_openai.requests["embeddings"]) == 4  # three failures, each retried
     assert np.allclose(vectors, _expected(["a", "b"]), atol=1e-6)
 
@@ -161,7 +161,7 @@ def test_without_a_key_the_backend_says_what_to_do(monkeypatch):
 
 def test_readers_can_open_the_warehouse_while_the_api_works(fake_openai, tmp_path):
     path = _warehouse_with(tmp_path / "w.duckdb", ["one abstract", "another abstract"])
-    fake_openai.delay_s = 3.0  # a slow API call
+    fake_openai.delay_s = 6.0  # a slow API call (long enough for a loaded machine to start the reader)
     embedder = _embedder(fake_openai, timeout_s=30)
     worker = threading.Thread(target=embed_pending, args=(path, embedder), kwargs={"show_progress": False})
     worker.start()

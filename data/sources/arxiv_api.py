@@ -1,14 +1,17 @@
 """The arXiv API (Atom feed): category queries, paging, politeness, retries, resumable runs.
 
-``fetch_corpus`` pages through ``search_query=<corpus.arxiv_query>`` sorted by submission date
-(oldest first, so new papers only ever append to the end and page boundaries stay put), waits
-the API's requested 3 s between calls, retries 5xx, 429, timeouts and connection errors with
-exponential backoff, and commits every page as it arrives. The cursor (the next ``start``) lives in
-``ingest_runs`` under ``run_id = arxiv:<corpus>:<query>``: a re-run after a crash continues where
-the last one stopped, and a re-run after a finished one fetches only what was submitted since.
+``fetch_corpus`` reads ``<corpus.arxiv_query> AND submittedDate:[<since> TO <until>]``, newest
+first, where ``until`` is fixed when a window starts: papers submitted during a long crawl fall
+outside the window, so page boundaries stay put. It waits the API's requested 3 s between calls,
+retries 5xx, 429, timeouts, connection errors and spurious empty pages with exponential backoff,
+and commits every page as it arrives. The cursor (window and next ``start``) lives in
+``ingest_runs`` under ``run_id = arxiv:<corpus>:<query>``: a re-run after a crash continues the
+window where it stopped; a re-run after a finished window opens the next one, from the last
+``until`` to now, so it fetches only what was submitted since.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -115,38 +118,66 @@ def fetch_corpus(
     max_results: int | None = None,
     settings: ArxivApiSettings | None = None,
 ) -> IngestStats:
-    """Fetch ``corpus.arxiv_query`` page by page into ``docs``; ``max_results`` caps the results read
-    from the query (counted from its first result, so a resumed run stops at the same place)."""
+    """Fetch ``corpus.arxiv_query`` page by page into ``docs``, newest first; ``max_results`` caps
+    the results read from the current window (counted from its first result, so a resumed run
+    stops at the same place and a later run without the cap goes on from there)."""
     settings = settings or ArxivApiSettings()
     run_id = f"arxiv:{corpus.name}:{corpus.arxiv_query}"
-    start, total = _load_cursor(con, run_id)
+    cursor = _next_window(_load_cursor(con, run_id))
     client = _PoliteClient(settings)
     limit = min(max_results, settings.query_limit) if max_results is not None else settings.query_limit
-    while start < limit:
-        size = min(settings.page_size, limit - start)
+    search = f"{corpus.arxiv_query} AND submittedDate:[{cursor.since} TO {cursor.until}]"
+    while cursor.start < limit and not cursor.finished:
         query = {
-            "search_query": corpus.arxiv_query, "start": start, "max_results": size,
-            "sortBy": "submittedDate", "sortOrder": "ascending",
+            "search_query": search, "start": cursor.start, "max_results": min(settings.page_size, limit - cursor.start),
+            "sortBy": "submittedDate", "sortOrder": "descending",
         }
         url = f"{settings.url()}?{urllib.parse.urlencode(query)}"
-        page = client.fetch_page(url, bad, expect_entries=total is None or start < total)
-        total = page.total
+        page = client.fetch_page(url, bad, expect_entries=cursor.total is None or cursor.start < cursor.total)
         for document in page.documents:
             if not document.abstract.strip():
                 bad.empty_abstract(f"{url} ({document.arxiv_id})")
         ingest_documents(con, (d for d in page.documents if d.abstract.strip()), corpus, "arxiv-api", stats)
-        start += page.entries
+        cursor.start += page.entries
+        cursor.total = page.total
+        # The API serves no more of one query than query_limit: a window ends there too.
+        cursor.finished = page.entries == 0 or cursor.start >= min(page.total, settings.query_limit)
         # Saved after the page's documents are committed: a crash in between re-reads one page,
         # which stores nothing twice.
-        _save_cursor(con, run_id, start, total, finished=page.entries == 0 or start >= total)
-        if page.entries == 0 or start >= total:
-            break
-    if total is not None and start >= settings.query_limit and total > start:
+        _save_cursor(con, run_id, cursor)
+    if cursor.total is not None and cursor.start >= settings.query_limit and cursor.total > cursor.start:
         stats.note(
-            f"the arXiv API serves at most {settings.query_limit} results of one query; {total - start} more match "
-            f"{corpus.arxiv_query!r}: use the arXiv metadata snapshot (--jsonl) for the whole archive"
+            f"the arXiv API serves at most {settings.query_limit} results of one query; {cursor.total - cursor.start} "
+            f"older ones match {search!r}: use the arXiv metadata snapshot (--jsonl) for the whole archive"
         )
     return stats
+
+
+@dataclass
+class _Cursor:
+    """Where a query's crawl stands: the submission-date window and the next ``start`` in it."""
+
+    since: str
+    until: str
+    start: int = 0
+    total: int | None = None
+    finished: bool = False
+
+
+_FIRST_SUBMISSION = "199101010000"  # arXiv opened in 1991; the API's dates are YYYYMMDDHHMM in GMT
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M")
+
+
+def _next_window(cursor: _Cursor | None) -> _Cursor:
+    """Continue an unfinished window; after a finished one, open the next: from its ``until`` to now."""
+    if cursor is None:
+        return _Cursor(since=_FIRST_SUBMISSION, until=_now())
+    if not cursor.finished:
+        return cursor
+    return _Cursor(since=cursor.until, until=_now())
 
 
 class _PoliteClient:
@@ -197,20 +228,18 @@ class _PoliteClient:
             raise _Transient(f"{type(error).__name__}: {getattr(error, 'reason', error)}") from error
 
 
-def _load_cursor(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, int | None]:
-    """(next start, the query's total results when last seen) of this query's run, or (0, None)."""
+def _load_cursor(con: duckdb.DuckDBPyConnection, run_id: str) -> _Cursor | None:
     rows = con.execute("SELECT cursor FROM ingest_runs WHERE run_id = ?", [run_id]).fetchall()
     if not rows or rows[0][0] is None:
-        return 0, None
-    cursor = json.loads(rows[0][0])
-    return int(cursor.get("start", 0)), cursor.get("total")
+        return None
+    return _Cursor(**json.loads(rows[0][0]))
 
 
-def _save_cursor(con: duckdb.DuckDBPyConnection, run_id: str, start: int, total: int, finished: bool) -> None:
+def _save_cursor(con: duckdb.DuckDBPyConnection, run_id: str, cursor: _Cursor) -> None:
     con.execute(
         """
         INSERT INTO ingest_runs (run_id, source, started_at, finished_at, cursor) VALUES (?, 'arxiv-api', now(), ?, ?)
         ON CONFLICT (run_id) DO UPDATE SET cursor = excluded.cursor, finished_at = excluded.finished_at
         """,
-        [run_id, dt.datetime.now() if finished else None, json.dumps({"start": start, "total": total})],
+        [run_id, dt.datetime.now() if cursor.finished else None, json.dumps(dataclasses.asdict(cursor))],
     )
