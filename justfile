@@ -20,15 +20,19 @@ sql corpus *query:
 test *args:
     {{python}} -m pytest "$@"
 
-# Benchmarks: just bench <name> [args]  (data-ingest: `just data` on the shared files, fresh and re-run; dashboard: queries and cold start at paper scale)
+# Benchmarks: just bench <name> [args]  (data-ingest, dashboard, train [--shape sae64|minilm], quality [--steps N], or evals/bench/<name>.py)
+# OMP_WAIT_POLICY=PASSIVE: on a shared, oversubscribed CPU, spinning OpenMP workers stall every small op.
 bench name *args:
     #!/usr/bin/env bash
     set -euo pipefail
+    export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
     case "$1" in
         data-ingest) shift; {{python}} -m data.bench.ingest "$@" ;;
         dashboard) shift; {{python}} -m dashboard.bench "$@" ;;
+        train) shift; {{python}} -m trainer.bench.train_step "$@" ;;
+        quality) shift; {{python}} -m trainer.bench.quality "$@" ;;
         *) if [ -f "evals/bench/$1.py" ]; then name="$1"; shift; {{python}} -m "evals.bench.$name" "$@"
-           else echo "unknown benchmark '$1'; known: data-ingest, dashboard, $(ls evals/bench | sed -n 's/\.py$//p' | grep -v __init__ | paste -sd, -)" >&2; exit 2; fi ;;
+           else echo "unknown benchmark '$1'; known: data-ingest, dashboard, train, quality, $(ls evals/bench | sed -n 's/\.py$//p' | grep -v __init__ | paste -sd, -)" >&2; exit 2; fi ;;
     esac
 
 # Feature families of every complete SAE of a corpus: just families astro [--sae-id N] [--llm no]

@@ -135,3 +135,26 @@ def test_fast_and_reference_training_agree_on_astro_embeddings(astro_warehouse_t
     torch.testing.assert_close(torch.tensor(fast_losses), torch.tensor(reference_losses), rtol=1e-6, atol=1e-8)
     for name, parameter in fast.state_dict().items():
         torch.testing.assert_close(parameter, reference.state_dict()[name], rtol=1e-6, atol=1e-8)
+
+
+def test_paper_recipe_baseline_is_the_same_model():
+    """The benchmark's baseline must compute what TopKSAE computes, or its timings compare different work."""
+    from trainer.bench.paper_recipe import PaperAutoencoder
+
+    torch.manual_seed(4)
+    sae = TopKSAE(24, 120, 6, k_aux=12).double()
+    x = torch.randn(50, 24, dtype=torch.float64)
+    sae.init_b_pre(x)
+    with torch.no_grad():
+        sae.encoder.bias.normal_()
+    paper = PaperAutoencoder(24, 120, 6, k_aux=12).double()
+    paper.copy_from(sae)
+    dead = torch.zeros(120, dtype=torch.bool)
+    dead[::4] = True
+    ours = sae(x, dead)
+    loss, nmse, indices = paper(x, dead.double())
+    torch.testing.assert_close(nmse, ours.nmse)
+    torch.testing.assert_close(indices.sort(dim=1).values, ours.indices.sort(dim=1).values)
+    assert ours.auxk > 0
+    # the paper zeroes live pre-activations instead of masking them: a different pick only where ReLU gives 0 anyway
+    torch.testing.assert_close(loss, ours.loss)

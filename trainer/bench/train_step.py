@@ -56,8 +56,10 @@ def _adam(parameters, fused: bool) -> torch.optim.Optimizer:
     return torch.optim.Adam(parameters, lr=1e-4, fused=True) if fused else torch.optim.Adam(parameters, lr=1e-4)
 
 
-def trainer_step(sae: TopKSAE, x: torch.Tensor, dead_mask: torch.Tensor, optimiser: torch.optim.Optimizer) -> torch.Tensor:
-    """The step this trainer runs (the Lightning module does the same around `TopKSAE.forward`)."""
+def trainer_step(sae: TopKSAE, x: torch.Tensor, dead_mask: torch.Tensor, optimiser: torch.optim.Optimizer) -> tuple[torch.Tensor, torch.Tensor]:
+    """The step this trainer runs (the Lightning module does the same around `TopKSAE.forward`).
+
+    Returns (nmse, top-k latent ids)."""
     out = sae(x, dead_mask)
     optimiser.zero_grad()
     out.loss.backward()
@@ -65,7 +67,7 @@ def trainer_step(sae: TopKSAE, x: torch.Tensor, dead_mask: torch.Tensor, optimis
     torch.nn.utils.clip_grad_norm_(sae.parameters(), 1.0, foreach=True)
     optimiser.step()
     sae.normalise_decoder()
-    return out.nmse.detach()
+    return out.nmse.detach(), out.indices
 
 
 def _sparsify_variant(w: Workload, x: torch.Tensor, dead_mask: torch.Tensor, device: torch.device) -> tuple[Callable[[], object] | None, str]:
@@ -88,7 +90,7 @@ def _sparsify_variant(w: Workload, x: torch.Tensor, dead_mask: torch.Tensor, dev
 
     import sparsify
 
-    return step, f"eai-sparsify {sparsify.__version__}; fused Adam; its AuxK picks d/2 = {w.d // 2} dead latents"
+    return step, f"eai-sparsify {sparsify.__version__}; fused Adam; its AuxK picks min(d/2 = {w.d // 2}, #dead) latents"
 
 
 def build_variants(w: Workload, device: torch.device, include_dense_reference: bool) -> tuple[list[Variant], torch.Tensor, torch.Tensor]:
@@ -156,7 +158,8 @@ def _hardware(device: torch.device) -> str:
     except (OSError, StopIteration):
         pass
     load = ", load avg {:.1f}".format(os.getloadavg()[0]) if hasattr(os, "getloadavg") else ""
-    return f"{cpu}, {torch.get_num_threads()} torch threads of {os.cpu_count()} cores{load}, torch {torch.__version__}"
+    policy = os.environ.get("OMP_WAIT_POLICY", "default")
+    return f"{cpu}, {torch.get_num_threads()} torch threads of {os.cpu_count()} cores{load}, OMP_WAIT_POLICY={policy}, torch {torch.__version__}"
 
 
 def report(w: Workload, device: torch.device, gemm: Variant, variants: list[Variant], rounds: int) -> None:
