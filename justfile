@@ -20,8 +20,16 @@ sql corpus *query:
 test *args:
     {{python}} -m pytest "$@"
 
-# Benchmarks: just bench <name> [args]  (data-ingest, dashboard, train [--shape sae64|minilm], quality [--steps N], or evals/bench/<name>.py)
+# Train an SAE on a corpus (ingests/embeds first; cached embeddings are reused): just train astro [--model.k 64 ...]
+train corpus *args: (data corpus)
+    OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" {{python}} -m trainer train "$@"
+
+# Train the k x n grid of conf/sweep.yaml on a corpus: just sweep astro [--grid F]
+sweep corpus *args: (data corpus)
+    OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" {{python}} -m trainer sweep "$@"
+
 # OMP_WAIT_POLICY=PASSIVE: on a shared, oversubscribed CPU, spinning OpenMP workers stall every small op.
+# Benchmarks: just bench <name> [args]  (data-ingest, dashboard, train [--shape sae64|minilm], quality [--steps N], write, or evals/bench/<name>.py)
 bench name *args:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -31,8 +39,9 @@ bench name *args:
         dashboard) shift; {{python}} -m dashboard.bench "$@" ;;
         train) shift; {{python}} -m trainer.bench.train_step "$@" ;;
         quality) shift; {{python}} -m trainer.bench.quality "$@" ;;
+        write) shift; {{python}} -m trainer.bench.write_activations "$@" ;;
         *) if [ -f "evals/bench/$1.py" ]; then name="$1"; shift; {{python}} -m "evals.bench.$name" "$@"
-           else echo "unknown benchmark '$1'; known: data-ingest, dashboard, train, quality, $(ls evals/bench | sed -n 's/\.py$//p' | grep -v __init__ | paste -sd, -)" >&2; exit 2; fi ;;
+           else echo "unknown benchmark '$1'; known: data-ingest, dashboard, train, quality, write, $(ls evals/bench | sed -n 's/\.py$//p' | grep -v __init__ | paste -sd, -)" >&2; exit 2; fi ;;
     esac
 
 # Feature families of every complete SAE of a corpus: just families astro [--sae-id N] [--llm no]

@@ -62,7 +62,8 @@ class SparseAutoencoderModule(L.LightningModule):
 
     # -- set-up -------------------------------------------------------------------------
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.sae.parameters(), lr=self.hparams.lr, eps=self.hparams.adam_eps)
+        # fused: one kernel for all parameters (CPU and CUDA since torch 2.4)
+        return torch.optim.Adam(self.sae.parameters(), lr=self.hparams.lr, eps=self.hparams.adam_eps, fused=True)
 
     def on_fit_start(self) -> None:
         datamodule = self.trainer.datamodule
