@@ -239,3 +239,25 @@ def test_warehouse_picker_lists_the_artifacts_folder_and_accepts_a_typed_path(mo
     at.selectbox(key="warehouse_choice").set_value("Other path…").run()
     at.text_input(key="warehouse_path_input").set_value(str(dashboard_warehouse[0])).run()
     assert not at.exception and metric(at, "Documents") == "12,623"
+
+
+def test_visiting_every_page_leaves_the_warehouse_file_untouched(monkeypatch, dashboard_warehouse, tmp_path):
+    import hashlib
+    import shutil
+
+    folder = tmp_path / "warehouse"
+    folder.mkdir()
+    path = folder / "astro.duckdb"
+    shutil.copy(dashboard_warehouse[0], path)
+
+    def fingerprint():
+        return path.stat().st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest(), sorted(p.name for p in folder.iterdir())
+
+    before = fingerprint()
+    at = open_app(monkeypatch, path)
+    for page in ["views/features.py", "views/feature.py", "views/families.py", "views/steer.py", "views/sql.py"]:
+        at.switch_page(page).run()
+        assert not at.exception, page
+    at.button(key="sql_run").click().run()
+    assert not at.exception and len(at.dataframe[0].value) > 0
+    assert fingerprint() == before  # no write, no WAL, no lock file left behind
