@@ -1,0 +1,156 @@
+"""Plotly figures for the pages: pure functions from data frames to figures (no Streamlit, no SQL)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+TEMPLATE = "plotly_white"
+BASELINE_COLOUR = "#9aa0a6"
+PALETTE = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D"]
+
+
+def label_text(value, fallback: str = "(no label)") -> str:
+    """A label for display: missing labels (None or NaN from pandas) read as ``fallback``."""
+    return value if isinstance(value, str) and value else fallback
+
+
+def _layout(figure: go.Figure, title: str, height: int = 420, **axes) -> go.Figure:
+    figure.update_layout(template=TEMPLATE, title=dict(text=title, x=0.01), height=height,
+                         margin=dict(l=10, r=10, t=50, b=70), legend=dict(orientation="h", y=-0.3, yanchor="top"), **axes)
+    return figure
+
+
+def fit_power_law(n: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least squares in log-log space: ``y = scale * n ** exponent``; returns (scale, exponent)."""
+    exponent, intercept = np.polyfit(np.log(n), np.log(y), 1)
+    return float(math.exp(intercept)), float(exponent)
+
+
+def scaling_figure(runs: pd.DataFrame) -> go.Figure:
+    """The paper's scaling figure: nMSE against n for each k, log-log, each k with its fitted power law."""
+    figure = go.Figure()
+    usable = runs[np.isfinite(runs["nmse"]) & (runs["nmse"] > 0)]
+    for colour, (k, group) in zip(PALETTE * 4, usable.groupby("k")):
+        group = group.sort_values("n_latents")
+        figure.add_trace(go.Scatter(x=group["n_latents"], y=group["nmse"], mode="markers", name=f"k = {k}",
+                                    marker=dict(size=10, color=colour), legendgroup=str(k),
+                                    customdata=group[["sae_id", "name"]],
+                                    hovertemplate="SAE %{customdata[0]} %{customdata[1]}<br>n = %{x}<br>nMSE = %{y:.4f}<extra></extra>"))
+        if group["n_latents"].nunique() >= 2:
+            scale, exponent = fit_power_law(group["n_latents"].to_numpy(float), group["nmse"].to_numpy(float))
+            grid = np.geomspace(group["n_latents"].min(), group["n_latents"].max(), 50)
+            figure.add_trace(go.Scatter(x=grid, y=scale * grid ** exponent, mode="lines", legendgroup=str(k),
+                                        name=f"k = {k} fit: {scale:.3g}·n^{exponent:.3f}", line=dict(color=colour, dash="dash")))
+    return _layout(figure, "Normalised MSE vs number of latents (log-log, fitted power law per k)",
+                   xaxis=dict(type="log", title="latents n"), yaxis=dict(type="log", title="normalised MSE"))
+
+
+def metric_by_n(runs: pd.DataFrame, column: str, title: str, axis_title: str) -> go.Figure:
+    """One line per k of ``column`` against n (log x); repeated runs of one (k, n) are averaged."""
+    figure = go.Figure()
+    usable = runs[np.isfinite(runs[column])].groupby(["k", "n_latents"], as_index=False)[column].mean()
+    for colour, (k, group) in zip(PALETTE * 4, usable.groupby("k")):
+        group = group.sort_values("n_latents")
+        figure.add_trace(go.Scatter(x=group["n_latents"], y=group[column], mode="lines+markers", name=f"k = {k}",
+                                    line=dict(color=colour)))
+    return _layout(figure, title, height=340, xaxis=dict(type="log", title="latents n"), yaxis=dict(title=axis_title))
+
+
+def density_vs_score(table: pd.DataFrame, score: str) -> go.Figure:
+    """Each feature's label score against its density, beside the random-label baseline on the same features."""
+    usable = table[np.isfinite(table[score].astype(float)) & (table["density"] > 0)]
+    figure = go.Figure()
+    baseline = f"random_{score}"
+    if baseline in usable and usable[baseline].notna().any():
+        figure.add_trace(go.Scattergl(x=usable["density"], y=usable[baseline], mode="markers", name="random-label baseline",
+                                      marker=dict(size=4, color=BASELINE_COLOUR, opacity=0.45)))
+    figure.add_trace(go.Scattergl(x=usable["density"], y=usable[score], mode="markers", name="feature label",
+                                  marker=dict(size=5, color=PALETTE[0], opacity=0.7), customdata=usable[["latent", "label"]],
+                                  hovertemplate="latent %{customdata[0]}: %{customdata[1]}<br>density %{x:.2%}<br>"
+                                  + score + " %{y:.3f}<extra></extra>"))
+    return _layout(figure, f"{score} vs density (label vs random-label baseline)",
+                   xaxis=dict(type="log", title="density (fraction of documents)"), yaxis=dict(title=score))
+
+
+CHANCE = {"pearson": 0.0, "auroc": 0.5, "balanced_accuracy": 0.5}
+
+
+def score_histogram(table: pd.DataFrame, score: str) -> go.Figure:
+    """Distribution of a score over features, overlaid on the random-label baseline, with the chance line."""
+    figure = go.Figure()
+    baseline = f"random_{score}"
+    bins = dict(start=-1.0 if score == "pearson" else 0.0, end=1.0, size=0.05)
+    if baseline in table and table[baseline].notna().any():
+        figure.add_trace(go.Histogram(x=table[baseline], name="random-label baseline", xbins=bins,
+                                      marker_color=BASELINE_COLOUR, opacity=0.6))
+    figure.add_trace(go.Histogram(x=table[score], name="feature label", xbins=bins, marker_color=PALETTE[0], opacity=0.75))
+    if score in CHANCE:
+        figure.add_vline(x=CHANCE[score], line_dash="dot", annotation_text="chance")
+    figure.update_layout(barmode="overlay")
+    return _layout(figure, f"{score}: labels vs random-label baseline", height=320,
+                   xaxis=dict(title=score), yaxis=dict(title="features"))
+
+
+def activation_histogram(values: np.ndarray) -> go.Figure:
+    """Non-zero activation values of one feature, 50 bins, log y."""
+    figure = go.Figure(go.Histogram(x=values, nbinsx=50, marker_color=PALETTE[0]))
+    return _layout(figure, f"Activation histogram ({len(values):,} documents)", height=320,
+                   xaxis=dict(title="activation"), yaxis=dict(type="log", title="documents (log)"))
+
+
+def family_treemap(families: pd.DataFrame, members: pd.DataFrame) -> go.Figure:
+    """Families as a treemap: family -> root -> children, sized by member density."""
+    ids, labels, parents, values, hover = [], [], [], [], []
+    titles = dict(zip(families["family_id"], families["label"]))
+    for family_id, group in members.groupby("family_id"):
+        if family_id not in titles:
+            continue
+        family_node = f"family {family_id}"
+        ids.append(family_node)
+        labels.append(f"#{family_id} {titles[family_id]}")
+        parents.append("")
+        values.append(0)
+        hover.append(f"{len(group)} members")
+        for row in group.itertuples():
+            node = f"{family_node}/{row.latent}"
+            parent = family_node if pd.isna(row.parent_latent) else f"{family_node}/{int(row.parent_latent)}"
+            ids.append(node)
+            labels.append(f"{row.latent}: {label_text(row.label)}")
+            parents.append(parent)
+            values.append(float(row.density or 0) + 1e-6)
+            hover.append(f"density {float(row.density or 0):.3%}, depth {row.depth}")
+    figure = go.Figure(go.Treemap(ids=ids, labels=labels, parents=parents, values=values, hovertext=hover,
+                                  branchvalues="remainder", maxdepth=3, marker=dict(colorscale="Blues")))
+    return _layout(figure, "Feature families (family → root → children; area ∝ density)", height=620)
+
+
+def cooccurrence_heatmap(pairs: pd.DataFrame, labels: dict[int, str]) -> go.Figure:
+    """P(column | row) among a family's members, in the order of ``labels`` (root first)."""
+    present = set(pairs["latent"]) | set(pairs["other"])
+    latents = [latent for latent in labels if latent in present] + sorted(present - set(labels))
+    position = {latent: i for i, latent in enumerate(latents)}
+    matrix = np.zeros((len(latents), len(latents)))
+    for row in pairs.itertuples():
+        matrix[position[row.latent], position[row.other]] = row.p_other_given_latent
+    names = [f"{latent}: {label_text(labels.get(latent), '')[:32]}" for latent in latents]
+    figure = go.Figure(go.Heatmap(z=matrix, x=names, y=names, colorscale="Viridis", zmin=0, zmax=1,
+                                  colorbar=dict(title="P(col | row)"),
+                                  hovertemplate="P(%{x} | %{y}) = %{z:.2f}<extra></extra>"))
+    return _layout(figure, "Co-occurrence within the family: P(column active | row active)", height=560,
+                   yaxis=dict(autorange="reversed"))
+
+
+def family_scores(families: pd.DataFrame) -> go.Figure:
+    """Family label scores (Pearson, F1) against each other, sized by family size."""
+    usable = families.dropna(subset=["pearson", "f1"])
+    figure = go.Figure(go.Scatter(x=usable["pearson"], y=usable["f1"], mode="markers",
+                                  marker=dict(size=np.clip(usable["size"].astype(float), 4, 30), color=PALETTE[2], opacity=0.7),
+                                  customdata=usable[["family_id", "label", "size"]],
+                                  hovertemplate="#%{customdata[0]} %{customdata[1]} (%{customdata[2]} members)"
+                                  "<br>pearson %{x:.2f}, f1 %{y:.2f}<extra></extra>"))
+    figure.add_hline(y=0.8, line_dash="dot")
+    figure.add_vline(x=0.8, line_dash="dot", annotation_text="clean ≥ 0.8 / 0.8")
+    return _layout(figure, "Family label scores", height=380, xaxis=dict(title="pearson"), yaxis=dict(title="f1"))

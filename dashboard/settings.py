@@ -1,0 +1,37 @@
+"""Which warehouse the dashboard opens: a setting, an env var, or a picker over the artifacts folder."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from data.settings import artifacts_dir
+
+WAREHOUSE_ENV = "SAE_ATLAS_WAREHOUSE"
+
+
+@dataclass(frozen=True)
+class DashboardSettings:
+    """The dashboard's settings, read from the environment."""
+
+    warehouse: Path | None
+    """The warehouse opened first (``SAE_ATLAS_WAREHOUSE``); else ``artifacts/astro.duckdb`` or the first found."""
+    sql_row_limit: int = 1000
+    """The most rows the SQL page returns (``SAE_ATLAS_SQL_ROW_LIMIT``)."""
+
+    @classmethod
+    def from_env(cls) -> "DashboardSettings":
+        value = os.environ.get(WAREHOUSE_ENV)
+        limit = int(os.environ.get("SAE_ATLAS_SQL_ROW_LIMIT", "1000"))
+        return cls(warehouse=Path(value).expanduser() if value else None, sql_row_limit=limit)
+
+
+def candidate_warehouses(settings: DashboardSettings) -> list[Path]:
+    """The configured warehouse first, then every ``*.duckdb`` in the artifacts folder (astro first)."""
+    found = sorted(artifacts_dir().glob("*.duckdb"), key=lambda p: (p.stem != "astro", p.name))
+    ordered = ([settings.warehouse] if settings.warehouse else []) + found
+    unique: list[Path] = []
+    for path in ordered:
+        if path.resolve() not in {p.resolve() for p in unique}:
+            unique.append(path)
+    return unique

@@ -1,0 +1,147 @@
+"""Feature page: one latent's label, scores, top abstracts, histogram, neighbours, families and splits."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, queries
+from dashboard.common import PageContext, empty_state, int_param, open_feature, remember, run_page, sae_picker
+
+
+def _default_latent(ctx: PageContext, sae_id: int) -> int:
+    """The best-scored labelled latent, else the densest one."""
+    table = queries.feature_table(ctx.path, ctx.version, sae_id, None)
+    labelled = queries.explainers(ctx.path, ctx.version, sae_id)
+    if labelled:
+        table = queries.feature_table(ctx.path, ctx.version, sae_id, labelled[0])
+        scored = table.dropna(subset=["pearson"])
+        if len(scored):
+            return int(scored.sort_values(["pearson", "density"], ascending=False).iloc[0]["latent"])
+    return int(table.sort_values("density", ascending=False).iloc[0]["latent"])
+
+
+def _linked_table(frame: pd.DataFrame, key: str, sae_id: int, columns: list[str], title: str) -> None:
+    """A small table of other latents; selecting a row opens that latent's page."""
+    st.markdown(f"**{title}**")
+    if frame.empty:
+        st.caption("Nothing stored yet.")
+        return
+    # The key carries the shown latent, so a selection never survives into the next feature's page.
+    event = st.dataframe(frame[columns], hide_index=True, width="stretch", key=key, on_select="rerun",
+                         selection_mode="single-row",
+                         column_config={"cosine": st.column_config.NumberColumn(format="%.3f"),
+                                        "weight": st.column_config.NumberColumn("weight", format="%.2f", help="co-occurrence weight as stored (families pipeline), or P(j | i) for the rarer latent when computed here")})
+    if event is not None and event.selection.rows:
+        open_feature(sae_id, int(frame.iloc[event.selection.rows[0]]["latent"]))
+
+
+def render(ctx: PageContext) -> None:
+    head = st.columns([2, 1, 2])
+    with head[0]:
+        sae = sae_picker(ctx)
+    if sae is None:
+        return
+    sae_id = int(sae["sae_id"])
+    n_latents = int(sae["n_latents"])
+    latent = int_param("latent", st.session_state.get("latent"))
+    if latent is None or not 0 <= latent < n_latents:
+        latent = _default_latent(ctx, sae_id)
+    st.session_state["feature_latent"] = latent
+    with head[1]:
+        st.number_input("Latent", min_value=0, max_value=n_latents - 1, step=1, key="feature_latent",
+                        on_change=remember, args=("latent", "latent", "feature_latent"))
+    with head[2]:
+        search = st.text_input("Find a feature by label", key="feature_search", placeholder="e.g. pulsar timing")
+        if search:
+            hits = queries.label_search(ctx.path, ctx.version, sae_id, search)
+            if hits.empty:
+                st.caption("No label matches.")
+            else:
+                options = {int(r.latent): f"{r.latent}: {charts.label_text(r.label)}" for r in hits.itertuples()}
+                pick = st.selectbox("Matches", list(options), format_func=options.__getitem__, key="feature_search_pick")
+                if st.button("Open", key="feature_search_open"):
+                    open_feature(sae_id, pick)
+    st.session_state["latent"] = latent
+
+    detail = queries.feature_detail(ctx.path, ctx.version, sae_id, latent)
+    if detail.stats.empty:
+        empty_state(f"Latent {latent} has no statistics in SAE {sae_id}", "Write them with:", "just train astro")
+        return
+    stats = detail.stats.iloc[0]
+    best = detail.interpretations.iloc[0] if len(detail.interpretations) else None
+    label = charts.label_text(best["label"] if best is not None else None, "(no label yet)")
+    st.title(f"Feature {latent}: {label}")
+    if best is not None:
+        kind = "offline proxy" if best["is_proxy"] else "LLM"
+        st.caption(f"Explainer **{best['explainer']}** ({kind}), scored by **{best['predictor']}** on "
+                   f"{best['n_scored'] or 0} held-out abstracts · SAE #{sae_id} n={n_latents:,} k={int(sae['k'])}")
+    else:
+        st.caption("No label yet: run `just interpret astro`.")
+
+    metrics = st.columns(6)
+    metrics[0].metric("Density", f"{stats['density']:.3%}", help="fraction of documents where the feature is active")
+    metrics[1].metric("Mean activation", f"{stats['mean_act']:.3f}")
+    metrics[2].metric("Max activation", f"{stats['max_act']:.3f}")
+    for column, score in zip(metrics[3:], ["pearson", "f1", "auroc"]):
+        if best is not None and pd.notna(best[score]):
+            baseline = best[f"random_{score}"]
+            column.metric(score.capitalize() if score != "auroc" else "AUROC", f"{best[score]:.3f}",
+                          delta=f"random {baseline:.3f}" if pd.notna(baseline) else None, delta_color="off", delta_arrow="off")
+    if len(detail.interpretations) > 1:
+        with st.expander(f"All {len(detail.interpretations)} labels and scores"):
+            st.dataframe(detail.interpretations, hide_index=True, width="stretch")
+
+    left, right = st.columns([3, 2])
+    with left:
+        st.subheader("Top abstracts")
+        if detail.top_docs.empty:
+            st.caption("No activations stored for this feature (dead, or activations not written yet).")
+        else:
+            st.dataframe(detail.top_docs[["activation", "link", "published", "title"]], hide_index=True, width="stretch",
+                         key="top_docs", column_config={
+                             "activation": st.column_config.NumberColumn(format="%.3f", width="small"),
+                             "title": st.column_config.TextColumn(width="large"),
+                             "published": st.column_config.DateColumn(width="small"),
+                             "link": st.column_config.LinkColumn("arXiv", display_text=r"https://arxiv\.org/abs/(.*)", width="small"),
+                         })
+            for row in detail.top_docs.head(3).itertuples():
+                with st.expander(f"{row.activation:.3f} · {row.title}"):
+                    st.write(row.abstract)
+    with right:
+        if len(detail.activation_values):
+            st.plotly_chart(charts.activation_histogram(detail.activation_values), width="stretch", key="act_hist")
+
+    columns = st.columns(3)
+    with columns[0]:
+        _linked_table(detail.nearest, f"nearest_{latent}", sae_id, ["latent", "cosine", "label"], "Nearest by decoder cosine")
+    with columns[1]:
+        _linked_table(detail.farthest, f"farthest_{latent}", sae_id, ["latent", "cosine", "label"], "Farthest by decoder cosine")
+    with columns[2]:
+        _linked_table(detail.cooccurring, f"cooccurring_{latent}", sae_id, ["latent", "count", "weight", "label"],
+                      f"Top co-occurring ({detail.cooccurrence_source})")
+
+    columns = st.columns(3)
+    with columns[0]:
+        st.markdown("**Families**")
+        if detail.families.empty:
+            st.caption("Not in any family (or `just families astro` has not run).")
+        else:
+            st.dataframe(detail.families[["family_id", "label", "root_latent", "depth", "parent_latent", "f1", "pearson"]],
+                         hide_index=True, width="stretch", key="feature_families")
+    with columns[1]:
+        st.markdown("**Split parents** (smaller SAEs)")
+        if detail.split_parents.empty:
+            st.caption("No smaller SAE matched (splits not computed).")
+        else:
+            st.dataframe(detail.split_parents, hide_index=True, width="stretch", key="split_parents",
+                         column_config={"cosine": st.column_config.NumberColumn(format="%.3f")})
+    with columns[2]:
+        st.markdown("**Split children** (larger SAEs)")
+        if detail.split_children.empty:
+            st.caption("No larger SAE latent maps here.")
+        else:
+            st.dataframe(detail.split_children, hide_index=True, width="stretch", key="split_children",
+                         column_config={"cosine": st.column_config.NumberColumn(format="%.3f")})
+
+
+run_page(render)

@@ -1,0 +1,1 @@
+"""Search steering: the steerable search API, interventions and the steering benchmark."""

@@ -1,0 +1,5 @@
+import sys
+
+from evals.steering.cli import main
+
+sys.exit(main())

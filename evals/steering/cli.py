@@ -1,0 +1,125 @@
+"""`python -m evals.steering bench <corpus>` (= `just steer-bench <corpus>`): run, store, plot, print."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from data.settings import artifacts_dir, warehouse_path
+from data.warehouse import open_reader, open_writer
+from evals.llm import LLMClient, LLMSettings, llm_available
+from evals.steering.benchmark import BenchmarkRun, default_queries, read_queries, run_benchmark, store_run, summarise
+from evals.steering.config import SteeringBenchConfig, load_steering_config
+from evals.steering.features import load_active_docs, load_catalog
+from evals.steering.judge import judge_cases
+from evals.steering.plots import pareto_figure, write_figure
+from evals.steering.rewrite import llm_rewrites, offline_rewrite
+from evals.steering.search import SteerableSearch, corpus_sae_ids, read_sae_info
+
+
+@dataclass
+class SteeringReport:
+    run: BenchmarkRun
+    summary: dict
+    html: Path
+    png: Path | None
+    png_problem: str | None
+
+
+def pick_sae(con, corpus: str, sae_id: int | None) -> int:
+    if sae_id is not None:
+        return read_sae_info(con, sae_id).sae_id
+    ids = corpus_sae_ids(con, corpus)
+    if not ids:
+        raise ValueError(f"no complete SAE of corpus {corpus!r}; train one with `just train {corpus}`")
+    return ids[-1]
+
+
+def steering_benchmark(path: str | Path, corpus: str, config: SteeringBenchConfig) -> SteeringReport:
+    """Run the benchmark on one SAE of ``corpus``, store rows + summary, write the Pareto plot."""
+    with open_reader(path) as con:
+        sae_id = pick_sae(con, corpus, config.sae_id)
+    search = SteerableSearch(path, sae_id)
+    with open_reader(path) as con:
+        catalog = load_catalog(con, sae_id, search.info.n_latents)
+        queries = read_queries(config.queries_file, config.n_queries) if config.queries_file else default_queries(con, config.n_queries, config.seed)
+
+    def active_docs(latents):
+        with open_reader(path) as con:
+            return load_active_docs(con, sae_id, latents)
+
+    def doc_texts(doc_ids):
+        with open_reader(path) as con:
+            rows = con.execute("SELECT doc_id, title, abstract FROM docs WHERE list_contains(?, doc_id)", [doc_ids]).fetchall()
+        return {doc: f"{title}\n{abstract[: config.judge_abstract_chars]}" for doc, title, abstract in rows}
+
+    connect = partial(open_writer, path)
+    if llm_available():
+        rewriter, method = partial(llm_rewrites, LLMClient(LLMSettings(model=config.rewrite_model), connect)), "rewrite-llm"
+    else:
+        rewriter, method = (lambda requests: [offline_rewrite(r) for r in requests]), "rewrite-offline"
+    judge = None
+    if config.judge:
+        if not llm_available():
+            raise ValueError("the LLM judge needs OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server); run without --judge offline")
+        judge = partial(judge_cases, LLMClient(LLMSettings(model=config.judge_model), connect), seed=config.seed)
+
+    run = run_benchmark(search, queries, catalog, active_docs, config, rewriter, method, judge, doc_texts)
+    summary = summarise(run)
+    stem = artifacts_dir() / "steering" / f"{corpus}_sae{sae_id}_pareto"
+    html, png, problem = write_figure(pareto_figure(summary, f"Search steering on {corpus}, SAE {sae_id} ({search.info.name})"), stem)
+    summary["plot_html"], summary["plot_png"] = str(html), str(png) if png else None
+    with open_writer(path) as con:
+        store_run(con, run, summary)
+    return SteeringReport(run, summary, html, png, problem)
+
+
+def print_report(report: SteeringReport, console: Console) -> None:
+    summary = report.summary
+    table = Table(title=f"steering benchmark {summary['run_id']}: {summary['n_queries']} queries (means; down over queries with hits)")
+    for column in ("method", "u", "d", "cos(q,q')", "up-success", "down-success (n)", "overlap", "judge up/down (n)"):
+        table.add_column(column, justify="right")
+    fmt = lambda v: "-" if v is None else f"{v:.2f}"
+    for p in summary["points"]:
+        if p["method"] == "sae" and p not in summary["sae_front_up"] and p not in summary["sae_front_down"] and p["n_judged"] == 0:
+            continue  # print the Pareto-optimal and judged settings; the rest are in the table and the plot
+        judged = f"{fmt(p['judge_up_accuracy'])}/{fmt(p['judge_down_accuracy'])} ({p['n_judged']})" if p["n_judged"] else "-"
+        table.add_row(p["method"], fmt(p["u"]), fmt(p["d"]), fmt(p["cos"]), fmt(p["up_success"]),
+                      f"{fmt(p['down_success'])} ({p['n_down']})", fmt(p["overlap"]), judged)
+    console.print(table)
+    for pair in summary["matched_drift"]:
+        r, s = pair["rewrite"], pair["sae_at_matched_cos"]
+        console.print(
+            f"matched drift: {r['method']} cos {fmt(r['cos'])} up {fmt(r['up_success'])} down {fmt(r['down_success'])}"
+            f"  vs  SAE u={s['u']} d={s['d']} cos {fmt(s['cos'])} up {fmt(s['up_success'])} down {fmt(s['down_success'])}"
+        )
+    if summary["skipped"]:
+        console.print("skipped: " + ", ".join(f"{reason}: {count}" for reason, count in summary["skipped"].items()))
+    console.print(f"rows in steering_results (run_id {summary['run_id']}), summary in eval_summaries; plot: {report.html}"
+                  + (f", {report.png}" if report.png else f" ({report.png_problem})"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals.steering", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    bench = sub.add_parser("bench", help="steering benchmark: SAE intervention vs query rewriting")
+    bench.add_argument("corpus", help="corpus name, e.g. astro or cslg")
+    bench.add_argument("--warehouse", type=Path, default=None, help="warehouse file (default: artifacts/<corpus>.duckdb)")
+    bench.add_argument("--config", type=Path, default=None, help="YAML settings (default: conf/steering.yaml)")
+    bench.add_argument("--sae-id", type=int, default=None, help="SAE to steer with (default: the corpus's largest)")
+    bench.add_argument("--queries", default=None, help="query file, one per line (default: sampled corpus titles)")
+    bench.add_argument("--n-queries", type=int, default=None)
+    bench.add_argument("--judge", action="store_true", default=None, help="also run the multiple-choice LLM judge (needs a key)")
+    args = parser.parse_args(argv)
+    console = Console()
+    try:
+        config = load_steering_config(args.config, sae_id=args.sae_id, queries_file=args.queries, n_queries=args.n_queries, judge=args.judge)
+        print_report(steering_benchmark(args.warehouse or warehouse_path(args.corpus), args.corpus, config), console)
+    except (ValueError, FileNotFoundError) as error:  # bad input: say what and why, no traceback
+        console.print(f"[red]error:[/red] {error}")
+        return 2
+    return 0

@@ -1,0 +1,53 @@
+"""The Pareto plot of the steering benchmark: success against cos(q, q'), SAE grid vs rewrites."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+METRICS = (("up_success", "up-success"), ("down_success", "down-success"))
+
+
+def pareto_figure(summary: dict, title: str) -> go.Figure:
+    figure = make_subplots(rows=1, cols=2, subplot_titles=[name for _, name in METRICS], shared_xaxes=True)
+    points = summary["points"]
+    sae = [p for p in points if p["method"] == "sae"]
+    for column, (metric, name) in enumerate(METRICS, start=1):
+        shown = [p for p in sae if p[metric] is not None]
+        figure.add_trace(go.Scatter(
+            x=[p["cos"] for p in shown], y=[p[metric] for p in shown], mode="markers", name="SAE (u, d) grid",
+            marker={"color": [p["u"] for p in shown], "colorscale": "Viridis", "size": 8, "showscale": column == 2,
+                    "colorbar": {"title": "u"}},
+            text=[f"u={p['u']}, d={p['d']}, n={p['n']}" for p in shown], showlegend=column == 1, legendgroup="sae",
+        ), row=1, col=column)
+        front = summary["sae_front_up" if metric == "up_success" else "sae_front_down"]
+        figure.add_trace(go.Scatter(
+            x=[p["cos"] for p in front], y=[p[metric] for p in front], mode="lines", name="SAE Pareto front",
+            line={"color": "black", "dash": "dot"}, showlegend=column == 1, legendgroup="front",
+        ), row=1, col=column)
+        for p in points:
+            if p["method"] == "sae" or p[metric] is None:
+                continue
+            symbol = "x" if p["method"] == "none" else "star"
+            figure.add_trace(go.Scatter(
+                x=[p["cos"]], y=[p[metric]], mode="markers", name=p["method"], legendgroup=p["method"],
+                marker={"symbol": symbol, "size": 14}, showlegend=column == 1, text=[f"n={p['n']}"],
+            ), row=1, col=column)
+        figure.update_xaxes(title_text="cos(q, q')", row=1, col=column)
+        figure.update_yaxes(title_text=name, range=[-0.02, 1.02], row=1, col=column)
+    figure.update_layout(title=title, width=1100, height=480, template="plotly_white")
+    return figure
+
+
+def write_figure(figure: go.Figure, stem: Path) -> tuple[Path, Path | None, str | None]:
+    """HTML (self-contained, works offline) and PNG (kaleido + Chromium); PNG failure is reported, not fatal."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    html = stem.with_suffix(".html")
+    figure.write_html(html, include_plotlyjs=True)
+    png = stem.with_suffix(".png")
+    try:
+        figure.write_image(png)
+    except Exception as error:  # kaleido needs a Chrome/Chromium; say why and keep the HTML
+        return html, None, f"PNG export failed ({type(error).__name__}: {error}); install Chromium or set BROWSER_PATH"
+    return html, png, None

@@ -1,0 +1,66 @@
+"""Shared helpers for the steering and fidelity tests: an untrained SAE on the real astro vectors."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from data.embeddings import load_embeddings
+from data.warehouse import open_reader
+from evals.steering.search import SAEInfo, SteerableSearch
+from trainer.sae import TopKSAE
+
+MINILM = "all-MiniLM-L6-v2"
+
+
+def untrained_search(warehouse, n_latents: int = 768, k: int = 16, embedder=None, candidates: int = 256) -> SteerableSearch:
+    """A SteerableSearch over the real astro embeddings with a data-initialised, untrained SAE."""
+    with open_reader(warehouse) as con:
+        doc_ids, matrix = load_embeddings(con, MINILM)
+    torch.manual_seed(0)
+    sae = TopKSAE(matrix.shape[1], n_latents, k)
+    sae.init_b_pre(torch.from_numpy(matrix[:2000].copy()))
+    info = SAEInfo(1, "untrained", "astro", MINILM, matrix.shape[1], n_latents, k)
+    return SteerableSearch.from_parts(info, sae, doc_ids, matrix, embedder=embedder, candidates=candidates)
+
+
+def noisy_queries(matrix: np.ndarray, count: int, noise: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    rows = matrix[rng.integers(0, len(matrix), count)]
+    return (rows + noise * rng.standard_normal(rows.shape)).astype(np.float32)
+
+
+def write_untrained_atlas(warehouse, search: SteerableSearch) -> dict[int, str]:
+    """Store the untrained SAE's activations and one label per latent (the title of its top
+    document) in a writable warehouse, as the trainer and interp would; returns the labels."""
+    import pyarrow as pa
+
+    from data.warehouse import insert_arrow, open_writer
+
+    with torch.no_grad():
+        values, indices = search.sae.encode(search.index.exact)
+    n_docs, k = values.shape
+    rows = pa.table({
+        "sae_id": pa.array(np.full(n_docs * k, search.info.sae_id), pa.int32()),
+        "doc_id": pa.array(np.repeat(search.doc_ids, k).astype(np.int32)),
+        "latent": pa.array(indices.reshape(-1).numpy().astype(np.int32)),
+        "value": pa.array(values.reshape(-1).numpy()),
+    })
+    best_doc = {}
+    for row, (vals, lats) in enumerate(zip(values.numpy(), indices.numpy())):
+        for value, latent in zip(vals, lats):
+            if value > 0 and value > best_doc.get(int(latent), (0.0, None))[0]:
+                best_doc[int(latent)] = (float(value), int(search.doc_ids[row]))
+    with open_writer(warehouse) as con:
+        insert_arrow(con, "activations", rows, order_by="sae_id, latent, value DESC")
+        titles = dict(con.execute("SELECT doc_id, title FROM docs").fetchall())
+        labels = {latent: titles[doc][:60] for latent, (_, doc) in best_doc.items()}
+        interp = pa.table({
+            "sae_id": pa.array([search.info.sae_id] * len(labels), pa.int32()),
+            "latent": pa.array(list(labels), pa.int32()),
+            "explainer": ["top-title"] * len(labels), "predictor": ["none"] * len(labels),
+            "is_proxy": [True] * len(labels), "label": list(labels.values()),
+            "pearson": [0.5] * len(labels), "f1": [0.5] * len(labels), "status": ["complete"] * len(labels),
+            "created_at": pa.array([0] * len(labels), pa.timestamp("s")),
+        })
+        insert_arrow(con, "interpretations", interp)
+    return labels
