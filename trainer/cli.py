@@ -98,7 +98,10 @@ def run_pipeline(cli: AtlasCLI) -> int | None:
     trainer, model, datamodule, record = cli.trainer, cli.model, cli.datamodule, cli.record
     try:
         # Ctrl+C / a kill leaves the row 'training' (Lightning exits on KeyboardInterrupt): rerunning resumes it.
-        trainer.fit(model, datamodule=datamodule, ckpt_path=record.resume_from())
+        with warnings.catch_warnings():
+            # we want the post-step state in checkpoints (it matches global_step); Lightning warns about it
+            warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
+            trainer.fit(model, datamodule=datamodule, ckpt_path=record.resume_from())
         trainer.save_checkpoint(record.last_checkpoint)  # the final state, so a killed write can resume
     except Exception as error:
         if trainer.is_global_zero:
