@@ -81,6 +81,11 @@ class AtlasCLI(LightningCLI):
 
     def _run_record(self) -> RunRecord:
         if rank_zero_only.rank != 0:
+            if RUN_ENV not in os.environ:
+                raise RuntimeError(
+                    f"rank {rank_zero_only.rank} started without rank 0's run record ({RUN_ENV}); launch DDP through "
+                    "Lightning (`--trainer.devices N --trainer.strategy ddp`), not torchrun, so rank 0 registers the run first"
+                )
             payload = json.loads(os.environ[RUN_ENV])
             return RunRecord(payload["sae_id"], payload["name"], Path(payload["run_dir"]))
         sae = self.model.sae
