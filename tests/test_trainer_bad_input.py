@@ -1,8 +1,10 @@
 """Bad input: each a clear error, and nothing already stored is lost."""
 from __future__ import annotations
 
+import lightning as L
 import numpy as np
 import pytest
+import torch
 
 from data.embeddings import EmbeddingError
 from data.warehouse import open_reader, open_writer
@@ -74,3 +76,23 @@ def test_embedding_width_mismatch_with_a_checkpoint(trained_astro):
     wide = np.zeros((4, 1536), dtype=np.float32)
     with pytest.raises(CheckpointError, match="embedding width mismatch"):
         encode_corpus(sae, np.arange(4), wide)
+
+
+class PoisonWeightsAtStep(L.Callback):
+    """Turns the encoder to NaN before one step, as a diverging run would."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            with torch.no_grad():
+                pl_module.sae.encoder.weight.fill_(float("nan"))
+
+
+def test_nan_loss_stops_naming_step_and_docs_and_marks_the_run_failed(astro_warehouse):
+    poison = {"class_path": "tests.test_trainer_bad_input.PoisonWeightsAtStep", "init_args": {"step": 2}}
+    with pytest.raises(NonFiniteError, match=r"step 2: the loss is not finite .* doc_ids \[\d+"):
+        train_sae(astro_warehouse, "astro", callbacks=[poison], **TINY)
+    saes, activations, _, _ = stored_state(astro_warehouse)
+    assert saes == ["1:failed"] and activations == 0

@@ -11,7 +11,7 @@ def test_sweep_trains_every_cell_of_the_grid(astro_warehouse, tmp_path):
     grid = tmp_path / "grid.yaml"
     grid.write_text(yaml.safe_dump({
         "k": [4, 8], "expansion": [0.25, 0.5],
-        "overrides": {"max_steps": 2, "batch_size": 128, "enable_progress_bar": False, "logger": False},
+        "overrides": {"max_steps": 2, "val_check_interval": 1, "batch_size": 128, "enable_progress_bar": False, "logger": False},
     }))
     sae_ids = run_sweep("astro", ["--grid", str(grid), "--warehouse", str(astro_warehouse)])
     with open_reader(astro_warehouse) as con:

@@ -81,6 +81,11 @@ class AtlasCLI(LightningCLI):
 
     def _run_record(self) -> RunRecord:
         if rank_zero_only.rank != 0:
+            if RUN_ENV not in os.environ:
+                raise RuntimeError(
+                    f"rank {rank_zero_only.rank} started without rank 0's run record ({RUN_ENV}); launch DDP through "
+                    "Lightning (`--trainer.devices N --trainer.strategy ddp`), not torchrun, so rank 0 registers the run first"
+                )
             payload = json.loads(os.environ[RUN_ENV])
             return RunRecord(payload["sae_id"], payload["name"], Path(payload["run_dir"]))
         sae = self.model.sae
@@ -98,7 +103,10 @@ def run_pipeline(cli: AtlasCLI) -> int | None:
     trainer, model, datamodule, record = cli.trainer, cli.model, cli.datamodule, cli.record
     try:
         # Ctrl+C / a kill leaves the row 'training' (Lightning exits on KeyboardInterrupt): rerunning resumes it.
-        trainer.fit(model, datamodule=datamodule, ckpt_path=record.resume_from())
+        with warnings.catch_warnings():
+            # we want the post-step state in checkpoints (it matches global_step); Lightning warns about it
+            warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
+            trainer.fit(model, datamodule=datamodule, ckpt_path=record.resume_from())
         trainer.save_checkpoint(record.last_checkpoint)  # the final state, so a killed write can resume
     except Exception as error:
         if trainer.is_global_zero:
