@@ -83,7 +83,7 @@ class SparseAutoencoderModule(L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, _doc_ids = batch
         optimizer = self.optimizers()
-        out = self.sae(x, self.dead_mask())
+        out = self.sae(x, self.dead_mask(), self._sum_across_ranks())
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(out.loss)
         self.sae.remove_parallel_decoder_grad()
@@ -108,6 +108,11 @@ class SparseAutoencoderModule(L.LightningModule):
         )
         self.log("nmse", out.nmse.detach(), on_step=True, prog_bar=True, logger=False)
         return out.loss.detach()
+
+    def _sum_across_ranks(self) -> SumAcross | None:
+        if self.trainer.world_size == 1:
+            return None
+        return lambda tensor: self.trainer.strategy.reduce(tensor, reduce_op="sum")
 
     @torch.no_grad()
     def _count_firing(self, indices: torch.Tensor, values: torch.Tensor, batch_size: int) -> None:

@@ -5,6 +5,7 @@ The forward pass itself lives in `trainer.kernels.topk_sae_forward` (sparse fast
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -31,13 +32,33 @@ class ForwardOutput(NamedTuple):
     """Normalised MSE of the top multi_k reconstruction; None when multi-k is off."""
 
 
-def normalised_mse(reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+SumAcross = Callable[[torch.Tensor], torch.Tensor]
+"""Sums a tensor over every data-parallel rank (an all-reduce); None in a single process."""
+
+
+def batch_variance(target: torch.Tensor, sum_across: SumAcross | None = None) -> torch.Tensor:
+    """Mean per-dimension (population) variance of the batch; of the *global* batch under data parallelism.
+
+    With ``sum_across``, each rank's loss is normalised by the same denominator, so the averaged DDP
+    gradient equals the one-process gradient of the whole batch (per-rank variances would not).
+    """
+    target = target.detach().double()
+    stats = torch.cat([target.sum(dim=0), target.pow(2).sum(dim=0), target.new_tensor([target.shape[0]])])
+    if sum_across is not None:
+        stats = sum_across(stats)
+    d = target.shape[1]
+    count = stats[-1]
+    mean = stats[:d] / count
+    return (stats[d : 2 * d] / count - mean.pow(2)).mean().float()
+
+
+def normalised_mse(reconstruction: torch.Tensor, target: torch.Tensor, sum_across: SumAcross | None = None) -> torch.Tensor:
     """mean((a - x)^2) / mean((mean_batch(x) - x)^2), both over all batch x d elements (in fp32).
 
     The denominator is the mean per-dimension (population) variance of the batch: the paper's definition.
     """
     reconstruction, target = reconstruction.float(), target.float()
-    variance = target.var(dim=0, unbiased=False).mean()
+    variance = batch_variance(target, sum_across)
     return torch.nn.functional.mse_loss(reconstruction, target) / variance.clamp_min(1e-12)
 
 
@@ -114,20 +135,22 @@ class TopKSAE(nn.Module):
     def decode(self, values: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.embedding_bag(indices, self.W_dec, per_sample_weights=values.to(self.W_dec.dtype), mode="sum") + self.b_pre
 
-    def forward(self, x: torch.Tensor, dead_mask: torch.Tensor | None = None) -> ForwardOutput:
+    def forward(
+        self, x: torch.Tensor, dead_mask: torch.Tensor | None = None, sum_across: SumAcross | None = None
+    ) -> ForwardOutput:
         codes = topk_sae_forward(
             x, self.b_pre, self.encoder.weight, self.encoder.bias, self.W_dec, self.k,
             dead_mask=dead_mask, k_aux=self.k_aux, multi_k=self.multi_k, fast=self.fast,
         )
-        nmse = normalised_mse(codes.x_hat, x)
+        nmse = normalised_mse(codes.x_hat, x, sum_across)
         loss = nmse
         auxk = nmse.new_zeros(())
         if codes.aux_hat is not None:
-            auxk = normalised_mse(codes.aux_hat, (x - codes.x_hat).detach())
+            auxk = normalised_mse(codes.aux_hat, (x - codes.x_hat).detach(), sum_across)
             loss = loss + self.auxk_coef * auxk
         multik = None
         if codes.multi_hat is not None:
-            multik = normalised_mse(codes.multi_hat, x)
+            multik = normalised_mse(codes.multi_hat, x, sum_across)
             loss = loss + self.multik_coef * multik
         return ForwardOutput(codes.x_hat, codes.values, codes.indices, nmse, auxk, loss, multik)
 
