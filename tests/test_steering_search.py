@@ -128,3 +128,15 @@ def test_a_title_query_embedded_with_the_corpus_model_finds_its_paper(search, as
     assert 0 < len(latents.latents) <= search.info.k
     result = search.search(search.embed(title))
     assert doc_id in result.doc_ids.tolist()
+
+
+@pytest.mark.parametrize("coarse", ["int8", "float16"])
+def test_coarse_scores_stay_within_the_certified_bound(search, coarse):
+    scorer = make_scorer(search.index.exact, coarse)
+    assert scorer.name == coarse
+    queries = noisy_queries(search.index.exact.numpy(), 20, noise=0.3, seed=5)
+    for query in queries:
+        q = torch.from_numpy(query / np.linalg.norm(query))
+        scores, bound = scorer.scores(q)
+        error = (scores.float() - search.index.exact @ q).abs().max().item()
+        assert error <= bound and bound < 0.05
