@@ -10,6 +10,12 @@ default:
 data corpus *args:
     {{python}} -m data ingest "$@"
 
+# Open a corpus warehouse in the DuckDB shell (read-only): just sql astro ["SELECT ..."]
+sql corpus *query:
+    #!/usr/bin/env bash
+    db="${SAE_ATLAS_ARTIFACTS:-artifacts}/$1.duckdb"; shift
+    if [ $# -gt 0 ]; then exec duckdb -readonly "$db" -c "$*"; else exec duckdb -readonly "$db"; fi
+
 # Run the test suite (the default, CPU-only; needs the shared data, see README)
 test *args:
     {{python}} -m pytest "$@"
@@ -18,9 +24,29 @@ test *args:
 interpret corpus *args:
     {{python}} -m evals.interp "$@"
 
-# Benchmarks (rich tables: workload, hardware, ratios vs a same-process baseline): just bench interp | search
+# Train an SAE on a corpus (ingests/embeds first; cached embeddings are reused): just train astro [--model.k 64 ...]
+train corpus *args: (data corpus)
+    OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" {{python}} -m trainer train "$@"
+
+# Train the k x n grid of conf/sweep.yaml on a corpus: just sweep astro [--grid F]
+sweep corpus *args: (data corpus)
+    OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" {{python}} -m trainer sweep "$@"
+
+# OMP_WAIT_POLICY=PASSIVE: on a shared, oversubscribed CPU, spinning OpenMP workers stall every small op.
+# Benchmarks (rich tables; see README): just bench train [--shape sae64|minilm] | quality [--steps N] | write | interp [--sae-id ID] | search
 bench name *args:
-    shift; {{python}} -m evals.bench.{{name}} "$@"
+    #!/usr/bin/env bash
+    set -euo pipefail
+    export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
+    shift
+    case "{{name}}" in
+      train) exec {{python}} -m trainer.bench.train_step "$@" ;;
+      quality) exec {{python}} -m trainer.bench.quality "$@" ;;
+      write) exec {{python}} -m trainer.bench.write_activations "$@" ;;
+      interp) exec {{python}} -m evals.bench.interp "$@" ;;
+      search) exec {{python}} -m evals.bench.search "$@" ;;
+      *) echo "unknown benchmark '{{name}}': use train, quality, write, interp or search" >&2; exit 2 ;;
+    esac
 
 # Steering benchmark: SAE intervention vs query rewriting over a (u, d) grid -> steering_results, Pareto plot
 steer-bench corpus *args:

@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import os
+
+# Before torch loads OpenMP: spinning workers stall every small op on a shared, oversubscribed CPU.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import shutil
 from pathlib import Path
 from typing import NamedTuple

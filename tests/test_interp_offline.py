@@ -40,3 +40,18 @@ def test_calibration_uses_only_explanation_examples():
     moved = similarity.copy()
     moved[4] = 0.1  # changing a held-out similarity leaves every other rating alone
     assert np.allclose(calibrated_ratings(moved, latent, role)[[0, 1, 2, 3, 5]], ratings[[0, 1, 2, 3, 5]])
+
+
+def test_config_file_errors_name_the_file_and_key(tmp_path):
+    import pytest
+
+    from evals.interp.config import load_interp_config
+
+    assert load_interp_config().llm.explainer_model == "gpt-4o"  # the shipped conf/interp.yaml
+    bad = tmp_path / "interp.yaml"
+    bad.write_text("offline:\n  scorer: embedding\n  labl_terms: 3\n")
+    with pytest.raises(ValueError, match=r"interp.yaml.*labl_terms"):
+        load_interp_config(bad)
+    bad.write_text("offlin: {}\n")
+    with pytest.raises(ValueError, match="unknown section 'offlin'"):
+        load_interp_config(bad)

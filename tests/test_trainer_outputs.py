@@ -55,3 +55,17 @@ def test_activations_are_stored_in_latent_order_and_match_the_checkpoint(trained
     expected = {int(l): float(v) for l, v in zip(code_latents[0], code_values[0]) if v > 0}
     assert stored.keys() == expected.keys()
     assert np.allclose([stored[l] for l in expected], list(expected.values()), atol=1e-5)
+
+
+def test_sort_for_latent_reads_packed_and_fallback_paths_match_lexsort():
+    from trainer.outputs import sort_for_latent_reads
+
+    rng = np.random.default_rng(0)
+    for n_latents, n_rows in ((300, 5_000), (2**21, 2**21)):  # fits in one uint64 key / does not
+        latents = rng.integers(0, n_latents, 20_000).astype(np.int32)
+        values = (rng.random(20_000, dtype=np.float32) + np.float32(1e-6)).round(3)  # ties on purpose
+        rows = rng.integers(0, n_rows, 20_000)
+        got_latents, got_values, got_rows = sort_for_latent_reads(latents, values, rows)
+        order = np.lexsort((-values, latents))
+        assert np.array_equal(got_latents, latents[order]) and np.array_equal(got_values, values[order])
+        assert sorted(zip(got_latents, got_values, got_rows)) == sorted(zip(latents, values, rows))

@@ -1,7 +1,6 @@
 """The warehouse built from the shared data: schema, docs, vectors, re-ingest idempotence."""
 from __future__ import annotations
 
-import duckdb
 import numpy as np
 
 from data.corpus import IngestStats, load_corpus_config
@@ -39,12 +38,3 @@ def test_reingest_neither_loses_nor_duplicates(astro_warehouse, shared_data_dir)
     assert before == after
     assert stats.inserted == 0 and stats.updated == 0 and stats.unchanged == 12_623
 
-
-def test_file_stays_readable_by_duckdb_1_5(astro_warehouse):
-    # DuckDB 2 would write storage v69 otherwise, which the 1.5 CLI cannot open.
-    con = duckdb.connect(str(astro_warehouse), read_only=True)
-    try:
-        info = con.execute("SELECT tags FROM duckdb_databases() WHERE database_name = 'astro'").fetchall()
-    finally:
-        con.close()
-    assert info is not None

@@ -32,7 +32,7 @@ def cli_args(warehouse_path: str | Path | None, corpus_name: str, config: str | 
     if warehouse_path is not None:
         args += ["--data.warehouse", str(warehouse_path)]
     for key, value in overrides.items():
-        args += [f"--{_section(key)}{key}", json.dumps(value)]
+        args += [f"--{_section(key)}{key}", value if isinstance(value, str) else json.dumps(value)]
     return args
 
 

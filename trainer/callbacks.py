@@ -14,30 +14,42 @@ class NonFiniteError(FloatingPointError):
 class NaNGuard(L.Callback):
     """Stops the fit on a non-finite input or loss, naming the step and the document ids.
 
-    Checked before the backward pass, so no NaN ever reaches the weights or the checkpoint.
+    Checked before the backward pass, so no NaN ever reaches the weights or the checkpoint. Under
+    DDP the decision is gathered from every rank, so all ranks stop together (none hangs in an
+    all-reduce) and every rank's error names the bad documents, whichever shard held them.
     """
 
     def __init__(self, max_ids: int = 20) -> None:
         self.max_ids = max_ids
         self._doc_ids: torch.Tensor | None = None
 
+    def _gather_ids(self, pl_module, ids: torch.Tensor) -> list[int]:
+        """Up to ``max_ids`` ids from each rank, gathered everywhere (padding = -1)."""
+        padded = torch.full((self.max_ids,), -1, dtype=torch.long, device=pl_module.device)
+        ids = ids[: self.max_ids].to(pl_module.device)
+        padded[: len(ids)] = ids
+        gathered = pl_module.all_gather(padded).reshape(-1)
+        return [int(i) for i in gathered.tolist() if i >= 0]
+
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         x, doc_ids = batch
         self._doc_ids = doc_ids
-        finite = torch.isfinite(x).all(dim=1)
-        if not bool(finite.all()):
-            bad = doc_ids[~finite.cpu()].tolist()
+        finite = torch.isfinite(x).all(dim=1).cpu()
+        bad = self._gather_ids(pl_module, doc_ids[~finite])
+        if bad:
             raise NonFiniteError(
                 f"step {trainer.global_step}: {len(bad)} input vectors contain NaN/inf, doc_ids "
                 f"{bad[: self.max_ids]}; fix or re-embed them (`just data <corpus>`) and train again"
             )
 
     def on_before_backward(self, trainer, pl_module, loss: torch.Tensor) -> None:
-        if not bool(torch.isfinite(loss)):
-            ids = self._doc_ids.tolist() if self._doc_ids is not None else []
+        ids = self._doc_ids if self._doc_ids is not None else torch.empty(0, dtype=torch.long)
+        flagged = ids[:1] if not bool(torch.isfinite(loss)) else ids[:0]
+        if self._gather_ids(pl_module, flagged):
+            shown = ids.tolist()[: self.max_ids]
             raise NonFiniteError(
-                f"step {trainer.global_step}: the loss is {float(loss)} on the batch with doc_ids "
-                f"{ids[: self.max_ids]}{' ...' if len(ids) > self.max_ids else ''}; lower the learning rate"
+                f"step {trainer.global_step}: the loss is not finite on at least one rank (here {float(loss)}); this rank's batch "
+                f"has doc_ids {shown}{' ...' if len(ids) > self.max_ids else ''}; lower the learning rate"
             )
 
 

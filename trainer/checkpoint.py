@@ -1,6 +1,6 @@
 """Trained SAEs on disk: a plain weights file (``sae.pt``) next to the Lightning checkpoint.
 
-``sae.pt`` = {"config": {d, n_latents, k, k_aux, auxk_coef}, "state_dict": TopKSAE state}; it
+``sae.pt`` = {"config": {d, n_latents, k, k_aux, auxk_coef, multi_k, multik_coef}, "state_dict": TopKSAE state}; it
 loads without Lightning. ``load_sae`` also accepts a Lightning ``.ckpt`` of this trainer.
 """
 from __future__ import annotations
@@ -17,8 +17,12 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, unreadable, or does not fit the data it is used with."""
 
 
+CONFIG_KEYS = ("d", "n_latents", "k", "k_aux", "auxk_coef", "multi_k", "multik_coef")
+"""What rebuilds a TopKSAE (``fast`` is a run-time choice, not part of the model)."""
+
+
 def sae_config(sae: TopKSAE) -> dict:
-    return {"d": sae.d, "n_latents": sae.n_latents, "k": sae.k, "k_aux": sae.k_aux, "auxk_coef": sae.auxk_coef}
+    return {key: getattr(sae, key) for key in CONFIG_KEYS}
 
 
 def export_sae(sae: TopKSAE, path: str | Path) -> Path:
@@ -32,8 +36,11 @@ def export_sae(sae: TopKSAE, path: str | Path) -> Path:
     return path
 
 
-def load_sae(path: str | Path) -> TopKSAE:
-    """A TopKSAE on the CPU in eval mode, from ``sae.pt`` or a Lightning checkpoint of this trainer."""
+def load_sae(path: str | Path, expected_d: int | None = None) -> TopKSAE:
+    """A TopKSAE on the CPU in eval mode, from ``sae.pt`` or a Lightning checkpoint of this trainer.
+
+    With ``expected_d`` (the width of the vectors it will encode) a mismatch is a clear error.
+    """
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"no SAE checkpoint at {path}; train one with `just train <corpus>`")
@@ -42,24 +49,26 @@ def load_sae(path: str | Path) -> TopKSAE:
         config, state = payload["config"], payload["state_dict"]
     elif "hyper_parameters" in payload:
         hp = payload["hyper_parameters"]
-        config = {key: hp[key] for key in ("d", "n_latents", "k", "k_aux", "auxk_coef")}
+        config = {key: hp[key] for key in CONFIG_KEYS if key in hp}
         state = {key.removeprefix("sae."): value for key, value in payload["state_dict"].items() if key.startswith("sae.")}
     else:
         raise CheckpointError(f"{path} is neither an exported sae.pt nor a Lightning checkpoint of this trainer")
+    if expected_d is not None:
+        check_embedding_width(config["d"], expected_d, path, "the embeddings given")
     sae = TopKSAE(**config)
     sae.load_state_dict(state)
     return sae.eval()
 
 
-def load_sae_from_warehouse(con: duckdb.DuckDBPyConnection, sae_id: int) -> TopKSAE:
-    """The SAE a warehouse row points to (``saes.checkpoint``)."""
+def load_sae_from_warehouse(con: duckdb.DuckDBPyConnection, sae_id: int, expected_d: int | None = None) -> TopKSAE:
+    """The SAE a warehouse row points to (``saes.checkpoint``); see :func:`load_sae`."""
     rows = con.execute("SELECT checkpoint, status FROM saes WHERE sae_id = ?", [sae_id]).fetchall()
     if not rows:
         raise CheckpointError(f"no SAE with sae_id={sae_id} in this warehouse")
     checkpoint, status = rows[0]
     if status != "complete" or not checkpoint:
         raise CheckpointError(f"SAE {sae_id} is not complete (status {status!r}); run its training again to finish it")
-    return load_sae(checkpoint)
+    return load_sae(checkpoint, expected_d)
 
 
 def check_embedding_width(sae_d: int, data_d: int, checkpoint: str | Path, data: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
@@ -30,6 +31,11 @@ class AtlasCLI(LightningCLI):
     """LightningCLI whose trainer writes into the run folder of a ``saes`` row."""
 
     def __init__(self, args: list[str] | None = None) -> None:
+        with warnings.catch_warnings():  # `args` are the whole command line here, by design
+            warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+            self._init_cli(args)
+
+    def _init_cli(self, args: list[str] | None) -> None:
         super().__init__(
             SparseAutoencoderModule,
             EmbeddingDataModule,
@@ -91,9 +97,11 @@ def run_pipeline(cli: AtlasCLI) -> int | None:
     """Fit (resuming an unfinished attempt), then on rank 0 write the outputs. Returns the sae_id on rank 0."""
     trainer, model, datamodule, record = cli.trainer, cli.model, cli.datamodule, cli.record
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=record.resume_from())
-        if trainer.interrupted:
-            raise KeyboardInterrupt(f"training of SAE {record.sae_id} was interrupted; run the same command again to resume it")
+        # Ctrl+C / a kill leaves the row 'training' (Lightning exits on KeyboardInterrupt): rerunning resumes it.
+        with warnings.catch_warnings():
+            # we want the post-step state in checkpoints (it matches global_step); Lightning warns about it
+            warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
+            trainer.fit(model, datamodule=datamodule, ckpt_path=record.resume_from())
         trainer.save_checkpoint(record.last_checkpoint)  # the final state, so a killed write can resume
     except Exception as error:
         if trainer.is_global_zero:

@@ -161,9 +161,22 @@ class EmbeddingDataModule(L.LightningDataModule):
         step = (lambda: self.trainer.global_step) if self.trainer is not None else (lambda: 0)
         return GlobalBatchShards(x, doc_ids, self.batch_size, rank, world_size, self.seed, step)
 
-    def val_dataloader(self) -> list[Batch]:
+    def val_dataloader(self) -> "ValidationBatches":
         """Every rank scores the whole (small) validation split, so metrics need no reduction."""
-        x = torch.from_numpy(self.matrix[self.val_rows])
-        doc_ids = torch.from_numpy(self.doc_ids[self.val_rows])
-        chunk = 4096
-        return [(x[i : i + chunk], doc_ids[i : i + chunk]) for i in range(0, len(x), chunk)]
+        return ValidationBatches(
+            torch.from_numpy(self.matrix[self.val_rows]), torch.from_numpy(self.doc_ids[self.val_rows])
+        )
+
+
+class ValidationBatches:
+    """The validation split in fixed chunks (one loader; a plain list would read as many loaders)."""
+
+    def __init__(self, x: torch.Tensor, doc_ids: torch.Tensor, chunk: int = 4096) -> None:
+        self.x, self.doc_ids, self.chunk = x, doc_ids, chunk
+
+    def __len__(self) -> int:
+        return -(-len(self.x) // self.chunk)
+
+    def __iter__(self) -> Iterator[Batch]:
+        for start in range(0, len(self.x), self.chunk):
+            yield self.x[start : start + self.chunk], self.doc_ids[start : start + self.chunk]

@@ -27,7 +27,11 @@ class SparseAutoencoderModule(L.LightningModule):
         grad_clip: Clip the global gradient norm to this value (the paper: 1.0).
         dead_after_samples: A latent is dead once it fired on none of this many training samples,
             counted across all ranks; default (null) = one epoch of the training split.
-        b_pre_sample: Documents used to initialise b_pre (per-dimension median).
+        b_pre_sample: Documents used to initialise b_pre.
+        b_pre_init: ``median`` (per-dimension, the paper) or ``geometric_median``.
+        multi_k: Also reconstruct from the top multi_k latents (e.g. 4 k, Gao et al.); null = off.
+        multik_coef: Weight of the multi-k loss.
+        fast: Sparse fast path (``trainer.kernels``); false = the dense reference path.
     """
 
     def __init__(
@@ -42,11 +46,15 @@ class SparseAutoencoderModule(L.LightningModule):
         grad_clip: float = 1.0,
         dead_after_samples: int | None = None,
         b_pre_sample: int = 10_000,
+        b_pre_init: str = "median",
+        multi_k: int | None = None,
+        multik_coef: float = 1 / 8,
+        fast: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
-        self.sae = TopKSAE(d, n_latents, k, k_aux, auxk_coef)
+        self.sae = TopKSAE(d, n_latents, k, k_aux, auxk_coef, multi_k=multi_k, multik_coef=multik_coef, fast=fast)
         # Buffers, so they live in every checkpoint and a resumed run continues exactly.
         self.register_buffer("samples_since_fired", torch.zeros(n_latents, dtype=torch.long))
         self.register_buffer("b_pre_initialised", torch.zeros((), dtype=torch.bool))
@@ -54,7 +62,8 @@ class SparseAutoencoderModule(L.LightningModule):
 
     # -- set-up -------------------------------------------------------------------------
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.sae.parameters(), lr=self.hparams.lr, eps=self.hparams.adam_eps)
+        # fused: one kernel for all parameters (CPU and CUDA since torch 2.4)
+        return torch.optim.Adam(self.sae.parameters(), lr=self.hparams.lr, eps=self.hparams.adam_eps, fused=True)
 
     def on_fit_start(self) -> None:
         datamodule = self.trainer.datamodule
@@ -64,7 +73,7 @@ class SparseAutoencoderModule(L.LightningModule):
             self.dead_after_samples = self.hparams.dead_after_samples
         if not bool(self.b_pre_initialised):  # a resumed run keeps its trained b_pre
             sample = datamodule.b_pre_sample(self.hparams.b_pre_sample).to(self.device)
-            self.sae.init_b_pre(sample)
+            self.sae.init_b_pre(sample, self.hparams.b_pre_init)
             self.b_pre_initialised.fill_(True)
 
     # -- training -----------------------------------------------------------------------
@@ -89,6 +98,7 @@ class SparseAutoencoderModule(L.LightningModule):
                 "train/nmse": out.nmse.detach(),
                 "train/fvu": out.nmse.detach(),  # the paper's normalised MSE is the FVU (one pinned formula)
                 "train/auxk": out.auxk.detach(),
+                **({"train/multik": out.multik.detach()} if out.multik is not None else {}),
                 "train/l0": l0,
                 "train/dead_fraction": self.dead_mask().float().mean(),
             },

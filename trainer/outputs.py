@@ -16,6 +16,7 @@ import pyarrow as pa
 import torch
 
 from data.warehouse import insert_arrow, open_writer, transaction
+from trainer.checkpoint import check_embedding_width
 from trainer.metrics import ReconstructionStats
 from trainer.runs import COMPLETE, TRAINING
 from trainer.sae import TopKSAE
@@ -30,11 +31,12 @@ class SparseCodes:
 
 @torch.no_grad()
 def encode_corpus(sae: TopKSAE, doc_ids: np.ndarray, matrix: np.ndarray, chunk: int = 8192) -> SparseCodes:
+    check_embedding_width(sae.d, matrix.shape[1], "this SAE", f"the {len(doc_ids)} documents given")
     sae = sae.eval()
     values = np.empty((len(doc_ids), sae.k), dtype=np.float32)
     latents = np.empty((len(doc_ids), sae.k), dtype=np.int32)
     for start in range(0, len(doc_ids), chunk):
-        x = torch.from_numpy(matrix[start : start + chunk])
+        x = torch.from_numpy(np.array(matrix[start : start + chunk]))  # a writable copy of the chunk
         v, i = sae.encode(x)
         values[start : start + chunk] = v.numpy()
         latents[start : start + chunk] = i.numpy()
@@ -45,27 +47,57 @@ def encode_corpus(sae: TopKSAE, doc_ids: np.ndarray, matrix: np.ndarray, chunk: 
 def split_metrics(sae: TopKSAE, matrix: np.ndarray, chunk: int = 8192) -> dict[str, float]:
     stats = ReconstructionStats()
     for start in range(0, len(matrix), chunk):
-        x = torch.from_numpy(matrix[start : start + chunk])
+        x = torch.from_numpy(np.array(matrix[start : start + chunk]))  # a writable copy of the chunk
         values, indices = sae.encode(x)
         stats.update(x, sae.decode(values, indices), values)
     return stats.compute()
+
+
+_VALUE_BITS = 31
+"""A positive float32's bit pattern fits in 31 bits and orders like the float itself."""
+
+
+def sort_for_latent_reads(latents: np.ndarray, values: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(latent, value, row) sorted by latent ascending, value descending; values must be > 0.
+
+    When latent, value and row fit in 64 bits (paper scale: 14 + 31 + 19 bits) the three are
+    packed into one uint64 key and sorted in place, no argsort and no gather; otherwise the
+    (latent, value) key is argsorted. Both beat np.lexsort ~4x and DuckDB's ORDER BY (see
+    ``just bench write``).
+    """
+    latent_bits = max(int(latents.max(initial=0)).bit_length(), 1)
+    row_bits = max(int(rows.max(initial=0)).bit_length(), 1)
+    descending = values.view(np.uint32) ^ np.uint32(2**_VALUE_BITS - 1)  # larger value -> smaller key
+    key = latents.astype(np.uint64)
+    if latent_bits + _VALUE_BITS + row_bits <= 64:
+        key <<= np.uint64(_VALUE_BITS + row_bits)
+        key |= descending.astype(np.uint64) << np.uint64(row_bits)
+        key |= rows.astype(np.uint64)
+        key.sort()
+        out_rows = (key & np.uint64(2**row_bits - 1)).astype(np.int64)
+        key >>= np.uint64(row_bits)
+        out_values = ((key.astype(np.uint32) & np.uint32(2**_VALUE_BITS - 1)) ^ np.uint32(2**_VALUE_BITS - 1)).view(np.float32)
+        key >>= np.uint64(_VALUE_BITS)
+        return key.astype(np.int32), out_values, out_rows
+    key <<= np.uint64(32)
+    key |= descending.astype(np.uint64)
+    order = np.argsort(key)
+    return latents[order], values[order], rows[order]
 
 
 def activation_rows(sae_id: int, codes: SparseCodes) -> pa.Table:
     """Positive activations as an Arrow table ordered by (latent, value DESC)."""
     k = codes.values.shape[1]
     values = codes.values.reshape(-1)
-    latents = codes.latents.reshape(-1)
-    doc_ids = np.repeat(codes.doc_ids.astype(np.int32), k)
     keep = values > 0
-    values, latents, doc_ids = values[keep], latents[keep], doc_ids[keep]
-    order = np.lexsort((-values, latents))  # last key is primary
+    rows = np.repeat(np.arange(len(codes.doc_ids), dtype=np.int64), k)[keep]
+    latents, values, rows = sort_for_latent_reads(codes.latents.reshape(-1)[keep], values[keep], rows)
     return pa.table(
         {
-            "sae_id": pa.array(np.full(len(order), sae_id, dtype=np.int32)),
-            "doc_id": pa.array(doc_ids[order]),
-            "latent": pa.array(latents[order]),
-            "value": pa.array(values[order]),
+            "sae_id": pa.array(np.full(len(rows), sae_id, dtype=np.int32)),
+            "doc_id": pa.array(codes.doc_ids.astype(np.int32)[rows]),
+            "latent": pa.array(latents),
+            "value": pa.array(values),
         }
     )
 

@@ -1,6 +1,7 @@
 """The top-k sparse autoencoder: the math only (no training loop, no I/O).
 
 z = ReLU(TopK_k(W_enc (x - b_pre) + b_lat)),  x_hat = W_dec^T z + b_pre, decoder rows unit-norm.
+The forward pass itself lives in `trainer.kernels.topk_sae_forward` (sparse fast path + dense reference).
 """
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
+
+from trainer.kernels import topk_sae_forward
 
 
 class ForwardOutput(NamedTuple):
@@ -23,24 +26,64 @@ class ForwardOutput(NamedTuple):
     auxk: torch.Tensor
     """Normalised MSE of the dead latents' reconstruction of the residual (0 when none are dead)."""
     loss: torch.Tensor
-    """nmse + auxk_coef * auxk."""
+    """nmse + auxk_coef * auxk + multik_coef * multik."""
+    multik: torch.Tensor | None = None
+    """Normalised MSE of the top multi_k reconstruction; None when multi-k is off."""
 
 
 def normalised_mse(reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """mean((a - x)^2) / mean((mean_batch(x) - x)^2), both over all batch x d elements."""
-    variance = (target - target.mean(dim=0, keepdim=True)).pow(2).mean()
-    return (reconstruction - target).pow(2).mean() / variance.clamp_min(1e-12)
+    """mean((a - x)^2) / mean((mean_batch(x) - x)^2), both over all batch x d elements (in fp32).
+
+    The denominator is the mean per-dimension (population) variance of the batch: the paper's definition.
+    """
+    reconstruction, target = reconstruction.float(), target.float()
+    variance = target.var(dim=0, unbiased=False).mean()
+    return torch.nn.functional.mse_loss(reconstruction, target) / variance.clamp_min(1e-12)
+
+
+def geometric_median(points: torch.Tensor, n_iter: int = 100, tol: float = 1e-6) -> torch.Tensor:
+    """The point minimising the summed Euclidean distance to `points` (Weiszfeld's iterations)."""
+    points = points.double()
+    median = points.median(dim=0).values
+    for _ in range(n_iter):
+        weights = 1.0 / (points - median).norm(dim=1).clamp_min(1e-12)
+        updated = (weights[:, None] * points).sum(dim=0) / weights.sum()
+        moved = (updated - median).norm()
+        median = updated
+        if moved <= tol * median.norm().clamp_min(1e-12):
+            break
+    return median
 
 
 class TopKSAE(nn.Module):
-    def __init__(self, d: int, n_latents: int, k: int, k_aux: int | None = None, auxk_coef: float = 1 / 32) -> None:
+    """Top-k SAE. `fast=True` runs the sparse kernels (trainer.kernels); False the dense reference path.
+
+    multi_k (default off) adds multik_coef * NMSE of the reconstruction from the top multi_k latents
+    (e.g. 4k, as in Gao et al.) to the loss.
+    """
+
+    def __init__(
+        self,
+        d: int,
+        n_latents: int,
+        k: int,
+        k_aux: int | None = None,
+        auxk_coef: float = 1 / 32,
+        *,
+        multi_k: int | None = None,
+        multik_coef: float = 1 / 8,
+        fast: bool = True,
+    ) -> None:
         super().__init__()
         if not 0 < k < n_latents:
             raise ValueError(f"k must be in (0, n_latents): got k={k}, n_latents={n_latents}; pick a smaller k or more latents")
         k_aux = 2 * k if k_aux is None else k_aux
         if not 0 < k_aux <= n_latents:
-            raise ValueError(f"k_aux must be in (0, n_latents]: got k_aux={k_aux}, n_latents={n_latents}")
+            raise ValueError(f"k_aux must be in (0, n_latents]: got k_aux={k_aux}, n_latents={n_latents}; pick k_aux <= n_latents")
+        if multi_k is not None and not k < multi_k <= n_latents:
+            raise ValueError(f"multi_k must be in (k, n_latents]: got multi_k={multi_k}, k={k}, n_latents={n_latents}; or leave it None (off)")
         self.d, self.n_latents, self.k, self.k_aux, self.auxk_coef = d, n_latents, k, k_aux, auxk_coef
+        self.multi_k, self.multik_coef, self.fast = multi_k, multik_coef, fast
         self.b_pre = nn.Parameter(torch.zeros(d))
         self.encoder = nn.Linear(d, n_latents)
         decoder = torch.empty(n_latents, d)
@@ -51,9 +94,15 @@ class TopKSAE(nn.Module):
             self.encoder.bias.zero_()
 
     @torch.no_grad()
-    def init_b_pre(self, sample: torch.Tensor) -> None:
-        """b_pre = per-dimension median of a data sample (robust centre of the embeddings)."""
-        self.b_pre.copy_(sample.median(dim=0).values)
+    def init_b_pre(self, sample: torch.Tensor, method: str = "median") -> None:
+        """b_pre = per-dimension median ("median", the paper) or geometric median ("geometric_median") of a sample."""
+        if method == "median":
+            centre = sample.median(dim=0).values
+        elif method == "geometric_median":
+            centre = geometric_median(sample)
+        else:
+            raise ValueError(f"unknown b_pre init method {method!r}; use 'median' or 'geometric_median'")
+        self.b_pre.copy_(centre.to(self.b_pre.dtype))
 
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x - self.b_pre)
@@ -63,29 +112,31 @@ class TopKSAE(nn.Module):
         return values.relu(), indices
 
     def decode(self, values: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("bk,bkd->bd", values, self.W_dec[indices]) + self.b_pre
+        return torch.nn.functional.embedding_bag(indices, self.W_dec, per_sample_weights=values.to(self.W_dec.dtype), mode="sum") + self.b_pre
 
     def forward(self, x: torch.Tensor, dead_mask: torch.Tensor | None = None) -> ForwardOutput:
-        pre = self.pre_activations(x)
-        values, indices = pre.topk(self.k, dim=-1, sorted=False)
-        values = values.relu()
-        x_hat = torch.einsum("bk,bkd->bd", values, self.W_dec[indices]) + self.b_pre
-        nmse = normalised_mse(x_hat, x)
-        auxk = pre.new_zeros(())
-        if dead_mask is not None and bool(dead_mask.any()):
-            k_aux = min(self.k_aux, int(dead_mask.sum()))
-            aux_values, aux_indices = pre.masked_fill(~dead_mask, float("-inf")).topk(k_aux, dim=-1, sorted=False)
-            residual = (x - x_hat).detach()
-            aux_hat = torch.einsum("bk,bkd->bd", aux_values.relu(), self.W_dec[aux_indices])
-            auxk = normalised_mse(aux_hat, residual)
-        return ForwardOutput(x_hat, values, indices, nmse, auxk, nmse + self.auxk_coef * auxk)
+        codes = topk_sae_forward(
+            x, self.b_pre, self.encoder.weight, self.encoder.bias, self.W_dec, self.k,
+            dead_mask=dead_mask, k_aux=self.k_aux, multi_k=self.multi_k, fast=self.fast,
+        )
+        nmse = normalised_mse(codes.x_hat, x)
+        loss = nmse
+        auxk = nmse.new_zeros(())
+        if codes.aux_hat is not None:
+            auxk = normalised_mse(codes.aux_hat, (x - codes.x_hat).detach())
+            loss = loss + self.auxk_coef * auxk
+        multik = None
+        if codes.multi_hat is not None:
+            multik = normalised_mse(codes.multi_hat, x)
+            loss = loss + self.multik_coef * multik
+        return ForwardOutput(codes.x_hat, codes.values, codes.indices, nmse, auxk, loss, multik)
 
     @torch.no_grad()
     def remove_parallel_decoder_grad(self) -> None:
         """Drop each decoder row's gradient component along the row (keeps unit norm to first order)."""
         if self.W_dec.grad is not None:
-            parallel = (self.W_dec.grad * self.W_dec).sum(dim=1, keepdim=True)
-            self.W_dec.grad -= parallel * self.W_dec
+            parallel = torch.einsum("nd,nd->n", self.W_dec.grad, self.W_dec)
+            self.W_dec.grad.addcmul_(parallel.unsqueeze(1), self.W_dec, value=-1)
 
     @torch.no_grad()
     def normalise_decoder(self) -> None:

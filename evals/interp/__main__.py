@@ -27,7 +27,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def print_report(report: RunReport, console: Console) -> None:
     kind = "offline PROXY (keywords, not an LLM)" if report.is_proxy else "LLM"
     console.print(f"SAE {report.sae_id}: {kind} labels by [bold]{report.explainer}[/], scored by {report.predictor}: "
-                  f"{report.interpreted} interpreted, {report.too_few_active} too rarely active, {report.errors} errors, "
+                  f"{report.interpreted} interpreted, {report.not_interpretable} too rarely/often active, {report.errors} errors, "
                   f"{report.skipped_done} already done; {report.wall_s:.1f} s")
     table = Table(title=f"held-out scores over all {report.summary['scored']} scored features (q25 / median / q75)")
     table.add_column("metric")

@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from data.settings import CONF_DIR
+from evals.interp.metrics import CLEAN_F1, CLEAN_MAX_DENSITY, CLEAN_PEARSON
 
 
 @dataclass
@@ -46,6 +47,10 @@ class OfflineConfig:
     explain_extra_positives: int = 20
     """Further active abstracts (never held out) the keyword explainer may read beyond the LLM's set."""
 
+    def __post_init__(self) -> None:
+        if self.scorer not in ("embedding", "terms"):
+            raise ValueError(f"offline.scorer must be 'embedding' or 'terms', not {self.scorer!r}")
+
 
 @dataclass
 class LLMPathConfig:
@@ -68,9 +73,9 @@ class LLMPathConfig:
 class CleanConfig:
     """The paper's "clean" (interpretable) feature thresholds."""
 
-    min_pearson: float = 0.8
-    min_f1: float = 0.8
-    max_density: float = 0.2
+    min_pearson: float = CLEAN_PEARSON
+    min_f1: float = CLEAN_F1
+    max_density: float = CLEAN_MAX_DENSITY
 
 
 @dataclass

@@ -32,7 +32,7 @@ ROLES = (
 ROLE_CODE = {role: code for code, role in enumerate(ROLES)}
 SCORE_ROLES = tuple(r for r in ROLES if r.startswith("score_"))
 EXPLAIN_POSITIVE_ROLES = ("explain_pos",)
-READY, TOO_FEW_ACTIVE = "ready", "too_few_active"
+READY, TOO_FEW_ACTIVE, TOO_FEW_INACTIVE = "ready", "too_few_active", "too_few_inactive"
 
 
 @dataclass
@@ -160,7 +160,9 @@ def select_examples(corpus: Corpus, activations: Activations, latents: np.ndarra
     eligible = corpus.eligible
     ready: list[int] = []
     explain_means = []
-    positives: dict[int, dict[str, np.ndarray]] = {}
+    n_hard = config.explain_hard_negatives + config.score_hard_negatives
+    n_random = config.explain_random_negatives + config.score_random_negatives
+    n_eligible = int(eligible.sum())
     for latent in latents.tolist():
         docs, values = activations.of(latent)
         keep = eligible[docs]
@@ -170,15 +172,15 @@ def select_examples(corpus: Corpus, activations: Activations, latents: np.ndarra
         if chosen is None:
             status[latent] = TOO_FEW_ACTIVE
             continue
+        if n_eligible - len(docs) < 2 * (n_hard + n_random):
+            status[latent] = TOO_FEW_INACTIVE
+            continue
         status[latent] = READY
         ready.append(latent)
-        positives[latent] = chosen
         explain_means.append(corpus.embeddings[docs[chosen["explain_pos"]]].mean(axis=0))
         for role, ranks in chosen.items():
             rows.append(_rows(latent, role, docs[ranks], values[ranks]))
 
-    n_hard = config.explain_hard_negatives + config.score_hard_negatives
-    n_random = config.explain_random_negatives + config.score_random_negatives
     for start in range(0, len(ready), chunk):
         block = ready[start:start + chunk]
         similarity = np.asarray(explain_means[start:start + chunk]) @ corpus.embeddings.T

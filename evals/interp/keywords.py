@@ -102,11 +102,12 @@ class TfidfIndex:
         return sp.csr_matrix((vals, (rows, cols)), shape=(len(term_lists), len(self.vocabulary)), dtype=np.float32)
 
 
-def _mean_matrix(groups: list[np.ndarray], n_docs: int) -> sp.csr_matrix:
-    """(n_groups, n_docs) with 1/len(group) at each group's docs."""
-    rows = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
+def _membership(groups: list[np.ndarray], n_docs: int, mean: bool) -> sp.csr_matrix:
+    """(n_groups, n_docs): 1/len(group) (``mean``) or 1 at each group's docs."""
+    sizes = np.array([len(g) for g in groups], dtype=np.int64)
+    rows = np.repeat(np.arange(len(groups)), sizes)
     cols = np.concatenate(groups) if groups else np.zeros(0, dtype=np.int64)
-    vals = np.concatenate([np.full(len(g), 1 / max(len(g), 1)) for g in groups]) if groups else np.zeros(0)
+    vals = np.repeat(1 / np.maximum(sizes, 1), sizes) if mean else np.ones(len(cols))
     return sp.csr_matrix((vals, (rows, cols)), shape=(len(groups), n_docs))
 
 
@@ -114,24 +115,28 @@ def explain_offline(index: TfidfIndex, positives: list[np.ndarray], negatives: l
                     label_terms: int = 4, min_term_docs: int = 2) -> list[list[str]]:
     """The label terms of each feature, from its positive and negative explanation docs (corpus rows)."""
     n_docs = index.matrix.shape[0]
-    contrast = (_mean_matrix(positives, n_docs) @ index.matrix - _mean_matrix(negatives, n_docs) @ index.matrix).tocsr()
+    contrast = (_membership(positives, n_docs, mean=True) @ index.matrix
+                - _membership(negatives, n_docs, mean=True) @ index.matrix).tocsr()
     presence = index.matrix.copy()
     presence.data[:] = 1
-    doc_counts = (_mean_matrix(positives, n_docs) @ presence).tocsr()
-    sizes = np.array([len(p) for p in positives])
-    support_row = np.zeros(contrast.shape[1])
+    support = (_membership(positives, n_docs, mean=False) @ presence).tocsr()  # positives containing each term
+    dense_support = np.zeros(contrast.shape[1])
     labels = []
     for row in range(len(positives)):
-        lo, hi = contrast.indptr[row], contrast.indptr[row + 1]
-        terms, weights = contrast.indices[lo:hi], contrast.data[lo:hi]
-        c_lo, c_hi = doc_counts.indptr[row], doc_counts.indptr[row + 1]
-        support_row[doc_counts.indices[c_lo:c_hi]] = doc_counts.data[c_lo:c_hi] * sizes[row]
-        support = support_row[terms]
-        support_row[doc_counts.indices[c_lo:c_hi]] = 0
-        usable = (weights > 0) & (support >= min_term_docs - 1e-6)
+        terms, weights = _row(contrast, row)
+        support_terms, support_counts = _row(support, row)
+        dense_support[support_terms] = support_counts
+        usable = (weights > 0) & (dense_support[terms] >= min_term_docs)
+        dense_support[support_terms] = 0
         order = np.argsort(-weights[usable], kind="stable")[: 8 * label_terms]
-        labels.append(_pick_terms([(index.vocabulary[t], w) for t, w in zip(terms[usable][order], weights[usable][order])], label_terms))
+        ranked = [(index.vocabulary[t], w) for t, w in zip(terms[usable][order], weights[usable][order])]
+        labels.append(_pick_terms(ranked, label_terms))
     return labels
+
+
+def _row(matrix: sp.csr_matrix, row: int) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = matrix.indptr[row], matrix.indptr[row + 1]
+    return matrix.indices[lo:hi], matrix.data[lo:hi]
 
 
 def _pick_terms(ranked: list[tuple[str, float]], count: int, bigram_preference: float = 0.6) -> list[str]:

@@ -56,7 +56,8 @@ class RunReport:
     predictor: str
     is_proxy: bool
     interpreted: int
-    too_few_active: int
+    not_interpretable: int
+    """Features active on too few (or too many) abstracts for a held-out set."""
     errors: int
     skipped_done: int
     wall_s: float
@@ -95,7 +96,8 @@ def run_interpretation(warehouse: Path, corpus_name: str, *, sae_id: int | None 
     todo = np.array([latent for latent in range(wanted) if latent not in done], dtype=np.int64)
     with clock.phase("select examples"):
         examples = select_examples(corpus, activations, todo, config.examples, extra_positives=extra)
-    rare = [FeatureResult(latent, "too_few_active") for latent, s in examples.status.items() if s != READY]
+    # Too rarely (or too often) active to hold out 10 + 10 abstracts: stored with that status, no label.
+    rare = [FeatureResult(latent, s) for latent, s in examples.status.items() if s != READY]
     ready = np.array([latent for latent, s in examples.status.items() if s == READY], dtype=np.int64)
     if use_llm:
         predictor, is_proxy = config.llm.predictor_model, False
@@ -109,7 +111,7 @@ def run_interpretation(warehouse: Path, corpus_name: str, *, sae_id: int | None 
         write_summary(con, sae.sae_id, explainer, summary)
     return RunReport(
         sae_id=sae.sae_id, explainer=explainer, predictor=predictor, is_proxy=is_proxy,
-        interpreted=sum(r.status == "complete" for r in results), too_few_active=len(rare),
+        interpreted=sum(r.status == "complete" for r in results), not_interpretable=len(rare),
         errors=sum(r.status == "error" for r in results), skipped_done=len(done),
         wall_s=time.perf_counter() - started, summary=summary, usage=usage, phases=clock.seconds,
     )

@@ -12,7 +12,7 @@ from data.warehouse import insert_arrow, transaction
 from evals.interp.examples import ROLES, Corpus, ExampleSet
 from evals.interp.metrics import Scores
 
-DONE_STATUSES = ("complete", "too_few_active")
+DONE_STATUSES = ("complete", "too_few_active", "too_few_inactive")
 
 
 @dataclass
@@ -41,7 +41,7 @@ def find_sae(con: duckdb.DuckDBPyConnection, corpus_name: str, sae_id: int | Non
 
 def finished_latents(con: duckdb.DuckDBPyConnection, sae_id: int, explainer: str) -> set[int]:
     rows = con.execute(
-        "SELECT latent FROM interpretations WHERE sae_id = ? AND explainer = ? AND status IN (?, ?)",
+        "SELECT latent FROM interpretations WHERE sae_id = ? AND explainer = ? AND status IN (?, ?, ?)",
         [sae_id, explainer, *DONE_STATUSES],
     ).fetchall()
     return {r[0] for r in rows}

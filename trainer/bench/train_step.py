@@ -1,0 +1,209 @@
+"""`just bench train`: one SAE training step, this trainer vs the paper's recipe vs EleutherAI sparsify.
+
+A step is forward + backward + decoder-gradient projection + gradient clipping (1.0) + Adam + decoder
+renormalisation, on a fixed batch of random unit vectors with a fixed dead-latent mask (so AuxK runs).
+All variants live in one process and are timed round-robin (one step of each per round), so load from
+other processes on a shared machine hits them alike; the table reports medians. The floor is one dense
+encoder GEMM (B x d x n) of the same shape, timed in the same rounds.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from trainer.bench.paper_recipe import PaperAutoencoder
+from trainer.sae import TopKSAE
+
+console = Console(width=max(Console().width, 170))
+
+SHAPES = {
+    "sae64": (1536, 9216, 64),  # the paper's SAE64 on OpenAI 1536-d embeddings
+    "minilm": (384, 3072, 32),  # this project's default: MiniLM 384-d, n = 8d
+}
+
+
+@dataclass
+class Workload:
+    """One benchmark shape."""
+
+    name: str
+    d: int
+    n_latents: int
+    k: int
+    batch: int
+    dead_fraction: float
+    """Share of latents marked dead (fixed mask), so every variant pays for its AuxK pass."""
+
+
+@dataclass
+class Variant:
+    name: str
+    step: Callable[[], object] | None
+    note: str
+    times: list[float]
+
+
+def _adam(parameters, fused: bool) -> torch.optim.Optimizer:
+    return torch.optim.Adam(parameters, lr=1e-4, fused=True) if fused else torch.optim.Adam(parameters, lr=1e-4)
+
+
+def trainer_step(sae: TopKSAE, x: torch.Tensor, dead_mask: torch.Tensor, optimiser: torch.optim.Optimizer) -> tuple[torch.Tensor, torch.Tensor]:
+    """The step this trainer runs (the Lightning module does the same around `TopKSAE.forward`).
+
+    Returns (nmse, top-k latent ids)."""
+    out = sae(x, dead_mask)
+    optimiser.zero_grad()
+    out.loss.backward()
+    sae.remove_parallel_decoder_grad()
+    torch.nn.utils.clip_grad_norm_(sae.parameters(), 1.0, foreach=True)
+    optimiser.step()
+    sae.normalise_decoder()
+    return out.nmse.detach(), out.indices
+
+
+def _sparsify_variant(w: Workload, x: torch.Tensor, dead_mask: torch.Tensor, device: torch.device) -> tuple[Callable[[], object] | None, str]:
+    try:
+        from sparsify import SparseCoder, SparseCoderConfig
+    except ImportError as error:  # optional `bench` extra
+        return None, f"not installed ({error.name}); pip install -e '.[bench]'"
+    coder = SparseCoder(w.d, SparseCoderConfig(num_latents=w.n_latents, k=w.k), device=device)
+    optimiser = _adam(coder.parameters(), fused=True)
+
+    def step():
+        out = coder(x, dead_mask=dead_mask)
+        loss = out.fvu + out.auxk_loss / 32
+        optimiser.zero_grad()
+        loss.backward()
+        coder.remove_gradient_parallel_to_decoder_directions()
+        torch.nn.utils.clip_grad_norm_(coder.parameters(), 1.0, foreach=True)
+        optimiser.step()
+        coder.set_decoder_norm_to_unit_norm()
+
+    import sparsify
+
+    return step, f"eai-sparsify {sparsify.__version__}; fused Adam; its AuxK picks min(d/2 = {w.d // 2}, #dead) latents"
+
+
+def build_variants(w: Workload, device: torch.device, include_dense_reference: bool) -> tuple[list[Variant], torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.nn.functional.normalize(torch.randn(w.batch, w.d, generator=gen), dim=1).to(device)
+    dead_mask = (torch.rand(w.n_latents, generator=gen) < w.dead_fraction).to(device)
+    k_aux = 2 * w.k
+    variants = []
+
+    fast = TopKSAE(w.d, w.n_latents, w.k, fast=True).to(device)
+    fast.init_b_pre(x)
+    fast_opt = _adam(fast.parameters(), fused=True)
+    variants.append(Variant("this trainer (fast path)", lambda: trainer_step(fast, x, dead_mask, fast_opt), "sparse kernels; fused Adam", []))
+    if include_dense_reference:
+        dense = TopKSAE(w.d, w.n_latents, w.k, fast=False).to(device)
+        dense_opt = _adam(dense.parameters(), fused=True)
+        variants.append(Variant("this trainer (dense reference path)", lambda: trainer_step(dense, x, dead_mask, dense_opt), "fast=False; fused Adam", []))
+    paper = PaperAutoencoder(w.d, w.n_latents, w.k, k_aux).to(device)
+    paper_opt = _adam(paper.parameters(), fused=False)
+    variants.append(Variant("paper recipe (as published)", lambda: paper.train_step(x, dead_mask.float(), paper_opt), "dense; top-4k every step; torch.optim.Adam defaults", []))
+    paper_fused = PaperAutoencoder(w.d, w.n_latents, w.k, k_aux).to(device)
+    paper_fused_opt = _adam(paper_fused.parameters(), fused=True)
+    variants.append(Variant("paper recipe + fused Adam", lambda: paper_fused.train_step(x, dead_mask.float(), paper_fused_opt), "same math, our optimiser: isolates the kernels", []))
+    sparsify_step, note = _sparsify_variant(w, x, dead_mask, device)
+    variants.append(Variant("EleutherAI sparsify SparseCoder", sparsify_step, note, []))
+    return variants, x, dead_mask
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _timed(fn: Callable[[], object], device: torch.device) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def run_workload(w: Workload, device: torch.device, rounds: int, warmup: int, include_dense_reference: bool) -> None:
+    torch.manual_seed(0)
+    variants, x, _ = build_variants(w, device, include_dense_reference)
+    weight = torch.randn(w.n_latents, w.d, device=device)
+    bias = torch.zeros(w.n_latents, device=device)
+    gemm = Variant("one dense encoder GEMM (floor)", lambda: torch.addmm(bias, x, weight.t()), f"{w.batch} x {w.d} x {w.n_latents}", [])
+    active = [v for v in [gemm, *variants] if v.step is not None]
+    for variant in active:  # warm-up: allocator, first-call costs, sparsify's torch.compile
+        for _ in range(warmup):
+            variant.step()
+    for _ in range(rounds):
+        for variant in active:
+            variant.times.append(_timed(variant.step, device))
+    report(w, device, gemm, variants, rounds)
+
+
+def _hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    load = ", load avg {:.1f}".format(os.getloadavg()[0]) if hasattr(os, "getloadavg") else ""
+    policy = os.environ.get("OMP_WAIT_POLICY", "default")
+    return f"{cpu}, {torch.get_num_threads()} torch threads of {os.cpu_count()} cores{load}, OMP_WAIT_POLICY={policy}, torch {torch.__version__}"
+
+
+def report(w: Workload, device: torch.device, gemm: Variant, variants: list[Variant], rounds: int) -> None:
+    floor = statistics.median(gemm.times)
+    published = next(v for v in variants if v.name.startswith("paper recipe (as"))
+    published_ms = statistics.median(published.times) * 1e3
+    table = Table(
+        title=f"SAE train step [{w.name}] d={w.d} n={w.n_latents} k={w.k} k_aux={2 * w.k} batch={w.batch}, "
+        f"{w.dead_fraction:.0%} latents dead, fp32 on {device.type}",
+        caption=f"{_hardware(device)}; median of {rounds} interleaved rounds",
+    )
+    for column, justify in [("variant", "left"), ("step ms (median)", "right"), ("min ms", "right"), ("x GEMM floor", "right"),
+                            ("speed-up vs paper", "right"), ("samples/s", "right"), ("notes", "left")]:
+        table.add_column(column, justify=justify)
+    table.add_row(gemm.name, f"{floor * 1e3:.1f}", f"{min(gemm.times) * 1e3:.1f}", "1.00", "", "", gemm.note)
+    for variant in variants:
+        if variant.step is None:
+            table.add_row(variant.name, "-", "-", "-", "-", "-", variant.note)
+            continue
+        median_ms = statistics.median(variant.times) * 1e3
+        table.add_row(variant.name, f"{median_ms:.1f}", f"{min(variant.times) * 1e3:.1f}", f"{median_ms / (floor * 1e3):.2f}",
+                      f"{published_ms / median_ms:.2f}x", f"{w.batch / median_ms * 1e3:,.0f}", variant.note)
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trainer.bench.train_step", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shape", choices=[*SHAPES, "all"], default="all", help="sae64 (d=1536, n=9216, k=64), minilm (d=384, n=3072, k=32)")
+    parser.add_argument("--batch", type=int, default=1024)
+    parser.add_argument("--dead-fraction", type=float, default=0.05, help="share of latents in the fixed dead mask (AuxK runs)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed steps per variant (interleaved)")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--no-dense-reference", action="store_true", help="skip this trainer's dense reference path")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    for name in SHAPES if args.shape == "all" else [args.shape]:
+        d, n, k = SHAPES[name]
+        run_workload(Workload(name, d, n, k, args.batch, args.dead_fraction), device, args.rounds, args.warmup, not args.no_dense_reference)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
