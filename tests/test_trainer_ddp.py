@@ -63,3 +63,28 @@ def test_two_process_ddp_matches_one_process(astro_warehouse_template, tmp_path)
     counters = ddp_counters["state_dict"]["samples_since_fired"]
     # counted in global samples (both ranks' shards), not per-rank steps
     assert bool((counters % RUN["batch_size"] == 0).all()) and int(counters.max()) <= RUN["max_steps"] * RUN["batch_size"]
+
+
+def test_rank_shards_partition_the_global_batch_and_resume_mid_epoch():
+    from trainer.datamodule import GlobalBatchShards
+
+    x = torch.arange(40, dtype=torch.float32)[:, None]
+    doc_ids = torch.arange(100, 140)
+    step = {"now": 0}
+
+    def shards(rank: int, world_size: int) -> GlobalBatchShards:
+        return GlobalBatchShards(x, doc_ids, global_batch=8, rank=rank, world_size=world_size, seed=3,
+                                 current_step=lambda: step["now"])
+
+    single = [ids for _, ids in shards(0, 1)]
+    rank0, rank1 = [ids for _, ids in shards(0, 2)], [ids for _, ids in shards(1, 2)]
+    assert len(single) == 5 and all(len(ids) == 4 for ids in rank0 + rank1)
+    for whole, first, second in zip(single, rank0, rank1):
+        assert torch.equal(whole, torch.cat([first, second]))
+    assert sorted(torch.cat(single).tolist()) == list(range(100, 140))  # one epoch sees every document once
+    step["now"] = 7  # epoch 1, batch 2: a resumed run continues with the batches it would have seen
+    resumed = [ids for _, ids in shards(0, 1)]
+    step["now"] = 5
+    epoch_one = [ids for _, ids in shards(0, 1)]
+    assert len(resumed) == 3 and all(torch.equal(a, b) for a, b in zip(resumed, epoch_one[2:]))
+    assert not torch.equal(torch.cat(epoch_one), torch.cat(single))  # each epoch reshuffles
