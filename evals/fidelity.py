@@ -76,8 +76,8 @@ def retrieval_fidelity(original: np.ndarray, reconstructed: np.ndarray, query_ro
     """recall@top and nDCG@top of search over ``reconstructed`` against ``original`` (rows aligned)."""
     corpus_rows = np.setdiff1d(np.arange(len(original)), query_rows)
     queries = original[query_rows]
-    reference = DocumentIndex(original[corpus_rows]).search_exact(queries, top).rows
-    tested = DocumentIndex(reconstructed[corpus_rows]).search_exact(queries, top).rows
+    reference = DocumentIndex(original[corpus_rows], coarse="none").search_exact(queries, top).rows
+    tested = DocumentIndex(reconstructed[corpus_rows], coarse="none").search_exact(queries, top).rows
     discounts = 1.0 / np.log2(np.arange(top) + 2)
     ideal = float(np.sum(np.arange(top, 0, -1) * discounts))
     recalls, ndcgs = [], []

@@ -12,7 +12,7 @@ from trainer.sae import TopKSAE
 MINILM = "all-MiniLM-L6-v2"
 
 
-def untrained_search(warehouse, n_latents: int = 768, k: int = 16, embedder=None, candidates: int = 256) -> SteerableSearch:
+def untrained_search(warehouse, n_latents: int = 768, k: int = 16, embedder=None, candidates: int = 1024) -> SteerableSearch:
     """A SteerableSearch over the real astro embeddings with a data-initialised, untrained SAE."""
     with open_reader(warehouse) as con:
         doc_ids, matrix = load_embeddings(con, MINILM)

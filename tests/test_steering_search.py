@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from evals.steering.errors import DegenerateQuery, EmptyQuery, LatentOutOfRange, ModelMismatch, SteeringError, UnknownSAE
-from evals.steering.index import DocumentIndex
+from evals.steering.index import DocumentIndex, make_scorer
 from evals.steering.search import SteerableSearch
 from tests.steering_helpers import MINILM, noisy_queries, untrained_search
 
@@ -21,7 +21,9 @@ def float32_top10(matrix: torch.Tensor, query: np.ndarray) -> set[int]:
     return set(torch.topk(matrix @ q, 10).indices.tolist())
 
 
-def test_fast_search_returns_the_float32_top10_on_real_and_steered_queries(search):
+@pytest.mark.parametrize("coarse", ["int8", "float16"])
+def test_fast_search_returns_the_float32_top10_on_real_and_steered_queries(search, coarse):
+    search.index.scorer = make_scorer(search.index.exact, coarse)
     matrix = search.index.exact
     queries = noisy_queries(matrix.numpy(), 60, noise=0.02, seed=1)
     rng = np.random.default_rng(2)
@@ -34,9 +36,10 @@ def test_fast_search_returns_the_float32_top10_on_real_and_steered_queries(searc
             assert np.all(np.diff(hits.scores) <= 1e-7)  # best first
 
 
-def test_uncertified_queries_fall_back_to_a_full_scan_and_stay_exact(search):
+@pytest.mark.parametrize("coarse", ["int8", "float16"])
+def test_uncertified_queries_fall_back_to_a_full_scan_and_stay_exact(search, coarse):
     matrix = search.index.exact.numpy()
-    tight = DocumentIndex(matrix, candidates=11)  # 10th vs 11th candidate: often closer than the bound
+    tight = DocumentIndex(matrix, candidates=11, coarse=coarse)  # 10th vs 11th candidate: often closer than the bound
     queries = noisy_queries(matrix, 40, noise=0.05, seed=3)
     for query in queries:
         assert set(tight.search(query, 10).rows.tolist()) == float32_top10(search.index.exact, query)
@@ -125,3 +128,15 @@ def test_a_title_query_embedded_with_the_corpus_model_finds_its_paper(search, as
     assert 0 < len(latents.latents) <= search.info.k
     result = search.search(search.embed(title))
     assert doc_id in result.doc_ids.tolist()
+
+
+@pytest.mark.parametrize("coarse", ["int8", "float16"])
+def test_coarse_scores_stay_within_the_certified_bound(search, coarse):
+    scorer = make_scorer(search.index.exact, coarse)
+    assert scorer.name == coarse
+    queries = noisy_queries(search.index.exact.numpy(), 20, noise=0.3, seed=5)
+    for query in queries:
+        q = torch.from_numpy(query / np.linalg.norm(query))
+        scores, bound = scorer.scores(q)
+        error = (scores.float() - search.index.exact @ q).abs().max().item()
+        assert error <= bound and bound < 0.05

@@ -9,7 +9,7 @@ import torch
 
 from data.embeddings import load_embeddings
 from data.settings import artifacts_dir
-from data.warehouse import open_reader
+from data.warehouse import open_reader, open_writer
 from evals import fidelity
 from evals.fidelity import FidelityConfig, corpus_fidelity, reconstruct_documents
 from evals.steering import cli
@@ -80,3 +80,44 @@ def test_steer_bench_cli_end_to_end_without_labels(trained_astro_copy, tmp_path,
     plots = artifacts_dir() / "steering"
     assert (plots / f"astro_sae{sae_ids[0][0]}_pareto.html").stat().st_size > 100_000
     assert (plots / f"astro_sae{sae_ids[0][0]}_pareto.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def label_every_latent_with_its_top_title(path, sae_id: int) -> None:
+    """Stand-in labels (the title of each latent's strongest document), written like interp's rows."""
+    with open_writer(path) as con:
+        con.execute(
+            """
+            INSERT INTO interpretations (sae_id, latent, explainer, predictor, is_proxy, label, pearson, f1, status, created_at)
+            SELECT a.sae_id, a.latent, 'top-title', 'none', true, arg_max(d.title, a.value), 0.5, 0.5, 'complete', now()
+            FROM activations a JOIN docs d USING (doc_id) WHERE a.sae_id = ? GROUP BY a.sae_id, a.latent
+            """,
+            [sae_id],
+        )
+
+
+def fake_llm(request):
+    prompt = request["messages"][-1]["content"]
+    if "Candidate topics" in prompt:
+        return "Both sets are about stars.\nFINAL: 1, 2"
+    query = prompt.split("Original query: ", 1)[1].split("\n", 1)[0]
+    topic = prompt.split('Add the topic "', 1)[1].split('"', 1)[0]
+    return f"FINAL: {query} and {topic}"
+
+
+def test_steer_bench_cli_with_a_key_rewrites_and_judges_via_the_llm(trained_astro_copy, tmp_path, fake_openai, monkeypatch, capsys):
+    path, sae_id = trained_astro_copy.path, trained_astro_copy.sae_ids[0]
+    label_every_latent_with_its_top_title(path, sae_id)
+    fake_openai.chat = fake_llm
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+    config = tmp_path / "steering.yaml"
+    config.write_text("up_strengths: [1.0]\ndown_strengths: [-1.0]\nn_queries: 5\njudge_settings: [[1.0, -1.0]]\n")
+    assert cli.main(["bench", "astro", "--warehouse", str(path), "--config", str(config), "--sae-id", str(sae_id), "--judge"]) == 0
+    assert "rewrite-llm" in capsys.readouterr().out
+    with open_reader(path) as con:
+        rows = con.execute("SELECT method, judge FROM steering_results ORDER BY method").fetchall()
+        cached = con.execute("SELECT count(*) FROM llm_cache").fetchall()[0][0]
+    methods = [method for method, _ in rows]
+    assert methods.count("rewrite-llm") == methods.count("sae") == methods.count("none") >= 4
+    assert all(json.loads(judge)["answer"].endswith("FINAL: 1, 2") for method, judge in rows if method != "none")
+    assert cached == len(fake_openai.requests["chat"]) > 0  # every answer is in the persistent cache

@@ -3,7 +3,7 @@
 Workload: synthetic clustered unit vectors (default 424,000 x 1536, like the paper's astro +
 cs.LG corpus with text-embedding-3-small), an untrained top-k SAE of the paper's SAE64 shape
 (n = 9216, k = 64) and queries = a document plus noise, steered up one latent and down another.
-Timed: ``SteerableSearch.steer`` + ``search`` (float16 scan, float32 re-rank, certified) against
+Timed: ``SteerableSearch.steer`` + ``search`` (int8 or float16 scan, float32 re-rank, certified) against
 a plain float32 exact search of the same steered vector in the same process (torch and numpy).
 Agreement: the fraction of queries whose top 10 equals the float32 top 10 (same set).
 """
@@ -19,6 +19,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from evals.steering.index import make_scorer
 from evals.steering.search import SAEInfo, SteerableSearch
 from trainer.sae import TopKSAE
 
@@ -48,7 +49,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latents", type=int, default=9216, help="SAE latents (paper SAE64: 9216)")
     parser.add_argument("--k", type=int, default=64, help="SAE top-k")
     parser.add_argument("--queries", type=int, default=200, help="timed queries")
-    parser.add_argument("--candidates", type=int, default=256, help="float16 candidates re-ranked in float32")
+    parser.add_argument("--candidates", type=int, default=1024, help="coarse candidates re-ranked in float32")
+    parser.add_argument("--coarse", choices=("auto", "int8", "float16"), default="auto", help="coarse scorer")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     console = Console()
@@ -59,6 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     sae = TopKSAE(args.dim, args.latents, args.k).eval()
     info = SAEInfo(0, "synthetic", "synthetic", "synthetic-model", args.dim, args.latents, args.k)
     search = SteerableSearch.from_parts(info, sae, np.arange(args.docs), matrix, candidates=args.candidates)
+    if args.coarse != "auto":
+        search.index.scorer = make_scorer(search.index.exact, args.coarse)
     console.print(f"built {args.docs:,} x {args.dim} corpus and index in {time.perf_counter() - started:.1f} s")
 
     rng = np.random.default_rng(args.seed + 1)
@@ -94,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     for column in ("method", "median ms", "p95 ms", "speed-up vs fp32 torch"):
         table.add_column(column, justify="right" if column != "method" else "left")
     rows = [
-        ("steer + search (fp16 scan, fp32 re-rank)", fast_times),
+        (f"steer + search ({search.index.scorer.name} scan, fp32 re-rank of {search.index.candidates})", fast_times),
         ("  search only", search_times),
         ("float32 exact, torch mv (baseline)", torch_times),
         ("float32 exact, numpy", numpy_times),

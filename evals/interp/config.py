@@ -47,6 +47,10 @@ class OfflineConfig:
     explain_extra_positives: int = 20
     """Further active abstracts (never held out) the keyword explainer may read beyond the LLM's set."""
 
+    def __post_init__(self) -> None:
+        if self.scorer not in ("embedding", "terms"):
+            raise ValueError(f"offline.scorer must be 'embedding' or 'terms', not {self.scorer!r}")
+
 
 @dataclass
 class LLMPathConfig:

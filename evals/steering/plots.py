@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 METRICS = (("up_success", "up-success"), ("down_success", "down-success"))
+COLOURS = {"none": "grey", "rewrite-offline": "crimson", "rewrite-llm": "darkorange"}
 
 
 def pareto_figure(summary: dict, title: str) -> go.Figure:
@@ -32,11 +33,12 @@ def pareto_figure(summary: dict, title: str) -> go.Figure:
             symbol = "x" if p["method"] == "none" else "star"
             figure.add_trace(go.Scatter(
                 x=[p["cos"]], y=[p[metric]], mode="markers", name=p["method"], legendgroup=p["method"],
-                marker={"symbol": symbol, "size": 14}, showlegend=column == 1, text=[f"n={p['n']}"],
+                marker={"symbol": symbol, "size": 14, "color": COLOURS.get(p["method"], "crimson")}, showlegend=column == 1, text=[f"n={p['n']}"],
             ), row=1, col=column)
         figure.update_xaxes(title_text="cos(q, q')", row=1, col=column)
         figure.update_yaxes(title_text=name, range=[-0.02, 1.02], row=1, col=column)
-    figure.update_layout(title=title, width=1100, height=480, template="plotly_white")
+    figure.update_layout(title=title, width=1100, height=520, template="plotly_white",
+                         legend={"orientation": "h", "y": -0.2, "x": 0})
     return figure
 
 

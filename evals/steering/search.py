@@ -77,7 +77,7 @@ def corpus_sae_ids(con: duckdb.DuckDBPyConnection, corpus: str) -> list[int]:
 class SteerableSearch:
     """Query -> SAE latents -> steered query -> exact top-k documents, for one SAE."""
 
-    def __init__(self, warehouse_path: str | Path, sae_id: int, *, embedder: Embedder | None = None, candidates: int = 256) -> None:
+    def __init__(self, warehouse_path: str | Path, sae_id: int, *, embedder: Embedder | None = None, candidates: int = 1024) -> None:
         with open_reader(warehouse_path) as con:
             info = read_sae_info(con, sae_id)
             from trainer.checkpoint import load_sae_from_warehouse  # trainer's contract
@@ -89,7 +89,7 @@ class SteerableSearch:
     @classmethod
     def from_parts(
         cls, info: SAEInfo, sae: TopKSAE, doc_ids: np.ndarray, matrix: np.ndarray,
-        embedder: Embedder | None = None, candidates: int = 256,
+        embedder: Embedder | None = None, candidates: int = 1024,
     ) -> "SteerableSearch":
         """Build from already-loaded parts (benchmarks on synthetic data, evaluations that hold them)."""
         search = cls.__new__(cls)
