@@ -9,7 +9,7 @@ import pytest
 
 from data.warehouse import open_reader, open_writer
 from evals.interp.__main__ import main
-from evals.interp.config import InterpConfig, LLMPathConfig
+from evals.interp.config import InterpConfig, LLMPathConfig, OfflineConfig
 from evals.interp.examples import READY, load_activations, load_corpus, select_examples
 from evals.interp.pipeline import run_interpretation
 from tests.fake_openai import Fault
@@ -63,6 +63,16 @@ def test_offline_path_on_shared_data(trained_astro_copy):
 
     again = run_interpretation(path, "astro", sae_id=sae_id, use_llm=False, max_features=FEATURES)
     assert again.interpreted == 0 and again.skipped_done == FEATURES  # resumable: nothing left to do
+
+
+def test_term_matching_scorer(trained_astro_copy):
+    path, sae_id = trained_astro_copy.path, trained_astro_copy.sae_ids[0]
+    config = InterpConfig(offline=OfflineConfig(scorer="terms"))
+    report = run_interpretation(path, "astro", sae_id=sae_id, use_llm=False, max_features=30, config=config)
+    assert report.predictor == "proxy-term-match" and report.interpreted > 0
+    with open_reader(path) as con:
+        rows = con.execute("SELECT predictor, is_proxy, auroc FROM interpretations WHERE status = 'complete'").fetchall()
+    assert {(r[0], r[1]) for r in rows} == {("proxy-term-match", True)} and all(0 <= r[2] <= 1 for r in rows)
 
 
 def test_example_selection_is_reproducible(trained_astro_copy):
