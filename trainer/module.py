@@ -10,7 +10,7 @@ import lightning as L
 import torch
 
 from trainer.metrics import ReconstructionStats
-from trainer.sae import TopKSAE
+from trainer.sae import SumAcross, TopKSAE
 
 
 class SparseAutoencoderModule(L.LightningModule):

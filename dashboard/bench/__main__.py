@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -24,16 +23,10 @@ from dashboard import queries
 from dashboard.bench.synthetic import SyntheticSpec, build_synthetic
 from data.settings import REPO_ROOT, artifacts_dir
 from data.warehouse import open_reader
+from data.machine import describe_machine
 
 APP = REPO_ROOT / "dashboard" / "app.py"
 TARGETS_MS = {"feature page": 50.0, "features table": 300.0, "first page, cold start": 3000.0}
-
-
-def _hardware() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{model}, {os.cpu_count()} cores, {memory:.0f} GiB RAM, load {os.getloadavg()[0]:.1f}"
 
 
 def _times_ms(function, repeats: int) -> tuple[list[float], list[float]]:
@@ -156,7 +149,7 @@ def main() -> None:
         rows.append(("first page, cold start (fresh `streamlit run` -> Chromium rendered)", ([browser], None), "first page, cold start"))
 
     table = Table(title=f"Dashboard on a synthetic paper-scale warehouse: {n_docs:,} docs, SAE n = {n_latents:,} k = 64 "
-                        f"({n_rows:,} activation rows)", caption=_hardware())
+                        f"({n_rows:,} activation rows)", caption=describe_machine())
     for column in ("what", "runs", "median ms", "p90 ms", "median CPU ms", "target ms", "median / target"):
         table.add_column(column, justify="left" if column == "what" else "right")
     for name, (times, cpu), target in rows:

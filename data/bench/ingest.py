@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from data.sources import BadInput
 from data.sources.jsonl import read_jsonl
 from data.sources.precomputed import read_parquet_vectors
 from data.warehouse import open_reader
+from data.machine import describe_machine
 
 TARGET_S = 60.0
 
@@ -31,16 +31,6 @@ def _timed(action) -> float:
     started = time.perf_counter()
     action()
     return time.perf_counter() - started
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,8 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         table.add_row(stage, f"{seconds:.2f}", f"{n_docs / seconds:,.0f}", f"{seconds / baseline:.2f}")
     console = Console()
     console.print(table)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    console.print(f"hardware: {_cpu_model()}, {os.cpu_count()} cores, load average {load:.1f}")
+    console.print(f"hardware: {describe_machine()}")
     verdict = "[green]within[/green]" if fresh < TARGET_S else "[red]over[/red]"
     console.print(f"fresh ingest {fresh:.1f} s: {verdict} the {TARGET_S:.0f} s target")
     return 0 if fresh < TARGET_S else 1

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from rich.table import Table
 
 from data.warehouse import insert_arrow, open_reader, open_writer, transaction
 from evals.cooccurrence import cooccurrence_counts, cooccurrence_from_pairs, load_topk
+from data.machine import describe_machine
 
 
 def synthetic_topk(n_docs: int, k: int, n_latents: int, seed: int = 0) -> np.ndarray:
@@ -129,19 +129,8 @@ def main() -> None:
         f"workload: {args.docs:,} docs x k={args.k} ({rows.size:,} activations), n={args.latents:,}; "
         f"C has {ours.nnz:,} non-zeros; same matrix as baseline: {same}; from DuckDB: {same_db}"
     )
-    console.print(f"hardware: {_cpu_model()}, {len(os.sched_getaffinity(0))} cores available, "
-                  f"load average at the end {os.getloadavg()[0]:.1f} (other processes share the cores: "
+    console.print(f"hardware: {describe_machine()} (other processes share the cores: "
                   f"wall > CPU / cores means contention), numpy {np.__version__}, scipy {scipy.__version__}")
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 if __name__ == "__main__":

@@ -9,8 +9,6 @@ as the paper's code does) timed on a sample of features in the same process.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
 import tempfile
 import time
@@ -26,6 +24,7 @@ from evals.interp.examples import Corpus, load_corpus
 from evals.interp.pipeline import run_interpretation
 from evals.interp.store import find_sae
 from evals.interp.summary import METRICS
+from data.machine import describe_machine
 
 TARGET_S = 600.0
 
@@ -48,18 +47,6 @@ def naive_selection_seconds(path: Path, sae_id: int, corpus: Corpus, latents: li
             np.argsort(-similarity)[:8]
             rng.permutation(active)[:20]
     return time.perf_counter() - started
-
-
-def hardware() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     work.add_column("value")
     work.add_row("SAE", f"id {sae.sae_id}: n = {sae.n_latents}, k = {sae.k}, {sae.embed_model}")
     work.add_row("corpus", f"{corpus.size} abstracts, {nnz} stored activations")
-    work.add_row("hardware", hardware())
+    work.add_row("hardware", describe_machine())
     console.print(work)
 
     phases = Table(title=f"offline path over all features: {report.wall_s:.1f} s "

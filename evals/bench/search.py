@@ -10,8 +10,6 @@ Agreement: the fraction of queries whose top 10 equals the float32 top 10 (same 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 
 import numpy as np
@@ -19,6 +17,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from data.machine import describe_machine
 from evals.steering.index import make_scorer
 from evals.steering.search import SAEInfo, SteerableSearch
 from trainer.sae import TopKSAE
@@ -111,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         f"full float32 fallbacks: {search.index.fallbacks}"
     )
     console.print(
-        f"hardware: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"hardware: {describe_machine()}, "
         f"torch {torch.__version__} with {torch.get_num_threads()} threads"
     )
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from rich.table import Table
 
 from trainer.bench.paper_recipe import PaperAutoencoder
 from trainer.sae import TopKSAE
+from data.machine import describe_machine
 
 console = Console(width=max(Console().width, 170))
 
@@ -151,15 +151,8 @@ def run_workload(w: Workload, device: torch.device, rounds: int, warmup: int, in
 def _hardware(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    load = ", load avg {:.1f}".format(os.getloadavg()[0]) if hasattr(os, "getloadavg") else ""
     policy = os.environ.get("OMP_WAIT_POLICY", "default")
-    return f"{cpu}, {torch.get_num_threads()} torch threads of {os.cpu_count()} cores{load}, OMP_WAIT_POLICY={policy}, torch {torch.__version__}"
+    return f"{describe_machine()}, {torch.get_num_threads()} torch threads, OMP_WAIT_POLICY={policy}, torch {torch.__version__}"
 
 
 def report(w: Workload, device: torch.device, gemm: Variant, variants: list[Variant], rounds: int) -> None:

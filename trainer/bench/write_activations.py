@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import platform
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,6 +25,7 @@ from rich.table import Table
 
 from data.warehouse import insert_arrow, open_reader, open_writer, transaction
 from trainer.outputs import sort_for_latent_reads
+from data.machine import describe_machine
 
 console = Console(width=max(Console().width, 130))
 
@@ -87,15 +86,6 @@ def check_and_time_read(path: Path, latent: int) -> tuple[float, bool]:
     return read_ms, ordered
 
 
-def hardware() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    if os.path.exists("/proc/cpuinfo"):
-        with open("/proc/cpuinfo") as handle:
-            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
-    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
-    return f"{cpu}, {os.cpu_count()} cores{load}"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="just bench write", description=__doc__.split("\n")[0])
     parser.add_argument("--docs", type=int, default=424_000)
@@ -122,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     baseline = results[0][1]
     table = Table(
         title=f"write {args.docs:,} docs x k={args.k} activations ({len(rows):,} rows, n={args.latents}) into DuckDB",
-        caption=f"{hardware()}; one run per variant, same process; target < 5 s",
+        caption=f"{describe_machine()}; one run per variant, same process; target < 5 s",
     )
     for column in ("variant", "sort+insert+commit s", "vs duckdb ORDER BY", "top-20 read ms", "ordered", "file MiB"):
         table.add_column(column, justify="left" if column == "variant" else "right")
