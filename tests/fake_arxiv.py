@@ -21,8 +21,10 @@ import threading
 import time
 import urllib.parse
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from xml.sax.saxutils import escape, quoteattr
+
+from tests.local_http import LocalHTTPServer
 
 
 def _wrap(text: str) -> str:
@@ -65,7 +67,7 @@ def atom_feed(entries: list[dict], total: int, start: int, page_size: int) -> st
     return "\n".join(parts)
 
 
-class FakeArxiv:
+class FakeArxiv(LocalHTTPServer):
     def __init__(self, records: list[dict]) -> None:
         self.records = sorted(records, key=lambda r: (r["published"], r["arxiv_id"]))  # sortBy=submittedDate
         self.faults: deque = deque()
@@ -73,22 +75,11 @@ class FakeArxiv:
         self.hang_s = 2.5
         """How long a ``"hang"`` fault stalls (longer than the client's timeout in the test)."""
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__()
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/api/query"
-
-    def __enter__(self) -> "FakeArxiv":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return self.origin + "/api/query"
 
     def _matching(self, query: dict) -> list[dict]:
         match = re.fullmatch(r"cat:(\S+)(?: AND submittedDate:\[(\d{12}) TO (\d{12})\])?", query.get("search_query", ""))

@@ -17,9 +17,11 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import numpy as np
+
+from tests.local_http import LocalHTTPServer
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ def _default_chat(request: dict) -> str:
     return "FINAL: test label"
 
 
-class FakeOpenAI:
+class FakeOpenAI(LocalHTTPServer):
     def __init__(self, dim: int = 64, chat: Callable[[dict], str] = _default_chat) -> None:
         self.dim = dim
         self.chat = chat
@@ -64,22 +66,11 @@ class FakeOpenAI:
         self.delay_s = 0.0
         """Seconds every request takes, so concurrent requests overlap measurably."""
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__()
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
-
-    def __enter__(self) -> "FakeOpenAI":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return self.origin + "/v1"
 
     def _next_fault(self, endpoint: str) -> Fault | None:
         with self._lock:
