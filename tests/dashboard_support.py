@@ -4,8 +4,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 import streamlit as st
+from streamlit.testing.v1 import AppTest
 
 from dashboard.bench.synthetic import SyntheticSpec, build_synthetic
 
@@ -33,3 +35,25 @@ def fresh_streamlit_caches():
     yield
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+def sql(path, query, params=()) -> list[tuple]:
+    """Ask the warehouse directly, to compare with what a page shows."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(query, list(params)).fetchall()
+    finally:
+        con.close()
+
+
+def open_app(monkeypatch, path, page: str | None = None, timeout: float = 60, **state) -> AppTest:
+    """Run the app on ``path`` (optionally switching to ``page``) and fail on any exception element."""
+    monkeypatch.setenv("SAE_ATLAS_WAREHOUSE", str(path))
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at

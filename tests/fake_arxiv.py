@@ -24,7 +24,7 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler
 from xml.sax.saxutils import escape, quoteattr
 
-from tests.local_http import LocalHTTPServer
+from tests.local_http import LocalHTTPServer, reply
 
 
 def _wrap(text: str) -> str:
@@ -120,14 +120,7 @@ class FakeArxiv(LocalHTTPServer):
                 else:
                     status, body = server._respond(dict(urllib.parse.parse_qsl(parsed.query)))
                 payload = body.encode("utf-8")
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/atom+xml; charset=utf-8")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up on a timed-out request
+                reply(self, status, payload, "application/atom+xml; charset=utf-8")
 
             def log_message(self, *args) -> None:
                 pass

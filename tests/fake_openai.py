@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 
-from tests.local_http import LocalHTTPServer
+from tests.local_http import LocalHTTPServer, reply
 
 
 @dataclass(frozen=True)
@@ -143,14 +143,7 @@ class FakeOpenAI(LocalHTTPServer):
                     status, payload = 404, b'{"error": {"message": "not found"}}'
                 else:
                     status, payload = server._respond(endpoint, body)
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up on a timed-out request
+                reply(self, status, payload, "application/json")
 
             def log_message(self, *args) -> None:
                 pass

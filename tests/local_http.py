@@ -28,3 +28,15 @@ class LocalHTTPServer:
     def __exit__(self, *exc) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def reply(handler: BaseHTTPRequestHandler, status: int, payload: bytes, content_type: str) -> None:
+    """Send one complete response; a client that already gave up (timed out) is not an error."""
+    try:
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        handler.wfile.write(payload)
+    except (BrokenPipeError, ConnectionResetError):
+        pass

@@ -7,32 +7,12 @@ from __future__ import annotations
 import base64
 import json
 
-import duckdb
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.dashboard_support import APP, dashboard_warehouse, fresh_streamlit_caches  # noqa: F401 (fixtures)
+from tests.dashboard_support import APP, dashboard_warehouse, fresh_streamlit_caches, open_app, sql  # noqa: F401 (fixtures)
 
-
-def sql(path, query, params=()):
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return con.execute(query, list(params)).fetchall()
-    finally:
-        con.close()
-
-
-def open_app(monkeypatch, path, page: str | None = None, **state) -> AppTest:
-    monkeypatch.setenv("SAE_ATLAS_WAREHOUSE", str(path))
-    at = AppTest.from_file(APP, default_timeout=60)
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def figures(at: AppTest) -> list[dict]:

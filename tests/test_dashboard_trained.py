@@ -3,34 +3,13 @@ from __future__ import annotations
 
 import json
 
-import duckdb
-from streamlit.testing.v1 import AppTest
 
-from tests.dashboard_support import APP, fresh_streamlit_caches  # noqa: F401 (fixture)
+from tests.dashboard_support import fresh_streamlit_caches, open_app, sql  # noqa: F401 (fixture)
 
-
-def sql(path, query, params=()):
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return con.execute(query, list(params)).fetchall()
-    finally:
-        con.close()
-
-
-def start(monkeypatch, path, page=None, **state) -> AppTest:
-    monkeypatch.setenv("SAE_ATLAS_WAREHOUSE", str(path))
-    at = AppTest.from_file(APP, default_timeout=120)
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def test_runs_page_plots_the_trained_saes_metrics(monkeypatch, trained_astro):
-    at = start(monkeypatch, trained_astro.path)
+    at = open_app(monkeypatch, trained_astro.path, timeout=120)
     table = at.dataframe[0].value
     assert sorted(table["sae_id"]) == sorted(trained_astro.sae_ids)
     stored = {row[0]: json.loads(row[1]) for row in sql(trained_astro.path, "SELECT sae_id, metrics FROM saes")}
@@ -46,7 +25,7 @@ def test_feature_page_on_a_trained_sae(monkeypatch, trained_astro):
     sae_id = trained_astro.sae_ids[0]
     latent, n_active = sql(trained_astro.path, "SELECT latent, count(*) FROM activations WHERE sae_id = ? GROUP BY latent "
                            "ORDER BY count(*) DESC LIMIT 1", [sae_id])[0]
-    at = start(monkeypatch, trained_astro.path, "views/feature.py", sae_id=sae_id, latent=latent)
+    at = open_app(monkeypatch, trained_astro.path, "views/feature.py", sae_id=sae_id, latent=latent, timeout=120)
     assert at.title[0].value.startswith(f"Feature {latent}")
     top_title = sql(trained_astro.path, "SELECT d.title FROM activations a JOIN docs d USING (doc_id) "
                     "WHERE a.sae_id = ? AND a.latent = ? ORDER BY a.value DESC LIMIT 1", [sae_id, latent])[0][0]
@@ -58,7 +37,7 @@ def test_feature_page_on_a_trained_sae(monkeypatch, trained_astro):
 
 def test_search_and_steer_with_a_trained_sae(monkeypatch, trained_astro):
     sae_id = trained_astro.sae_ids[-1]
-    at = start(monkeypatch, trained_astro.path, "views/steer.py", sae_id=sae_id)
+    at = open_app(monkeypatch, trained_astro.path, "views/steer.py", sae_id=sae_id, timeout=120)
     at.text_input(key="steer_query").set_value("dark matter halo density profiles in galaxy clusters").run()
     assert not at.exception and not at.warning
     before = at.dataframe[0].value
@@ -95,7 +74,7 @@ def test_pages_show_the_labels_and_families_the_pipelines_store(monkeypatch, tra
     n_families = sql(path, "SELECT count(*) FROM families WHERE sae_id = ?", [sae_id])[0][0]
     assert labelled > 0
 
-    at = start(monkeypatch, path, "views/features.py", sae_id=sae_id)
+    at = open_app(monkeypatch, path, "views/features.py", sae_id=sae_id, timeout=120)
     table = at.dataframe[0].value
     assert int(table["label"].notna().sum()) == labelled
     explainer = sql(path, "SELECT any_value(explainer) FROM interpretations WHERE sae_id = ?", [sae_id])[0][0]
@@ -114,14 +93,14 @@ def test_pages_show_the_labels_and_families_the_pipelines_store(monkeypatch, tra
                            "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1", [middle, large])[0]
     parent = sql(path, "SELECT small_latent FROM splits WHERE large_sae_id = ? AND small_sae_id = ? AND large_latent = ?",
                  [middle, small, latent])[0][0]
-    at = start(monkeypatch, path, "views/feature.py", sae_id=middle, latent=latent)
+    at = open_app(monkeypatch, path, "views/feature.py", sae_id=middle, latent=latent, timeout=120)
     split_tables = [f.value for f in at.dataframe if "n_latents" in f.value.columns]
     parents, kids = split_tables
     assert int(parents[parents["sae_id"] == small]["latent"].iloc[0]) == parent
     assert len(kids[kids["sae_id"] == large]) == children
 
     # Search & steer: add a labelled feature the query does not activate, by label search, and steer up with it.
-    at = start(monkeypatch, path, "views/steer.py", sae_id=small)
+    at = open_app(monkeypatch, path, "views/steer.py", sae_id=small, timeout=120)
     at.text_input(key="steer_query").set_value("exoplanet atmospheres observed in transmission").run()
     active = {int(s.key.rsplit("_", 1)[1]) for s in at.slider if s.key.startswith(f"steer_{small}_")}
     candidates = sql(path, "SELECT latent, label FROM interpretations WHERE sae_id = ? AND label IS NOT NULL ORDER BY latent", [small])
