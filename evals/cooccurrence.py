@@ -18,9 +18,7 @@ import duckdb
 import numpy as np
 import scipy.sparse as sp
 
-
-class UnknownSAE(LookupError):
-    """An SAE id that is not in the warehouse (or has not finished training)."""
+from evals.saes import complete_sae
 
 
 @dataclass(frozen=True)
@@ -36,27 +34,9 @@ class TopK:
     """float32 activations, when asked for (``load_topk(..., with_values=True)``)."""
 
 
-def require_complete_sae(con: duckdb.DuckDBPyConnection, sae_id: int) -> tuple[int, int]:
-    """``(n_latents, k)`` of a complete SAE, or a clear error naming the id and the known ones."""
-    rows = con.execute(
-        "SELECT n_latents, k, status FROM saes WHERE sae_id = ?", [int(sae_id)]
-    ).fetchall()
-    if not rows:
-        known = [r[0] for r in con.execute(
-            "SELECT sae_id FROM saes WHERE status = 'complete' ORDER BY sae_id").fetchall()]
-        raise UnknownSAE(
-            f"unknown SAE id {sae_id}: complete SAEs in this warehouse are {known or 'none'} "
-            "(train one with `just train <corpus>`)"
-        )
-    n_latents, k, status = rows[0]
-    if status != "complete":
-        raise UnknownSAE(f"SAE {sae_id} has status {status!r}; wait until its training run completes")
-    return int(n_latents), int(k)
-
-
 def load_topk(con: duckdb.DuckDBPyConnection, sae_id: int, with_values: bool = False) -> TopK:
     """Read one SAE's (doc_id, latent[, value]) columns in one columnar fetch (no Python rows)."""
-    n_latents, _ = require_complete_sae(con, sae_id)
+    n_latents = complete_sae(con, sae_id).n_latents
     columns = "doc_id, latent, value" if with_values else "doc_id, latent"
     # con.sql(...).to_arrow_table() streams columns straight to Arrow (execute() adds a row copy).
     table = con.sql(f"SELECT {columns} FROM activations WHERE sae_id = ?", params=[int(sae_id)]).to_arrow_table()

@@ -31,7 +31,7 @@ from data.embeddings import load_embeddings
 from data.settings import warehouse_path
 from data.warehouse import insert_arrow, open_reader, open_writer, transaction
 from evals.steering.index import DocumentIndex
-from evals.steering.search import SAEInfo, corpus_sae_ids, read_sae_info
+from evals.saes import StoredSAE, complete_sae, complete_sae_ids
 
 
 @dataclass
@@ -52,7 +52,7 @@ class FidelityScores(NamedTuple):
     ndcg: float
 
 
-def reconstruct_documents(con: duckdb.DuckDBPyConnection, info: SAEInfo, doc_ids: np.ndarray, decoder: np.ndarray, b_pre: np.ndarray) -> np.ndarray:
+def reconstruct_documents(con: duckdb.DuckDBPyConnection, info: StoredSAE, doc_ids: np.ndarray, decoder: np.ndarray, b_pre: np.ndarray) -> np.ndarray:
     """x_hat for every doc in ``doc_ids`` from the SAE's stored activations (sparse @ W_dec + b_pre)."""
     table = con.execute("SELECT doc_id, latent, value FROM activations WHERE sae_id = ?", [info.sae_id]).fetchnumpy()
     if len(table["doc_id"]) == 0:
@@ -107,13 +107,11 @@ def corpus_fidelity(path: str | Path, corpus: str, config: FidelityConfig = Fide
 
     results: dict[int, FidelityScores] = {}
     with open_reader(path) as con:
-        sae_ids = corpus_sae_ids(con, corpus)
-    if not sae_ids:
-        raise ValueError(f"no complete SAE of corpus {corpus!r} in {path}; train one with `just train {corpus}`")
+        sae_ids = complete_sae_ids(con, corpus)
     loaded: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for sae_id in sae_ids:
         with open_reader(path) as con:
-            info = read_sae_info(con, sae_id)
+            info = complete_sae(con, sae_id)
             if info.embed_model not in loaded:
                 loaded[info.embed_model] = load_embeddings(con, info.embed_model)
             doc_ids, original = loaded[info.embed_model]

@@ -22,7 +22,7 @@ from rich.table import Table
 from data.corpus import load_corpus_config
 from data.settings import warehouse_path
 from data.warehouse import insert_arrow, open_reader, open_writer, transaction
-from evals.cooccurrence import UnknownSAE, require_complete_sae
+from evals.saes import UnknownSAE, complete_sae
 
 HISTOGRAM_BINS = 20
 
@@ -91,7 +91,7 @@ def sae_shapes(con: duckdb.DuckDBPyConnection, corpus: str, sae_ids: list[int] |
     """
     if sae_ids:
         for sae_id in sae_ids:
-            require_complete_sae(con, sae_id)
+            complete_sae(con, sae_id)
         rows = con.execute(
             "SELECT sae_id, n_latents, k, embed_model, d FROM saes WHERE list_contains(?, sae_id)",
             [[int(i) for i in sae_ids]]).fetchall()
@@ -182,9 +182,9 @@ class SplitChains:
 def split_chains(con: duckdb.DuckDBPyConnection, latent: int, sae_ids: tuple[int, int, int]) -> SplitChains:
     """Chains small -> middle -> large for ``latent`` of ``sae_ids[0]``, from the stored ``splits``."""
     small, middle, large = (int(i) for i in sae_ids)
-    n_small, _ = require_complete_sae(con, small)
+    n_small = complete_sae(con, small).n_latents
     for sae_id in (middle, large):
-        require_complete_sae(con, sae_id)
+        complete_sae(con, sae_id)
     if not 0 <= latent < n_small:
         raise ValueError(f"latent {latent} is out of range for SAE {small} (0..{n_small - 1})")
     for pair in ((small, middle), (middle, large), (small, large)):
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     try:
         matches = run_splits(args.warehouse or warehouse_path(args.corpus), args.corpus, args.sae_id, args.bins)
-    except (UnknownSAE, ValueError, LookupError, FileNotFoundError) as error:
+    except (ValueError, LookupError, FileNotFoundError) as error:
         console.print(f"[red]error:[/red] {error}")
         return 2
     table = Table(title=f"Feature splitting ({args.corpus}): max decoder cosine of each larger-SAE latent")

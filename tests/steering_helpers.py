@@ -6,7 +6,8 @@ import torch
 
 from data.embeddings import load_embeddings
 from data.warehouse import open_reader
-from evals.steering.search import SAEInfo, SteerableSearch
+from evals.saes import StoredSAE
+from evals.steering.search import SteerableSearch
 from trainer.sae import TopKSAE
 
 MINILM = "all-MiniLM-L6-v2"
@@ -19,7 +20,7 @@ def untrained_search(warehouse, n_latents: int = 768, k: int = 16, embedder=None
     torch.manual_seed(0)
     sae = TopKSAE(matrix.shape[1], n_latents, k)
     sae.init_b_pre(torch.from_numpy(matrix[:2000].copy()))
-    info = SAEInfo(1, "untrained", "astro", MINILM, matrix.shape[1], n_latents, k)
+    info = StoredSAE(1, "untrained", "astro", MINILM, matrix.shape[1], n_latents, k)
     return SteerableSearch.from_parts(info, sae, doc_ids, matrix, embedder=embedder, candidates=candidates)
 
 

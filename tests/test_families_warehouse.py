@@ -18,7 +18,8 @@ import pyarrow as pa
 import pytest
 
 from data.warehouse import insert_arrow, open_reader, open_writer, transaction
-from evals.cooccurrence import UnknownSAE, cooccurrence_counts
+from evals.cooccurrence import cooccurrence_counts
+from evals.saes import UnknownSAE
 from evals.families.__main__ import main as families_main
 from evals.families.config import load_families_config
 from evals.families.labels import FamilyLabeller

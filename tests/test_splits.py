@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from data.warehouse import open_reader, open_writer, transaction
-from evals.cooccurrence import UnknownSAE
+from evals.saes import UnknownSAE
 from evals.splits import PairMatch, SaeShape, load_decoder, main as splits_main, match_decoders, run_splits, split_chains
 
 

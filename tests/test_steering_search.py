@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from evals.steering.errors import DegenerateQuery, EmptyQuery, LatentOutOfRange, ModelMismatch, SteeringError, UnknownSAE
+from evals.saes import UnknownSAE
+from evals.steering.errors import DegenerateQuery, EmptyQuery, LatentOutOfRange, ModelMismatch, SteeringError
 from evals.steering.index import DocumentIndex, make_scorer
 from evals.steering.search import SteerableSearch
 from tests.steering_helpers import MINILM, noisy_queries, untrained_search

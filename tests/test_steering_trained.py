@@ -13,8 +13,9 @@ from data.warehouse import open_reader, open_writer
 from evals import fidelity
 from evals.fidelity import FidelityConfig, corpus_fidelity, reconstruct_documents
 from evals.steering import cli
-from evals.steering.errors import LatentOutOfRange, ModelMismatch, UnknownSAE
-from evals.steering.search import SteerableSearch, read_sae_info
+from evals.saes import UnknownSAE, complete_sae
+from evals.steering.errors import LatentOutOfRange, ModelMismatch
+from evals.steering.search import SteerableSearch
 from trainer.checkpoint import load_sae_from_warehouse
 
 
@@ -44,7 +45,7 @@ def test_steerable_search_loads_the_sae_and_the_corpus_once(trained_search, trai
 def test_fidelity_of_every_sae_is_stored_and_reconstructions_match_the_sae(trained_astro_copy):
     path = trained_astro_copy.path
     with open_reader(path) as con:
-        info = read_sae_info(con, trained_astro_copy.sae_ids[0])
+        info = complete_sae(con, trained_astro_copy.sae_ids[0])
         sae = load_sae_from_warehouse(con, info.sae_id)
         doc_ids, original = load_embeddings(con, info.embed_model)
         rebuilt = reconstruct_documents(con, info, doc_ids, sae.W_dec.detach().numpy(), sae.b_pre.detach().numpy())

@@ -22,7 +22,7 @@ from data.settings import warehouse_path
 from data.warehouse import open_reader
 from evals.interp.examples import Corpus, load_corpus
 from evals.interp.pipeline import run_interpretation
-from evals.interp.store import find_sae
+from evals.saes import pick_sae
 from evals.interp.summary import METRICS
 from data.machine import describe_machine
 
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     source = args.warehouse or warehouse_path(args.corpus)
     console = Console(width=140)
     with open_reader(source) as con:
-        sae = find_sae(con, args.corpus, args.sae_id)
+        sae = pick_sae(con, args.corpus, args.sae_id)
         nnz = con.execute("SELECT count(*) FROM activations WHERE sae_id = ?", [sae.sae_id]).fetchall()[0][0]
         corpus = load_corpus(con, sae.embed_model, 100)
     with tempfile.TemporaryDirectory() as folder:

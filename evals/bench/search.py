@@ -19,7 +19,8 @@ from rich.table import Table
 
 from data.machine import describe_machine
 from evals.steering.index import make_scorer
-from evals.steering.search import SAEInfo, SteerableSearch
+from evals.saes import StoredSAE
+from evals.steering.search import SteerableSearch
 from trainer.sae import TopKSAE
 
 
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     matrix = clustered_unit_vectors(args.docs, args.dim, n_clusters=max(args.docs // 200, 1), seed=args.seed)
     sae = TopKSAE(args.dim, args.latents, args.k).eval()
-    info = SAEInfo(0, "synthetic", "synthetic", "synthetic-model", args.dim, args.latents, args.k)
+    info = StoredSAE(0, "synthetic", "synthetic", "synthetic-model", args.dim, args.latents, args.k)
     search = SteerableSearch.from_parts(info, sae, np.arange(args.docs), matrix, candidates=args.candidates)
     if args.coarse != "auto":
         search.index.scorer = make_scorer(search.index.exact, args.coarse)

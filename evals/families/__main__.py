@@ -10,10 +10,10 @@ from rich.table import Table
 from data.corpus import load_corpus_config
 from data.settings import warehouse_path
 from data.warehouse import open_reader
-from evals.cooccurrence import UnknownSAE
+from evals.saes import UnknownSAE, complete_sae_ids
 from evals.families.config import DEFAULT_PATH, load_families_config
 from evals.families.labels import FamilyLabeller
-from evals.families.pipeline import complete_sae_ids, run_families
+from evals.families.pipeline import run_families
 from evals.interp.config import load_interp_config
 from evals.llm import llm_available
 
@@ -35,8 +35,6 @@ def main(argv: list[str] | None = None) -> int:
         warehouse = args.warehouse or warehouse_path(args.corpus)
         with open_reader(warehouse) as con:
             sae_ids = args.sae_id or complete_sae_ids(con, args.corpus)
-        if not sae_ids:
-            raise UnknownSAE(f"no complete SAE of corpus {args.corpus!r} in {warehouse}; run `just train {args.corpus}` first")
         use_llm = llm_available() if args.llm == "auto" else args.llm == "yes"
         labeller = FamilyLabeller(load_interp_config(), config.family_activation, use_llm, args.corpus, args.llm_base_url)
         table = Table(title=f"Feature families ({args.corpus})")

@@ -27,13 +27,6 @@ class FamiliesRun:
     summary: dict
 
 
-def complete_sae_ids(con: duckdb.DuckDBPyConnection, corpus: str) -> list[int]:
-    """Ids of the corpus's complete SAEs, smallest first."""
-    return [row[0] for row in con.execute(
-        "SELECT sae_id FROM saes WHERE corpus = ? AND status = 'complete' ORDER BY n_latents, sae_id", [corpus]
-    ).fetchall()]
-
-
 def clean_latents(con: duckdb.DuckDBPyConnection, sae_id: int, topk: TopK, clean: CleanConfig) -> np.ndarray:
     """Latents whose best stored label scores at least the clean thresholds and that are not too dense."""
     rows = con.execute(

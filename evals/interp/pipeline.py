@@ -28,8 +28,9 @@ from evals.interp.keywords import EXPLAINER_NAME, TfidfIndex, explain_offline, l
 from evals.interp.llm_path import explain_round, predict_round
 from evals.interp.metrics import score
 from evals.interp.proxy import PREDICTOR_NAMES, calibrated_ratings, label_vectors, similarities
-from evals.interp.store import (FeatureResult, SaeInfo, finished_latents, find_sae, failed_attempts, stored_label_map,
-                                write_results, write_summary)
+from evals.interp.store import (FeatureResult, finished_latents, failed_attempts, stored_label_map, write_results,
+                                write_summary)
+from evals.saes import StoredSAE, pick_sae
 from evals.interp.summary import summarise
 from evals.llm import LLMClient, LLMSettings, llm_available, usage_rows
 
@@ -87,7 +88,7 @@ def run_interpretation(warehouse: Path, corpus_name: str, *, sae_id: int | None 
     extra = 0 if use_llm else config.offline.explain_extra_positives
     explainer = config.llm.explainer_model if use_llm else EXPLAINER_NAME
     with clock.phase("load"), open_reader(warehouse) as con:
-        sae = find_sae(con, corpus_name, sae_id)
+        sae = pick_sae(con, corpus_name, sae_id)
         done = finished_latents(con, sae.sae_id, explainer)
         corpus = load_corpus(con, sae.embed_model, config.examples.min_abstract_chars)
         activations = load_activations(con, sae.sae_id, sae.n_latents, corpus)
@@ -117,7 +118,7 @@ def run_interpretation(warehouse: Path, corpus_name: str, *, sae_id: int | None 
     )
 
 
-def _run_offline(warehouse: Path, sae: SaeInfo, corpus: Corpus, examples: ExampleSet, ready: np.ndarray,
+def _run_offline(warehouse: Path, sae: StoredSAE, corpus: Corpus, examples: ExampleSet, ready: np.ndarray,
                  rare: list[FeatureResult], config: InterpConfig, clock: Stopwatch) -> tuple[str, list[FeatureResult]]:
     offline = config.offline
     # The embedding scorer needs the label in the corpus's embedding space: only the local model is offline.
@@ -164,7 +165,7 @@ def _run_offline(warehouse: Path, sae: SaeInfo, corpus: Corpus, examples: Exampl
     return predictor, results
 
 
-def _run_llm(warehouse: Path, corpus_name: str, sae: SaeInfo, corpus: Corpus, examples: ExampleSet,
+def _run_llm(warehouse: Path, corpus_name: str, sae: StoredSAE, corpus: Corpus, examples: ExampleSet,
              ready: np.ndarray, rare: list[FeatureResult], config: InterpConfig, base_url: str | None,
              clock: Stopwatch):
     settings = config.llm

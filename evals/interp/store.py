@@ -15,30 +15,6 @@ from evals.interp.metrics import Scores
 DONE_STATUSES = ("complete", "too_few_active", "too_few_inactive")
 
 
-@dataclass
-class SaeInfo:
-    sae_id: int
-    corpus: str
-    embed_model: str
-    n_latents: int
-    k: int
-
-
-def find_sae(con: duckdb.DuckDBPyConnection, corpus_name: str, sae_id: int | None) -> SaeInfo:
-    """The requested SAE, or the newest complete one of the corpus."""
-    query = "SELECT sae_id, corpus, embed_model, n_latents, k FROM saes WHERE status = 'complete' AND corpus = ?"
-    params: list = [corpus_name]
-    if sae_id is not None:
-        query += " AND sae_id = ?"
-        params.append(sae_id)
-    rows = con.execute(query + " ORDER BY created_at DESC, sae_id DESC LIMIT 1", params).fetchall()
-    if not rows:
-        known = con.execute("SELECT sae_id, corpus, status FROM saes ORDER BY sae_id").fetchall()
-        what = f"SAE {sae_id}" if sae_id is not None else f"a complete SAE of corpus {corpus_name!r}"
-        raise ValueError(f"no {what} in the warehouse (stored: {known or 'none'}); train one with `just train {corpus_name}`")
-    return SaeInfo(*rows[0])
-
-
 def finished_latents(con: duckdb.DuckDBPyConnection, sae_id: int, explainer: str) -> set[int]:
     rows = con.execute(
         "SELECT latent FROM interpretations WHERE sae_id = ? AND explainer = ? AND status IN (?, ?, ?)",

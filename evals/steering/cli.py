@@ -18,7 +18,8 @@ from evals.steering.features import load_active_docs, load_catalog
 from evals.steering.judge import judge_cases
 from evals.steering.plots import pareto_figure, write_figure
 from evals.steering.rewrite import llm_rewrites, offline_rewrite
-from evals.steering.search import SteerableSearch, corpus_sae_ids, read_sae_info
+from evals.saes import pick_sae
+from evals.steering.search import SteerableSearch
 
 
 @dataclass
@@ -30,19 +31,10 @@ class SteeringReport:
     png_problem: str | None
 
 
-def pick_sae(con, corpus: str, sae_id: int | None) -> int:
-    if sae_id is not None:
-        return read_sae_info(con, sae_id).sae_id
-    ids = corpus_sae_ids(con, corpus)
-    if not ids:
-        raise ValueError(f"no complete SAE of corpus {corpus!r}; train one with `just train {corpus}`")
-    return ids[-1]
-
-
 def steering_benchmark(path: str | Path, corpus: str, config: SteeringBenchConfig) -> SteeringReport:
     """Run the benchmark on one SAE of ``corpus``, store rows + summary, write the Pareto plot."""
     with open_reader(path) as con:
-        sae_id = pick_sae(con, corpus, config.sae_id)
+        sae_id = pick_sae(con, corpus, config.sae_id).sae_id
     search = SteerableSearch(path, sae_id)
     with open_reader(path) as con:
         catalog = load_catalog(con, sae_id, search.info.n_latents)

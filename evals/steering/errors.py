@@ -1,13 +1,12 @@
-"""Typed errors of the steering API: each names the bad input and says what to do instead."""
+"""Typed errors of the steering API: each names the bad input and says what to do instead.
+
+An unknown or unfinished SAE id raises ``evals.saes.UnknownSAE``, shared by every evaluation.
+"""
 from __future__ import annotations
 
 
 class SteeringError(ValueError):
     """Base class: a request the steerable search cannot serve as given."""
-
-
-class UnknownSAE(SteeringError, LookupError):
-    """No complete SAE with this id in the warehouse."""
 
 
 class EmptyQuery(SteeringError):

@@ -8,11 +8,9 @@ over every document (cosine, top 10 by default).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-import duckdb
 import numpy as np
 import torch
 
@@ -20,23 +18,11 @@ from data.corpus import load_corpus_config
 from data.embed import Embedder, make_embedder
 from data.embeddings import load_embeddings
 from data.warehouse import open_reader
-from evals.steering.errors import DegenerateQuery, EmptyQuery, ModelMismatch, SteeringError, UnknownSAE
+from evals.saes import StoredSAE, complete_sae
+from evals.steering.errors import DegenerateQuery, EmptyQuery, ModelMismatch, SteeringError
 from evals.steering.index import DocumentIndex
 from evals.steering.interventions import add_directions, clamp_latents
 from trainer.sae import TopKSAE
-
-
-@dataclass(frozen=True)
-class SAEInfo:
-    """The ``saes`` row fields the search needs."""
-
-    sae_id: int
-    name: str
-    corpus: str
-    embed_model: str
-    d: int
-    n_latents: int
-    k: int
 
 
 class LatentActivations(NamedTuple):
@@ -53,33 +39,12 @@ class SearchResult(NamedTuple):
     scores: np.ndarray
 
 
-def read_sae_info(con: duckdb.DuckDBPyConnection, sae_id: int) -> SAEInfo:
-    """The complete SAE ``sae_id`` or ``UnknownSAE`` listing the ones that exist."""
-    rows = con.execute(
-        "SELECT sae_id, name, corpus, embed_model, d, n_latents, k FROM saes WHERE sae_id = ? AND status = 'complete'",
-        [int(sae_id)],
-    ).fetchall()
-    if not rows:
-        known = [row[0] for row in con.execute("SELECT sae_id FROM saes WHERE status = 'complete' ORDER BY sae_id").fetchall()]
-        hint = f"complete SAEs here: {known}" if known else "this warehouse has no complete SAE yet; train one with `just train <corpus>`"
-        raise UnknownSAE(f"no complete SAE with id {sae_id!r}; {hint}")
-    return SAEInfo(*rows[0])
-
-
-def corpus_sae_ids(con: duckdb.DuckDBPyConnection, corpus: str) -> list[int]:
-    """Ids of every complete SAE trained on ``corpus``, smallest first."""
-    rows = con.execute(
-        "SELECT sae_id FROM saes WHERE corpus = ? AND status = 'complete' ORDER BY n_latents, sae_id", [corpus]
-    ).fetchall()
-    return [row[0] for row in rows]
-
-
 class SteerableSearch:
     """Query -> SAE latents -> steered query -> exact top-k documents, for one SAE."""
 
     def __init__(self, warehouse_path: str | Path, sae_id: int, *, embedder: Embedder | None = None, candidates: int = 1024) -> None:
         with open_reader(warehouse_path) as con:
-            info = read_sae_info(con, sae_id)
+            info = complete_sae(con, sae_id)
             from trainer.checkpoint import load_sae_from_warehouse  # trainer's contract
 
             sae = load_sae_from_warehouse(con, info.sae_id)
@@ -88,7 +53,7 @@ class SteerableSearch:
 
     @classmethod
     def from_parts(
-        cls, info: SAEInfo, sae: TopKSAE, doc_ids: np.ndarray, matrix: np.ndarray,
+        cls, info: StoredSAE, sae: TopKSAE, doc_ids: np.ndarray, matrix: np.ndarray,
         embedder: Embedder | None = None, candidates: int = 1024,
     ) -> "SteerableSearch":
         """Build from already-loaded parts (benchmarks on synthetic data, evaluations that hold them)."""

@@ -1,0 +1,70 @@
+"""Which stored SAEs an evaluation may read: complete ones only, with one clear error otherwise.
+
+The trainer writes ``saes`` rows (``trainer.runs``); every eval and the steering API look them up here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+COMPLETE = "complete"
+
+
+class UnknownSAE(LookupError, ValueError):
+    """No complete SAE with this id (or none at all for a corpus) in the warehouse."""
+
+
+@dataclass(frozen=True)
+class StoredSAE:
+    """The ``saes`` row fields the evaluations need."""
+
+    sae_id: int
+    name: str
+    corpus: str
+    embed_model: str
+    d: int
+    n_latents: int
+    k: int
+
+
+def complete_sae(con: duckdb.DuckDBPyConnection, sae_id: int) -> StoredSAE:
+    """The complete SAE ``sae_id``, or ``UnknownSAE`` naming the complete ones that exist."""
+    rows = con.execute(
+        "SELECT sae_id, name, corpus, embed_model, d, n_latents, k, status FROM saes WHERE sae_id = ?", [int(sae_id)]
+    ).fetchall()
+    if rows and rows[0][-1] != COMPLETE:
+        raise UnknownSAE(f"SAE {sae_id} has status {rows[0][-1]!r}: no complete SAE with id {sae_id}; "
+                         "wait until its training run completes (or train it again to resume it)")
+    if not rows:
+        known = [r[0] for r in con.execute("SELECT sae_id FROM saes WHERE status = ? ORDER BY sae_id", [COMPLETE]).fetchall()]
+        hint = f"complete SAEs here: {known}" if known else "this warehouse has no complete SAE yet; train one with `just train <corpus>`"
+        raise UnknownSAE(f"unknown SAE id {sae_id}: no complete SAE with id {sae_id}; {hint}")
+    return StoredSAE(*rows[0][:-1])
+
+
+def complete_sae_ids(con: duckdb.DuckDBPyConnection, corpus: str) -> list[int]:
+    """Ids of every complete SAE of ``corpus``, smallest first; ``UnknownSAE`` when there is none."""
+    rows = con.execute(
+        "SELECT sae_id FROM saes WHERE corpus = ? AND status = ? ORDER BY n_latents, sae_id", [corpus, COMPLETE]
+    ).fetchall()
+    if not rows:
+        raise _none_of(corpus)
+    return [row[0] for row in rows]
+
+
+def pick_sae(con: duckdb.DuckDBPyConnection, corpus: str, sae_id: int | None) -> StoredSAE:
+    """``sae_id`` if given, else the corpus's most recently trained complete SAE."""
+    if sae_id is not None:
+        return complete_sae(con, sae_id)
+    newest = con.execute(
+        "SELECT sae_id FROM saes WHERE corpus = ? AND status = ? ORDER BY created_at DESC, sae_id DESC LIMIT 1",
+        [corpus, COMPLETE],
+    ).fetchall()
+    if not newest:
+        raise _none_of(corpus)
+    return complete_sae(con, newest[0][0])
+
+
+def _none_of(corpus: str) -> UnknownSAE:
+    return UnknownSAE(f"no complete SAE of corpus {corpus!r}; train one with `just train {corpus}`")
