@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from data.commands import entry_point
 from data.ingest import IngestReport, IngestRequest, ingest_corpus
 from data.sources.arxiv_api import ArxivApiError
 
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     request = IngestRequest(

@@ -27,6 +27,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from data.commands import entry_point
 from data.embeddings import load_embeddings
 from data.settings import warehouse_path
 from data.warehouse import insert_arrow, open_reader, open_writer, transaction
@@ -125,6 +126,7 @@ def corpus_fidelity(path: str | Path, corpus: str, config: FidelityConfig = Fide
     return results
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.fidelity", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("corpus", help="corpus name, e.g. astro or cslg")

@@ -19,6 +19,7 @@ import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
+from data.commands import entry_point
 from data.corpus import load_corpus_config
 from data.settings import warehouse_path
 from data.warehouse import insert_arrow, open_reader, open_writer, transaction
@@ -211,6 +212,7 @@ def render_histogram(summary: dict, width: int = 40) -> str:
                      for i, c in enumerate(counts))
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="just splits", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

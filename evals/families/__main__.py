@@ -7,6 +7,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from data.commands import entry_point
 from data.corpus import load_corpus_config
 from data.settings import warehouse_path
 from data.warehouse import open_reader
@@ -18,6 +19,7 @@ from evals.interp.config import load_interp_config
 from evals.llm import llm_available
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="just families", description=__doc__)
     parser.add_argument("corpus", help="corpus name (conf/corpus/<name>.yaml), e.g. astro")

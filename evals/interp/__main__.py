@@ -7,6 +7,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from data.commands import entry_point
 from data.settings import warehouse_path
 from evals.interp.pipeline import RunReport, run_interpretation
 from evals.interp.summary import METRICS
@@ -47,6 +48,7 @@ def print_report(report: RunReport, console: Console) -> None:
         console.print(usage)
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     console = Console(width=None if sys.stdout.isatty() else 140)  # logs and CI: no truncated columns

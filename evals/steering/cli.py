@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from data.commands import entry_point
 from data.settings import artifacts_dir, warehouse_path
 from data.warehouse import open_reader, open_writer
 from evals.llm import LLMClient, LLMSettings, llm_available
@@ -95,6 +96,7 @@ def print_report(report: SteeringReport, console: Console) -> None:
                   + (f", {report.png}" if report.png else f" ({report.png_problem})"))
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.steering", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
