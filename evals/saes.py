@@ -34,8 +34,7 @@ def complete_sae(con: duckdb.DuckDBPyConnection, sae_id: int) -> StoredSAE:
         "SELECT sae_id, name, corpus, embed_model, d, n_latents, k, status FROM saes WHERE sae_id = ?", [int(sae_id)]
     ).fetchall()
     if rows and rows[0][-1] != COMPLETE:
-        raise UnknownSAE(f"SAE {sae_id} has status {rows[0][-1]!r}: no complete SAE with id {sae_id}; "
-                         "wait until its training run completes (or train it again to resume it)")
+        raise UnknownSAE(f"SAE {sae_id} has status {rows[0][-1]!r}: no complete SAE with id {sae_id}; {_status_hint(con, rows[0])}")
     if not rows:
         known = [r[0] for r in con.execute("SELECT sae_id FROM saes WHERE status = ? ORDER BY sae_id", [COMPLETE]).fetchall()]
         hint = f"complete SAEs here: {known}" if known else "this warehouse has no complete SAE yet; train one with `just train <corpus>`"
@@ -64,6 +63,17 @@ def pick_sae(con: duckdb.DuckDBPyConnection, corpus: str, sae_id: int | None) ->
     if not newest:
         raise _none_of(corpus)
     return complete_sae(con, newest[0][0])
+
+
+def _status_hint(con: duckdb.DuckDBPyConnection, row: tuple) -> str:
+    """What to do about an SAE that is not complete: a failed run says why; a training one may be running or killed."""
+    sae_id, corpus, status = row[0], row[2], row[-1]
+    if status == "failed":
+        error = con.execute("SELECT metrics->>'error' FROM saes WHERE sae_id = ?", [sae_id]).fetchall()[0][0]
+        return (f"its training failed ({error or 'no reason recorded'}); fix that and train it again "
+                f"(`just train {corpus}` with the same options), or pick a complete SAE")
+    return (f"it is being trained, or its run was stopped: wait for it, or run the same `just train {corpus}` "
+            "command again to resume and complete it")
 
 
 def _none_of(corpus: str) -> UnknownSAE:

@@ -27,7 +27,9 @@ def cli_args(warehouse_path: str | Path | None, corpus_name: str, config: str | 
     """The LightningCLI arguments for one run: the corpus YAML, then the overrides (flat names)."""
     config = Path(config) if config else CONF_DIR / f"{corpus_name}.yaml"
     if not config.exists():
-        raise FileNotFoundError(f"no training config {config}; create it (see conf/astro.yaml) or pass config=")
+        known = ", ".join(sorted(p.stem for p in CONF_DIR.glob("*.yaml") if (CONF_DIR / "corpus" / p.name).exists()))
+        raise FileNotFoundError(f"no training config {config} for corpus {corpus_name!r}; corpora with one: {known}. "
+                                "Create it (copy conf/astro.yaml)")
     args = ["--config", str(config), "--data.corpus", corpus_name]
     if warehouse_path is not None:
         args += ["--data.warehouse", str(warehouse_path)]
