@@ -126,6 +126,12 @@ def _connect_retrying(connect, path: Path, wait_s: float, writing: bool = False)
             delay = min(delay * 2, 0.5)
 
 
+def connection_file(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """The warehouse file a connection is open on (None for an in-memory database)."""
+    path = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()[0][0]
+    return Path(path).resolve() if path else None
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """All-or-nothing: commit on success, roll back on any exception."""

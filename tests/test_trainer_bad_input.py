@@ -72,7 +72,7 @@ def test_embedding_width_mismatch_with_a_checkpoint(trained_astro):
         checkpoint = con.execute("SELECT checkpoint FROM saes WHERE sae_id = ?", [trained_astro.sae_ids[0]]).fetchall()[0][0]
         with pytest.raises(CheckpointError, match="trained on 384-d vectors but the embeddings given has 1536-d"):
             load_sae_from_warehouse(con, trained_astro.sae_ids[0], expected_d=1536)
-    sae = load_sae(checkpoint)
+    sae = load_sae(trained_astro.path.parent / checkpoint)  # stored relative to the warehouse's folder
     wide = np.zeros((4, 1536), dtype=np.float32)
     with pytest.raises(CheckpointError, match="embedding width mismatch"):
         encode_corpus(sae, np.arange(4), wide)

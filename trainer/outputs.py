@@ -16,7 +16,7 @@ import pyarrow as pa
 import torch
 
 from data.warehouse import insert_arrow, open_writer, transaction
-from trainer.checkpoint import check_embedding_width
+from trainer.checkpoint import check_embedding_width, stored_checkpoint_path
 from trainer.metrics import ReconstructionStats
 from trainer.runs import COMPLETE, TRAINING
 from trainer.sae import TopKSAE
@@ -191,5 +191,5 @@ def write_outputs(
         insert_arrow(con, "latent_neighbors", neighbors)
         con.execute(
             "UPDATE saes SET status = ?, metrics = ?::JSON, checkpoint = ?, finished_at = now() WHERE sae_id = ?",
-            [COMPLETE, json.dumps(metrics, sort_keys=True), str(checkpoint), sae_id],
+            [COMPLETE, json.dumps(metrics, sort_keys=True), stored_checkpoint_path(warehouse, checkpoint), sae_id],
         )
