@@ -13,12 +13,12 @@ from pathlib import Path
 
 from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
-from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from trainer.callbacks import NaNGuard, Throughput
 from trainer.checkpoint import export_sae
 from trainer.datamodule import EmbeddingDataModule
+from trainer.logs import FlushLogsWithCheckpoints, ResumableCSVLogger
 from trainer.module import SparseAutoencoderModule
 from trainer.outputs import split_metrics, write_outputs
 from trainer.runs import RunRecord, begin_run, mark_failed
@@ -63,10 +63,11 @@ class AtlasCLI(LightningCLI):
                             every_n_train_steps=self._get(self.config, "checkpoint_every")),
             NaNGuard(),
             Throughput(),
+            FlushLogsWithCheckpoints(),
         ]
         if trainer_config.get("enable_progress_bar") is not False:
             callbacks.append(RichProgressBar())
-        logger = CSVLogger(self.record.run_dir, name="logs", version="") if trainer_config.get("logger") is not False else False
+        logger = ResumableCSVLogger(self.record.run_dir, name="logs", version="") if trainer_config.get("logger") is not False else False
         self.trainer = self.instantiate_trainer(default_root_dir=str(self.record.run_dir), callbacks=callbacks, logger=logger)
 
     def run_config(self) -> dict:
