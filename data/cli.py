@@ -64,6 +64,7 @@ def print_report(report: IngestReport) -> None:
     table.add_column("count", justify="right")
     for name in ("read", "inserted", "updated", "unchanged", "outside_corpus", "empty_abstract", "malformed"):
         table.add_row(f"documents {name.replace('_', ' ')}", str(getattr(stats, name)))
+    table.add_row("input files cut short (lines before the damage read)", str(stats.cut_short))
     if imported.matched or imported.unmatched or imported.stale:
         table.add_row("precomputed vectors stored (new)", str(imported.stored))
         table.add_row("precomputed vectors without a document", str(imported.unmatched))

@@ -91,6 +91,8 @@ class IngestStats:
     outside_corpus: int = 0
     empty_abstract: int = 0
     malformed: int = 0
+    cut_short: int = 0
+    """Input files that end early (e.g. a truncated ``.gz``); the lines before the damage are read."""
     problems: list[str] = field(default_factory=list)
 
     def note(self, message: str, keep: int = 20) -> None:
