@@ -126,8 +126,9 @@ def ingest_corpus(request: IngestRequest) -> IngestReport:
             ingest_documents(con, read_jsonl(file, bad), corpus, f"jsonl:{file.name}", stats)
         for file in csv_files:
             ingest_documents(con, read_csv(file, bad), corpus, f"csv:{file.name}", stats)
-        if use_api:
-            fetch_corpus(con, corpus, stats, bad, max_results=request.max_results, settings=request.arxiv_settings)
+    if use_api:  # holds the warehouse only while storing each page, not across the API's pauses
+        fetch_corpus(path, corpus, stats, bad, max_results=request.max_results, settings=request.arxiv_settings)
+    with open_writer(path) as con:
         for vectors in precomputed:
             result = import_precomputed(con, corpus, request.embeddings_model or corpus.embed_model, vectors, stats)
             for name in ("stored", "matched", "unmatched", "stale", "new_documents"):
