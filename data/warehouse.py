@@ -110,14 +110,14 @@ def _connect_retrying(connect, path: Path, wait_s: float, writing: bool = False)
             if time.monotonic() > deadline:
                 if writing:
                     raise WarehouseBusy(
-                        f"{path} stayed open in another process for {wait_s:.0f} s, so nothing could be written; close "
+                        f"{path} stayed open in another process for {wait_s:g} s, so nothing could be written; close "
                         "that process (a `just sql` shell, a notebook, another run) and run again, or wait longer "
                         "(SAE_ATLAS_WRITER_WAIT_S)"
                     ) from error
                 raise WarehouseBusy(f"{path} is held by another process for writing; retry when it finishes") from error
             if writing and not told and wait_s >= 1:
                 logger.warning(
-                    "waiting up to %.0f s for %s: another process has it open (a `just sql` shell, a notebook, the "
+                    "waiting up to %g s for %s: another process has it open (a `just sql` shell, a notebook, the "
                     "dashboard, another run); close it and this continues (SAE_ATLAS_WRITER_WAIT_S sets the wait)",
                     wait_s, path,
                 )

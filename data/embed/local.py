@@ -28,10 +28,10 @@ class LocalEmbedder:
         """Texts beyond the ``max_seq_length`` window (cut), and texts mostly of [UNK] tokens."""
         tokenizer = self._encoder.tokenizer
         cut, unknown = np.zeros(len(texts), dtype=bool), np.zeros(len(texts), dtype=bool)
-        for row, ids in enumerate(tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"]):
-            cut[row] = len(ids) > self._encoder.max_seq_length
-            words = [i for i in ids if i not in tokenizer.all_special_ids]
-            unknown[row] = bool(words) and sum(i == tokenizer.unk_token_id for i in words) > MOSTLY_UNKNOWN * len(words)
+        specials = tokenizer.num_special_tokens_to_add()  # [CLS] and [SEP] share the window
+        for row, ids in enumerate(tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]):
+            cut[row] = len(ids) + specials > self._encoder.max_seq_length
+            unknown[row] = bool(ids) and sum(i == tokenizer.unk_token_id for i in ids) > MOSTLY_UNKNOWN * len(ids)
         return InputCheck(cut, unknown)
 
     def embed(self, texts: list[str]) -> np.ndarray:
