@@ -27,10 +27,10 @@ def entry_point(main: Callable[..., int]) -> Callable[..., int]:
             return main(*args, **kwargs)
         except WarehouseError as error:
             return _refuse(error)
-        except duckdb.IOException as error:  # a file damaged past its header fails at a later read
+        except duckdb.Error as error:  # a file damaged inside its blocks fails only when they are read
             if not is_damaged_file_error(error):
                 raise
-            return _refuse(unreadable("the warehouse", error))
+            return _refuse(unreadable("the warehouse", error, at_open=False))
 
     return run
 

@@ -40,21 +40,37 @@ class WarehouseUnreadable(WarehouseError, ValueError):
     """The file is not a DuckDB database, or a damaged (e.g. truncated) one."""
 
 
-def unreadable(path: str | Path, error: Exception) -> WarehouseUnreadable:
+def unreadable(path: str | Path, error: Exception | str, at_open: bool = True) -> WarehouseUnreadable:
     """The one message for a file DuckDB cannot read as a database: what it is and what to do."""
     return WarehouseUnreadable(
         f"{path} is not a readable SAE Atlas warehouse ({error}). It is not a DuckDB file, or a damaged "
-        "(e.g. truncated) one. Use the right file (--warehouse, or SAE_ATLAS_ARTIFACTS for the default artifacts/<corpus>.duckdb), or move this one aside and rebuild it "
-        "with `just data <corpus>` (then `just train <corpus>`); nothing was written to it"
+        "(e.g. truncated) one. Use the right file (--warehouse, or SAE_ATLAS_ARTIFACTS for the default "
+        "artifacts/<corpus>.duckdb), or move this one aside and rebuild it with `just data <corpus>` "
+        f"(then `just train <corpus>`){'; nothing was written to it' if at_open else ''}"
     )
+
+
+_DAMAGE_MESSAGES = ("not a valid DuckDB database file", "Could not read enough bytes", "Corrupt database file")
 
 
 def is_damaged_file_error(error: Exception) -> bool:
-    """DuckDB's errors for a file that is no database or is cut short (at open or at a later read)."""
-    text = str(error)
-    return isinstance(error, duckdb.IOException) and (
-        "not a valid DuckDB database file" in text or "Could not read enough bytes" in text
-    )
+    """DuckDB's errors for a file that is no database or is damaged (at open or at a later read)."""
+    return isinstance(error, duckdb.Error) and any(message in str(error) for message in _DAMAGE_MESSAGES)
+
+
+def _refuse_if_cut_short(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """DuckDB opens a file cut short inside its data blocks and fails only at a later read (or writes into it):
+    compare the file with the blocks its header lists, before anything is read or written."""
+    if Path(f"{path}.wal").exists():  # blocks replayed from the write-ahead log are not in the file yet
+        return
+    block_size, used_blocks = con.execute(
+        "SELECT block_size, used_blocks FROM pragma_database_size() WHERE database_name = current_database()"
+    ).fetchall()[0]
+    needed = block_size * used_blocks  # a lower bound: each block in use sits at its own place in the file
+    size = path.stat().st_size
+    if size < needed:
+        con.close()
+        raise unreadable(path, f"the file has {size} bytes but uses {used_blocks} blocks of {block_size} bytes: it was cut short")
 
 
 def _is_lock_error(error: Exception) -> bool:
@@ -101,7 +117,9 @@ def _connect_retrying(connect, path: Path, wait_s: float, writing: bool = False)
     told = False
     while True:
         try:
-            return connect()
+            con = connect()
+            _refuse_if_cut_short(con, path)
+            return con
         except duckdb.IOException as error:
             if is_damaged_file_error(error):
                 raise unreadable(path, error) from error

@@ -70,7 +70,7 @@ def test_1_zero_nan_inf_vectors_are_refused_naming_documents_and_stored_ones_nam
     vectors[4] = 0.0  # an all-zero vector: was stored with exit code 0
     parquet = tmp_path / "vectors.parquet"
     pq.write_table(pa.table({"arxiv_id": ids, "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), 384)}), parquet)
-    warehouse = tmp_path / "astro.duckdb"
+    warehouse = tmp_path / "fresh.duckdb"
     result = cli("data", "ingest", "astro", "--jsonl", str(jsonl), "--embeddings", str(parquet), "--warehouse", str(warehouse), "--no-embed")
     assert result.returncode == 2, result.stderr
     assert f"documents {ids[4]} (row 4)" in result.stderr and "zero" in result.stderr
@@ -87,7 +87,7 @@ def test_1_zero_nan_inf_vectors_are_refused_naming_documents_and_stored_ones_nam
     path = trained_astro_copy.path
     with open_writer(path) as con:
         doc, arxiv_id = con.execute("SELECT doc_id, arxiv_id FROM docs ORDER BY doc_id LIMIT 1 OFFSET 100").fetchall()[0]
-        con.execute("UPDATE embeddings SET vec = list_transform(vec, x -> 0.0::FLOAT) "
+        con.execute("UPDATE embeddings SET vec = list_transform(vec, lambda x: 0.0::FLOAT) "
                     "WHERE text_hash = (SELECT text_hash FROM docs WHERE doc_id = ?)", [doc])
     result = cli("evals.fidelity", "astro", "--warehouse", str(path))
     assert result.returncode == 2 and arxiv_id in result.stdout + result.stderr and "just data" in result.stdout + result.stderr
