@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from data.settings import CONF_DIR
+from data.split import DEFAULT_TEST_FRACTION, check_test_fraction
 from data.text import embedding_text, text_hash
 
 
@@ -27,10 +28,15 @@ class CorpusConfig:
     """``local`` (all-MiniLM-L6-v2, offline) or ``openai``."""
     embed_model: str = "all-MiniLM-L6-v2"
     """Model name; also the cache key of the stored vectors."""
+    test_fraction: float = DEFAULT_TEST_FRACTION
+    """Share of documents in the test split (by a stable hash of the id; see ``data/split.py``)."""
     embed_timeout_s: float = 60.0
     """openai backend: seconds one embedding request may take before it is retried."""
     embed_retries: int = 5
     """openai backend: retries of a request that timed out or failed (429, 5xx, connection), with backoff."""
+
+    def __post_init__(self) -> None:
+        check_test_fraction(self.test_fraction, f"corpus {self.name!r}")
 
     def embedder_options(self) -> dict:
         """The backend options this config sets (the local model makes no requests)."""

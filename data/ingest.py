@@ -25,6 +25,7 @@ from data.sources.csv_source import read_csv
 from data.sources.jsonl import read_jsonl
 from data.sources.precomputed import PrecomputedVectors, read_npy_vectors, read_parquet_vectors
 from data.vector_import import ImportStats, import_precomputed
+from data.split import assign_splits
 from data.warehouse import open_writer
 
 # What a `SAE_ATLAS_DATA_DIR` folder may hold (the layout of ../shared/data).
@@ -118,6 +119,7 @@ def ingest_corpus(request: IngestRequest) -> IngestReport:
     imported = ImportStats()
     embedded = None
     with open_writer(path) as con:
+        assign_splits(con, corpus.test_fraction, corpus.name)  # refuses a changed split under trained SAEs
         removed = remove_invalid_vectors(con)
         if removed:
             stats.note(f"removed {len(removed)} stored vectors that were zero or held NaN/inf (documents "

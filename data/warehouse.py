@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from data.schema import migrate
+from data.schema import SCHEMA_VERSION, current_version, migrate
 from data.settings import writer_wait_s
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,10 @@ class WarehouseError(Exception):
 
 class WarehouseMissing(WarehouseError, FileNotFoundError):
     """The warehouse file does not exist yet (run `just data <corpus>` first)."""
+
+
+class WarehouseOutdated(WarehouseError, RuntimeError):
+    """The file was written by an older SAE Atlas and a read-only connection cannot migrate it."""
 
 
 class WarehouseBusy(WarehouseError, RuntimeError):
@@ -106,9 +110,18 @@ def open_reader(path: str | Path, wait_s: float = 10.0) -> Iterator[duckdb.DuckD
         raise WarehouseMissing(f"no warehouse at {path}: build it with `just data <corpus>` first")
     con = _connect_retrying(lambda: duckdb.connect(str(path), read_only=True), path, wait_s)
     try:
+        _require_current_schema(con, path)
         yield con
     finally:
         con.close()
+
+
+def _require_current_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Readers query views and columns of the current schema; an older file gets a clear way forward."""
+    version = current_version(con)
+    if 0 < version < SCHEMA_VERSION:
+        raise WarehouseOutdated(f"{path} has schema version {version}, this code reads version {SCHEMA_VERSION}: "
+                                f"migrate it once with `python -m data migrate --warehouse {path}`")
 
 
 def _connect_retrying(connect, path: Path, wait_s: float, writing: bool = False) -> duckdb.DuckDBPyConnection:
