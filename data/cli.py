@@ -11,13 +11,16 @@ from jsonargparse import ArgumentParser
 from rich.console import Console
 from rich.table import Table
 
-from data.commands import add_shared_arguments, warehouse_of
+from data.commands import add_shared_arguments, entry_point, warehouse_of
 from data.ingest import IngestReport, IngestRequest, ingest_corpus
 from data.schema import current_version
 from data.sources.arxiv_api import ArxivApiError
 from data.warehouse import open_writer
 
 console = Console(stderr=True)
+
+EXIT_MISSING_VECTORS = 3
+"""Exit code when documents are left without a vector (their embedding failed; a re-run retries them)."""
 
 
 def build_parser() -> ArgumentParser:
@@ -44,6 +47,10 @@ def build_parser() -> ArgumentParser:
                         help="override the corpus embed_backend")
     ingest.add_argument("--embed-model", type=str | None, default=None,
                         help="override the corpus embed_model (e.g. text-embedding-3-small)")
+    ingest.add_argument("--embed-timeout", type=float | None, default=None,
+                        help="seconds per embedding request before a retry (openai; corpus embed_timeout_s, default 60)")
+    ingest.add_argument("--embed-retries", type=int | None, default=None,
+                        help="retries of a failed or timed-out embedding request (openai; corpus embed_retries, default 5)")
     ingest.add_argument("--strict", action="store_true",
                         help="abort on the first malformed line instead of skipping it")
     ingest.add_argument("--no-embed", action="store_true", help="store documents only; embed later")
@@ -54,6 +61,7 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = args[args.subcommand]
@@ -63,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         corpus=command.corpus, jsonl=command.jsonl, csv=command.csv, arxiv=command.arxiv,
         max_results=command.max_results, embeddings=command.embeddings, abstract_texts=command.abstract_texts,
         embeddings_model=command.embeddings_model, embed_backend=command.embed_backend, embed_model=command.embed_model,
+        embed_timeout_s=command.embed_timeout, embed_retries=command.embed_retries,
         strict=command.strict, embed=not command.no_embed, warehouse=command.warehouse,
     )
     try:
@@ -73,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]error:[/red] {error}")
         return 2
     print_report(report)
+    if report.n_without_vectors:
+        console.print(f"[red]error:[/red] {report.n_without_vectors} of {report.n_docs} documents have no {report.embed_model} "
+                      "vector (see the failures above); run the same command again to retry them, or use --no-embed "
+                      "to store documents only")
+        return EXIT_MISSING_VECTORS
     return 0
 
 
@@ -92,6 +106,7 @@ def print_report(report: IngestReport) -> None:
     table.add_column("count", justify="right")
     for name in ("read", "inserted", "updated", "unchanged", "outside_corpus", "empty_abstract", "malformed"):
         table.add_row(f"documents {name.replace('_', ' ')}", str(getattr(stats, name)))
+    table.add_row("input files cut short (lines before the damage read)", str(stats.cut_short))
     if imported.matched or imported.unmatched or imported.stale:
         table.add_row("precomputed vectors stored (new)", str(imported.stored))
         table.add_row("precomputed vectors without a document", str(imported.unmatched))
@@ -99,6 +114,9 @@ def print_report(report: IngestReport) -> None:
     if embedded is not None:
         table.add_row("vectors embedded", str(embedded.stored))
         table.add_row("embedding failures (retried next run)", str(embedded.failed))
+        table.add_row("texts cut to the model's input window (embedded from their start)", str(embedded.cut))
+        table.add_row("texts mostly of tokens unknown to the model", str(embedded.mostly_unknown))
+    table.add_row("stored vectors removed (zero or NaN/inf; embedded again)", str(report.invalid_vectors_removed))
     table.add_row("documents in warehouse", str(report.n_docs))
     table.add_row(f"documents with {report.embed_model} vectors", str(report.n_vectors))
     table.add_row("documents awaiting an embedding retry", str(report.n_awaiting_retry))
@@ -108,6 +126,13 @@ def print_report(report: IngestReport) -> None:
         console.print(f"[yellow]skipped[/yellow] {problem}")
     for error in embedded.errors if embedded is not None else []:
         console.print(f"[red]embedding failed[/red] {error}")
+    if embedded is not None and embedded.cut:
+        console.print(f"[yellow]note[/yellow] {embedded.cut} texts are longer than {report.embed_model}'s input window and were "
+                      f"embedded from their beginning (e.g. {', '.join(embedded.cut_examples)})")
+    if embedded is not None and embedded.mostly_unknown:
+        console.print(f"[yellow]warning[/yellow] {embedded.mostly_unknown} texts are mostly tokens {report.embed_model} does not "
+                      f"know (e.g. {', '.join(embedded.unknown_examples)}), so their vectors say little about them; embed "
+                      "them with a model for their language (--embed-backend openai)")
 
 
 if __name__ == "__main__":

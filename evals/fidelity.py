@@ -26,7 +26,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from data.commands import command_parser, config_from, warehouse_of
+from data.commands import command_parser, config_from, entry_point, warehouse_of
 from data.embeddings import load_embeddings
 from data.warehouse import insert_arrow, open_reader, open_writer, transaction
 from evals.steering.index import DocumentIndex
@@ -124,6 +124,7 @@ def corpus_fidelity(path: str | Path, corpus: str, config: FidelityConfig = Fide
     return results
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = command_parser("just fidelity", __doc__, config=FidelityConfig)
     args = parser.parse_args(argv)

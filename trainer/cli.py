@@ -17,7 +17,6 @@ from pathlib import Path
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from data.commands import add_shared_arguments
@@ -25,6 +24,7 @@ from data.settings import CONF_DIR
 from trainer.callbacks import NaNGuard, Throughput
 from trainer.checkpoint import export_sae
 from trainer.datamodule import EmbeddingDataModule
+from trainer.logs import FlushLogsWithCheckpoints, ResumableCSVLogger
 from trainer.module import SparseAutoencoderModule
 from trainer.outputs import split_metrics, write_outputs
 from trainer.runs import RunRecord, begin_run, mark_failed
@@ -104,10 +104,11 @@ def run_trainer(cli: AtlasCLI, record: RunRecord) -> Trainer:
                         every_n_train_steps=cli.config["checkpoint_every"]),
         NaNGuard(),
         Throughput(),
+        FlushLogsWithCheckpoints(),
     ]
     if config.get("enable_progress_bar") is not False:
         callbacks.append(RichProgressBar())
-    logger = CSVLogger(record.run_dir, name="logs", version="") if config.get("logger") is not False else False
+    logger = ResumableCSVLogger(record.run_dir, name="logs", version="") if config.get("logger") is not False else False
     return cli.instantiate_trainer(default_root_dir=str(record.run_dir), callbacks=callbacks, logger=logger)
 
 

@@ -17,7 +17,7 @@ import torch
 
 from data.saes import SaeStatus
 from data.warehouse import insert_arrow, open_writer, transaction
-from trainer.checkpoint import check_embedding_width
+from trainer.checkpoint import check_embedding_width, stored_checkpoint_path
 from trainer.metrics import ReconstructionStats
 from trainer.sae import TopKSAE
 
@@ -194,5 +194,5 @@ def write_outputs(
         insert_arrow(con, "latent_neighbors", neighbors)
         con.execute(
             "UPDATE saes SET status = ?, metrics = ?::JSON, checkpoint = ?, finished_at = now() WHERE sae_id = ?",
-            [SaeStatus.COMPLETE.value, json.dumps(metrics, sort_keys=True), str(checkpoint), sae_id],
+            [SaeStatus.COMPLETE.value, json.dumps(metrics, sort_keys=True), stored_checkpoint_path(warehouse, checkpoint), sae_id],
         )

@@ -96,11 +96,16 @@ class TopKSAE(nn.Module):
         fast: bool = True,
     ) -> None:
         super().__init__()
-        if not 0 < k < n_latents:
+        if k < 1:
+            raise ValueError(f"k must be in (0, n_latents): got k={k}; k latents fire per document, so pick k >= 1 (e.g. 32)")
+        if k >= n_latents:
             raise ValueError(f"k must be in (0, n_latents): got k={k}, n_latents={n_latents}; pick a smaller k or more latents")
+        if k_aux is None and 2 * k > n_latents:
+            raise ValueError(f"k_aux must be in (0, n_latents]: k_aux was not set, and its default 2k = {2 * k} exceeds "
+                             f"n_latents={n_latents}; set k_aux <= {n_latents} or use more latents")
         k_aux = 2 * k if k_aux is None else k_aux
         if not 0 < k_aux <= n_latents:
-            raise ValueError(f"k_aux must be in (0, n_latents]: got k_aux={k_aux}, n_latents={n_latents}; pick k_aux <= n_latents")
+            raise ValueError(f"k_aux must be in (0, n_latents]: got k_aux={k_aux}, n_latents={n_latents}; pick 1 <= k_aux <= {n_latents}")
         if multi_k is not None and not k < multi_k <= n_latents:
             raise ValueError(f"multi_k must be in (k, n_latents]: got multi_k={multi_k}, k={k}, n_latents={n_latents}; or leave it None (off)")
         self.d, self.n_latents, self.k, self.k_aux, self.auxk_coef = d, n_latents, k, k_aux, auxk_coef

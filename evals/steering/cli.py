@@ -10,7 +10,7 @@ from rich.table import Table
 
 from jsonargparse import ArgumentParser
 
-from data.commands import command_parser, config_from, warehouse_of
+from data.commands import command_parser, config_from, entry_point, warehouse_of
 from data.settings import artifacts_dir
 from data.warehouse import open_reader, open_writer
 from evals.llm import LLMClient, LLMSettings, llm_available
@@ -98,6 +98,7 @@ def print_report(report: SteeringReport, console: Console) -> None:
                   + (f", {report.png}" if report.png else f" ({report.png_problem})"))
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m evals.steering", description=__doc__)
     commands = parser.add_subcommands()
