@@ -36,7 +36,6 @@ def read_csv(path: Path, bad: BadInput) -> Iterator[Document]:
     csv.field_size_limit(FIELD_LIMIT)
     lines = InputLines(path, bad)
     reader = csv.DictReader(lines)
-    lines.mark()
     header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
     missing = [column for column in REQUIRED_COLUMNS if column not in header]
     if missing:
