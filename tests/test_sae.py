@@ -8,6 +8,7 @@ from data.corpus import load_corpus_config
 from data.embeddings import load_embeddings
 from data.warehouse import open_reader
 from trainer.sae import TopKSAE, geometric_median, normalised_mse
+from trainer.step import DeadLatents, train_step
 
 
 def test_init_ties_encoder_to_unit_norm_decoder():
@@ -103,18 +104,14 @@ def test_decoder_helpers_keep_rows_unit_norm():
 
 
 def _train(sae: TopKSAE, train: torch.Tensor, steps: int, batch: int) -> list[float]:
+    """The product's step (trainer.step); dead after one batch without firing, so AuxK runs every step."""
     opt = torch.optim.Adam(sae.parameters(), lr=1e-3)
+    dead = DeadLatents.fresh(sae.n_latents, dead_after=batch)
     losses = []
     for step in range(steps):
         x = train[(step * batch) % (len(train) - batch):][:batch]
-        dead = torch.zeros(sae.n_latents, dtype=torch.bool)
-        dead[step % 7 :: 7] = True  # a rotating set, so AuxK runs every step
-        out = sae(x, dead)
-        opt.zero_grad()
-        out.loss.backward()
-        sae.remove_parallel_decoder_grad()
-        opt.step()
-        sae.normalise_decoder()
+        out = train_step(sae, x, opt, dead)
+        assert step == 0 or out.auxk > 0
         losses.append(out.nmse.item())
     return losses
 
@@ -152,7 +149,7 @@ def test_paper_recipe_baseline_is_the_same_model():
     dead = torch.zeros(120, dtype=torch.bool)
     dead[::4] = True
     ours = sae(x, dead)
-    loss, nmse, indices = paper(x, dead.double())
+    loss, nmse, _values, indices = paper(x, dead.double())
     torch.testing.assert_close(nmse, ours.nmse)
     torch.testing.assert_close(indices.sort(dim=1).values, ours.indices.sort(dim=1).values)
     assert ours.auxk > 0

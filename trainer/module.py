@@ -1,8 +1,8 @@
 """The LightningModule: one top-k SAE, its training step and its metrics (no data, no I/O).
 
-Optimisation is manual so the paper's order is explicit and checkable: backward (DDP has
-all-reduced the gradients when it returns) -> remove the decoder gradient along each decoder row
--> clip the global norm -> Adam step -> renormalise the decoder rows.
+Optimisation is manual so the paper's order is explicit and checkable; the step itself is
+``trainer.step.train_step``, the same function the benchmarks time (DDP has all-reduced the
+gradients when its backward returns).
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import torch
 
 from trainer.metrics import ReconstructionStats
 from trainer.sae import SumAcross, TopKSAE
+from trainer.step import DeadLatents, train_step
 
 
 class SparseAutoencoderModule(L.LightningModule):
@@ -77,20 +78,22 @@ class SparseAutoencoderModule(L.LightningModule):
             self.b_pre_initialised.fill_(True)
 
     # -- training -----------------------------------------------------------------------
+    @property
+    def dead_latents(self) -> DeadLatents:
+        """The dead-latent rule over the checkpointed ``samples_since_fired`` buffer."""
+        return DeadLatents(self.samples_since_fired, self.dead_after_samples)
+
     def dead_mask(self) -> torch.Tensor:
-        return self.samples_since_fired >= self.dead_after_samples
+        return self.dead_latents.mask()
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, _doc_ids = batch
         optimizer = self.optimizers()
-        out = self.sae(x, self.dead_mask(), self._sum_across_ranks())
-        optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(out.loss)
-        self.sae.remove_parallel_decoder_grad()
-        self.clip_gradients(optimizer, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm")
-        optimizer.step()
-        self.sae.normalise_decoder()
-        self._count_firing(out.indices, out.values, x.shape[0])
+        out = train_step(
+            self.sae, x, optimizer, self.dead_latents, self.hparams.grad_clip,
+            sum_across=self._sum_across_ranks(), backward=self.manual_backward,
+            clip=lambda max_norm: self.clip_gradients(optimizer, gradient_clip_val=max_norm, gradient_clip_algorithm="norm"),
+        )
         l0 = (out.values > 0).sum(dim=1).float().mean()
         self.log_dict(
             {
@@ -113,15 +116,6 @@ class SparseAutoencoderModule(L.LightningModule):
         if self.trainer.world_size == 1:
             return None
         return lambda tensor: self.trainer.strategy.reduce(tensor, reduce_op="sum")
-
-    @torch.no_grad()
-    def _count_firing(self, indices: torch.Tensor, values: torch.Tensor, batch_size: int) -> None:
-        """Samples-since-fired per latent, summed over every rank's shard (one all-reduce per step)."""
-        fired = torch.bincount(indices[values > 0], minlength=self.hparams.n_latents)
-        counts = torch.cat([fired, fired.new_tensor([batch_size])])
-        counts = self.trainer.strategy.reduce(counts, reduce_op="sum")
-        self.samples_since_fired += counts[-1]
-        self.samples_since_fired[counts[:-1] > 0] = 0
 
     # -- validation ---------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
