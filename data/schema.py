@@ -253,6 +253,13 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             f"UPDATE docs SET split = {split_sql(fraction=repr(DEFAULT_TEST_FRACTION))}",
         ],
     ),
+    (
+        3,
+        [
+            # The Matryoshka level of each latent (0 = the coarsest prefix); 0 for every latent of a plain SAE.
+            "ALTER TABLE latents ADD COLUMN level INTEGER NOT NULL DEFAULT 0",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

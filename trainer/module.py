@@ -10,7 +10,7 @@ import lightning as L
 import torch
 
 from trainer.metrics import ReconstructionStats
-from trainer.sae import SumAcross, TopKSAE
+from trainer.sae import SumAcross, TopKSAE, prefix_sizes
 from trainer.step import DeadLatents, train_step
 
 
@@ -32,6 +32,12 @@ class SparseAutoencoderModule(L.LightningModule):
         b_pre_init: ``median`` (per-dimension, the paper) or ``geometric_median``.
         multi_k: Also reconstruct from the top multi_k latents (e.g. 4 k, Gao et al.); null = off.
         multik_coef: Weight of the multi-k loss.
+        batch_topk: BatchTopK: train on the top k * batch activations of the whole batch (k becomes the mean
+            per document) and encode by a learned threshold at inference.
+        threshold_beta: EMA decay of the BatchTopK inference threshold (per step).
+        matryoshka: Matryoshka prefix sizes as fractions of n_latents, e.g. [0.0625, 0.25] for n/16 and n/4
+            (the whole dictionary is always the last level); null = off.
+        prefix_weights: Loss weight of each Matryoshka level (prefixes, then the whole dictionary); null = equal.
         fast: Sparse fast path (``trainer.kernels``); false = the dense reference path.
     """
 
@@ -50,12 +56,19 @@ class SparseAutoencoderModule(L.LightningModule):
         b_pre_init: str = "median",
         multi_k: int | None = None,
         multik_coef: float = 1 / 8,
+        batch_topk: bool = False,
+        threshold_beta: float = 0.99,
+        matryoshka: list[float] | None = None,
+        prefix_weights: list[float] | None = None,
         fast: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
-        self.sae = TopKSAE(d, n_latents, k, k_aux, auxk_coef, multi_k=multi_k, multik_coef=multik_coef, fast=fast)
+        self.sae = TopKSAE(
+            d, n_latents, k, k_aux, auxk_coef, multi_k=multi_k, multik_coef=multik_coef, batch_topk=batch_topk,
+            threshold_beta=threshold_beta, prefixes=prefix_sizes(n_latents, matryoshka), prefix_weights=prefix_weights, fast=fast,
+        )
         # Buffers, so they live in every checkpoint and a resumed run continues exactly.
         self.register_buffer("samples_since_fired", torch.zeros(n_latents, dtype=torch.long))
         self.register_buffer("b_pre_initialised", torch.zeros((), dtype=torch.bool))
@@ -102,6 +115,7 @@ class SparseAutoencoderModule(L.LightningModule):
                 "train/fvu": out.nmse.detach(),  # the paper's normalised MSE is the FVU (one pinned formula)
                 "train/auxk": out.auxk.detach(),
                 **({"train/multik": out.multik.detach()} if out.multik is not None else {}),
+                **{f"train/fvu_level{level}": value.detach() for level, value in enumerate(out.prefix_nmse)},
                 "train/l0": l0,
                 "train/dead_fraction": self.dead_mask().float().mean(),
             },

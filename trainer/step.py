@@ -2,7 +2,7 @@
 
 The paper's order, explicit and checkable: forward (losses) -> backward -> remove each decoder row's
 gradient along the row -> clip the global gradient norm -> optimiser step -> renormalise the decoder rows
--> count which latents fired (dead-latent rule).
+-> move the BatchTopK inference threshold -> count which latents fired (dead-latent rule).
 """
 from __future__ import annotations
 
@@ -73,5 +73,6 @@ def train_step(
     (clip or _clip(sae))(grad_clip)
     optimiser.step()
     sae.normalise_decoder()
+    sae.update_threshold(out.values)
     dead.update(out.indices, out.values, x.shape[0], sum_across)
     return out
