@@ -131,6 +131,17 @@ def test_batchtopk_keeps_exactly_the_k_times_batch_largest_pre_activations():
     torch.testing.assert_close(_dense_code(codes.values, codes.indices, n) > 0, expected, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("sampled_high", [False, True], ids=["sample-threshold", "unlucky-sample-falls-back"])
+def test_batch_selection_is_exact_whatever_the_strided_sample_sees(sampled_high):
+    from trainer.kernels import _largest_entries
+
+    flat = torch.rand(10_000, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    if sampled_high:  # the sample (every 100th entry) is all large: its threshold leaves too few candidates
+        flat[::100] += 10
+    picked = _largest_entries(flat, 150, sample_size=100)
+    assert torch.equal(picked, flat.topk(150).indices.sort().values)
+
+
 def test_matryoshka_prefix_reconstruction_uses_only_latents_below_the_prefix():
     batch, d, n, k = 30, 12, 64, 8
     params = _parameters(d, n, torch.float64, seed=5)

@@ -22,6 +22,7 @@ from trainer.datamodule import EmbeddingDataModule
 from trainer.module import SparseAutoencoderModule
 from trainer.outputs import split_metrics, write_outputs
 from trainer.runs import RunRecord, begin_run, mark_failed
+from trainer.sizes import default_size
 
 RUN_ENV = "SAE_ATLAS_RUN"
 """Rank 0 hands its run record to the DDP ranks it launches through this environment variable."""
@@ -50,6 +51,14 @@ class AtlasCLI(LightningCLI):
         parser.add_argument("--name", type=str | None, default=None, help="run name (default <corpus>-n<n>-k<k>)")
         parser.add_argument("--checkpoint_every", type=int, default=200, help="save a resumable checkpoint every N steps")
         parser.link_arguments("data.dim", "model.d", apply_on="instantiate")
+
+    def before_instantiate_classes(self) -> None:
+        """The size rule (trainer.sizes) fills n_latents and k where the command line and YAML leave them null."""
+        model = self._get(self.config, "model")
+        if model.n_latents is None or model.k is None:
+            data = EmbeddingDataModule(**self._get(self.config, "data").as_dict())
+            size = default_size(data.planned_train_size(), data.dim, model.n_latents, model.k)
+            model.n_latents, model.k = size.n_latents, size.k
 
     def instantiate_classes(self) -> None:
         self.config_init = self.parser.instantiate_classes(self.config)

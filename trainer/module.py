@@ -19,8 +19,9 @@ class SparseAutoencoderModule(L.LightningModule):
 
     Args:
         d: Embedding width; linked from the data module (the stored vectors decide it).
-        n_latents: Number of latents (dictionary size), e.g. 8 x d.
-        k: Active latents per document (top-k); must be < n_latents.
+        n_latents: Number of latents (dictionary size); null = the size rule (trainer.sizes) picks it from the
+            number of training documents and d.
+        k: Active latents per document (top-k; the mean under BatchTopK); must be < n_latents; null = the size rule.
         k_aux: Dead latents used by the AuxK loss; default 2 k; must be <= n_latents.
         auxk_coef: Weight of the AuxK loss (the paper: 1/32).
         lr: Adam learning rate (the paper: 1e-4).
@@ -44,8 +45,8 @@ class SparseAutoencoderModule(L.LightningModule):
     def __init__(
         self,
         d: int = 384,
-        n_latents: int = 3072,
-        k: int = 32,
+        n_latents: int | None = None,
+        k: int | None = None,
         k_aux: int | None = None,
         auxk_coef: float = 1 / 32,
         lr: float = 1e-4,
@@ -63,6 +64,8 @@ class SparseAutoencoderModule(L.LightningModule):
         fast: bool = True,
     ) -> None:
         super().__init__()
+        if n_latents is None or k is None:
+            raise ValueError("n_latents and k are needed; `just train` fills them by the size rule (trainer.sizes.default_size)")
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.sae = TopKSAE(

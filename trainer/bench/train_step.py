@@ -70,6 +70,20 @@ class PinnedDeadLatents(DeadLatents):
         return self.pinned
 
 
+ARCHITECTURES: list[tuple[str, Callable[[int], dict], str]] = [
+    ("BatchTopK", lambda n: {"batch_topk": True}, "top k*B of the batch; EMA threshold update"),
+    ("Matryoshka", lambda n: {"prefixes": (n // 16, n // 4)}, "prefixes n/16, n/4, n: three reconstruction losses"),
+    ("Matryoshka + BatchTopK", lambda n: {"prefixes": (n // 16, n // 4), "batch_topk": True}, "both options"),
+]
+"""The architecture options timed next to plain top-k, each on the same fast path."""
+
+
+def _trainer_variant(name: str, sae: TopKSAE, x: torch.Tensor, dead_mask: torch.Tensor, note: str) -> Variant:
+    optimiser = _adam(sae.parameters(), fused=True)
+    dead = PinnedDeadLatents(dead_mask)
+    return Variant(name, lambda: train_step(sae, x, optimiser, dead), note, [])
+
+
 def _sparsify_variant(w: Workload, x: torch.Tensor, dead_mask: torch.Tensor, device: torch.device) -> tuple[Callable[[], object] | None, str]:
     try:
         from sparsify import SparseCoder, SparseCoderConfig
@@ -102,14 +116,14 @@ def build_variants(w: Workload, device: torch.device, include_dense_reference: b
 
     fast = TopKSAE(w.d, w.n_latents, w.k, fast=True).to(device)
     fast.init_b_pre(x)
-    fast_opt = _adam(fast.parameters(), fused=True)
-    fast_dead = PinnedDeadLatents(dead_mask)
-    variants.append(Variant("this trainer (fast path)", lambda: train_step(fast, x, fast_opt, fast_dead), "sparse kernels; fused Adam", []))
+    variants.append(_trainer_variant("this trainer (fast path)", fast, x, dead_mask, "sparse kernels; fused Adam"))
+    for name, options, note in ARCHITECTURES:
+        sae = TopKSAE(w.d, w.n_latents, w.k, fast=True, **options(w.n_latents)).to(device)
+        sae.load_state_dict(fast.state_dict(), strict=False)
+        variants.append(_trainer_variant(f"this trainer, {name} (fast path)", sae, x, dead_mask, note))
     if include_dense_reference:
         dense = TopKSAE(w.d, w.n_latents, w.k, fast=False).to(device)
-        dense_opt = _adam(dense.parameters(), fused=True)
-        dense_dead = PinnedDeadLatents(dead_mask)
-        variants.append(Variant("this trainer (dense reference path)", lambda: train_step(dense, x, dense_opt, dense_dead), "fast=False; fused Adam", []))
+        variants.append(_trainer_variant("this trainer (dense reference path)", dense, x, dead_mask, "fast=False; fused Adam"))
     paper = PaperAutoencoder(w.d, w.n_latents, w.k, k_aux).to(device)
     paper_opt = _adam(paper.parameters(), fused=False)
     variants.append(Variant("paper recipe (as published)", lambda: paper.train_step(x, dead_mask.float(), paper_opt), "dense; top-4k every step; torch.optim.Adam defaults", []))
