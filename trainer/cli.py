@@ -48,7 +48,7 @@ class AtlasCLI(LightningCLI):
         )
 
     def add_arguments_to_parser(self, parser) -> None:
-        parser.add_argument("--name", type=str | None, default=None, help="run name (default <corpus>-n<n>-k<k>)")
+        parser.add_argument("--name", type=str | None, default=None, help="run name (default <corpus>-<architecture>-n<n>-k<k>)")
         parser.add_argument("--checkpoint_every", type=int, default=200, help="save a resumable checkpoint every N steps")
         parser.link_arguments("data.dim", "model.d", apply_on="instantiate")
 
@@ -98,7 +98,7 @@ class AtlasCLI(LightningCLI):
             payload = json.loads(os.environ[RUN_ENV])
             return RunRecord(payload["sae_id"], payload["name"], Path(payload["run_dir"]))
         sae = self.model.sae
-        name = self._get(self.config, "name") or f"{self.datamodule.corpus}-n{sae.n_latents}-k{sae.k}"
+        name = self._get(self.config, "name") or f"{self.datamodule.corpus}-{sae.architecture}-n{sae.n_latents}-k{sae.k}"
         record = begin_run(
             self.datamodule.warehouse, name, self.datamodule.corpus, self.datamodule.embed_model,
             sae.d, sae.n_latents, sae.k, sae.k_aux, self.run_config(),

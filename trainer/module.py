@@ -25,6 +25,8 @@ class SparseAutoencoderModule(L.LightningModule):
         k_aux: Dead latents used by the AuxK loss; default 2 k; must be <= n_latents.
         auxk_coef: Weight of the AuxK loss (the paper: 1/32).
         lr: Adam learning rate (the paper: 1e-4).
+        lr_decay: Share of the run (of trainer.max_steps) at the end over which the learning rate falls
+            linearly to 0 (as in dictionary_learning's decay_start); 0 = constant.
         adam_eps: Adam epsilon (OpenAI's recipe uses 6.25e-10; tiny gradients of unit-norm data need it small).
         grad_clip: Clip the global gradient norm to this value (the paper: 1.0).
         dead_after_samples: A latent is dead once it fired on none of this many training samples,
@@ -50,6 +52,7 @@ class SparseAutoencoderModule(L.LightningModule):
         k_aux: int | None = None,
         auxk_coef: float = 1 / 32,
         lr: float = 1e-4,
+        lr_decay: float = 0.0,
         adam_eps: float = 6.25e-10,
         grad_clip: float = 1.0,
         dead_after_samples: int | None = None,
@@ -66,6 +69,8 @@ class SparseAutoencoderModule(L.LightningModule):
         super().__init__()
         if n_latents is None or k is None:
             raise ValueError("n_latents and k are needed; `just train` fills them by the size rule (trainer.sizes.default_size)")
+        if not 0 <= lr_decay <= 1:
+            raise ValueError(f"lr_decay is a share of the run in [0, 1]; got {lr_decay}")
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.sae = TopKSAE(
@@ -78,9 +83,18 @@ class SparseAutoencoderModule(L.LightningModule):
         self._val_stats: ReconstructionStats | None = None
 
     # -- set-up -------------------------------------------------------------------------
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self):
         # fused: one kernel for all parameters (CPU and CUDA since torch 2.4)
-        return torch.optim.Adam(self.sae.parameters(), lr=self.hparams.lr, eps=self.hparams.adam_eps, fused=True)
+        optimizer = torch.optim.Adam(self.sae.parameters(), lr=self.hparams.lr, eps=self.hparams.adam_eps, fused=True)
+        steps = self.trainer.max_steps
+        if not self.hparams.lr_decay or steps is None or steps <= 0:
+            return optimizer
+        decay_start = int(steps * (1 - self.hparams.lr_decay))
+
+        def factor(step: int) -> float:
+            return 1.0 if step < decay_start else max(0.0, (steps - step) / max(1, steps - decay_start))
+
+        return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, factor)}
 
     def on_fit_start(self) -> None:
         datamodule = self.trainer.datamodule
@@ -110,6 +124,9 @@ class SparseAutoencoderModule(L.LightningModule):
             sum_across=self._sum_across_ranks(), backward=self.manual_backward,
             clip=lambda max_norm: self.clip_gradients(optimizer, gradient_clip_val=max_norm, gradient_clip_algorithm="norm"),
         )
+        scheduler = self.lr_schedulers()
+        if scheduler is not None:  # manual optimisation: Lightning leaves stepping the schedule to us
+            scheduler.step()
         l0 = (out.values > 0).sum(dim=1).float().mean()
         self.log_dict(
             {

@@ -151,6 +151,11 @@ class TopKSAE(nn.Module):
             self.encoder.weight.copy_(self.W_dec)
             self.encoder.bias.zero_()
 
+    @property
+    def architecture(self) -> str:
+        """'topk', 'batchtopk', 'matryoshka' or 'matryoshka-batchtopk'."""
+        return "-".join((["matryoshka"] if self.prefixes else []) + (["batchtopk"] if self.batch_topk else [])) or "topk"
+
     @torch.no_grad()
     def init_b_pre(self, sample: torch.Tensor, method: str = "median") -> None:
         """b_pre = per-dimension median ("median", the paper) or geometric median ("geometric_median") of a sample."""
