@@ -28,9 +28,9 @@ test *args:
 train corpus *args: (data corpus)
     OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" {{python}} -m trainer train "$@"
 
-# Train the k x n grid of conf/sweep.yaml on a corpus: just sweep astro [--config grid.yaml] [--k '[16, 32]']
+# Train the architecture x n x k grid of conf/sweep.yaml, print the held-out Pareto table, mark the recommended SAE: just sweep astro [--config grid.yaml] [--no-train]
 sweep corpus *args: (data corpus)
-    OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" {{python}} -m trainer sweep "$@"
+    OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" {{python}} -m evals.sweep "$@"
 
 # OMP_WAIT_POLICY=PASSIVE: on a shared, oversubscribed CPU, spinning OpenMP workers stall every small op.
 # Benchmarks: just bench <name> [args]  (data-ingest, dashboard, train [--shape sae64|minilm], quality [--steps N], write, or evals/bench/<name>.py)

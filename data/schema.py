@@ -292,6 +292,13 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             """,
         ],
     ),
+    (
+        4,
+        [
+            # The Matryoshka level of each latent (0 = the coarsest prefix); 0 for every latent of a plain SAE.
+            "ALTER TABLE latents ADD COLUMN level INTEGER NOT NULL DEFAULT 0",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -1,6 +1,7 @@
 """Trained SAEs on disk: a plain weights file (``sae.pt``) next to the Lightning checkpoint.
 
-``sae.pt`` = {"config": {d, n_latents, k, k_aux, auxk_coef, multi_k, multik_coef}, "state_dict": TopKSAE state}; it
+``sae.pt`` = {"config": {d, n_latents, k, k_aux, auxk_coef, multi_k, multik_coef, batch_topk, threshold_beta, prefixes,
+prefix_weights}, "state_dict": TopKSAE state (a BatchTopK SAE's inference ``threshold`` included)}; it
 loads without Lightning. ``load_sae`` also accepts a Lightning ``.ckpt`` of this trainer.
 """
 from __future__ import annotations
@@ -13,19 +14,20 @@ import torch
 from data.saes import SaeStatus
 from data.warehouse import connection_file
 from trainer.runs import run_dir_for
-from trainer.sae import TopKSAE
+from trainer.sae import TopKSAE, prefix_sizes
 
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, unreadable, or does not fit the data it is used with."""
 
 
-CONFIG_KEYS = ("d", "n_latents", "k", "k_aux", "auxk_coef", "multi_k", "multik_coef")
+CONFIG_KEYS = ("d", "n_latents", "k", "k_aux", "auxk_coef", "multi_k", "multik_coef", "batch_topk", "threshold_beta",
+               "prefixes", "prefix_weights")
 """What rebuilds a TopKSAE (``fast`` is a run-time choice, not part of the model)."""
 
 
 def sae_config(sae: TopKSAE) -> dict:
-    return {key: getattr(sae, key) for key in CONFIG_KEYS}
+    return {key: list(value) if isinstance(value := getattr(sae, key), tuple) else value for key in CONFIG_KEYS}
 
 
 def export_sae(sae: TopKSAE, path: str | Path) -> Path:
@@ -53,6 +55,7 @@ def load_sae(path: str | Path, expected_d: int | None = None) -> TopKSAE:
     elif "hyper_parameters" in payload:
         hp = payload["hyper_parameters"]
         config = {key: hp[key] for key in CONFIG_KEYS if key in hp}
+        config["prefixes"] = prefix_sizes(hp["n_latents"], hp.get("matryoshka"))
         state = {key.removeprefix("sae."): value for key, value in payload["state_dict"].items() if key.startswith("sae.")}
     else:
         raise CheckpointError(f"{path} is neither an exported sae.pt nor a Lightning checkpoint of this trainer")
