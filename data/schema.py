@@ -253,6 +253,14 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             f"UPDATE docs SET split = {split_sql(fraction=repr(DEFAULT_TEST_FRACTION))}",
         ],
     ),
+    (
+        3,
+        [
+            # Retrieval fidelity of test queries per searched set (evals/fidelity.py): 'all' (every other
+            # document) or 'test' (test documents only). Rows from before the split: 'sampled' (random queries).
+            "ALTER TABLE fidelity ADD COLUMN searched VARCHAR DEFAULT 'sampled'",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
