@@ -61,19 +61,37 @@ class FidelityScores(NamedTuple):
     ndcg: float
 
 
-def reconstruct_documents(con: duckdb.DuckDBPyConnection, info: StoredSAE, doc_ids: np.ndarray, decoder: np.ndarray, b_pre: np.ndarray) -> np.ndarray:
-    """x_hat for every doc in ``doc_ids`` from the SAE's stored activations (sparse @ W_dec + b_pre)."""
+def sparse_codes(con: duckdb.DuckDBPyConnection, info: StoredSAE, doc_ids: np.ndarray) -> scipy.sparse.csr_matrix:
+    """(len(doc_ids), n_latents) stored activations of the SAE; documents it never encoded have empty rows."""
     table = con.execute("SELECT doc_id, latent, value FROM activations WHERE sae_id = ?", [info.sae_id]).fetchnumpy()
     if len(table["doc_id"]) == 0:
         raise ValueError(f"SAE {info.sae_id} has no stored activations; run its training to the end (`just train {info.corpus}`)")
     position = np.searchsorted(doc_ids, table["doc_id"])
     position = np.clip(position, 0, len(doc_ids) - 1)
     known = doc_ids[position] == table["doc_id"]
-    codes = scipy.sparse.csr_matrix(
+    return scipy.sparse.csr_matrix(
         (table["value"][known].astype(np.float32), (position[known], table["latent"][known].astype(np.int64))),
         shape=(len(doc_ids), info.n_latents),
     )
+
+
+def sae_decoder(con: duckdb.DuckDBPyConnection, sae_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """W_dec (n_latents, d) and b_pre (d,) of a stored SAE, from its checkpoint."""
+    from trainer.checkpoint import load_sae_from_warehouse  # trainer's contract
+
+    sae = load_sae_from_warehouse(con, sae_id)
+    with torch.no_grad():
+        return sae.W_dec.detach().numpy(), sae.b_pre.detach().numpy()
+
+
+def decode(codes: scipy.sparse.csr_matrix, decoder: np.ndarray, b_pre: np.ndarray) -> np.ndarray:
+    """x_hat = codes @ W_dec + b_pre."""
     return np.asarray(codes @ decoder, dtype=np.float32) + b_pre.astype(np.float32)
+
+
+def reconstruct_documents(con: duckdb.DuckDBPyConnection, info: StoredSAE, doc_ids: np.ndarray, decoder: np.ndarray, b_pre: np.ndarray) -> np.ndarray:
+    """x_hat for every doc in ``doc_ids`` from the SAE's stored activations (sparse @ W_dec + b_pre)."""
+    return decode(sparse_codes(con, info, doc_ids), decoder, b_pre)
 
 
 def positions_of(doc_ids: np.ndarray, wanted: set[int] | np.ndarray) -> np.ndarray:
@@ -141,16 +159,6 @@ def store_fidelity(con: duckdb.DuckDBPyConnection, sae_id: int, scores: list[Fid
         insert_arrow(con, "fidelity", rows)
 
 
-def sae_reconstructions(con: duckdb.DuckDBPyConnection, info: StoredSAE, doc_ids: np.ndarray) -> np.ndarray:
-    """x_hat of every document in ``doc_ids`` from the SAE's checkpoint and stored activations."""
-    from trainer.checkpoint import load_sae_from_warehouse  # trainer's contract
-
-    sae = load_sae_from_warehouse(con, info.sae_id)
-    with torch.no_grad():
-        decoder, b_pre = sae.W_dec.detach().numpy(), sae.b_pre.detach().numpy()
-    return reconstruct_documents(con, info, doc_ids, decoder, b_pre)
-
-
 def corpus_fidelity(path: str | Path, corpus: str, config: FidelityConfig = FidelityConfig()) -> dict[int, list[FidelityScores]]:
     """Score every complete SAE of ``corpus`` and store its ``fidelity`` rows (one per searched set)."""
     results: dict[int, list[FidelityScores]] = {}
@@ -164,7 +172,7 @@ def corpus_fidelity(path: str | Path, corpus: str, config: FidelityConfig = Fide
             if info.embed_model not in loaded:
                 loaded[info.embed_model] = load_embeddings(con, info.embed_model)
             doc_ids, original = loaded[info.embed_model]
-            reconstructed = sae_reconstructions(con, info, doc_ids)
+            reconstructed = reconstruct_documents(con, info, doc_ids, *sae_decoder(con, sae_id))
         test_rows = positions_of(doc_ids, test_doc_ids)
         results[sae_id] = fidelity_of_test_queries(original, reconstructed, test_rows, query_rows(test_rows, config),
                                                    config.top)

@@ -117,3 +117,32 @@ def write_summary(con: duckdb.DuckDBPyConnection, sae_id: int, explainer: str, s
             "DO UPDATE SET summary = excluded.summary, created_at = excluded.created_at",
             [sae_id, f"interp:{explainer}", json.dumps(summary)],
         )
+
+
+@dataclass
+class BestLabels:
+    """One label per latent of an SAE: an LLM label before a proxy one, then the higher Pearson."""
+
+    latent: np.ndarray
+    label: list[str]
+    explainer: list[str]
+    is_proxy: np.ndarray
+    pearson: np.ndarray
+    """Held-out scores stored with the label (NaN where undefined)."""
+    f1: np.ndarray
+
+
+def best_labels(con: duckdb.DuckDBPyConnection, sae_id: int) -> BestLabels:
+    table = con.execute(
+        """
+        SELECT latent, label, explainer, is_proxy, pearson, f1 FROM interpretations
+        WHERE sae_id = ? AND status = 'complete' AND label IS NOT NULL
+        QUALIFY row_number() OVER (PARTITION BY latent ORDER BY is_proxy, pearson DESC NULLS LAST, explainer) = 1
+        ORDER BY latent
+        """,
+        [sae_id],
+    ).fetchnumpy()
+    number = lambda name: np.ma.filled(np.ma.asarray(table[name]).astype(np.float64), np.nan)  # noqa: E731
+    return BestLabels(np.asarray(table["latent"], dtype=np.int64), [str(x) for x in table["label"]],
+                      [str(x) for x in table["explainer"]], np.asarray(table["is_proxy"], dtype=bool),
+                      number("pearson"), number("f1"))
