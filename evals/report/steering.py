@@ -18,8 +18,13 @@ def steering_digest(con: duckdb.DuckDBPyConnection, sae_id: int) -> dict | None:
         return None
     summary = json.loads(rows[0][0])
     # A 'headline' of scalars, when the benchmark writes one, says best what it measured.
+    return {"created_at": str(rows[0][1]), "lines": digest_lines(summary)}
+
+
+def digest_lines(summary: dict) -> list[tuple[str, str]]:
+    """(name, value) lines of a steering summary: its 'headline' of scalars when the benchmark writes one."""
     source = summary["headline"] if isinstance(summary.get("headline"), dict) else summary
-    return {"created_at": str(rows[0][1]), "lines": _flatten(source)[:MAX_LINES]}
+    return _flatten(source)[:MAX_LINES]
 
 
 def _flatten(value, prefix: str = "", depth: int = 0) -> list[tuple[str, str]]:
