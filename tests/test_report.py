@@ -60,8 +60,8 @@ def _store_labels(path, sae_id: int) -> dict[int, str]:
             """, [sae_id, N_LABELLED]).fetchall()
         for latent, title in rows:
             con.execute("INSERT INTO interpretations (sae_id, latent, explainer, predictor, is_proxy, label, pearson, f1, "
-                        "status, created_at) VALUES (?, ?, 'test-titles', 'none', true, ?, 0.9, 0.9, 'complete', now())",
-                        [sae_id, latent, title])
+                        "status, clean, created_at) VALUES (?, ?, 'test-titles', 'none', true, ?, 0.9, 0.9, 'complete', ?, now())",
+                        [sae_id, latent, title, latent % 3 == 0])
     return dict(rows)
 
 
@@ -147,7 +147,7 @@ def test_report_numbers_match_a_direct_computation(trained_astro_copy, capsys):
     assert report["label_baseline_auroc_random_median"] == pytest.approx(np.median(results[:, 2]), abs=1e-4)
     assert report["label_beats_baseline_fraction"] == pytest.approx(np.mean(results[:, 0] > results[:, 2]), abs=1e-9)
     assert report["label_auroc_random_median"] > report["label_baseline_auroc_random_median"]  # titles are specific
-    assert report["clean_count"] == sum((codes[:, l] > 0).mean() < 0.2 for l in labels)  # stored 0.9 / 0.9
+    assert report["clean_count"] == sum(latent % 3 == 0 for latent in labels)  # interp's stored flags, counted
 
     # Retrieval fidelity: brute force over originals vs the SAE's reconstructions, each query left out.
     x_all_hat = codes.astype(np.float32) @ sae.W_dec.detach().numpy() + sae.b_pre.detach().numpy()

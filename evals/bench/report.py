@@ -25,8 +25,8 @@ from data.machine import describe_machine
 from data.settings import warehouse_path
 from data.text import text_hash
 from data.warehouse import open_reader, open_writer
-from evals.interp.store import best_labels
 from evals.report.card import stored_report
+from evals.report.labels import stored_labels
 from evals.saes import pick_sae
 
 TARGET_S = 60.0
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(width=140)
     with open_reader(source) as con:
         sae = pick_sae(con, args.corpus, args.sae_id)
-        labels = best_labels(con, sae.sae_id).label
+        labels = stored_labels(con, sae.sae_id).label
         docs = con.execute("SELECT count(*), count(*) FILTER (WHERE split = 'test') FROM docs").fetchall()[0]
         nnz = con.execute("SELECT count(*) FROM activations WHERE sae_id = ?", [sae.sae_id]).fetchall()[0][0]
     with tempfile.TemporaryDirectory() as folder:

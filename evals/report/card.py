@@ -11,17 +11,15 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from data.embeddings import store_vectors
 from data.warehouse import open_reader, open_writer, transaction
 from evals.fidelity import fidelity_of_test_queries
 from evals.interp.config import InterpConfig, load_interp_config
 from evals.interp.pipeline import Stopwatch
-from evals.interp.store import best_labels
 from evals.report.coherence import coherence_section
 from evals.report.inputs import ReportInputs, load_inputs
-from evals.report.labels import clean_count, label_section, stored_scores_off_test
+from evals.report.labels import label_section, stored_labels, stored_scores_off_test
 from evals.report.reconstruction import reconstruction_section
 from evals.report.steering import steering_digest
 from evals.saes import pick_sae
@@ -86,12 +84,11 @@ def build_report(path: str | Path, corpus: str, sae_id: int | None = None, confi
         if report["coherence_median"] is None:
             reasons["coherence_median"] = f"no latent is active on {config.top_docs} or more test documents"
         with clock.phase("labels"):
-            labels = best_labels(con, sae.sae_id)
+            labels = stored_labels(con, sae.sae_id)
             section, new_vectors, reason = label_section(con, inputs, labels, interp, config.hard_negatives,
                                                          config.min_positives, config.seed)
             report.update(section)
-            density = np.bincount(inputs.codes.indices, minlength=sae.n_latents) / len(inputs.doc_ids)
-            report["clean_count"] = clean_count(labels, density, interp) if len(labels.latent) else None
+            report["clean_count"] = int(labels.clean.sum()) if len(labels.latent) else None  # interp's stored verdicts
             off_test = stored_scores_off_test(con, sae.sae_id)
         if reason:
             reasons.update({key: reason for key in LABEL_KEYS})

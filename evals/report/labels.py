@@ -30,8 +30,24 @@ from evals.interp.examples import derangement, load_corpus
 from evals.interp.keywords import TfidfIndex
 from evals.interp.metrics import auroc
 from evals.interp.proxy import PREDICTOR_NAMES, label_vectors, similarity_matrix
-from evals.interp.store import BestLabels
 from evals.report.inputs import ReportInputs
+
+
+@dataclass
+class StoredLabels:
+    """The best label of each labelled latent (the ``best_labels`` view) and its stored clean flag."""
+
+    latent: np.ndarray
+    label: list[str]
+    explainer: list[str]
+    clean: np.ndarray
+
+
+def stored_labels(con: duckdb.DuckDBPyConnection, sae_id: int) -> StoredLabels:
+    rows = con.execute("SELECT latent, label, explainer, coalesce(clean, false) FROM best_labels WHERE sae_id = ? "
+                       "ORDER BY latent", [sae_id]).fetchall()
+    return StoredLabels(np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows], [r[2] for r in rows],
+                        np.array([r[3] for r in rows], dtype=bool))
 
 
 @dataclass
@@ -69,7 +85,7 @@ def embedded_labels(con: duckdb.DuckDBPyConnection, labels: list[str]) -> tuple[
     return np.stack([known[h] for h in hashes]), new
 
 
-def label_section(con: duckdb.DuckDBPyConnection, inputs: ReportInputs, labels: BestLabels, interp: InterpConfig,
+def label_section(con: duckdb.DuckDBPyConnection, inputs: ReportInputs, labels: StoredLabels, interp: InterpConfig,
                   hard_negatives: int, min_positives: int, seed: int) -> tuple[dict, NewLabelVectors, str | None]:
     """The label numbers, the label vectors to cache, and the reason when nothing could be scored."""
     test = inputs.test_rows
@@ -119,14 +135,6 @@ def label_section(con: duckdb.DuckDBPyConnection, inputs: ReportInputs, labels: 
         "label_beats_baseline_hard_fraction": float(np.mean(results[:, 1] > results[:, 3])),
     })
     return section, new, None
-
-
-def clean_count(labels: BestLabels, density: np.ndarray, interp: InterpConfig) -> int:
-    """Features whose stored label meets the paper's clean thresholds (its stored held-out Pearson and F1)."""
-    clean = interp.clean
-    with np.errstate(invalid="ignore"):
-        return int(((labels.pearson >= clean.min_pearson) & (labels.f1 >= clean.min_f1)
-                    & (density[labels.latent] < clean.max_density)).sum())
 
 
 def stored_scores_off_test(con: duckdb.DuckDBPyConnection, sae_id: int) -> int:
