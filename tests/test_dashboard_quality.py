@@ -32,7 +32,7 @@ def test_runs_page_shows_a_quality_card_per_sae(monkeypatch, trained_astro_copy)
     stored = sql(path, "SELECT searched, recall_at_10 FROM fidelity WHERE sae_id = ? ORDER BY searched", [first])
     assert sorted(fidelity["recall_at_10"]) == sorted(r[1] for r in stored) and len(stored) == 2
     steering = next(f for f in frames if list(f.columns) == ["result", "value"])
-    assert dict(zip(steering["result"], steering["value"])) == {"up_success_net": "0.210", "judge": "independent SAE (seed 1)"}
+    assert dict(zip(steering["result"], steering["value"])) == {"up_success_net": "0.21", "judge": "independent SAE (seed 1)"}
     assert any("just interpret astro" in c.value for c in card.caption)  # labels not computed: the reason shows
     other = next(e for e in cards if e.label.startswith(f"#{others[0]} "))
     assert any("No quality card" in i.value for i in other.info)

@@ -5,7 +5,7 @@ import json
 
 import duckdb
 
-MAX_LINES = 16
+MAX_LINES = 32
 
 
 def steering_digest(con: duckdb.DuckDBPyConnection, sae_id: int) -> dict | None:
@@ -38,5 +38,5 @@ def _flatten(value, prefix: str = "", depth: int = 0) -> list[tuple[str, str]]:
         if len(value) <= 2 and all(isinstance(v, dict) for v in value):
             return [line for i, sub in enumerate(value) for line in _flatten(sub, f"{prefix}[{i}]", depth + 1)]
         return [(prefix, f"({len(value)} entries)")]
-    text = f"{value:.3f}" if isinstance(value, float) else "-" if value is None else str(value)
+    text = f"{value:.3g}" if isinstance(value, float) else "-" if value is None else str(value)
     return [(prefix, text)]
