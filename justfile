@@ -70,6 +70,10 @@ dashboard corpus="astro" *args:
 steer-bench corpus *args:
     {{python}} -m evals.steering bench "$@"
 
-# Retrieval fidelity of every SAE of a corpus (recall@10, nDCG@10 of search over reconstructions) -> fidelity
+# The quality card of one SAE, every number on the test split: just report astro [--sae-id N] [--json]
+report corpus *args:
+    OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" {{python}} -m evals.report "$@"
+
+# Retrieval fidelity of every SAE of a corpus (test documents as queries; recall@10, nDCG@10 over reconstructions) -> fidelity
 fidelity corpus *args:
     {{python}} -m evals.fidelity "$@"

@@ -7,6 +7,8 @@ cached connection would block every writer (DuckDB: one writer process or many r
 """
 from __future__ import annotations
 
+import json
+
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -116,6 +118,33 @@ def overview(path: str, version: Version) -> Overview:
 def runs(path: str, version: Version) -> pd.DataFrame:
     """Every complete SAE (see ``Overview.runs``); a copy, so callers may filter it."""
     return overview(path, version).runs.copy()
+
+
+@dataclass(frozen=True)
+class StoredEvaluations:
+    """What `just report`, `just fidelity` and `just steer-bench` stored per SAE (read, never recomputed)."""
+
+    reports: dict[int, dict]
+    """sae_id -> the quality card (eval_summaries, eval = 'report')."""
+    fidelity: pd.DataFrame
+    """sae_id, searched ('all' | 'test' | 'sampled' for rows from before the test split), n_queries, recall_at_10, ndcg_at_10, created_at."""
+    steering: dict[int, tuple[dict, str]]
+    """sae_id -> (the latest steering summary, when it was stored)."""
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def stored_evaluations(path: str, version: Version) -> StoredEvaluations:
+    with reader(path) as con:
+        summaries = con.execute(
+            "SELECT sae_id, eval, summary, created_at::VARCHAR FROM eval_summaries WHERE eval IN ('report', 'steering')"
+        ).fetchall()
+        fidelity = _frame(con, "SELECT * FROM fidelity ORDER BY sae_id")
+    if "searched" not in fidelity.columns:  # a warehouse not yet migrated by a writer: its rows predate the split
+        fidelity["searched"] = "sampled"
+    reports = {sae_id: json.loads(summary) for sae_id, kind, summary, _ in summaries if kind == "report"}
+    steering = {sae_id: (json.loads(summary), when) for sae_id, kind, summary, when in summaries if kind == "steering"}
+    columns = ["sae_id", "searched", "n_queries", "recall_at_10", "ndcg_at_10", "created_at"]
+    return StoredEvaluations(reports, fidelity[columns], steering)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

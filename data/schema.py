@@ -299,6 +299,14 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "ALTER TABLE latents ADD COLUMN level INTEGER NOT NULL DEFAULT 0",
         ],
     ),
+    (
+        5,
+        [
+            # Retrieval fidelity of test queries per searched set (evals/fidelity.py): 'all' (every other
+            # document) or 'test' (test documents only). Rows from before the split: 'sampled' (random queries).
+            "ALTER TABLE fidelity ADD COLUMN searched VARCHAR DEFAULT 'sampled'",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

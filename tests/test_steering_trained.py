@@ -55,13 +55,15 @@ def test_fidelity_of_every_sae_is_stored_and_reconstructions_match_the_sae(train
 
     results = corpus_fidelity(path, "astro", FidelityConfig(n_queries=150))
     assert sorted(results) == sorted(trained_astro_copy.sae_ids)
-    for scores in results.values():
-        assert scores.n_queries == 150 and 0 < scores.recall < 1 and 0 < scores.ndcg < 1
+    for per_sae in results.values():  # test queries over every other document, then over test documents only
+        assert [scores.searched for scores in per_sae] == ["all", "test"]
+        assert all(s.n_queries == 150 and 0 < s.recall < 1 and 0 < s.ndcg < 1 for s in per_sae)
     fidelity.main(["astro", "--warehouse", str(path), "--n_queries", "150"])  # re-run replaces, not appends
     with open_reader(path) as con:
-        rows = con.execute("SELECT sae_id, n_queries, recall_at_10, ndcg_at_10 FROM fidelity ORDER BY sae_id").fetchall()
-    assert [row[0] for row in rows] == sorted(trained_astro_copy.sae_ids)
-    assert all(row[2] == pytest.approx(results[row[0]].recall) for row in rows)
+        rows = con.execute("SELECT sae_id, searched, recall_at_10 FROM fidelity ORDER BY sae_id, searched").fetchall()
+    assert [row[:2] for row in rows] == [(i, s) for i in sorted(trained_astro_copy.sae_ids) for s in ("all", "test")]
+    recall = {(sae_id, s.searched): s.recall for sae_id, per_sae in results.items() for s in per_sae}
+    assert all(row[2] == pytest.approx(recall[row[:2]]) for row in rows)
 
 
 def test_steer_bench_cli_end_to_end_without_labels(trained_astro_copy, tmp_path, capsys):
