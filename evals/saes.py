@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import duckdb
 
 COMPLETE = "complete"
+JUDGE_MARK = "-judge-seed"
+"""In the name of an SAE trained only to judge another (the steering benchmark's): never a default."""
 
 
 class UnknownSAE(LookupError, ValueError):
@@ -54,12 +56,13 @@ def complete_sae_ids(con: duckdb.DuckDBPyConnection, corpus: str) -> list[int]:
 
 
 def pick_sae(con: duckdb.DuckDBPyConnection, corpus: str, sae_id: int | None) -> StoredSAE:
-    """``sae_id`` if given, else the corpus's most recently trained complete SAE."""
+    """``sae_id`` if given, else the corpus's most recently trained complete SAE (judge SAEs excluded)."""
     if sae_id is not None:
         return complete_sae(con, sae_id)
     newest = con.execute(
-        "SELECT sae_id FROM saes WHERE corpus = ? AND status = ? ORDER BY created_at DESC, sae_id DESC LIMIT 1",
-        [corpus, COMPLETE],
+        "SELECT sae_id FROM saes WHERE corpus = ? AND status = ? AND NOT contains(name, ?) "
+        "ORDER BY created_at DESC, sae_id DESC LIMIT 1",
+        [corpus, COMPLETE, JUDGE_MARK],
     ).fetchall()
     if not newest:
         raise _none_of(corpus)

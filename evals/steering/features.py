@@ -1,23 +1,26 @@
 """Which feature to steer up and which down, per query, and where each feature is active.
 
-Choice (documented in the README):
+Choice (documented in the README); every chosen latent has a counterpart in the judge SAE:
 - down = the query's most strongly activated latent whose density lies in [min_density,
   max_density] (labelled ones first when labels exist): the concept the query is most about,
   so its removal is visible in the original top 10.
-- up = a seeded random pick among the ``up_pool`` best labelled candidates that are *not*
-  active on the query: "clean" features (interp's ``is_clean``: Pearson, F1, density) first,
-  then the highest label Pearson. Without any label the pool is every feature in the density
-  range (the SAE intervention still runs; the label-based rewrite and judge are skipped).
+- up = the latent most *relevant* to the query that the query does not carry: among the latents
+  active on at least ``up_min_docs`` of the query's top ``neighbourhood`` documents (100) but not
+  on the query itself, the one most enriched there: count * log(count / expected), expected =
+  neighbourhood * density (labelled ones first when labels exist). Deterministic, never random:
+  a topic a researcher reading these results could plausibly want more of.
 """
 from __future__ import annotations
 
+import math
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import duckdb
 import numpy as np
 
-from evals.interp.metrics import is_clean
 from evals.steering.config import SteeringBenchConfig
 
 
@@ -28,11 +31,6 @@ class FeatureCatalog:
     density: np.ndarray
     """(n_latents,) fraction of documents where the latent is in the top k."""
     labels: dict[int, str]
-    pearson: dict[int, float]
-    f1: dict[int, float]
-
-    def clean(self, latent: int) -> bool:
-        return latent in self.labels and is_clean(self.pearson.get(latent, 0.0), self.f1.get(latent, 0.0), float(self.density[latent]))
 
 
 class FeatureChoice(NamedTuple):
@@ -52,49 +50,61 @@ def load_catalog(con: duckdb.DuckDBPyConnection, sae_id: int, n_latents: int) ->
     density[counts["latent"].astype(np.int64)] = counts["count_star()"] / n_docs
     rows = con.execute(
         """
-        SELECT latent, label, coalesce(pearson, 0), coalesce(f1, 0) FROM interpretations
+        SELECT latent, label FROM interpretations
         WHERE sae_id = ? AND status = 'complete' AND label IS NOT NULL AND trim(label) <> ''
         QUALIFY row_number() OVER (PARTITION BY latent ORDER BY is_proxy, pearson DESC NULLS LAST) = 1
         """,
         [sae_id],
     ).fetchall()
-    return FeatureCatalog(
-        density=density,
-        labels={latent: label for latent, label, _, _ in rows},
-        pearson={latent: float(p) for latent, _, p, _ in rows},
-        f1={latent: float(f) for latent, _, _, f in rows},
-    )
+    return FeatureCatalog(density=density, labels=dict(rows))
 
 
-def up_candidates(catalog: FeatureCatalog, config: SteeringBenchConfig) -> np.ndarray:
-    """Latents the up feature is drawn from (before excluding the query's own), best first."""
-    in_range = (catalog.density >= config.min_density) & (catalog.density <= config.max_density)
-    latents = np.flatnonzero(in_range)
-    if catalog.labels:
-        labelled = [latent for latent in latents.tolist() if latent in catalog.labels]
-        labelled.sort(key=lambda latent: (not catalog.clean(latent), -catalog.pearson[latent]))
-        latents = np.asarray(labelled, dtype=np.int64)
-    return latents
+def relevance(counts: dict[int, int], query_latents: np.ndarray, catalog: FeatureCatalog,
+              config: SteeringBenchConfig, judgeable: Callable[[int], bool]) -> list[tuple[float, int]]:
+    """(score, latent) of every up candidate, best first: enriched in the neighbourhood, absent from the query."""
+    active = {int(latent) for latent in query_latents}
+    scored = []
+    for latent, count in counts.items():
+        density = float(catalog.density[latent])
+        if latent in active or count < config.up_min_docs or not config.min_density <= density <= config.max_density:
+            continue
+        expected = config.neighbourhood * density
+        if count > expected and judgeable(latent):
+            scored.append((count * math.log(count / expected), latent))
+    if catalog.labels and any(latent in catalog.labels for _, latent in scored):
+        scored = [(score, latent) for score, latent in scored if latent in catalog.labels]
+    return sorted(scored, key=lambda item: (-item[0], item[1]))
 
 
 def choose_features(
-    query_latents: np.ndarray, catalog: FeatureCatalog, candidates: np.ndarray, config: SteeringBenchConfig,
-    rng: np.random.Generator,
-) -> FeatureChoice | None:
-    """(up, down) for one query (``query_latents`` strongest first), or None when none qualifies."""
+    query_latents: np.ndarray, neighbourhood_latents: list[np.ndarray], catalog: FeatureCatalog,
+    config: SteeringBenchConfig, judgeable: Callable[[int], bool],
+) -> FeatureChoice | str:
+    """(up, down) for one query (``query_latents`` strongest first; the active latents of each of its top
+    ``neighbourhood`` documents), or the reason why none qualifies."""
     in_range = [
         int(latent) for latent in query_latents
-        if config.min_density <= catalog.density[int(latent)] <= config.max_density
+        if config.min_density <= catalog.density[int(latent)] <= config.max_density and judgeable(int(latent))
     ]
     if not in_range:
-        return None
+        return "no judgeable query latent in the density range (down)"
     labelled = [latent for latent in in_range if latent in catalog.labels]
     down = (labelled or in_range)[0]
-    active = set(int(latent) for latent in query_latents)
-    pool = [int(latent) for latent in candidates if int(latent) not in active][: config.up_pool]
-    if not pool:
-        return None
-    return FeatureChoice(up=int(rng.choice(pool)), down=down)
+    counts = Counter(int(latent) for latents in neighbourhood_latents for latent in set(latents.tolist()))
+    ranked = relevance(counts, query_latents, catalog, config, judgeable)
+    if not ranked:
+        return "no judgeable latent enriched in the query's neighbourhood (up)"
+    return FeatureChoice(up=ranked[0][1], down=down)
+
+
+def load_doc_latents(con: duckdb.DuckDBPyConnection, sae_id: int, doc_ids: list[int]) -> dict[int, np.ndarray]:
+    """For each document, its active latents (the ``activations`` table; any number per document)."""
+    rows = con.execute(
+        "SELECT doc_id, list(latent) FROM activations WHERE sae_id = ? AND value > 0 AND list_contains(?, doc_id) GROUP BY doc_id",
+        [sae_id, sorted({int(doc) for doc in doc_ids})],
+    ).fetchall()
+    found = {doc: np.asarray(latents, dtype=np.int64) for doc, latents in rows}
+    return {int(doc): found.get(int(doc), np.zeros(0, dtype=np.int64)) for doc in doc_ids}
 
 
 def load_active_docs(con: duckdb.DuckDBPyConnection, sae_id: int, latents: list[int]) -> dict[int, frozenset[int]]:
