@@ -32,9 +32,11 @@ class SteeringBenchConfig:
     max_density: float = 0.2
     """Features active on more documents than this fraction are never chosen (paper's clean cut)."""
     neighbourhood: int = 100
-    """The up feature is chosen among latents active in the query's top ``neighbourhood`` documents."""
+    """The up feature is chosen among latents active in the query's top ``neighbourhood`` documents ..."""
     up_min_docs: int = 5
-    """... on at least this many of them (and more often than its density predicts)."""
+    """... on at least this many of those beyond the top ``top`` (more often than its density predicts) ..."""
+    up_max_in_results: int = 0
+    """... and on at most this many of the top ``top`` themselves (so its arrival is visible)."""
     judge_sae_id: int | None = None
     """The independent SAE that judges which documents carry a concept; None: find or train one."""
     judge_seed: int | None = None

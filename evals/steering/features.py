@@ -4,11 +4,13 @@ Choice (documented in the README); every chosen latent has a counterpart in the 
 - down = the query's most strongly activated latent whose density lies in [min_density,
   max_density] (labelled ones first when labels exist): the concept the query is most about,
   so its removal is visible in the original top 10.
-- up = the latent most *relevant* to the query that the query does not carry: among the latents
-  active on at least ``up_min_docs`` of the query's top ``neighbourhood`` documents (100) but not
-  on the query itself, the one most enriched there: count * log(count / expected), expected =
-  neighbourhood * density (labelled ones first when labels exist). Deterministic, never random:
-  a topic a researcher reading these results could plausibly want more of.
+- up = the latent most *relevant* to the query that neither the query nor its current results
+  carry: among the latents active on at most ``up_max_in_results`` of the query's top 10 and on
+  at least ``up_min_docs`` of the next documents of its top ``neighbourhood`` (ranks 11-100), but
+  not on the query itself, the one most enriched there: count * log(count / expected), expected =
+  (neighbourhood - top) * density (labelled ones first when labels exist). Deterministic, never
+  random: a topic close to the query that a researcher could want more of, and whose arrival in
+  the top 10 is visible (it starts near zero, so drift cannot fake it by keeping the results).
 """
 from __future__ import annotations
 
@@ -59,16 +61,21 @@ def load_catalog(con: duckdb.DuckDBPyConnection, sae_id: int, n_latents: int) ->
     return FeatureCatalog(density=density, labels=dict(rows))
 
 
-def relevance(counts: dict[int, int], query_latents: np.ndarray, catalog: FeatureCatalog,
+def relevance(neighbourhood_latents: list[np.ndarray], query_latents: np.ndarray, catalog: FeatureCatalog,
               config: SteeringBenchConfig, judgeable: Callable[[int], bool]) -> list[tuple[float, int]]:
-    """(score, latent) of every up candidate, best first: enriched in the neighbourhood, absent from the query."""
+    """(score, latent) of every up candidate, best first: enriched just beyond the results, absent from the query."""
+    def counts(latent_lists: list[np.ndarray]) -> Counter:
+        return Counter(int(latent) for latents in latent_lists for latent in set(latents.tolist()))
+
+    in_results, beyond = counts(neighbourhood_latents[: config.top]), counts(neighbourhood_latents[config.top :])
     active = {int(latent) for latent in query_latents}
     scored = []
-    for latent, count in counts.items():
+    for latent, count in beyond.items():
         density = float(catalog.density[latent])
-        if latent in active or count < config.up_min_docs or not config.min_density <= density <= config.max_density:
+        if (latent in active or in_results[latent] > config.up_max_in_results or count < config.up_min_docs
+                or not config.min_density <= density <= config.max_density):
             continue
-        expected = config.neighbourhood * density
+        expected = (len(neighbourhood_latents) - config.top) * density
         if count > expected and judgeable(latent):
             scored.append((count * math.log(count / expected), latent))
     if catalog.labels and any(latent in catalog.labels for _, latent in scored):
@@ -81,7 +88,7 @@ def choose_features(
     config: SteeringBenchConfig, judgeable: Callable[[int], bool],
 ) -> FeatureChoice | str:
     """(up, down) for one query (``query_latents`` strongest first; the active latents of each of its top
-    ``neighbourhood`` documents), or the reason why none qualifies."""
+    ``neighbourhood`` documents, best first), or the reason why none qualifies."""
     in_range = [
         int(latent) for latent in query_latents
         if config.min_density <= catalog.density[int(latent)] <= config.max_density and judgeable(int(latent))
@@ -90,8 +97,7 @@ def choose_features(
         return "no judgeable query latent in the density range (down)"
     labelled = [latent for latent in in_range if latent in catalog.labels]
     down = (labelled or in_range)[0]
-    counts = Counter(int(latent) for latents in neighbourhood_latents for latent in set(latents.tolist()))
-    ranked = relevance(counts, query_latents, catalog, config, judgeable)
+    ranked = relevance(neighbourhood_latents, query_latents, catalog, config, judgeable)
     if not ranked:
         return "no judgeable latent enriched in the query's neighbourhood (up)"
     return FeatureChoice(up=ranked[0][1], down=down)
