@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from data.settings import CONF_DIR
+from data.split import DEFAULT_TEST_FRACTION, check_test_fraction
 from data.text import embedding_text, text_hash
 
 
@@ -27,6 +28,11 @@ class CorpusConfig:
     """``local`` (all-MiniLM-L6-v2, offline) or ``openai``."""
     embed_model: str = "all-MiniLM-L6-v2"
     """Model name; also the cache key of the stored vectors."""
+    test_fraction: float = DEFAULT_TEST_FRACTION
+    """Share of documents in the test split (by a stable hash of the id; see ``data/split.py``)."""
+
+    def __post_init__(self) -> None:
+        check_test_fraction(self.test_fraction, f"corpus {self.name!r}")
 
     def accepts(self, categories: list[str]) -> bool:
         """True if any category matches. A document without categories (a CSV or a precomputed

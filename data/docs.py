@@ -7,6 +7,7 @@ import duckdb
 import pyarrow as pa
 
 from data.corpus import CorpusConfig, Document, IngestStats
+from data.split import split_sql
 from data.warehouse import transaction
 
 _BATCH = 50_000
@@ -44,14 +45,16 @@ def ingest_documents(
             continue
         batch.append(document)
         if len(batch) >= _BATCH:
-            _store_batch(con, batch, source, stats)
+            _store_batch(con, batch, source, corpus.test_fraction, stats)
             batch = []
     if batch:
-        _store_batch(con, batch, source, stats)
+        _store_batch(con, batch, source, corpus.test_fraction, stats)
     return stats
 
 
-def _store_batch(con: duckdb.DuckDBPyConnection, batch: list[Document], source: str, stats: IngestStats) -> None:
+def _store_batch(
+    con: duckdb.DuckDBPyConnection, batch: list[Document], source: str, test_fraction: float, stats: IngestStats
+) -> None:
     rows = pa.Table.from_pydict(
         {
             "ord": list(range(len(batch))),
@@ -97,13 +100,14 @@ def _store_batch(con: duckdb.DuckDBPyConnection, batch: list[Document], source: 
                 [source],
             )
             inserted = con.execute(
-                """
+                f"""
                 INSERT INTO docs
                 SELECT (SELECT coalesce(max(doc_id), -1) FROM docs) + row_number() OVER (ORDER BY i.arxiv_id),
-                       i.arxiv_id, i.title, i.abstract, i.categories, i.published, i.version, i.text_hash, ?
+                       i.arxiv_id, i.title, i.abstract, i.categories, i.published, i.version, i.text_hash, ?,
+                       {split_sql("i.arxiv_id")}
                 FROM _incoming i ANTI JOIN docs d USING (arxiv_id)
                 """,
-                [source],
+                [source, test_fraction],
             ).fetchall()[0][0]
             con.execute("DROP TABLE _incoming")
     finally:

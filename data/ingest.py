@@ -25,6 +25,7 @@ from data.sources.csv_source import read_csv
 from data.sources.jsonl import read_jsonl
 from data.sources.precomputed import PrecomputedVectors, read_npy_vectors, read_parquet_vectors
 from data.vector_import import ImportStats, import_precomputed
+from data.split import assign_splits
 from data.warehouse import open_writer
 
 # What a `SAE_ATLAS_DATA_DIR` folder may hold (the layout of ../shared/data).
@@ -105,6 +106,7 @@ def ingest_corpus(request: IngestRequest) -> IngestReport:
     imported = ImportStats()
     embedded = None
     with open_writer(path) as con:
+        assign_splits(con, corpus.test_fraction, corpus.name)  # refuses a changed split under trained SAEs
         for file in jsonl:
             ingest_documents(con, read_jsonl(file, bad), corpus, f"jsonl:{file.name}", stats)
         for file in csv_files:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import duckdb
 
+from data.split import DEFAULT_TEST_FRACTION, split_sql
+
 # Each entry: (version, statements). Applied in order inside one transaction per version.
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (
@@ -245,6 +247,14 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     ),
     (
         2,
+        [
+            # The test split (data/split.py): a stable hash of the id; existing documents at 10%.
+            "ALTER TABLE docs ADD COLUMN split VARCHAR DEFAULT 'train'",
+            f"UPDATE docs SET split = {split_sql(fraction=repr(DEFAULT_TEST_FRACTION))}",
+        ],
+    ),
+    (
+        3,
         [
             # Concept trends (evals/trends): one row per latent of an SAE, replaced on re-run.
             """

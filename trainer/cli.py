@@ -115,12 +115,16 @@ def run_pipeline(cli: AtlasCLI) -> int | None:
     if not trainer.is_global_zero:
         return None
     sae = model.sae.cpu().eval()
-    metrics = {f"val_{name}": value for name, value in split_metrics(sae, datamodule.matrix[datamodule.val_rows]).items()}
+    metrics = {}
+    for split, rows in (("val", datamodule.val_rows), ("train", datamodule.train_rows), ("test", datamodule.test_rows)):
+        if len(rows):
+            metrics.update({f"{split}_{name}": value for name, value in split_metrics(sae, datamodule.matrix[rows]).items()})
     metrics.update(
         steps=trainer.global_step,
         dead_fraction=float(model.dead_mask().float().mean()),
         train_docs=datamodule.train_size,
         val_docs=len(datamodule.val_rows),
+        test_docs=len(datamodule.test_rows),
         world_size=trainer.world_size,
     )
     weights = export_sae(sae, record.weights)

@@ -17,6 +17,7 @@ import torch
 from data.corpus import load_corpus_config
 from data.embeddings import EmbeddingError, load_embeddings, model_dim
 from data.settings import warehouse_path
+from data.split import doc_ids_in_test
 from data.warehouse import open_reader
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -70,7 +71,8 @@ class EmbeddingDataModule(L.LightningDataModule):
         warehouse: DuckDB file; default ``artifacts/<corpus>.duckdb``.
         embed_model: Override the corpus's embedding model (must have stored vectors).
         batch_size: GLOBAL batch size; under DDP each of N ranks gets batch_size / N rows.
-        val_fraction: Fraction of documents held out for validation (chosen by a seeded permutation).
+        val_fraction: Fraction of the non-test documents held out for validation (seeded permutation).
+            The corpus's test split (``docs.split = 'test'``) is excluded from both.
         seed: Seed of the split and of the shuffling.
         device_memory_fraction: Put the whole training matrix on the accelerator when it needs at most
             this fraction of its free memory (otherwise batches are gathered on the CPU and copied).
@@ -120,13 +122,18 @@ class EmbeddingDataModule(L.LightningDataModule):
             return
         with open_reader(self.warehouse) as con:
             self.doc_ids, self.matrix = load_embeddings(con, self.embed_model)
+            test_ids = np.fromiter(doc_ids_in_test(con), dtype=np.int64)
         self._dim = self.matrix.shape[1]
-        order = np.random.default_rng(self.seed).permutation(len(self.doc_ids))
+        # The test split is never trained on nor used to pick checkpoints; validation comes from the rest.
+        in_test = np.isin(self.doc_ids, test_ids)
+        self.test_rows = np.flatnonzero(in_test)
+        order = np.random.default_rng(self.seed).permutation(np.flatnonzero(~in_test))
         n_val = max(1, int(round(len(order) * self.val_fraction)))
         self.val_rows, self.train_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
         if len(self.train_rows) < self.batch_size:
             raise ValueError(
-                f"the training split of {self.corpus} has {len(self.train_rows)} documents, fewer than "
+                f"the training split of {self.corpus} has {len(self.train_rows)} documents (after "
+                f"{len(self.test_rows)} test and {n_val} validation documents), fewer than "
                 f"batch_size={self.batch_size}; lower batch_size or val_fraction"
             )
 

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
+from data.split import split_of
 from data.text import embedding_text, text_hash
 from data.warehouse import insert_arrow, open_writer, transaction
 
@@ -129,6 +130,7 @@ def _insert_docs(con: duckdb.DuckDBPyConnection, spec: SyntheticSpec, rng: np.ra
             "source": pa.array(["synthetic"] * n),
         }
     )
+    rows = rows.append_column("split", pa.array([split_of(arxiv_id) for arxiv_id in rows.column("arxiv_id").to_pylist()]))
     with transaction(con):
         insert_arrow(con, "docs", rows)
 
