@@ -274,14 +274,16 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                 PRIMARY KEY (sae_id, latent)
             )
             """,
-            # The calendar months a trends run saw: documents per month, whether the month had enough
-            # documents to be tested, and which effect-size period (recent / previous) it belongs to.
+            # The calendar months a trends run saw: documents per month, whether the month was tested (else
+            # why not: too few documents, or a category mix unlike the corpus's other months) and which
+            # effect-size period (recent / previous) it belongs to.
             """
             CREATE TABLE trend_months (
                 sae_id   INTEGER NOT NULL,
                 month    DATE NOT NULL,
                 n_docs   INTEGER NOT NULL,
                 eligible BOOLEAN NOT NULL,
+                excluded VARCHAR,
                 period   VARCHAR,
                 PRIMARY KEY (sae_id, month)
             )

@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warehouse", type=Path, help="DuckDB file (default artifacts/<corpus>.duckdb)")
     parser.add_argument("--min-docs-per-month", type=int, default=defaults.min_docs_per_month,
                         help="months with fewer documents are left out of the test (shown as gaps)")
+    parser.add_argument("--max-composition-shift", type=float, default=defaults.max_composition_shift,
+                        help="months whose category mix differs more from the median month are left out (1 = off)")
     parser.add_argument("--window", type=int, default=defaults.window, help="months per effect-size period")
     parser.add_argument("--min-active", type=int, default=defaults.min_active, help="rarer features are not tested")
     parser.add_argument("--alpha", type=float, default=defaults.alpha, help="false-discovery rate (Benjamini-Hochberg)")
@@ -31,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(width=160)
     try:
         load_corpus_config(args.corpus)
-        config = TrendsConfig(min_docs_per_month=args.min_docs_per_month, window=args.window, min_active=args.min_active,
+        config = TrendsConfig(min_docs_per_month=args.min_docs_per_month, max_composition_shift=args.max_composition_shift,
+                              window=args.window, min_active=args.min_active,
                               alpha=args.alpha, top=args.top)
         report = run_trends(args.warehouse or warehouse_path(args.corpus), args.corpus, args.sae_id, config)
     except (UnknownSAE, ValueError, FileNotFoundError) as error:
@@ -46,9 +49,8 @@ def _print(console: Console, report: TrendsReport, config: TrendsConfig) -> None
     months = Table(title=f"documents per month (SAE {report.sae.sae_id}, {report.sae.corpus})")
     for column in ("month", "documents", "tested", "period"):
         months.add_column(column)
-    for month, count, ok, period in zip(m.months, m.n_docs, m.eligible, m.period):
-        months.add_row(month.strftime("%Y-%m"), str(count),
-                       "yes" if ok else f"no: fewer than {config.min_docs_per_month} documents", period or "")
+    for month, count, reason, period in zip(m.months, m.n_docs, m.excluded, m.period):
+        months.add_row(month.strftime("%Y-%m"), str(count), f"no: {reason}" if reason else "yes", period or "")
     console.print(months)
     if report.undated_docs:
         console.print(f"{report.undated_docs} documents have no date and are left out.")

@@ -36,7 +36,9 @@ class MonthTable:
     months: pd.DatetimeIndex
     n_docs: np.ndarray
     eligible: np.ndarray
-    """Boolean: at least ``min_docs_per_month`` documents."""
+    """Boolean: tested (enough documents and a category mix like the other months')."""
+    excluded: np.ndarray
+    """Why a month is not tested (None when it is)."""
     period: np.ndarray
     """'recent', 'previous' or None per month."""
     window: int
@@ -71,26 +73,54 @@ class TrendsReport:
     seconds: float
 
 
-def month_table(published: pd.Series, config: TrendsConfig) -> MonthTable:
-    """Documents per calendar month, which months are tested, and the two effect-size periods."""
-    months = published.dropna().dt.to_period("M")
+def month_table(published: pd.Series, categories: pd.Series, config: TrendsConfig) -> MonthTable:
+    """Documents per calendar month, which months are tested (else why not), and the two effect-size periods."""
+    dated = published.notna()
+    months = published[dated].dt.to_period("M")
     if months.empty:
         raise TooFewMonths("no document has a date (docs.published is empty): a trend needs dated documents; "
                            "ingest a source with dates (arXiv listing or API, or a CSV with a 'published' column)")
     calendar = pd.period_range(months.min(), months.max(), freq="M")
     n_docs = months.value_counts().reindex(calendar, fill_value=0).to_numpy()
-    eligible = n_docs >= config.min_docs_per_month
+    excluded = np.array([None if n >= config.min_docs_per_month else f"fewer than {config.min_docs_per_month} documents"
+                         for n in n_docs], dtype=object)
+    enough = [month for month, reason in zip(calendar, excluded) if reason is None]
+    for month, reason in composition_shifts(months, categories[dated], enough, config.max_composition_shift).items():
+        excluded[calendar.get_loc(month)] = reason
+    eligible = np.array([reason is None for reason in excluded])
     order = np.flatnonzero(eligible)
     if len(order) < 3:
         raise TooFewMonths(
-            f"only {len(order)} calendar month(s) have at least {config.min_docs_per_month} documents "
-            f"(documents per month: {dict(zip(calendar.strftime('%Y-%m'), n_docs.tolist()))}); a trend test needs 3 or more. "
+            f"only {len(order)} calendar month(s) can be tested (documents per month: "
+            f"{dict(zip(calendar.strftime('%Y-%m'), n_docs.tolist()))}; left out: "
+            f"{ {str(m): r for m, r in zip(calendar, excluded) if r} }); a trend test needs 3 or more. "
             "Ingest more documents, or lower --min-docs-per-month if you accept noisier monthly shares")
     window = min(config.window, len(order) // 2)
     period = np.full(len(calendar), None, dtype=object)
     period[order[-window:]] = "recent"
     period[order[-2 * window:-window]] = "previous"
-    return MonthTable(calendar.to_timestamp(), n_docs, eligible, period, window)
+    return MonthTable(calendar.to_timestamp(), n_docs, eligible, excluded, period, window)
+
+
+def composition_shifts(months: pd.Series, categories: pd.Series, candidates: list, threshold: float) -> dict:
+    """Months (among ``candidates``) whose share of documents listing some category is more than ``threshold``
+    away from the median candidate month's share; the reason names the category and both shares."""
+    if threshold >= 1 or len(candidates) < 3:
+        return {}
+    frame = pd.DataFrame({"month": months.to_numpy(), "category": categories.to_numpy()})
+    frame = frame[frame["month"].isin(candidates)]
+    per_month = frame.groupby("month").size()
+    listed = frame.explode("category").dropna(subset=["category"])
+    if listed.empty:
+        return {}  # a corpus without categories: nothing to compare
+    shares = pd.crosstab(listed["month"], listed["category"]).div(per_month, axis=0).reindex(candidates, fill_value=0.0)
+    shares = shares.loc[:, shares.mean() >= 0.01]
+    median = shares.median()
+    distance = (shares - median).abs()
+    worst, gap = distance.idxmax(axis=1), distance.max(axis=1)
+    return {month: f"category mix unlike the other months: {worst[month]} in {shares.at[month, worst[month]]:.0%} of its "
+                   f"documents vs {median[worst[month]]:.0%} in the median month"
+            for month in candidates if gap[month] > threshold}
 
 
 def monthly_counts(doc_ids: np.ndarray, latents: np.ndarray, doc_month: dict[int, int], n_latents: int, n_months: int) -> np.ndarray:
@@ -113,11 +143,11 @@ def run_trends(path: str | Path, corpus: str, sae_id: int | None = None, config:
         topk = load_topk(con, sae.sae_id)
         encoded = np.unique(topk.doc_ids)
         dates = con.execute(
-            "SELECT doc_id, published FROM docs WHERE doc_id IN (SELECT unnest(?::INTEGER[]))", [encoded.tolist()]
+            "SELECT doc_id, published, categories FROM docs WHERE doc_id IN (SELECT unnest(?::INTEGER[]))", [encoded.tolist()]
         ).df()
         labels = load_catalog(con, sae.sae_id, sae.n_latents).labels
     published = pd.to_datetime(dates["published"])
-    months = month_table(published, config)
+    months = month_table(published, dates["categories"], config)
     dated = published.notna().to_numpy()
     month_of = (published[dated].dt.to_period("M") - months.months[0].to_period("M")).map(lambda offset: offset.n)
     doc_month = dict(zip(dates["doc_id"].to_numpy()[dated].tolist(), month_of.to_numpy().tolist()))
@@ -193,11 +223,12 @@ def store_trends(con: duckdb.DuckDBPyConnection, report: TrendsReport, config: T
         "month": pa.array(m.months.date, pa.date32()),
         "n_docs": pa.array(m.n_docs.astype(np.int32)),
         "eligible": pa.array(m.eligible),
+        "excluded": pa.array(list(m.excluded), pa.string()),
         "period": pa.array(list(m.period), pa.string()),
     })
     summary = {
         "config": asdict(config), "window": m.window, "months": len(m.months), "eligible_months": int(m.eligible.sum()),
-        "excluded_months": {str(month.date())[:7]: int(count) for month, count, ok in zip(m.months, m.n_docs, m.eligible) if not ok},
+        "excluded_months": {str(month.date())[:7]: reason for month, reason in zip(m.months, m.excluded) if reason},
         "undated_docs": report.undated_docs, "tested": int(s.tested.sum()),
         **{which: int((report.direction == which).sum()) for which in ("rising", "falling", "flat", "too_rare")},
         "seconds": round(report.seconds, 2),
