@@ -59,7 +59,7 @@ def _print(console: Console, report: ContrastReport) -> None:
     console.print(f"test split ({mean} {report.test_mean:.3f}): {metric} of the {len(report.latents)} features "
                   f"[bold]{report.features_score:.3f}[/bold] vs {metric} of the same model on the raw {report.sae.d}-d embeddings "
                   f"[bold]{report.embedding_score:.3f}[/bold] ({'logistic' if binary else 'ridge'} regression fit on the training split); "
-                  f"{report.seconds:.1f} s")
+                  f"{report.seconds:.1f} s (" + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report.phases.items()) + ")")
 
 
 def _num(value: float, spec: str = ".3f") -> str:
