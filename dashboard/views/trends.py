@@ -81,6 +81,7 @@ def _charts(ctx: PageContext, sae_id: int, chosen: pd.DataFrame, months: pd.Data
             with st.expander(f"Examples of feature {row.latent} ({_span(example_months)})"):
                 for example in examples.itertuples():
                     st.markdown(f"**{example.activation:.2f}** · [{example.title}]({example.link}) · {example.published}")
+                    st.caption(example.abstract[:500] + ("…" if len(example.abstract) > 500 else ""))
                 if st.button("Open feature page", key=f"trend_open_{row.latent}"):
                     open_feature(sae_id, int(row.latent))
 
