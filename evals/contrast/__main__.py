@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("corpus", help="corpus name (conf/corpus/<name>.yaml), e.g. astro")
     parser.add_argument("--target", required=True,
                         help="category=astro-ph.GA | published>=2026-01-01 | <docs column><op><value> | a bare numeric column")
-    parser.add_argument("--sae-id", type=int, help="default: the corpus's newest complete SAE")
+    parser.add_argument("--sae-id", type=int, help="default: the corpus's default SAE (the most latents)")
     parser.add_argument("--method", choices=METHODS, default=defaults.method, help="how features are selected on the training split")
     parser.add_argument("--n-features", type=int, default=defaults.n_features)
     parser.add_argument("--min-active", type=int, default=defaults.min_active, help="features rarer in the training split are never selected")

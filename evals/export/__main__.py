@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="just export", description=__doc__)
     parser.add_argument("corpus", help="corpus name (conf/corpus/<name>.yaml), e.g. astro")
     parser.add_argument("--format", required=True, choices=FORMATS, help="what to write (README: Exports)")
-    parser.add_argument("--sae-id", type=int, help="default: the corpus's newest complete SAE")
+    parser.add_argument("--sae-id", type=int, help="default: the corpus's default SAE (the most latents)")
     parser.add_argument("--out", type=Path, help="folder to write (replaced whole); default artifacts/exports/<corpus>_sae<id>_<format>")
     parser.add_argument("--warehouse", type=Path, help="DuckDB file (default artifacts/<corpus>.duckdb)")
     args = parser.parse_args(argv)

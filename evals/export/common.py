@@ -18,22 +18,15 @@ class UnsupportedSAE(ValueError):
 
 
 def feature_records(con: duckdb.DuckDBPyConnection, sae_id: int) -> list[dict]:
-    """One record per latent: statistics and its best stored label with scores (None when unlabelled).
-
-    The best label is an LLM label before an offline proxy, then the higher Pearson (as everywhere).
-    """
+    """One record per latent: statistics and its best stored label (``best_labels``) with scores; None when unlabelled."""
     frame = con.execute(
         """
-        WITH best AS (
-            SELECT latent, label, explainer, predictor, is_proxy, pearson, f1, auroc FROM interpretations
-            WHERE sae_id = ? AND status = 'complete' AND label IS NOT NULL
-            QUALIFY row_number() OVER (PARTITION BY latent ORDER BY is_proxy, pearson DESC NULLS LAST) = 1
-        )
         SELECT l.latent, l.density, l.mean_act, l.max_act, b.label, b.explainer, b.predictor, b.is_proxy,
-               b.pearson, b.f1, b.auroc
-        FROM latents l LEFT JOIN best b USING (latent) WHERE l.sae_id = ? ORDER BY l.latent
+               b.pearson, b.f1, b.auroc, b.clean
+        FROM latents l LEFT JOIN best_labels b ON b.sae_id = l.sae_id AND b.latent = l.latent
+        WHERE l.sae_id = ? ORDER BY l.latent
         """,
-        [sae_id, sae_id],
+        [sae_id],
     ).df()
     frame = frame.astype(object).where(frame.notna(), None)
     return frame.to_dict(orient="records")

@@ -1,7 +1,7 @@
 """`--format parquet`: activations, features (with labels) and documents for pandas or polars users.
 
 - ``activations.parquet``: ``doc_id, arxiv_id, latent, value`` (one row per active feature of a document);
-- ``features.parquet``: ``latent, density, mean_act, max_act, label, explainer, predictor, is_proxy, pearson, f1, auroc``;
+- ``features.parquet``: ``latent, density, mean_act, max_act, label, explainer, predictor, is_proxy, pearson, f1, auroc, clean``;
 - ``docs.parquet``: ``doc_id, arxiv_id, title, published, categories, split`` (no abstracts: they stay in the warehouse);
 - ``labels.json``: the same feature records with the SAE's description.
 """
@@ -23,9 +23,10 @@ def write_parquet_folder(folder: Path, con: duckdb.DuckDBPyConnection, sae_row: 
         params=[sae_row.sae_id],
     ).to_arrow_table()
     pq.write_table(activations, folder / "activations.parquet")
-    columns = ("latent", "density", "mean_act", "max_act", "label", "explainer", "predictor", "is_proxy", "pearson", "f1", "auroc")
+    columns = ("latent", "density", "mean_act", "max_act", "label", "explainer", "predictor", "is_proxy", "pearson", "f1",
+               "auroc", "clean")
     types = (pa.int32(), pa.float64(), pa.float64(), pa.float64(), pa.string(), pa.string(), pa.string(), pa.bool_(),
-             pa.float64(), pa.float64(), pa.float64())
+             pa.float64(), pa.float64(), pa.float64(), pa.bool_())
     features = pa.table({name: pa.array([r[name] for r in records], kind) for name, kind in zip(columns, types)})
     pq.write_table(features, folder / "features.parquet")
     docs = con.sql(

@@ -33,7 +33,7 @@ def default_folder(corpus: str, sae_id: int, fmt: str) -> Path:
 
 
 def export_sae(path: str | Path, corpus: str, fmt: str, sae_id: int | None = None, out: Path | None = None) -> ExportReport:
-    """Write SAE ``sae_id`` (default: the corpus's newest complete one) as ``fmt`` into ``out``."""
+    """Write SAE ``sae_id`` (default: the corpus's default SAE) as ``fmt`` into ``out``."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     started = time.perf_counter()

@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     defaults = TrendsConfig()
     parser = argparse.ArgumentParser(prog="just trends", description=__doc__)
     parser.add_argument("corpus", help="corpus name (conf/corpus/<name>.yaml), e.g. astro")
-    parser.add_argument("--sae-id", type=int, help="default: the corpus's newest complete SAE")
+    parser.add_argument("--sae-id", type=int, help="default: the corpus's default SAE (the most latents)")
     parser.add_argument("--warehouse", type=Path, help="DuckDB file (default artifacts/<corpus>.duckdb)")
     parser.add_argument("--min-docs-per-month", type=int, default=defaults.min_docs_per_month,
                         help="months with fewer documents are left out of the test (shown as gaps)")

@@ -136,7 +136,7 @@ def monthly_counts(doc_ids: np.ndarray, latents: np.ndarray, doc_month: dict[int
 
 
 def run_trends(path: str | Path, corpus: str, sae_id: int | None = None, config: TrendsConfig = TrendsConfig()) -> TrendsReport:
-    """Compute and store the trends of one SAE (default: the corpus's newest complete SAE)."""
+    """Compute and store the trends of one SAE (default: the corpus's default SAE (the most latents))."""
     started = time.perf_counter()
     with open_reader(path) as con:
         sae = pick_sae(con, corpus, sae_id)
