@@ -35,12 +35,16 @@ def prevalence_frame(months: pd.DataFrame, active: pd.DataFrame, excluded: pd.Se
 
 
 def feature_prevalence(ctx: PageContext, sae_id: int, latent: int) -> pd.DataFrame:
-    """The frame of one feature; months are tested as the SAE's stored trends run decided, else by the default rule."""
-    months = queries.monthly_documents(ctx.path, ctx.version, sae_id)
+    """The frame of one feature; months are tested as the SAE's stored trends run decided, else by the default rule.
+
+    With a stored run its month table is reused (no scan of the SAE's activations to count documents per month).
+    """
     stored = queries.trend_months(ctx.path, ctx.version, sae_id)
     if len(stored):
+        months = stored[["month", "n_docs"]]
         excluded = pd.Series(stored["excluded"].to_numpy(object), index=pd.to_datetime(stored["month"]))
     else:
+        months = queries.monthly_documents(ctx.path, ctx.version, sae_id)
         minimum = TrendsConfig().min_docs_per_month
         excluded = pd.Series([None if n >= minimum else "too few documents" for n in months["n_docs"]],
                              index=pd.to_datetime(months["month"]), dtype=object)
