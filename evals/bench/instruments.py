@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copy(source, copy)
         common = ["--warehouse", str(copy), "--sae-id", str(sae.sae_id)]
         commands = [
-            ("imports only (the floor)", [python, "-c", "import evals.trends.pipeline, evals.contrast.pipeline, evals.export.pipeline"]),
+            ("imports of the three pipelines (the floor)", [python, "-c", "import evals.trends.pipeline, evals.contrast.pipeline, evals.export.pipeline"]),
             ("just trends", [python, "-m", "evals.trends", args.corpus, *common]),
             (f"just contrast --target {args.target}", [python, "-m", "evals.contrast", args.corpus, "--target", args.target, *common]),
             *[(f"just export --format {fmt}", [python, "-m", "evals.export", args.corpus, "--format", fmt, *common,
