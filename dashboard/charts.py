@@ -172,10 +172,12 @@ def prevalence_figure(frame: pd.DataFrame, title: str, height: int = 300) -> go.
     figure.add_trace(go.Scatter(x=shown["month"], y=100 * shown["share"], mode="lines+markers", name="share of documents",
                                 line=dict(color=PALETTE[0]), connectgaps=False, customdata=shown[["n_active", "n_docs"]],
                                 hovertemplate="%{x|%Y-%m}: %{y:.2f}% (%{customdata[0]} of %{customdata[1]} documents)<extra></extra>"))
-    for row in frame[~frame["eligible"]].itertuples():
-        figure.add_vrect(x0=row.month - pd.Timedelta(days=14), x1=row.month + pd.Timedelta(days=14), fillcolor=BASELINE_COLOUR,
-                         opacity=0.25, line_width=0, annotation_text=row.note, annotation_position="top left",
-                         annotation_font_size=10)
+    # One grey band (and one note) per run of consecutive left-out months with the same reason.
+    runs = (frame["eligible"] | (frame["note"] != frame["note"].shift())).cumsum()
+    for _, run in frame[~frame["eligible"]].groupby(runs[~frame["eligible"]]):
+        figure.add_vrect(x0=run["month"].iloc[0] - pd.Timedelta(days=14), x1=run["month"].iloc[-1] + pd.Timedelta(days=14),
+                         fillcolor=BASELINE_COLOUR, opacity=0.25, line_width=0, annotation_text=run["note"].iloc[0],
+                         annotation_position="top left", annotation_font_size=10, annotation_textangle=-90)
     return _layout(figure, title, height=height, xaxis=dict(title="month"), yaxis=dict(title="% of documents", rangemode="tozero"))
 
 
