@@ -77,3 +77,15 @@ report corpus *args:
 # Retrieval fidelity of every SAE of a corpus (test documents as queries; recall@10, nDCG@10 over reconstructions) -> fidelity
 fidelity corpus *args:
     {{python}} -m evals.fidelity "$@"
+
+# Concept trends: monthly prevalence of every feature, trend test with FDR control -> trends, trend_months
+trends corpus *args:
+    {{python}} -m evals.trends "$@"
+
+# Features that separate documents by a target (train split), tested on the test split: just contrast astro --target category=astro-ph.GA
+contrast corpus *args:
+    {{python}} -m evals.contrast "$@"
+
+# Export an SAE for other tools: just export astro [--sae-id N] --format safetensors|sentence-transformers|parquet [--out DIR]
+export corpus *args:
+    {{python}} -m evals.export "$@"
