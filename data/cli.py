@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from data.corpus import TableSource
 from data.ingest import IngestReport, IngestRequest, ingest_corpus
 from data.sources.arxiv_api import ArxivApiError
 
@@ -20,7 +21,18 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = sub.add_parser("ingest", help="ingest a corpus and cache its embeddings")
     ingest.add_argument("corpus", help="corpus name from conf/corpus/<name>.yaml, e.g. astro or cslg")
     ingest.add_argument("--jsonl", type=Path, action="append", default=[], help="arXiv snapshot or listing JSONL (.gz ok)")
-    ingest.add_argument("--csv", type=Path, action="append", default=[], help="CSV with title and abstract columns")
+    ingest.add_argument("--csv", type=Path, action="append", default=[],
+                        help="CSV: title and abstract columns, or any columns named with --text-column etc.")
+    ingest.add_argument("--parquet", type=Path, action="append", default=[], help="Parquet of any text collection")
+    columns = ingest.add_argument_group(
+        "columns of any text collection", "With any of these, --csv, --jsonl and --parquet files are read as a generic "
+        "collection; a corpus without a config gets conf/corpus/<corpus>.yaml naming the files and columns."
+    )
+    columns.add_argument("--text-column", help="the text to embed (the body, with --title-column) [text]")
+    columns.add_argument("--title-column", help="an optional title, embedded before the text")
+    columns.add_argument("--id-column", help="a stable document id [the id column if any, else a hash of the text]")
+    columns.add_argument("--date-column", help="an optional date (YYYY-MM-DD or a timestamp)")
+    columns.add_argument("--metadata-columns", help="comma-separated columns kept in docs.metadata [every other column; '' for none]")
     ingest.add_argument("--arxiv", action="store_true", help="fetch from the arXiv API (the default when no file is given)")
     ingest.add_argument("--max-results", type=int, default=None, help="read at most this many results of the arXiv API query")
     ingest.add_argument("--embeddings", type=Path, action="append", default=[], help="precomputed vectors: .parquet or .npy")
@@ -38,8 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    jsonl, csv_files, tables = table_sources(args)
     request = IngestRequest(
-        corpus=args.corpus, jsonl=args.jsonl, csv=args.csv, arxiv=args.arxiv, max_results=args.max_results,
+        corpus=args.corpus, jsonl=jsonl, csv=csv_files, tables=tables, arxiv=args.arxiv, max_results=args.max_results,
         embeddings=args.embeddings, abstract_texts=args.abstract_texts, embeddings_model=args.embeddings_model,
         embed_backend=args.embed_backend, embed_model=args.embed_model, strict=args.strict,
         embed=not args.no_embed, warehouse=args.warehouse,
@@ -53,6 +66,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print_report(report)
     return 0
+
+
+def table_sources(args: argparse.Namespace) -> tuple[list[Path], list[Path], list[TableSource]]:
+    """(arXiv JSONL, arXiv CSV, generic tables): with a column flag, every file is a generic table."""
+    settings = {
+        "text_column": args.text_column, "title_column": args.title_column, "id_column": args.id_column,
+        "date_column": args.date_column,
+        "metadata_columns": None if args.metadata_columns is None else [c.strip() for c in args.metadata_columns.split(",") if c.strip()],
+    }
+    settings = {key: value for key, value in settings.items() if value is not None}
+    tables = [TableSource(path, format="parquet", **settings) for path in args.parquet]
+    if not settings:
+        return args.jsonl, args.csv, tables
+    tables += [TableSource(path, format="jsonl", **settings) for path in args.jsonl]
+    tables += [TableSource(path, format="csv", **settings) for path in args.csv]
+    return [], [], tables
 
 
 def print_report(report: IngestReport) -> None:

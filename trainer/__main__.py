@@ -8,7 +8,7 @@ from rich.console import Console
 USAGE = """usage:
   python -m trainer train <corpus> [--model.k 64 --trainer.max_steps 500 --data.warehouse F ...]
   python -m trainer sweep <corpus> [--grid conf/sweep.yaml] [--max-steps N]
-  (train uses conf/<corpus>.yaml; `python -m trainer train astro --help` lists every option)"""
+  (train uses conf/<corpus>.yaml, else conf/astro.yaml; `python -m trainer train astro --help` lists every option)"""
 
 
 def main(argv: list[str] | None = None) -> int:

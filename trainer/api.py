@@ -23,9 +23,16 @@ def _section(key: str) -> str:
     return "trainer."
 
 
+def training_config(corpus_name: str) -> Path:
+    """``conf/<corpus>.yaml`` if there is one, else ``conf/astro.yaml``: every field of it but
+    ``data.corpus`` (which ``cli_args`` sets) fits any corpus, so a new corpus needs no file of its own."""
+    own = CONF_DIR / f"{corpus_name}.yaml"
+    return own if own.exists() else CONF_DIR / "astro.yaml"
+
+
 def cli_args(warehouse_path: str | Path | None, corpus_name: str, config: str | Path | None = None, **overrides) -> list[str]:
     """The LightningCLI arguments for one run: the corpus YAML, then the overrides (flat names)."""
-    config = Path(config) if config else CONF_DIR / f"{corpus_name}.yaml"
+    config = Path(config) if config else training_config(corpus_name)
     if not config.exists():
         raise FileNotFoundError(f"no training config {config}; create it (see conf/astro.yaml) or pass config=")
     args = ["--config", str(config), "--data.corpus", corpus_name]
