@@ -30,22 +30,22 @@ def fit_power_law(n: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def scaling_figure(runs: pd.DataFrame) -> go.Figure:
-    """The paper's scaling figure: nMSE against n for each k, log-log, each k with its fitted power law."""
+    """The paper's scaling figure: validation FVU (its normalised MSE) against n for each k, log-log, each k with its fitted power law."""
     figure = go.Figure()
-    usable = runs[np.isfinite(runs["nmse"]) & (runs["nmse"] > 0)]
+    usable = runs[np.isfinite(runs["val_fvu"]) & (runs["val_fvu"] > 0)]
     for colour, (k, group) in zip(PALETTE * 4, usable.groupby("k")):
         group = group.sort_values("n_latents")
-        figure.add_trace(go.Scatter(x=group["n_latents"], y=group["nmse"], mode="markers", name=f"k = {k}",
+        figure.add_trace(go.Scatter(x=group["n_latents"], y=group["val_fvu"], mode="markers", name=f"k = {k}",
                                     marker=dict(size=10, color=colour), legendgroup=str(k),
                                     customdata=group[["sae_id", "name"]],
-                                    hovertemplate="SAE %{customdata[0]} %{customdata[1]}<br>n = %{x}<br>nMSE = %{y:.4f}<extra></extra>"))
+                                    hovertemplate="SAE %{customdata[0]} %{customdata[1]}<br>n = %{x}<br>FVU = %{y:.4f}<extra></extra>"))
         if group["n_latents"].nunique() >= 2:
-            scale, exponent = fit_power_law(group["n_latents"].to_numpy(float), group["nmse"].to_numpy(float))
+            scale, exponent = fit_power_law(group["n_latents"].to_numpy(float), group["val_fvu"].to_numpy(float))
             grid = np.geomspace(group["n_latents"].min(), group["n_latents"].max(), 50)
             figure.add_trace(go.Scatter(x=grid, y=scale * grid ** exponent, mode="lines", legendgroup=str(k),
                                         name=f"k = {k} fit: {scale:.3g}·n^{exponent:.3f}", line=dict(color=colour, dash="dash")))
-    return _layout(figure, "Normalised MSE vs number of latents (log-log, fitted power law per k)",
-                   xaxis=dict(type="log", title="latents n"), yaxis=dict(type="log", title="normalised MSE"))
+    return _layout(figure, "FVU (normalised MSE) vs number of latents (log-log, fitted power law per k)",
+                   xaxis=dict(type="log", title="latents n"), yaxis=dict(type="log", title="validation FVU"))
 
 
 def metric_by_n(runs: pd.DataFrame, column: str, title: str, axis_title: str) -> go.Figure:

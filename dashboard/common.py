@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboard import queries
 from dashboard.settings import DashboardSettings, candidate_warehouses
-from data.warehouse import WarehouseBusy, WarehouseMissing
+from data.warehouse import WarehouseBusy, WarehouseMissing, WarehouseOutdated
 
 _OTHER = "Other path…"
 
@@ -66,6 +66,9 @@ def run_page(render: Callable[[PageContext], None]) -> None:
     except WarehouseMissing:
         empty_state(f"No warehouse at {path}", "Build it with:",
                     "just data astro      # documents + embeddings\njust train astro     # SAEs, activations, latents")
+    except WarehouseOutdated as error:
+        empty_state("This warehouse was written by an older SAE Atlas", str(error),
+                    f"python -m data migrate --warehouse {path}")
     except WarehouseBusy:
         st.warning(f"The warehouse is busy: another process (e.g. a training run) is writing to {path}. "
                    "The page retried for a moment; it shows the new data once the writer finishes.", icon="⏳")
@@ -92,7 +95,8 @@ def sae_picker(ctx: PageContext, populated_only: bool = True) -> pd.Series | Non
     ids = [int(x) for x in runs["sae_id"]]
     wanted = int_param("sae", st.session_state.get("sae_id"))
     if wanted not in ids:
-        wanted = int(runs.sort_values(["n_latents", "sae_id"]).iloc[-1]["sae_id"])
+        # The default SAE of every command (data.saes.default_sae_id); the first listed if it is not shown here.
+        wanted = ctx.overview.default_sae_id if ctx.overview.default_sae_id in ids else ids[0]
     names = {int(row.sae_id): f"#{row.sae_id} · {row.name} · n={row.n_latents:,} k={row.k}" for row in runs.itertuples()}
     st.session_state["sae_select"] = wanted
     chosen = st.selectbox("SAE", ids, format_func=names.__getitem__, key="sae_select",

@@ -7,8 +7,6 @@ cached connection would block every writer (DuckDB: one writer process or many r
 """
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,29 +17,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from data.saes import default_sae_id
 from data.warehouse import WarehouseBusy, WarehouseMissing, open_reader
 
 BUSY_WAIT_S = 2.0
 """How long a read waits for a writer before the page shows a 'busy' note instead."""
 
-CLEAN_THRESHOLD = 0.8
-"""The paper's "clean" label: F1 and Pearson both at least this (saerch)."""
-
-METRIC_ALIASES: dict[str, tuple[str, ...]] = {
-    # The trainer stores validation metrics as val_fvu (= MSE / variance, the paper's normalised MSE) and val_l0.
-    "nmse": ("nmse", "val_nmse", "val_fvu", "normalised_mse", "normalized_mse", "fvu"),
-    "l0": ("l0", "val_l0", "mean_l0"),
-    "dead_fraction": ("dead_fraction", "dead_frac", "frac_dead", "dead"),
-}
-"""Names the trainer may use for each metric in ``saes.metrics``; the first present one wins."""
+RUN_METRICS = ("val_fvu", "val_l0", "dead_fraction")
+"""The trainer's ``saes.metrics`` keys the Runs page plots (NaN where a run has none)."""
 
 Version = tuple[int, ...]
-
-# The best label of each latent: a non-proxy (LLM) label before a proxy one, then the higher Pearson.
-_LABELS = """
-    SELECT latent, arg_max(label, (NOT is_proxy)::INT * 10 + coalesce(pearson, -1)) AS label
-    FROM interpretations WHERE sae_id = ? AND label IS NOT NULL GROUP BY latent
-"""
 
 
 def warehouse_version(path: str | Path) -> Version:
@@ -92,7 +77,9 @@ class Overview:
     n_families: int
     n_splits: int
     runs: pd.DataFrame
-    """Every complete SAE with config, metrics (nmse, l0, dead_fraction: NaN when absent) and has_latents."""
+    """Every complete SAE with config, metrics (``RUN_METRICS``: NaN when absent) and has_latents."""
+    default_sae_id: int | None = None
+    """The SAE every page opens first (``data.saes.default_sae_id``)."""
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -105,35 +92,25 @@ def overview(path: str, version: Version) -> Overview:
         counts = con.execute(
             """
             SELECT (SELECT count(*) FROM docs),
-                   (SELECT count(*) FROM saes WHERE status = 'complete'),
+                   (SELECT count(*) FROM complete_saes),
                    (SELECT count(DISTINCT sae_id) FROM latents),
                    (SELECT count(*) FROM interpretations),
                    (SELECT count(*) FROM families),
                    (SELECT count(*) FROM splits)
             """
         ).fetchall()[0]
+        metrics = ", ".join(f"coalesce(try_cast(s.metrics->>'{name}' AS DOUBLE), 'NaN') AS {name}" for name in RUN_METRICS)
         frame = _frame(
             con,
-            """
+            f"""
             SELECT s.sae_id, s.name, s.corpus, s.embed_model, s.d, s.n_latents, s.k, s.k_aux,
-                   s.config::VARCHAR AS config, s.metrics::VARCHAR AS metrics, s.created_at, s.finished_at,
+                   s.config::VARCHAR AS config, s.metrics::VARCHAR AS metrics, {metrics}, s.created_at, s.finished_at,
                    s.sae_id IN (SELECT DISTINCT sae_id FROM latents) AS has_latents
-            FROM saes s WHERE s.status = 'complete' ORDER BY s.k, s.n_latents, s.sae_id
+            FROM complete_saes s ORDER BY s.k, s.n_latents, s.sae_id
             """,
         )
-    parsed = [json.loads(text) if text else {} for text in frame["metrics"]]
-    for name in METRIC_ALIASES:
-        frame[name] = [metric(m if isinstance(m, dict) else {}, name) for m in parsed]
-    return Overview(True, *[int(value) for value in counts], runs=frame)
-
-
-def metric(metrics: dict, name: str) -> float:
-    """One metric by any of its aliases; NaN when the run did not record it."""
-    for key in METRIC_ALIASES[name]:
-        value = metrics.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    return math.nan
+        default = default_sae_id(con)
+    return Overview(True, *[int(value) for value in counts], runs=frame, default_sae_id=default)
 
 
 def runs(path: str, version: Version) -> pd.DataFrame:
@@ -163,7 +140,7 @@ def feature_table(path: str, version: Version, sae_id: int, explainer: str | Non
             SELECT l.latent, i.label, l.density, l.mean_act, l.max_act,
                    i.pearson, i.f1, i.auroc, i.balanced_accuracy,
                    i.random_pearson, i.random_f1, i.random_auroc, i.random_balanced_accuracy,
-                   coalesce(i.f1 >= ? AND i.pearson >= ?, false) AS clean,
+                   coalesce(i.clean, false) AS clean,
                    fm.families, fm.family_ids
             FROM latents l
             LEFT JOIN interpretations i ON i.sae_id = l.sae_id AND i.latent = l.latent AND i.explainer = ?
@@ -176,7 +153,7 @@ def feature_table(path: str, version: Version, sae_id: int, explainer: str | Non
             WHERE l.sae_id = ?
             ORDER BY l.latent
             """,
-            [CLEAN_THRESHOLD, CLEAN_THRESHOLD, explainer, sae_id, sae_id],
+            [explainer, sae_id, sae_id],
         )
 
 
@@ -208,17 +185,11 @@ class SaeTables:
     stats: pd.DataFrame
     interpretations: pd.DataFrame
     labels: dict[int, str]
-    neighbours: pd.DataFrame
+    neighbors: pd.DataFrame
     cooccurrence: pd.DataFrame
     families: pd.DataFrame
     split_parents: pd.DataFrame
     split_children: pd.DataFrame
-
-
-_BEST_LABELS_OF_SAES = """
-    SELECT sae_id, latent, arg_max(label, (NOT is_proxy)::INT * 10 + coalesce(pearson, -1)) AS label
-    FROM interpretations WHERE label IS NOT NULL AND sae_id IN (SELECT unnest(?::INTEGER[])) GROUP BY sae_id, latent
-"""
 
 
 @st.cache_resource(show_spinner="Loading the SAE's feature tables…", max_entries=4)
@@ -236,8 +207,9 @@ def sae_tables(path: str, version: Version, sae_id: int) -> SaeTables:
             """,
             [sae_id],
         )
-        labels = {int(latent): label for latent, label in con.execute(_LABELS, [sae_id]).fetchall()}
-        neighbours = _frame(
+        labels = {int(latent): label
+                  for latent, label in con.execute("SELECT latent, label FROM best_labels WHERE sae_id = ?", [sae_id]).fetchall()}
+        neighbors = _frame(
             con,
             "SELECT latent, kind, rank, neighbor, cosine FROM latent_neighbors WHERE sae_id = ? ORDER BY latent, kind, rank",
             [sae_id],
@@ -259,27 +231,25 @@ def sae_tables(path: str, version: Version, sae_id: int) -> SaeTables:
         )
         parents = _frame(
             con,
-            f"""
+            """
             SELECT s.large_latent AS here, s.small_sae_id AS sae_id, sa.n_latents, s.small_latent AS latent, s.cosine, lab.label
             FROM splits s JOIN saes sa ON sa.sae_id = s.small_sae_id
-            LEFT JOIN ({_BEST_LABELS_OF_SAES}) lab ON lab.sae_id = s.small_sae_id AND lab.latent = s.small_latent
+            LEFT JOIN best_labels lab ON lab.sae_id = s.small_sae_id AND lab.latent = s.small_latent
             WHERE s.large_sae_id = ? ORDER BY here, sa.n_latents
             """,
-            [con.execute("SELECT list(DISTINCT small_sae_id) FROM splits WHERE large_sae_id = ?", [sae_id]).fetchall()[0][0] or [],
-             sae_id],
+            [sae_id],
         )
         children = _frame(
             con,
-            f"""
+            """
             SELECT s.small_latent AS here, s.large_sae_id AS sae_id, sa.n_latents, s.large_latent AS latent, s.cosine, lab.label
             FROM splits s JOIN saes sa ON sa.sae_id = s.large_sae_id
-            LEFT JOIN ({_BEST_LABELS_OF_SAES}) lab ON lab.sae_id = s.large_sae_id AND lab.latent = s.large_latent
+            LEFT JOIN best_labels lab ON lab.sae_id = s.large_sae_id AND lab.latent = s.large_latent
             WHERE s.small_sae_id = ? ORDER BY here, sa.n_latents, s.cosine DESC
             """,
-            [con.execute("SELECT list(DISTINCT large_sae_id) FROM splits WHERE small_sae_id = ?", [sae_id]).fetchall()[0][0] or [],
-             sae_id],
+            [sae_id],
         )
-    return SaeTables(stats, interpretations, labels, neighbours, cooccurrence, families, parents, children)
+    return SaeTables(stats, interpretations, labels, neighbors, cooccurrence, families, parents, children)
 
 
 def _rows_of(frame: pd.DataFrame, latent: int, column: str = "latent") -> pd.DataFrame:
@@ -307,13 +277,13 @@ def feature_detail(path: str, version: Version, sae_id: int, latent: int, n_top:
         else:
             cooccurring = _rows_of(tables.cooccurrence, latent).head(10).rename(columns={"other": "latent"})
             source = "cooccurrence table"
-    neighbours = _with_labels(_rows_of(tables.neighbours, latent).rename(columns={"neighbor": "latent"}), "latent", tables.labels)
+    neighbors = _with_labels(_rows_of(tables.neighbors, latent).rename(columns={"neighbor": "latent"}), "latent", tables.labels)
     return FeatureDetail(
         stats=_rows_of(tables.stats, latent, "latent").assign(latent=latent),
         interpretations=_rows_of(tables.interpretations, latent),
         top_docs=top_docs, activation_values=values["value"],
-        nearest=neighbours[neighbours["kind"] == "nearest"].drop(columns="kind").reset_index(drop=True),
-        farthest=neighbours[neighbours["kind"] == "farthest"].drop(columns="kind").reset_index(drop=True),
+        nearest=neighbors[neighbors["kind"] == "nearest"].drop(columns="kind").reset_index(drop=True),
+        farthest=neighbors[neighbors["kind"] == "farthest"].drop(columns="kind").reset_index(drop=True),
         cooccurring=_with_labels(cooccurring, "latent", tables.labels), cooccurrence_source=source,
         families=_rows_of(tables.families, latent),
         split_parents=_rows_of(tables.split_parents, latent, "here"),
@@ -336,15 +306,11 @@ def _top_docs(con: duckdb.DuckDBPyConnection, doc_ids: np.ndarray, values: np.nd
 
 
 def _labels(con: duckdb.DuckDBPyConnection, sae_id: int, latents: list[int]) -> dict[int, str]:
-    """The best label of each of ``latents``: an LLM label before a proxy one, then the higher Pearson."""
+    """The best label (``best_labels``) of each of ``latents``."""
     if not latents:
         return {}
     rows = con.execute(
-        """
-        SELECT latent, arg_max(label, (NOT is_proxy)::INT * 10 + coalesce(pearson, -1))
-        FROM interpretations WHERE sae_id = ? AND latent IN (SELECT unnest(?::INTEGER[])) AND label IS NOT NULL
-        GROUP BY latent
-        """,
+        "SELECT latent, label FROM best_labels WHERE sae_id = ? AND latent IN (SELECT unnest(?::INTEGER[]))",
         [sae_id, latents],
     ).fetchall()
     return {int(latent): label for latent, label in rows}
@@ -380,11 +346,11 @@ def families(path: str, version: Version, sae_id: int) -> pd.DataFrame:
             SELECT f.family_id, coalesce(f.label, lab.label, '#' || f.family_id::VARCHAR) AS label,
                    f.root_latent, lab.label AS root_label, f.pass, f.n_children,
                    (SELECT count(*) FROM family_members m WHERE m.sae_id = f.sae_id AND m.family_id = f.family_id) AS size,
-                   f.is_proxy, f.pearson, f.f1, f.auroc
-            FROM families f LEFT JOIN ({labels}) lab ON lab.latent = f.root_latent
+                   f.is_proxy, f.pearson, f.f1, f.auroc, coalesce(f.clean, false) AS clean
+            FROM families f LEFT JOIN best_labels lab ON lab.sae_id = f.sae_id AND lab.latent = f.root_latent
             WHERE f.sae_id = ? ORDER BY size DESC, f.family_id
-            """.format(labels=_LABELS),
-            [sae_id, sae_id],
+            """,
+            [sae_id],
         )
 
 
@@ -394,14 +360,14 @@ def family_members(path: str, version: Version, sae_id: int) -> pd.DataFrame:
     with reader(path) as con:
         return _frame(
             con,
-            f"""
+            """
             SELECT m.family_id, m.latent, m.parent_latent, m.depth, l.density, lab.label
             FROM family_members m
             LEFT JOIN latents l ON l.sae_id = m.sae_id AND l.latent = m.latent
-            LEFT JOIN ({_LABELS}) lab ON lab.latent = m.latent
+            LEFT JOIN best_labels lab ON lab.sae_id = m.sae_id AND lab.latent = m.latent
             WHERE m.sae_id = ? ORDER BY m.family_id, m.depth, m.latent
             """,
-            [sae_id, sae_id],
+            [sae_id],
         )
 
 
@@ -429,12 +395,12 @@ def label_search(path: str, version: Version, sae_id: int, text: str, limit: int
     with reader(path) as con:
         return _frame(
             con,
-            f"""
+            """
             SELECT lab.latent, lab.label, l.density
-            FROM ({_LABELS}) lab JOIN latents l ON l.sae_id = ? AND l.latent = lab.latent
-            WHERE lab.label ILIKE '%' || ? || '%' ORDER BY l.density DESC LIMIT ?
+            FROM best_labels lab JOIN latents l ON l.sae_id = lab.sae_id AND l.latent = lab.latent
+            WHERE lab.sae_id = ? AND lab.label ILIKE '%' || ? || '%' ORDER BY l.density DESC LIMIT ?
             """,
-            [sae_id, sae_id, text, limit],
+            [sae_id, text, limit],
         )
 
 

@@ -10,7 +10,10 @@ from rich.table import Table
 
 from data.corpus import TableSource
 from data.ingest import IngestReport, IngestRequest, ingest_corpus
+from data.schema import current_version
+from data.settings import warehouse_path
 from data.sources.arxiv_api import ArxivApiError
+from data.warehouse import open_writer
 
 console = Console(stderr=True)
 
@@ -45,11 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--strict", action="store_true", help="abort on the first malformed line instead of skipping it")
     ingest.add_argument("--no-embed", action="store_true", help="store documents only; embed later")
     ingest.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (default artifacts/<corpus>.duckdb)")
+    migrate = sub.add_parser("migrate", help="bring a warehouse to this code's schema version (readers cannot)")
+    migrate.add_argument("corpus", nargs="?", help="corpus name; its warehouse is artifacts/<corpus>.duckdb")
+    migrate.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (default artifacts/<corpus>.duckdb)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "migrate":
+        return migrate_warehouse(parser, args.corpus, args.warehouse)
     jsonl, csv_files, tables = table_sources(args)
     request = IngestRequest(
         corpus=args.corpus, jsonl=jsonl, csv=csv_files, tables=tables, arxiv=args.arxiv, max_results=args.max_results,
@@ -82,6 +91,18 @@ def table_sources(args: argparse.Namespace) -> tuple[list[Path], list[Path], lis
     tables += [TableSource(path, format="jsonl", **settings) for path in args.jsonl]
     tables += [TableSource(path, format="csv", **settings) for path in args.csv]
     return [], [], tables
+
+
+def migrate_warehouse(parser: argparse.ArgumentParser, corpus: str | None, warehouse: Path | None) -> int:
+    if warehouse is None and corpus is None:
+        parser.error("migrate needs a corpus or --warehouse")
+    path = warehouse or warehouse_path(corpus)
+    if not path.exists():
+        console.print(f"[red]error:[/red] no warehouse at {path}")
+        return 2
+    with open_writer(path) as con:
+        console.print(f"{path}: schema version {current_version(con)}")
+    return 0
 
 
 def print_report(report: IngestReport) -> None:

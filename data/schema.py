@@ -256,6 +256,45 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     (
         3,
         [
+            # The paper's "clean" (interpretable) label, decided once by the writer (interp's CleanConfig:
+            # Pearson, F1, and the stored latents.density); every reader uses this flag, none re-derives it.
+            "ALTER TABLE interpretations ADD COLUMN clean BOOLEAN",
+            # A family is clean when its label's Pearson and F1 pass and its members fire on few enough docs.
+            "ALTER TABLE families ADD COLUMN clean BOOLEAN",
+            # Rows written before: flagged with the thresholds of the time (0.8, 0.8, density < 0.2).
+            """
+            UPDATE interpretations SET clean = coalesce(
+                interpretations.pearson >= 0.8 AND interpretations.f1 >= 0.8 AND l.density < 0.2, false)
+            FROM latents l WHERE l.sae_id = interpretations.sae_id AND l.latent = interpretations.latent
+            """,
+            "UPDATE interpretations SET clean = false WHERE clean IS NULL",
+            "UPDATE families SET clean = coalesce(pearson >= 0.8 AND f1 >= 0.8, false)",
+            # One metrics vocabulary: validation FVU is `val_fvu`, L0 `val_l0`; older rows used nmse/fvu/l0.
+            """
+            UPDATE saes SET metrics = json_merge_patch(metrics, json_object(
+                'val_fvu', coalesce(metrics->'val_fvu', metrics->'nmse', metrics->'fvu'),
+                'val_l0', coalesce(metrics->'val_l0', metrics->'l0'),
+                'nmse', NULL, 'fvu', NULL, 'l0', NULL))
+            WHERE (metrics->'nmse') IS NOT NULL OR (metrics->'fvu') IS NOT NULL OR (metrics->'l0') IS NOT NULL
+            """,
+            # The SAEs readers may use (data.saes.SaeStatus.COMPLETE); new saes columns show up here too.
+            "CREATE VIEW complete_saes AS SELECT * FROM saes WHERE status = 'complete'",
+            # The best label of each latent (one rule for every reader): an LLM label before a proxy one,
+            # then the higher Pearson, then the higher F1, then the explainer name (deterministic).
+            """
+            CREATE VIEW best_labels AS
+            SELECT sae_id, latent, explainer, predictor, is_proxy, label, pearson, f1, auroc, balanced_accuracy, clean
+            FROM interpretations
+            WHERE status = 'complete' AND label IS NOT NULL AND trim(label) <> ''
+            QUALIFY row_number() OVER (
+                PARTITION BY sae_id, latent
+                ORDER BY is_proxy, pearson DESC NULLS LAST, f1 DESC NULLS LAST, explainer) = 1
+            """,
+        ],
+    ),
+    (
+        4,
+        [
             # Any text collection: its other columns, as a JSON object (NULL for arXiv documents).
             # Query with docs.metadata->>'stars', or through the long view below.
             "ALTER TABLE docs ADD COLUMN metadata JSON",

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from data.schema import migrate
+from data.schema import SCHEMA_VERSION, current_version, migrate
 
 # Files stay readable by the DuckDB 1.5 CLI (PyPI `duckdb-cli`); DuckDB 2.x writes v69 otherwise.
 STORAGE_COMPATIBILITY = "v1.5.0"
@@ -22,6 +22,10 @@ STORAGE_COMPATIBILITY = "v1.5.0"
 
 class WarehouseMissing(FileNotFoundError):
     """The warehouse file does not exist yet (run `just data <corpus>` first)."""
+
+
+class WarehouseOutdated(RuntimeError):
+    """The file was written by an older SAE Atlas and a read-only connection cannot migrate it."""
 
 
 class WarehouseBusy(RuntimeError):
@@ -58,9 +62,18 @@ def open_reader(path: str | Path, wait_s: float = 10.0) -> Iterator[duckdb.DuckD
         raise WarehouseMissing(f"no warehouse at {path}: build it with `just data <corpus>` first")
     con = _connect_retrying(lambda: duckdb.connect(str(path), read_only=True), path, wait_s)
     try:
+        _require_current_schema(con, path)
         yield con
     finally:
         con.close()
+
+
+def _require_current_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Readers query views and columns of the current schema; an older file gets a clear way forward."""
+    version = current_version(con)
+    if 0 < version < SCHEMA_VERSION:
+        raise WarehouseOutdated(f"{path} has schema version {version}, this code reads version {SCHEMA_VERSION}: "
+                                f"migrate it once with `python -m data migrate --warehouse {path}`")
 
 
 def _connect_retrying(connect, path: Path, wait_s: float) -> duckdb.DuckDBPyConnection:

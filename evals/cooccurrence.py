@@ -23,7 +23,11 @@ from evals.saes import complete_sae
 
 @dataclass(frozen=True)
 class TopK:
-    """The stored activations of one SAE, as flat arrays (one entry per (document, latent))."""
+    """The stored activations of one SAE, as flat arrays (one entry per (document, latent)).
+
+    The one in-memory form of the ``activations`` table: interp groups it by latent
+    (``evals.interp.examples.Activations``); the trainer's ``SparseCodes`` is the encoder output it is written from.
+    """
 
     doc_ids: np.ndarray
     """int32 document ids (``docs.doc_id``)."""

@@ -1,6 +1,7 @@
 """Which stored SAEs an evaluation may read: complete ones only, with one clear error otherwise.
 
 The trainer writes ``saes`` rows (``trainer.runs``); every eval and the steering API look them up here.
+Statuses and the default-SAE rule belong to ``data.saes`` (the schema owner).
 """
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-COMPLETE = "complete"
+from data.saes import SaeStatus, default_sae_id
 
 
 class UnknownSAE(LookupError, ValueError):
@@ -33,12 +34,13 @@ def complete_sae(con: duckdb.DuckDBPyConnection, sae_id: int) -> StoredSAE:
     rows = con.execute(
         "SELECT sae_id, name, corpus, embed_model, d, n_latents, k, status FROM saes WHERE sae_id = ?", [int(sae_id)]
     ).fetchall()
-    if rows and rows[0][-1] != COMPLETE:
+    if rows and rows[0][-1] != SaeStatus.COMPLETE:
         raise UnknownSAE(f"SAE {sae_id} has status {rows[0][-1]!r}: no complete SAE with id {sae_id}; "
                          "wait until its training run completes (or train it again to resume it)")
     if not rows:
-        known = [r[0] for r in con.execute("SELECT sae_id FROM saes WHERE status = ? ORDER BY sae_id", [COMPLETE]).fetchall()]
-        hint = f"complete SAEs here: {known}" if known else "this warehouse has no complete SAE yet; train one with `just train <corpus>`"
+        known = [r[0] for r in con.execute("SELECT sae_id FROM complete_saes ORDER BY sae_id").fetchall()]
+        hint = (f"complete SAEs here: {known}" if known
+                else "this warehouse has no complete SAE yet; train one with `just train <corpus>`")
         raise UnknownSAE(f"unknown SAE id {sae_id}: no complete SAE with id {sae_id}; {hint}")
     return StoredSAE(*rows[0][:-1])
 
@@ -46,7 +48,7 @@ def complete_sae(con: duckdb.DuckDBPyConnection, sae_id: int) -> StoredSAE:
 def complete_sae_ids(con: duckdb.DuckDBPyConnection, corpus: str) -> list[int]:
     """Ids of every complete SAE of ``corpus``, smallest first; ``UnknownSAE`` when there is none."""
     rows = con.execute(
-        "SELECT sae_id FROM saes WHERE corpus = ? AND status = ? ORDER BY n_latents, sae_id", [corpus, COMPLETE]
+        "SELECT sae_id FROM complete_saes WHERE corpus = ? ORDER BY n_latents, sae_id", [corpus]
     ).fetchall()
     if not rows:
         raise _none_of(corpus)
@@ -54,16 +56,13 @@ def complete_sae_ids(con: duckdb.DuckDBPyConnection, corpus: str) -> list[int]:
 
 
 def pick_sae(con: duckdb.DuckDBPyConnection, corpus: str, sae_id: int | None) -> StoredSAE:
-    """``sae_id`` if given, else the corpus's most recently trained complete SAE."""
+    """``sae_id`` if given, else the corpus's default SAE (``data.saes.default_sae_id``)."""
     if sae_id is not None:
         return complete_sae(con, sae_id)
-    newest = con.execute(
-        "SELECT sae_id FROM saes WHERE corpus = ? AND status = ? ORDER BY created_at DESC, sae_id DESC LIMIT 1",
-        [corpus, COMPLETE],
-    ).fetchall()
-    if not newest:
+    default = default_sae_id(con, corpus)
+    if default is None:
         raise _none_of(corpus)
-    return complete_sae(con, newest[0][0])
+    return complete_sae(con, default)
 
 
 def _none_of(corpus: str) -> UnknownSAE:

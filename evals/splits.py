@@ -22,26 +22,17 @@ from rich.table import Table
 from data.corpus import load_corpus_config
 from data.settings import warehouse_path
 from data.warehouse import insert_arrow, open_reader, open_writer, transaction
-from evals.saes import UnknownSAE, complete_sae
+from evals.saes import StoredSAE, UnknownSAE, complete_sae
 
 HISTOGRAM_BINS = 20
-
-
-@dataclass(frozen=True)
-class SaeShape:
-    sae_id: int
-    n_latents: int
-    k: int
-    embed_model: str
-    d: int
 
 
 @dataclass(frozen=True)
 class PairMatch:
     """Each latent of ``large`` matched to its nearest decoder direction in ``small``."""
 
-    small: SaeShape
-    large: SaeShape
+    small: StoredSAE
+    large: StoredSAE
     small_latent: np.ndarray
     """(large.n_latents,) the nearest small latent of each large latent."""
     cosine: np.ndarray
@@ -83,23 +74,17 @@ def _unit_rows(matrix: np.ndarray) -> np.ndarray:
 
 
 def sae_shapes(con: duckdb.DuckDBPyConnection, corpus: str, sae_ids: list[int] | None = None,
-               embed_model: str | None = None) -> list[SaeShape]:
+               embed_model: str | None = None) -> list[StoredSAE]:
     """The given SAEs, or every complete SAE of the corpus on ``embed_model``; smallest first.
 
     Decoder directions are only comparable within one embedding model, so given SAEs of
     different models are refused.
     """
-    if sae_ids:
-        for sae_id in sae_ids:
-            complete_sae(con, sae_id)
-        rows = con.execute(
-            "SELECT sae_id, n_latents, k, embed_model, d FROM saes WHERE list_contains(?, sae_id)",
-            [[int(i) for i in sae_ids]]).fetchall()
-    else:
-        rows = con.execute(
-            "SELECT sae_id, n_latents, k, embed_model, d FROM saes WHERE corpus = ? AND status = 'complete' "
-            "AND (embed_model = ? OR ? IS NULL)", [corpus, embed_model, embed_model]).fetchall()
-    shapes = sorted((SaeShape(*row) for row in rows), key=lambda s: (s.n_latents, s.k, s.sae_id))
+    if not sae_ids:
+        sae_ids = [row[0] for row in con.execute(
+            "SELECT sae_id FROM complete_saes WHERE corpus = ? AND (embed_model = ? OR ? IS NULL)",
+            [corpus, embed_model, embed_model]).fetchall()]
+    shapes = sorted({complete_sae(con, sae_id) for sae_id in sae_ids}, key=lambda s: (s.n_latents, s.k, s.sae_id))
     models = {(s.embed_model, s.d) for s in shapes}
     if len(models) > 1:
         raise ValueError(f"the SAEs {[s.sae_id for s in shapes]} were trained on different embeddings {sorted(models)}; "

@@ -8,6 +8,7 @@ from data.embeddings import load_embeddings
 from data.warehouse import open_reader
 from evals.saes import StoredSAE
 from evals.steering.search import SteerableSearch
+from trainer.outputs import SparseCodes, latent_rows
 from trainer.sae import TopKSAE
 
 MINILM = "all-MiniLM-L6-v2"
@@ -51,8 +52,10 @@ def write_untrained_atlas(warehouse, search: SteerableSearch) -> dict[int, str]:
         for value, latent in zip(vals, lats):
             if value > 0 and value > best_doc.get(int(latent), (0.0, None))[0]:
                 best_doc[int(latent)] = (float(value), int(search.doc_ids[row]))
+    codes = SparseCodes(search.doc_ids, values.numpy(), indices.numpy().astype(np.int32))
     with open_writer(warehouse) as con:
         insert_arrow(con, "activations", rows, order_by="sae_id, latent, value DESC")
+        insert_arrow(con, "latents", latent_rows(search.info.sae_id, search.sae, codes))
         titles = dict(con.execute("SELECT doc_id, title FROM docs").fetchall())
         labels = {latent: titles[doc][:60] for latent, (_, doc) in best_doc.items()}
         interp = pa.table({

@@ -23,7 +23,7 @@ WRITER = textwrap.dedent(
             insert_arrow(con, "saes", pa.Table.from_pylist([{
                 "sae_id": sae_id, "name": "written-while-open", "corpus": "astro", "embed_model": "all-MiniLM-L6-v2",
                 "d": 384, "n_latents": 6144, "k": 64, "k_aux": 128, "config": "{}",
-                "metrics": json.dumps({"nmse": 0.05, "l0": 64.0, "dead_fraction": 0.0}), "checkpoint": None,
+                "metrics": json.dumps({"val_fvu": 0.05, "val_l0": 64.0, "dead_fraction": 0.0}), "checkpoint": None,
                 "status": "complete", "created_at": dt.datetime.now(), "finished_at": dt.datetime.now()}]))
             print("holding", flush=True)
             sys.stdin.readline()  # keep the write transaction (and the file lock) until told to finish

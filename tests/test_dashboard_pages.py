@@ -56,7 +56,8 @@ def test_features_page_table_filters_and_score_charts(monkeypatch, dashboard_war
     assert at.selectbox(key="sae_select").value == large  # the largest populated SAE by default
     table = at.dataframe[0].value
     assert len(table) == 768
-    clean = sql(path, "SELECT count(*) FROM interpretations WHERE sae_id = ? AND f1 >= 0.8 AND pearson >= 0.8", [large])[0][0]
+    clean = sql(path, "SELECT count(*) FROM interpretations JOIN latents USING (sae_id, latent) "
+                "WHERE sae_id = ? AND f1 >= 0.8 AND pearson >= 0.8 AND density < 0.2", [large])[0][0]  # conf/interp.yaml
     assert metric(at, "Clean labels") == f"{clean:,}"
     assert int(table["clean"].sum()) == clean
     kinds = [trace["type"] for figure in figures(at) for trace in figure["data"]]

@@ -14,7 +14,7 @@ def test_runs_page_plots_the_trained_saes_metrics(monkeypatch, trained_astro):
     assert sorted(table["sae_id"]) == sorted(trained_astro.sae_ids)
     stored = {row[0]: json.loads(row[1]) for row in sql(trained_astro.path, "SELECT sae_id, metrics FROM saes")}
     for row in table.itertuples():
-        assert row.nmse == stored[row.sae_id]["val_fvu"] and row.l0 == stored[row.sae_id]["val_l0"]
+        assert row.val_fvu == stored[row.sae_id]["val_fvu"] and row.val_l0 == stored[row.sae_id]["val_l0"]
         assert row.dead_fraction == stored[row.sae_id]["dead_fraction"]
     scaling = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert [t["name"] for t in scaling["data"]][0] == "k = 32"

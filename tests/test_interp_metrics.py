@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from evals.interp.metrics import auroc, balanced_accuracy, f1, is_clean, pearson, score
+from evals.interp.config import CleanConfig
+from evals.interp.metrics import auroc, balanced_accuracy, f1, pearson, score
 
 TRUTH = [1, 1, 0, 0]
 PRED = [0.9, -0.2, 0.3, -0.8]
@@ -51,7 +52,9 @@ def test_undefined_scores_are_nan_and_failed_predictions_are_dropped():
 
 
 def test_clean_thresholds():
+    is_clean = CleanConfig().accepts  # the paper's defaults: Pearson >= 0.8, F1 >= 0.8, density < 0.2
     assert is_clean(0.8, 0.8, 0.19)
     assert not is_clean(0.79, 0.9, 0.01)
     assert not is_clean(0.9, 0.9, 0.2)
     assert not is_clean(float("nan"), 0.9, 0.01)
+    assert is_clean(np.array([0.9, 0.9]), np.array([0.9, 0.9]), np.array([0.1, 0.3])).tolist() == [True, False]

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from data.warehouse import open_reader, open_writer, transaction
-from evals.saes import UnknownSAE
-from evals.splits import PairMatch, SaeShape, load_decoder, main as splits_main, match_decoders, run_splits, split_chains
+from evals.saes import StoredSAE, UnknownSAE
+from evals.splits import PairMatch, load_decoder, main as splits_main, match_decoders, run_splits, split_chains
 
 
 def test_match_decoders_finds_the_nearest_direction_even_unnormalised():
@@ -32,7 +32,7 @@ def test_match_decoders_rejects_different_widths():
 
 
 def test_pair_summary_histogram_counts_every_large_latent():
-    small, large = SaeShape(1, 4, 8, "m", 2), SaeShape(2, 6, 8, "m", 2)
+    small, large = StoredSAE(1, "s", "c", "m", 2, 4, 8), StoredSAE(2, "l", "c", "m", 2, 6, 8)
     match = PairMatch(small, large, np.array([0, 0, 0, 1, 2, 2]), np.array([0.95, 0.91, 0.3, 0.99, 0.2, 0.5], np.float32))
     summary = match.summary(bins=10)
     assert sum(summary["histogram"]["counts"]) == 6

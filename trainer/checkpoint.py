@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import torch
 
+from data.saes import SaeStatus
 from trainer.sae import TopKSAE
 
 
@@ -66,7 +67,7 @@ def load_sae_from_warehouse(con: duckdb.DuckDBPyConnection, sae_id: int, expecte
     if not rows:
         raise CheckpointError(f"no SAE with sae_id={sae_id} in this warehouse")
     checkpoint, status = rows[0]
-    if status != "complete" or not checkpoint:
+    if status != SaeStatus.COMPLETE or not checkpoint:
         raise CheckpointError(f"SAE {sae_id} is not complete (status {status!r}); run its training again to finish it")
     return load_sae(checkpoint, expected_d)
 

@@ -95,8 +95,7 @@ class SparseAutoencoderModule(L.LightningModule):
         self.log_dict(
             {
                 "train/loss": out.loss.detach(),
-                "train/nmse": out.nmse.detach(),
-                "train/fvu": out.nmse.detach(),  # the paper's normalised MSE is the FVU (one pinned formula)
+                "train/fvu": out.nmse.detach(),  # the paper's normalised MSE is the FVU: one name, "fvu"
                 "train/auxk": out.auxk.detach(),
                 **({"train/multik": out.multik.detach()} if out.multik is not None else {}),
                 "train/l0": l0,
@@ -106,7 +105,7 @@ class SparseAutoencoderModule(L.LightningModule):
             on_epoch=False,
             prog_bar=False,
         )
-        self.log("nmse", out.nmse.detach(), on_step=True, prog_bar=True, logger=False)
+        self.log("fvu", out.nmse.detach(), on_step=True, prog_bar=True, logger=False)
         return out.loss.detach()
 
     def _sum_across_ranks(self) -> SumAcross | None:

@@ -15,15 +15,18 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from data.saes import SaeStatus
 from data.warehouse import insert_arrow, open_writer, transaction
 from trainer.checkpoint import check_embedding_width
 from trainer.metrics import ReconstructionStats
-from trainer.runs import COMPLETE, TRAINING
 from trainer.sae import TopKSAE
 
 
 class SparseCodes:
-    """The top-k code of every document: values (N, k) float32 and latents (N, k) int32."""
+    """The encoder's top-k code of every document before it is stored: values (N, k) float32, latents (N, k) int32.
+
+    ``activation_rows`` writes its positive entries; readers load them back as ``evals.cooccurrence.TopK``.
+    """
 
     def __init__(self, doc_ids: np.ndarray, values: np.ndarray, latents: np.ndarray) -> None:
         self.doc_ids, self.values, self.latents = doc_ids, values, latents
@@ -182,7 +185,7 @@ def write_outputs(
     neighbors = neighbor_rows(sae_id, sae)
     with open_writer(warehouse) as con, transaction(con):
         status = con.execute("SELECT status FROM saes WHERE sae_id = ?", [sae_id]).fetchall()
-        if not status or status[0][0] != TRAINING:
+        if not status or status[0][0] != SaeStatus.TRAINING:
             raise RuntimeError(f"SAE {sae_id} is not an unfinished run in {warehouse} (status {status}); nothing written")
         for table in ("activations", "latents", "latent_neighbors"):
             con.execute(f"DELETE FROM {table} WHERE sae_id = ?", [sae_id])
@@ -191,5 +194,5 @@ def write_outputs(
         insert_arrow(con, "latent_neighbors", neighbors)
         con.execute(
             "UPDATE saes SET status = ?, metrics = ?::JSON, checkpoint = ?, finished_at = now() WHERE sae_id = ?",
-            [COMPLETE, json.dumps(metrics, sort_keys=True), str(checkpoint), sae_id],
+            [SaeStatus.COMPLETE.value, json.dumps(metrics, sort_keys=True), str(checkpoint), sae_id],
         )

@@ -9,9 +9,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from data.saes import SaeStatus
 from data.warehouse import open_writer, transaction
-
-TRAINING, COMPLETE, FAILED = "training", "complete", "failed"
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ def begin_run(
     with open_writer(warehouse) as con, transaction(con):
         unfinished = con.execute(
             "SELECT sae_id FROM saes WHERE name = ? AND status = ? AND config = ?::JSON ORDER BY sae_id DESC LIMIT 1",
-            [name, TRAINING, config_json],
+            [name, SaeStatus.TRAINING.value, config_json],
         ).fetchall()
         if unfinished:
             sae_id = unfinished[0][0]
@@ -60,7 +59,7 @@ def begin_run(
                 INSERT INTO saes (sae_id, name, corpus, embed_model, d, n_latents, k, k_aux, config, status, created_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?::JSON, ?, now())
                 """,
-                [sae_id, name, corpus, embed_model, d, n_latents, k, k_aux, config_json, TRAINING],
+                [sae_id, name, corpus, embed_model, d, n_latents, k, k_aux, config_json, SaeStatus.TRAINING.value],
             )
     return RunRecord(sae_id, name, run_dir_for(warehouse, sae_id))
 
@@ -70,5 +69,5 @@ def mark_failed(warehouse: Path, sae_id: int, error: str) -> None:
     with open_writer(warehouse) as con:
         con.execute(
             "UPDATE saes SET status = ?, metrics = ?::JSON, finished_at = now() WHERE sae_id = ? AND status = ?",
-            [FAILED, json.dumps({"error": error[:2000]}), sae_id, TRAINING],
+            [SaeStatus.FAILED.value, json.dumps({"error": error[:2000]}), sae_id, SaeStatus.TRAINING.value],
         )

@@ -2,7 +2,7 @@
 
 The benchmark builds it at the paper's scale (424k documents, n = 9216, k = 64) and the tests at a
 small scale on top of the real astro documents. Latents belong to topics: a document activates
-mostly latents of its own topic, so densities, co-occurrences, decoder neighbours, families and
+mostly latents of its own topic, so densities, co-occurrences, decoder neighbors, families and
 splits have the shape real ones have. Everything goes in through Arrow, never row by row.
 """
 from __future__ import annotations
@@ -19,7 +19,9 @@ import scipy.sparse as sp
 
 from data.split import split_of
 from data.text import embedding_text, text_hash
+from data.saes import SaeStatus
 from data.warehouse import insert_arrow, open_writer, transaction
+from evals.interp.config import CleanConfig
 
 _WORDS = (
     "galaxy cluster quasar pulsar magnetar exoplanet transit nebula supernova dust accretion jet "
@@ -55,7 +57,7 @@ class SyntheticSpec:
     n_topics: int = 200
     """Topics that group latents and documents."""
     n_neighbors: int = 10
-    """Nearest and farthest decoder neighbours stored per latent."""
+    """Nearest and farthest decoder neighbors stored per latent."""
     n_cooccurring: int = 20
     """Co-occurring latents stored per latent."""
     n_families: int = 150
@@ -140,15 +142,15 @@ def _sae_row(sae_id: int, name: str, spec: SyntheticSpec, n: int, k: int, metric
     return {
         "sae_id": sae_id, "name": name, "corpus": spec.corpus, "embed_model": spec.embed_model,
         "d": spec.d_model, "n_latents": n, "k": k, "k_aux": 2 * k, "config": json.dumps(config),
-        "metrics": json.dumps(metrics), "checkpoint": None, "status": "complete",
+        "metrics": json.dumps(metrics), "checkpoint": None, "status": SaeStatus.COMPLETE.value,
         "created_at": dt.datetime(2026, 1, 1), "finished_at": dt.datetime(2026, 1, 1, 1),
     }
 
 
 def _metrics(n: int, k: int, rng: np.random.Generator) -> dict:
-    # Scaling-law shape: nMSE falls as a power of n and of k, with a little noise.
-    nmse = 0.9 * n ** -0.18 * k ** -0.35 * float(np.exp(rng.normal(0, 0.02)))
-    return {"nmse": nmse, "fvu": nmse, "l0": float(k), "dead_fraction": float(np.clip(rng.normal(0.02 * n / 9216, 0.005), 0, 1))}
+    # Scaling-law shape: FVU falls as a power of n and of k, with a little noise. The trainer's metric names.
+    fvu = 0.9 * n ** -0.18 * k ** -0.35 * float(np.exp(rng.normal(0, 0.02)))
+    return {"val_fvu": fvu, "val_l0": float(k), "dead_fraction": float(np.clip(rng.normal(0.02 * n / 9216, 0.005), 0, 1))}
 
 
 def _insert_sweep(con: duckdb.DuckDBPyConnection, spec: SyntheticSpec, rng: np.random.Generator, first_id: int) -> None:
@@ -191,7 +193,8 @@ def _insert_populated(con, sae: _Sae, spec: SyntheticSpec, rng, doc_ids: np.ndar
     )
     insert_arrow(con, "latent_neighbors", _neighbors(sae, spec))
     insert_arrow(con, "cooccurrence", _cooccurrence(sae, spec, docs, latents, len(doc_ids)))
-    insert_arrow(con, "interpretations", _interpretations(sae, rng))
+    density = con.execute("SELECT density FROM latents WHERE sae_id = ? ORDER BY latent", [sae.sae_id]).fetchnumpy()["density"]
+    insert_arrow(con, "interpretations", _interpretations(sae, rng, density))
     families, members = _families(sae, spec, rng, con)
     insert_arrow(con, "families", families)
     insert_arrow(con, "family_members", members)
@@ -266,23 +269,24 @@ def _cooccurrence(sae: _Sae, spec: SyntheticSpec, docs: np.ndarray, latents: np.
     return pa.table({"sae_id": pa.array(np.full(len(columns["latent"]), sae.sae_id, dtype=np.int32)), **columns})
 
 
-def _interpretations(sae: _Sae, rng) -> pa.Table:
+def _interpretations(sae: _Sae, rng, density: np.ndarray) -> pa.Table:
     n = sae.n_latents
     quality = rng.beta(4, 2, size=n)
     noise = lambda: rng.normal(0, 0.05, size=n)  # noqa: E731 - tiny local helper
+    pearson, f1 = np.clip(quality + noise(), -1, 1), np.clip(quality + noise(), 0, 1)
     return pa.table({
         "sae_id": pa.array(np.full(n, sae.sae_id, dtype=np.int32)),
         "latent": pa.array(np.arange(n, dtype=np.int32)),
         "explainer": pa.array(["keywords-v1"] * n), "predictor": pa.array(["embedding-auroc"] * n),
         "is_proxy": pa.array(np.ones(n, dtype=bool)),
         "label": pa.array(sae.labels), "reasoning": pa.array(["synthetic label"] * n),
-        "pearson": np.clip(quality + noise(), -1, 1), "f1": np.clip(quality + noise(), 0, 1),
+        "pearson": pearson, "f1": f1, "clean": pa.array(CleanConfig().accepts(pearson, f1, density)),
         "auroc": np.clip(0.5 + quality / 2 + noise(), 0, 1), "balanced_accuracy": np.clip(0.5 + quality / 2.2 + noise(), 0, 1),
         "random_pearson": rng.normal(0.0, 0.1, size=n), "random_f1": np.clip(rng.normal(0.3, 0.1, size=n), 0, 1),
         "random_auroc": np.clip(rng.normal(0.5, 0.06, size=n), 0, 1),
         "random_balanced_accuracy": np.clip(rng.normal(0.5, 0.05, size=n), 0, 1),
         "n_scored": pa.array(np.full(n, 40, dtype=np.int32)), "parse_failures": pa.array(np.zeros(n, dtype=np.int32)),
-        "status": pa.array(["ok"] * n), "error": pa.array([None] * n, pa.string()),
+        "status": pa.array(["complete"] * n), "error": pa.array([None] * n, pa.string()),
         "created_at": pa.array([dt.datetime(2026, 1, 2)] * n),
     })
 
@@ -300,14 +304,16 @@ def _families(sae: _Sae, spec: SyntheticSpec, rng, con) -> tuple[pa.Table, pa.Ta
         quality = float(rng.beta(4, 2))
         families.append({"sae_id": sae.sae_id, "family_id": family_id, "root_latent": root, "pass": 1,
                          "n_children": len(children), "label": sae.labels[root].split(":")[0],
-                         "is_proxy": True, "pearson": quality, "f1": quality, "auroc": 0.5 + quality / 2})
+                         "is_proxy": True, "pearson": quality, "f1": quality, "auroc": 0.5 + quality / 2,
+                         "clean": CleanConfig().accepts(quality, quality, density[root])})
         members.append({"sae_id": sae.sae_id, "family_id": family_id, "latent": root, "parent_latent": None, "depth": 0})
         for i, child in enumerate(children):
             parent, depth = (root, 1) if i < 4 else (children[i % 4], 2)
             members.append({"sae_id": sae.sae_id, "family_id": family_id, "latent": child, "parent_latent": parent, "depth": depth})
     family_schema = pa.schema([("sae_id", pa.int32()), ("family_id", pa.int32()), ("root_latent", pa.int32()), ("pass", pa.int32()),
                                ("n_children", pa.int32()), ("label", pa.string()), ("is_proxy", pa.bool_()),
-                               ("pearson", pa.float64()), ("f1", pa.float64()), ("auroc", pa.float64())])
+                               ("pearson", pa.float64()), ("f1", pa.float64()), ("auroc", pa.float64()),
+                               ("clean", pa.bool_())])
     member_schema = pa.schema([("sae_id", pa.int32()), ("family_id", pa.int32()), ("latent", pa.int32()),
                                ("parent_latent", pa.int32()), ("depth", pa.int32())])
     return pa.Table.from_pylist(families, family_schema), pa.Table.from_pylist(members, member_schema)

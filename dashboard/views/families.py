@@ -19,12 +19,12 @@ def render(ctx: PageContext) -> None:
                     "just families astro")
         return
     members = queries.family_members(ctx.path, ctx.version, sae_id)
-    clean = (families["pearson"] >= 0.8) & (families["f1"] >= 0.8)
     metrics = st.columns(4)
     metrics[0].metric("Families", f"{len(families):,}")
     metrics[1].metric("Features in a family", f"{members['latent'].nunique():,}")
     metrics[2].metric("Median family size", f"{families['size'].median():.0f}")
-    metrics[3].metric("Clean families", f"{int(clean.sum()):,}", help="family label F1 ≥ 0.8 and Pearson ≥ 0.8")
+    metrics[3].metric("Clean families", f"{int(families['clean'].sum()):,}",
+                      help="stored clean flag: label Pearson and F1 and family density pass conf/interp.yaml `clean`")
 
     biggest = len(families)
     if len(families) > 1:

@@ -1,4 +1,4 @@
-"""Feature page: one latent's label, scores, top abstracts, histogram, neighbours, families and splits."""
+"""Feature page: one latent's label, scores, top abstracts, histogram, neighbors, families and splits."""
 from __future__ import annotations
 
 import pandas as pd

@@ -27,10 +27,10 @@ def render(ctx: PageContext) -> None:
     if runs.empty:
         empty_state("No complete SAE run yet", "Train one (or the whole k × n grid):", "just train astro\njust sweep astro")
         return
-    if np.isfinite(runs["nmse"]).any():
+    if np.isfinite(runs["val_fvu"]).any():
         st.plotly_chart(charts.scaling_figure(runs), width="stretch", key="scaling")
     else:
-        st.info("No run recorded a normalised MSE in `saes.metrics` yet.")
+        st.info("No run recorded a validation FVU (`val_fvu` in `saes.metrics`) yet.")
     left, right = st.columns(2)
     with left:
         if np.isfinite(runs["dead_fraction"]).any():
@@ -39,16 +39,17 @@ def render(ctx: PageContext) -> None:
         else:
             st.caption("No dead fraction recorded.")
     with right:
-        if np.isfinite(runs["l0"]).any():
-            st.plotly_chart(charts.metric_by_n(runs, "l0", "L0 (active latents per document)", "L0"),
+        if np.isfinite(runs["val_l0"]).any():
+            st.plotly_chart(charts.metric_by_n(runs, "val_l0", "L0 (active latents per document)", "L0"),
                             width="stretch", key="l0")
         else:
             st.caption("No L0 recorded.")
     st.subheader("All runs")
-    table = runs[["sae_id", "name", "corpus", "embed_model", "d", "n_latents", "k", "k_aux", "nmse", "l0",
+    table = runs[["sae_id", "name", "corpus", "embed_model", "d", "n_latents", "k", "k_aux", "val_fvu", "val_l0",
                   "dead_fraction", "has_latents", "finished_at"]]
     st.dataframe(table, hide_index=True, width="stretch", key="runs_table",
-                 column_config={"nmse": st.column_config.NumberColumn("nMSE", format="%.4f"),
+                 column_config={"val_fvu": st.column_config.NumberColumn("val FVU", format="%.4f"),
+                                "val_l0": st.column_config.NumberColumn("val L0", format="%.1f"),
                                 "dead_fraction": st.column_config.NumberColumn("dead fraction", format="%.3f"),
                                 "has_latents": st.column_config.CheckboxColumn("latents stored")})
     with st.expander("Config and metrics of one run"):

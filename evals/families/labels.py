@@ -11,7 +11,7 @@ held-out abstracts against that name, exactly as for a single feature.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -81,8 +81,15 @@ class FamilyLabeller:
         negatives = [examples.doc_index[examples.of(i, "explain_neg_random", "explain_neg_hard")] for i in ready]
         keyword_terms = explain_offline(index, positives, negatives, offline.label_terms, offline.min_term_docs)
         if self.use_llm:
-            return self._llm_labels(warehouse, families, ready, keyword_terms, member_labels, corpus, examples, labels)
-        return self._offline_labels(embed_model, ready, keyword_terms, corpus, index, examples, labels)
+            labels = self._llm_labels(warehouse, families, ready, keyword_terms, member_labels, corpus, examples, labels)
+        else:
+            labels = self._offline_labels(embed_model, ready, keyword_terms, corpus, index, examples, labels)
+        # A family's density: the share of documents where any member is active (its activation > 0).
+        density = np.array([np.count_nonzero(acts > 0) / max(corpus.size, 1) for _, acts in pieces])
+        nan = float("nan")
+        verdicts = self.interp.clean.accepts(np.array([nan if x.pearson is None else x.pearson for x in labels]),
+                                             np.array([nan if x.f1 is None else x.f1 for x in labels]), density)
+        return [replace(x, clean=bool(verdict)) for x, verdict in zip(labels, verdicts)]
 
     def _offline_labels(self, embed_model, ready, keyword_terms, corpus, index, examples, labels) -> list[FamilyLabel]:
         """Keyword labels scored by interp's proxy (calibrated on each family's explanation examples)."""
@@ -161,12 +168,8 @@ def _ratings(scorer: str, vectors, examples: ExampleSet, ready: list[int], corpu
 
 
 def _member_labels(con, sae_id: int) -> dict[int, str]:
-    """The best stored label per latent: an LLM label over a keyword proxy, then the higher F1."""
-    rows = con.execute(
-        "SELECT latent, label FROM interpretations WHERE sae_id = ? AND label IS NOT NULL "
-        "QUALIFY row_number() OVER (PARTITION BY latent ORDER BY is_proxy, f1 DESC NULLS LAST) = 1",
-        [sae_id],
-    ).fetchall()
+    """The best stored label per latent (``best_labels``)."""
+    rows = con.execute("SELECT latent, label FROM best_labels WHERE sae_id = ?", [sae_id]).fetchall()
     return {int(latent): label for latent, label in rows}
 
 

@@ -9,13 +9,12 @@ import duckdb
 import numpy as np
 
 from data.warehouse import open_reader, open_writer
-from evals.cooccurrence import TopK, cooccurrence_from_pairs, load_topk, pair_weights, top_cooccurring
+from evals.cooccurrence import cooccurrence_from_pairs, load_topk, pair_weights, top_cooccurring
 from evals.families.config import FamiliesConfig
 from evals.families.graph import Family, find_families
 from evals.families.labels import FamilyLabeller
 from evals.families.stats import family_statistics
 from evals.families.store import write_families
-from evals.interp.config import CleanConfig
 
 
 @dataclass(frozen=True)
@@ -27,18 +26,14 @@ class FamiliesRun:
     summary: dict
 
 
-def clean_latents(con: duckdb.DuckDBPyConnection, sae_id: int, topk: TopK, clean: CleanConfig) -> np.ndarray:
-    """Latents whose best stored label scores at least the clean thresholds and that are not too dense."""
-    rows = con.execute(
-        "SELECT latent, pearson, f1 FROM interpretations WHERE sae_id = ? AND status = 'complete' "
-        "QUALIFY row_number() OVER (PARTITION BY latent ORDER BY f1 DESC NULLS LAST) = 1", [sae_id]).fetchall()
+def clean_latents(con: duckdb.DuckDBPyConnection, sae_id: int) -> np.ndarray:
+    """Latents whose best stored label is flagged clean (``best_labels.clean``, set by interp)."""
+    rows = con.execute("SELECT latent, coalesce(clean, false) FROM best_labels WHERE sae_id = ? ORDER BY latent",
+                       [sae_id]).fetchall()
     if not rows:
         raise ValueError(f"clean_only needs stored labels, and SAE {sae_id} has none: run `just interpret <corpus> "
                          f"--sae-id {sae_id}` first, or set clean_only: false in conf/families.yaml")
-    density = np.bincount(topk.latents, minlength=topk.n_latents) / np.unique(topk.doc_ids).size
-    return np.array(sorted(latent for latent, pearson, f1 in rows
-                           if pearson is not None and f1 is not None and pearson >= clean.min_pearson
-                           and f1 >= clean.min_f1 and density[latent] < clean.max_density), dtype=np.int64)
+    return np.array([latent for latent, clean in rows if clean], dtype=np.int64)
 
 
 def run_families(warehouse: str | Path, sae_id: int, config: FamiliesConfig, labeller: FamilyLabeller) -> FamiliesRun:
@@ -46,7 +41,7 @@ def run_families(warehouse: str | Path, sae_id: int, config: FamiliesConfig, lab
     started = time.perf_counter()
     with open_reader(warehouse) as con:
         topk = load_topk(con, sae_id, with_values=True)
-        allowed = clean_latents(con, sae_id, topk, labeller.interp.clean) if config.clean_only else None
+        allowed = clean_latents(con, sae_id) if config.clean_only else None
     counts = cooccurrence_from_pairs(topk.doc_ids, topk.latents, topk.n_latents)
     counted_s = time.perf_counter() - started
     n_docs = int(np.unique(topk.doc_ids).size)

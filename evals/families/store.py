@@ -22,6 +22,8 @@ class FamilyLabel:
     pearson: float | None = None
     f1: float | None = None
     auroc: float | None = None
+    clean: bool = False
+    """interp's ``CleanConfig`` verdict on (pearson, f1, the family's density)."""
 
 
 def write_families(
@@ -46,6 +48,7 @@ def write_families(
         "pearson": pa.array([x.pearson for x in labels], pa.float64()),
         "f1": pa.array([x.f1 for x in labels], pa.float64()),
         "auroc": pa.array([x.auroc for x in labels], pa.float64()),
+        "clean": pa.array([x.clean for x in labels], pa.bool_()),
     }
     members = [(family_id, m) for family_id, f in enumerate(families) for m in f.members]
     member_rows = {

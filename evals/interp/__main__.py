@@ -20,7 +20,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     mode.add_argument("--llm", action="store_true", help="force the LLM path (needs OPENAI_API_KEY)")
     mode.add_argument("--offline", action="store_true", help="force the offline keyword path (a proxy)")
     parser.add_argument("--max-features", type=int, default=None, help="interpret only latents 0..N-1 (those already done are skipped)")
-    parser.add_argument("--sae-id", type=int, default=None, help="which SAE (default: the newest complete one of the corpus)")
+    parser.add_argument("--sae-id", type=int, default=None, help="which SAE (default: the corpus's default SAE, the one with the most latents)")
     return parser.parse_args(argv)
 
 

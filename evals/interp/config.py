@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import yaml
 
 from data.settings import CONF_DIR
-from evals.interp.metrics import CLEAN_F1, CLEAN_MAX_DENSITY, CLEAN_PEARSON
 
 
 @dataclass
@@ -71,11 +72,25 @@ class LLMPathConfig:
 
 @dataclass
 class CleanConfig:
-    """The paper's "clean" (interpretable) feature thresholds."""
+    """The paper's "clean" (interpretable) feature: the one definition of it.
 
-    min_pearson: float = CLEAN_PEARSON
-    min_f1: float = CLEAN_F1
-    max_density: float = CLEAN_MAX_DENSITY
+    interp stores the verdict (``interpretations.clean``, families too) when it writes the scores;
+    steering, families and the dashboard read that stored flag and never re-apply thresholds.
+    """
+
+    min_pearson: float = 0.8
+    """A clean label's Pearson r is at least this."""
+    min_f1: float = 0.8
+    """A clean label's F1 is at least this."""
+    max_density: float = 0.2
+    """A clean feature is active on fewer than this fraction of documents (``latents.density``)."""
+
+    def accepts(self, pearson: Any, f1: Any, density: Any) -> Any:
+        """Clean or not, for scalars or numpy arrays alike; NaN (undefined) scores are never clean."""
+        with np.errstate(invalid="ignore"):
+            verdict = (np.asarray(pearson, dtype=np.float64) >= self.min_pearson) & (
+                np.asarray(f1, dtype=np.float64) >= self.min_f1) & (np.asarray(density, dtype=np.float64) < self.max_density)
+        return bool(verdict) if verdict.ndim == 0 else verdict
 
 
 @dataclass

@@ -18,6 +18,7 @@ import duckdb
 import numpy as np
 
 from data.embeddings import load_embeddings
+from evals.cooccurrence import load_topk
 from evals.interp.config import ExampleConfig
 
 ROLES = (
@@ -66,7 +67,8 @@ def load_corpus(con: duckdb.DuckDBPyConnection, embed_model: str, min_abstract_c
 
 @dataclass
 class Activations:
-    """Sparse activations of one SAE grouped by latent, each group sorted by value (desc)."""
+    """The stored activations of one SAE (``evals.cooccurrence.TopK``) grouped by latent, each group
+    sorted by value (desc), with documents as positions in the ``Corpus``."""
 
     n_latents: int
     n_docs: int
@@ -85,10 +87,8 @@ class Activations:
 
 
 def load_activations(con: duckdb.DuckDBPyConnection, sae_id: int, n_latents: int, corpus: Corpus) -> Activations:
-    rows = con.execute(
-        "SELECT latent, doc_id, value FROM activations WHERE sae_id = ? AND value > 0", [sae_id]
-    ).fetchnumpy()
-    return group_activations(rows["latent"], rows["doc_id"], rows["value"], n_latents, corpus.doc_ids)
+    topk = load_topk(con, sae_id, with_values=True)
+    return group_activations(topk.latents, topk.doc_ids, topk.values, n_latents, corpus.doc_ids)
 
 
 def group_activations(latent, doc_id, value, n_latents: int, corpus_doc_ids: np.ndarray) -> Activations:

@@ -10,10 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CLEAN_PEARSON = 0.8
-CLEAN_F1 = 0.8
-CLEAN_MAX_DENSITY = 0.2
-
 
 def _pair(prediction, truth) -> tuple[np.ndarray, np.ndarray]:
     prediction = np.asarray(prediction, dtype=np.float64)
@@ -90,7 +86,3 @@ def score(prediction, truth) -> Scores:
     return Scores(pearson(prediction, truth), f1(prediction, truth), auroc(prediction, truth),
                   balanced_accuracy(prediction, truth), int(keep.sum()))
 
-
-def is_clean(pearson_r: float, f1_score: float, density: float) -> bool:
-    """The paper's interpretable ("clean") feature: Pearson >= 0.8, F1 >= 0.8, density < 0.2."""
-    return bool(pearson_r >= CLEAN_PEARSON and f1_score >= CLEAN_F1 and density < CLEAN_MAX_DENSITY)

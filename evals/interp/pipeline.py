@@ -161,7 +161,8 @@ def _run_offline(warehouse: Path, sae: StoredSAE, corpus: Corpus, examples: Exam
                     baseline=_scores(examples, rows, baseline) if baseline is not None else None,
                 ))
     with clock.phase("write"), open_writer(warehouse) as con:
-        write_results(con, sae.sae_id, EXPLAINER_NAME, predictor, True, results, examples, predictions, corpus)
+        write_results(con, sae.sae_id, EXPLAINER_NAME, predictor, True, results, examples, predictions, corpus,
+                      config.clean)
     return predictor, results
 
 
@@ -190,7 +191,7 @@ def _run_llm(warehouse: Path, corpus_name: str, sae: StoredSAE, corpus: Corpus, 
                                         config.examples.seed, stored_labels)
         with clock.phase("write"), open_writer(warehouse) as con:
             write_results(con, sae.sae_id, settings.explainer_model, settings.predictor_model, False,
-                          pending_rare + results, examples, predictions, corpus)
+                          pending_rare + results, examples, predictions, corpus, config.clean)
         all_results += results
         pending_rare = []
         stored_labels.update({r.latent: r.label for r in results if r.status == "complete"})

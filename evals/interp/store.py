@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from data.warehouse import insert_arrow, transaction
+from evals.interp.config import CleanConfig
 from evals.interp.examples import ROLES, Corpus, ExampleSet
 from evals.interp.metrics import Scores
 
@@ -53,15 +54,28 @@ class FeatureResult:
     error: str | None = None
 
 
+def stored_density(con: duckdb.DuckDBPyConnection, sae_id: int, latents: np.ndarray) -> np.ndarray:
+    """``latents.density`` of each of ``latents`` (NaN where the trainer stored none)."""
+    rows = con.execute("SELECT latent, density FROM latents WHERE sae_id = ?", [sae_id]).fetchall()
+    known = dict(rows)
+    return np.array([known.get(int(latent), np.nan) for latent in latents], dtype=np.float64)
+
+
 def write_results(con: duckdb.DuckDBPyConnection, sae_id: int, explainer: str, predictor: str, is_proxy: bool,
-                  results: list[FeatureResult], examples: ExampleSet, predictions: np.ndarray, corpus: Corpus) -> None:
+                  results: list[FeatureResult], examples: ExampleSet, predictions: np.ndarray, corpus: Corpus,
+                  clean: CleanConfig) -> None:
     """Replace these features' rows in ``interpretations`` and ``interp_examples`` in one transaction.
 
     ``predictions`` is aligned with ``examples`` rows (NaN where none: explanation rows, parse failures).
+    Each row's ``clean`` flag is decided here, once, by ``clean`` on its scores and stored density.
     """
     if not results:
         return
     latents = np.array([r.latent for r in results], dtype=np.int64)
+    nan = float("nan")
+    verdicts = clean.accepts(np.array([r.scores.pearson if r.scores else nan for r in results]),
+                             np.array([r.scores.f1 if r.scores else nan for r in results]),
+                             stored_density(con, sae_id, latents))
 
     def metric(name: str, which: str) -> pa.Array:
         return pa.array([None if getattr(r, which) is None or np.isnan(getattr(getattr(r, which), name))
@@ -81,6 +95,7 @@ def write_results(con: duckdb.DuckDBPyConnection, sae_id: int, explainer: str, p
         "parse_failures": pa.array([r.parse_failures for r in results], pa.int32()),
         "status": pa.array([r.status for r in results]),
         "error": pa.array([r.error for r in results], pa.string()),
+        "clean": pa.array(verdicts, pa.bool_()),
     })
     mine = np.isin(examples.latent, latents)
     prediction = predictions[mine]

@@ -18,19 +18,18 @@ def _quartiles(values: np.ndarray) -> dict[str, float | None]:
 
 
 def summarise(con: duckdb.DuckDBPyConnection, sae_id: int, explainer: str, clean: CleanConfig) -> dict:
-    """Quartiles of every score and its baseline, the clean fraction (paper's thresholds), counts."""
+    """Quartiles of every score and its baseline, the clean fraction (stored flags), counts.
+
+    The random-label baseline has no stored flag: ``clean`` judges its scores the same way.
+    """
     table = con.execute(
         """
-        WITH density AS (
-            SELECT latent, count(*) / (SELECT count(*) FROM docs) AS density
-            FROM activations WHERE sae_id = ? GROUP BY latent
-        )
         SELECT i.pearson, i.f1, i.auroc, i.balanced_accuracy, i.random_pearson, i.random_f1, i.random_auroc,
-               i.random_balanced_accuracy, coalesce(d.density, 0) AS density, i.parse_failures
-        FROM interpretations i LEFT JOIN density d USING (latent)
+               i.random_balanced_accuracy, l.density, coalesce(i.clean, false)::DOUBLE AS clean, i.parse_failures
+        FROM interpretations i LEFT JOIN latents l ON l.sae_id = i.sae_id AND l.latent = i.latent
         WHERE i.sae_id = ? AND i.explainer = ? AND i.status = 'complete'
         """,
-        [sae_id, sae_id, explainer],
+        [sae_id, explainer],
     ).fetchnumpy()
     counts = dict(con.execute(
         "SELECT status, count(*) FROM interpretations WHERE sae_id = ? AND explainer = ? GROUP BY status",
@@ -42,13 +41,9 @@ def summarise(con: duckdb.DuckDBPyConnection, sae_id: int, explainer: str, clean
     for name in METRICS:
         summary[name] = _quartiles(column[name])
         summary[f"random_{name}"] = _quartiles(column[f"random_{name}"])
-    with np.errstate(invalid="ignore"):
-        clean_mask = ((column["pearson"] >= clean.min_pearson) & (column["f1"] >= clean.min_f1)
-                      & (column["density"] < clean.max_density))
-        random_clean = ((column["random_pearson"] >= clean.min_pearson) & (column["random_f1"] >= clean.min_f1)
-                        & (column["density"] < clean.max_density))
-    scored = max(len(clean_mask), 1)
-    summary["clean_fraction"] = round(float(clean_mask.sum()) / scored, 4)
+    random_clean = clean.accepts(column["random_pearson"], column["random_f1"], column["density"])
+    scored = max(len(column["clean"]), 1)
+    summary["clean_fraction"] = round(float(column["clean"].sum()) / scored, 4)
     summary["random_clean_fraction"] = round(float(random_clean.sum()) / scored, 4)
     summary["parse_failures"] = int(np.nansum(column["parse_failures"]))
     return summary

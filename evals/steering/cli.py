@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("corpus", help="corpus name, e.g. astro or cslg")
     bench.add_argument("--warehouse", type=Path, default=None, help="warehouse file (default: artifacts/<corpus>.duckdb)")
     bench.add_argument("--config", type=Path, default=None, help="YAML settings (default: conf/steering.yaml)")
-    bench.add_argument("--sae-id", type=int, default=None, help="SAE to steer with (default: the corpus's largest)")
+    bench.add_argument("--sae-id", type=int, default=None, help="SAE to steer with (default: the corpus's default SAE, the one with the most latents)")
     bench.add_argument("--queries", default=None, help="query file, one per line (default: sampled corpus titles)")
     bench.add_argument("--n-queries", type=int, default=None)
     bench.add_argument("--judge", action="store_true", default=None, help="also run the multiple-choice LLM judge (needs a key)")

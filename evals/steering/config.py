@@ -14,7 +14,7 @@ class SteeringBenchConfig:
     """What the steering benchmark runs: which SAE, which queries, which (u, d) grid."""
 
     sae_id: int | None = None
-    """SAE to steer with; None: the corpus's complete SAE with the most latents."""
+    """SAE to steer with; None: the corpus's default SAE (``data.saes.default_sae_id``: the most latents)."""
     queries_file: str | None = None
     """Text file with one query per line; None: titles of a seeded sample of corpus documents."""
     n_queries: int = 50

@@ -5,8 +5,8 @@ Choice (documented in the README):
   max_density] (labelled ones first when labels exist): the concept the query is most about,
   so its removal is visible in the original top 10.
 - up = a seeded random pick among the ``up_pool`` best labelled candidates that are *not*
-  active on the query: "clean" features (interp's ``is_clean``: Pearson, F1, density) first,
-  then the highest label Pearson. Without any label the pool is every feature in the density
+  active on the query: features whose best label is stored as clean (``best_labels.clean``,
+  decided by interp's ``CleanConfig``) first, then the highest label Pearson. Without any label the pool is every feature in the density
   range (the SAE intervention still runs; the label-based rewrite and judge are skipped).
 """
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import NamedTuple
 import duckdb
 import numpy as np
 
-from evals.interp.metrics import is_clean
 from evals.steering.config import SteeringBenchConfig
 
 
@@ -26,13 +25,12 @@ class FeatureCatalog:
     """Per-latent density and the best stored label of each labelled latent of one SAE."""
 
     density: np.ndarray
-    """(n_latents,) fraction of documents where the latent is in the top k."""
+    """(n_latents,) stored ``latents.density``: the fraction of documents where the latent is active."""
     labels: dict[int, str]
+    """The best label of each labelled latent (``best_labels``)."""
     pearson: dict[int, float]
-    f1: dict[int, float]
-
-    def clean(self, latent: int) -> bool:
-        return latent in self.labels and is_clean(self.pearson.get(latent, 0.0), self.f1.get(latent, 0.0), float(self.density[latent]))
+    clean: frozenset[int]
+    """Labelled latents whose best label is stored as clean."""
 
 
 class FeatureChoice(NamedTuple):
@@ -41,28 +39,20 @@ class FeatureChoice(NamedTuple):
 
 
 def load_catalog(con: duckdb.DuckDBPyConnection, sae_id: int, n_latents: int) -> FeatureCatalog:
-    """Densities from the stored activations; labels from ``interpretations`` (LLM before proxy, best Pearson)."""
-    n_docs = con.execute("SELECT count(DISTINCT doc_id) FROM activations WHERE sae_id = ?", [sae_id]).fetchall()[0][0]
-    if not n_docs:
-        raise ValueError(f"SAE {sae_id} has no stored activations; finish its training (`just train <corpus>`) first")
-    counts = con.execute(
-        "SELECT latent, count(*) FROM activations WHERE sae_id = ? AND value > 0 GROUP BY latent", [sae_id]
-    ).fetchnumpy()
+    """Densities from ``latents``; the best label of each latent and its clean flag from ``best_labels``."""
+    stored = con.execute("SELECT latent, density FROM latents WHERE sae_id = ?", [sae_id]).fetchnumpy()
+    if not len(stored["latent"]):
+        raise ValueError(f"SAE {sae_id} has no stored latents; finish its training (`just train <corpus>`) first")
     density = np.zeros(n_latents)
-    density[counts["latent"].astype(np.int64)] = counts["count_star()"] / n_docs
+    density[stored["latent"].astype(np.int64)] = stored["density"]
     rows = con.execute(
-        """
-        SELECT latent, label, coalesce(pearson, 0), coalesce(f1, 0) FROM interpretations
-        WHERE sae_id = ? AND status = 'complete' AND label IS NOT NULL AND trim(label) <> ''
-        QUALIFY row_number() OVER (PARTITION BY latent ORDER BY is_proxy, pearson DESC NULLS LAST) = 1
-        """,
-        [sae_id],
+        "SELECT latent, label, coalesce(pearson, 0), coalesce(clean, false) FROM best_labels WHERE sae_id = ?", [sae_id]
     ).fetchall()
     return FeatureCatalog(
         density=density,
         labels={latent: label for latent, label, _, _ in rows},
         pearson={latent: float(p) for latent, _, p, _ in rows},
-        f1={latent: float(f) for latent, _, _, f in rows},
+        clean=frozenset(latent for latent, _, _, clean in rows if clean),
     )
 
 
@@ -72,7 +62,7 @@ def up_candidates(catalog: FeatureCatalog, config: SteeringBenchConfig) -> np.nd
     latents = np.flatnonzero(in_range)
     if catalog.labels:
         labelled = [latent for latent in latents.tolist() if latent in catalog.labels]
-        labelled.sort(key=lambda latent: (not catalog.clean(latent), -catalog.pearson[latent]))
+        labelled.sort(key=lambda latent: (latent not in catalog.clean, -catalog.pearson[latent]))
         latents = np.asarray(labelled, dtype=np.int64)
     return latents
 

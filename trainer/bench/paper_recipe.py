@@ -13,13 +13,13 @@ from trainer.sae import normalised_mse
 
 
 class PaperAutoencoder(nn.Module):
-    """W_enc (n, d), b_lat (n), W_dec (d, n) with unit columns, b_pre (d); see PAPER.md section 1."""
+    """W_enc (n, d), b_enc (n), W_dec (d, n) with unit columns, b_pre (d); see PAPER.md section 1."""
 
     def __init__(self, d: int, n_latents: int, k: int, k_aux: int, auxk_coef: float = 1 / 32, multik_coef: float = 0.0) -> None:
         super().__init__()
         self.k, self.k_aux, self.auxk_coef, self.multik_coef = k, k_aux, auxk_coef, multik_coef
         self.b_pre = nn.Parameter(torch.zeros(d))
-        self.b_lat = nn.Parameter(torch.zeros(n_latents))
+        self.b_enc = nn.Parameter(torch.zeros(n_latents))
         decoder = torch.empty(d, n_latents)
         nn.init.xavier_uniform_(decoder)
         self.W_dec = nn.Parameter(decoder / decoder.norm(dim=0, keepdim=True))
@@ -29,7 +29,7 @@ class PaperAutoencoder(nn.Module):
     def copy_from(self, sae) -> None:
         """Start from a TopKSAE's weights (for equal-init comparisons)."""
         self.b_pre.copy_(sae.b_pre)
-        self.b_lat.copy_(sae.encoder.bias)
+        self.b_enc.copy_(sae.encoder.bias)
         self.W_enc.copy_(sae.encoder.weight)
         self.W_dec.copy_(sae.W_dec.t())
 
@@ -39,7 +39,7 @@ class PaperAutoencoder(nn.Module):
 
     def forward(self, x: torch.Tensor, dead_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Returns (loss, nmse, top-k latent ids (B, k))."""
-        pre = (x - self.b_pre) @ self.W_enc.t() + self.b_lat
+        pre = (x - self.b_pre) @ self.W_enc.t() + self.b_enc
         code, indices = self._dense_code(pre, self.k)
         x_hat = code @ self.W_dec.t() + self.b_pre
         x_hat_multik = self._dense_code(pre, 4 * self.k)[0] @ self.W_dec.t() + self.b_pre

@@ -130,7 +130,7 @@ def _evaluate(model, validation: torch.Tensor, train: torch.Tensor, n_latents: i
             out = model(x)
             return float(out.nmse), out.indices[out.values > 0]
         _, nmse, indices = model(x, torch.zeros(n_latents))
-        pre = (x - model.b_pre) @ model.W_enc.t() + model.b_lat
+        pre = (x - model.b_pre) @ model.W_enc.t() + model.b_enc
         return float(nmse), indices[pre.gather(1, indices) > 0]
 
     val_nmse, _ = nmse_and_fired(validation)

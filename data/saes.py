@@ -1,0 +1,49 @@
+"""The life of a ``saes`` row and which SAE a command uses when none is named.
+
+``data`` owns the ``saes`` table, so it owns the status vocabulary and the default-SAE rule: the
+trainer writes the statuses, every eval and the dashboard read them through here.
+"""
+from __future__ import annotations
+
+from enum import Enum
+
+import duckdb
+
+
+class SaeStatus(str, Enum):
+    """``saes.status``: readers trust a row (and its activations, latents, neighbors) only when COMPLETE."""
+
+    TRAINING = "training"
+    """Registered; its training may be running or have been killed (training again resumes it)."""
+    COMPLETE = "complete"
+    """Weights, activations, latents and latent_neighbors written in one transaction with this flip."""
+    FAILED = "failed"
+    """Stopped with an error (in ``saes.metrics.error``); earlier rows stay as they were."""
+
+    def __str__(self) -> str:  # a bind parameter and f-strings give 'complete', not 'SaeStatus.COMPLETE'
+        return self.value
+
+
+DEFAULT_SAE_ORDER = "n_latents DESC, created_at DESC, sae_id DESC"
+"""The default-SAE rule as an ORDER BY over ``complete_saes``: the most latents (the finest
+features), then the most recently registered, then the highest id."""
+
+
+def default_sae_id(con: duckdb.DuckDBPyConnection, corpus: str | None = None) -> int | None:
+    """The SAE every command and the dashboard use when none is named; None without one.
+
+    Rule: among the complete SAEs of ``corpus`` (of the whole warehouse when None) that have their
+    per-latent rows, the one with the most latents; ties go to the newest (``created_at``), then to
+    the highest ``sae_id``. (The trainer writes latents with the 'complete' flip; a row without them
+    is a metrics-only record, e.g. an imported sweep.)
+    """
+    where, params = ("AND s.corpus = ?", [corpus]) if corpus is not None else ("", [])
+    row = con.execute(
+        f"""
+        SELECT s.sae_id FROM complete_saes s
+        WHERE EXISTS (SELECT 1 FROM latents l WHERE l.sae_id = s.sae_id) {where}
+        ORDER BY {DEFAULT_SAE_ORDER} LIMIT 1
+        """,
+        params,
+    ).fetchall()
+    return int(row[0][0]) if row else None
