@@ -13,6 +13,7 @@ from data.ingest import IngestReport, IngestRequest, ingest_corpus
 from data.schema import current_version
 from data.settings import warehouse_path
 from data.sources.arxiv_api import ArxivApiError
+from data.sources.oai_pmh import OaiError
 from data.warehouse import open_writer
 
 console = Console(stderr=True)
@@ -37,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     columns.add_argument("--date-column", help="an optional date (YYYY-MM-DD or a timestamp)")
     columns.add_argument("--metadata-columns", help="comma-separated columns kept in docs.metadata [every other column; '' for none]")
     ingest.add_argument("--arxiv", action="store_true", help="fetch from the arXiv API (the default when no file is given)")
+    ingest.add_argument("--all", action="store_true", dest="harvest_all",
+                        help="harvest the corpus's whole arXiv set through OAI-PMH (resumable, incremental; hours)")
     ingest.add_argument("--max-results", type=int, default=None, help="read at most this many results of the arXiv API query")
     ingest.add_argument("--embeddings", type=Path, action="append", default=[], help="precomputed vectors: .parquet or .npy")
     ingest.add_argument("--abstract-texts", type=Path, default=None, help="abstract_texts.json of a .npy (default: next to it)")
@@ -62,13 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     jsonl, csv_files, tables = table_sources(args)
     request = IngestRequest(
         corpus=args.corpus, jsonl=jsonl, csv=csv_files, tables=tables, arxiv=args.arxiv, max_results=args.max_results,
+        harvest_all=args.harvest_all,
         embeddings=args.embeddings, abstract_texts=args.abstract_texts, embeddings_model=args.embeddings_model,
         embed_backend=args.embed_backend, embed_model=args.embed_model, strict=args.strict,
         embed=not args.no_embed, warehouse=args.warehouse,
     )
     try:
         report = ingest_corpus(request)
-    except (ValueError, FileNotFoundError, ArxivApiError) as error:
+    except (ValueError, FileNotFoundError, ArxivApiError, OaiError) as error:
         # ValueError covers malformed input under --strict, bad CSV headers, bad precomputed files,
         # vectors of the wrong width (EmbeddingError) and unknown corpora.
         console.print(f"[red]error:[/red] {error}")

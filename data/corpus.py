@@ -25,6 +25,8 @@ class CorpusConfig:
     matches one. None: no category filter (a non-arXiv collection)."""
     arxiv_query: str = ""
     """The arXiv API ``search_query`` that lists this corpus ("" = no arXiv API source)."""
+    oai_set: str = ""
+    """The arXiv OAI-PMH set that holds the whole corpus, for ``just data <name> --all`` (e.g. physics:astro-ph)."""
     where: dict[str, list] = field(default_factory=dict)
     """The metadata filter: ``{column: [accepted values]}``; a document belongs if, for every column
     named, its metadata value is one of those listed (compared as text)."""
@@ -136,6 +138,8 @@ def write_corpus_config(corpus: CorpusConfig, comment: str) -> Path:
         raw["categories"] = corpus.categories
     if corpus.arxiv_query:
         raw["arxiv_query"] = corpus.arxiv_query
+    if corpus.oai_set:
+        raw["oai_set"] = corpus.oai_set
     if corpus.where:
         raw["where"] = corpus.where
     raw["sources"] = [source.to_config() for source in corpus.sources]

@@ -21,6 +21,7 @@ from data.embeddings import pending_texts
 from data.settings import local_data_dir, warehouse_path
 from data.sources import BadInput
 from data.sources.arxiv_api import ArxivApiSettings, fetch_corpus
+from data.sources.oai_pmh import OaiSettings, harvest
 from data.sources.csv_source import read_csv
 from data.sources.jsonl import read_jsonl
 from data.sources.table import read_table
@@ -52,6 +53,10 @@ class IngestRequest:
     """Fetch from the arXiv API even when files are named."""
     max_results: int | None = None
     """Read at most this many results of the arXiv API query."""
+    harvest_all: bool = False
+    """Harvest the corpus's whole arXiv set through OAI-PMH (``oai_set``), resumable and incremental."""
+    oai_settings: OaiSettings | None = None
+    """OAI-PMH endpoint, politeness delay, retries (default: ``OaiSettings()``)."""
     arxiv_settings: ArxivApiSettings | None = None
     """Endpoint, page size, politeness delay, retries (default: ``ArxivApiSettings()``)."""
     embeddings: list[Path] = field(default_factory=list)
@@ -97,7 +102,7 @@ def ingest_corpus(request: IngestRequest) -> IngestReport:
     path = request.warehouse or warehouse_path(corpus.name)
     jsonl, csv_files, vector_files = list(request.jsonl), list(request.csv), list(request.embeddings)
     tables = list(request.tables)
-    named = bool(jsonl or csv_files or vector_files or tables or request.arxiv)
+    named = bool(jsonl or csv_files or vector_files or tables or request.arxiv or request.harvest_all)
     if not named:
         tables = list(corpus.sources)
     local = local_data_dir()
@@ -105,7 +110,7 @@ def ingest_corpus(request: IngestRequest) -> IngestReport:
         jsonl = [local / LOCAL_LISTING]
         if corpus.embed_model in LOCAL_VECTORS and (local / LOCAL_VECTORS[corpus.embed_model]).exists():
             vector_files = [local / LOCAL_VECTORS[corpus.embed_model]]
-    use_api = request.arxiv or not (jsonl or csv_files or vector_files or tables)
+    use_api = request.arxiv or not (jsonl or csv_files or vector_files or tables or request.harvest_all)
     if use_api and not corpus.arxiv_query:
         raise ValueError(
             f"corpus {corpus.name!r} names no files and has no arxiv_query: name its files (e.g. --csv F --text-column C) "
@@ -132,13 +137,17 @@ def ingest_corpus(request: IngestRequest) -> IngestReport:
             result = import_precomputed(con, corpus, request.embeddings_model or corpus.embed_model, vectors, stats)
             for name in ("stored", "matched", "unmatched", "stale", "new_documents"):
                 setattr(imported, name, getattr(imported, name) + getattr(result, name))
+    if request.harvest_all:  # opens the warehouse per page: readers are not locked out for hours
+        harvest(path, corpus, stats, bad, request.oai_settings)
+    with open_writer(path) as con:
         needs_embedding = request.embed and bool(pending_texts(con, corpus.embed_model))
     if is_new:  # saved once its files were read without error
         write_corpus_config(corpus, f"written by `just data {corpus.name}` from the files it was given; edit freely")
     if needs_embedding:
         embedded = embed_pending(path, make_embedder(corpus.embed_backend, corpus.embed_model))
     with open_writer(path) as con:
-        _record_run(con, started_at, corpus.name, jsonl, csv_files, tables, use_api, vector_files, stats, imported, embedded)
+        apis = ["arxiv-api"] * use_api + ["arxiv-oai"] * request.harvest_all
+        _record_run(con, started_at, corpus.name, jsonl, csv_files, tables, apis, vector_files, stats, imported, embedded)
         n_docs, n_vectors, n_awaiting = con.execute(
             """
             SELECT (SELECT count(*) FROM docs),
@@ -162,12 +171,12 @@ def _corpus(request: IngestRequest, overrides: dict) -> tuple[CorpusConfig, bool
     return dataclasses.replace(load_corpus_config(request.corpus), **overrides), False
 
 
-def _record_run(con, started_at: dt.datetime, corpus: str, jsonl, csv_files, tables, use_api: bool, vector_files,
+def _record_run(con, started_at: dt.datetime, corpus: str, jsonl, csv_files, tables, apis: list[str], vector_files,
                 stats: IngestStats, imported: ImportStats, embedded: EmbedStats | None) -> None:
     """One ``ingest_runs`` row per ingest: what was read and what was skipped, queryable later."""
     sources = [f"jsonl:{f}" for f in jsonl] + [f"csv:{f}" for f in csv_files] + [f"vectors:{f}" for f in vector_files]
     sources += [f"{t.kind}:{t.path}" for t in tables]
-    sources += ["arxiv-api"] if use_api else []
+    sources += apis
     summary = {
         "corpus": corpus,
         "documents": {k: v for k, v in dataclasses.asdict(stats).items() if k != "problems"},
