@@ -295,6 +295,13 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     (
         4,
         [
+            # The Matryoshka level of each latent (0 = the coarsest prefix); 0 for every latent of a plain SAE.
+            "ALTER TABLE latents ADD COLUMN level INTEGER NOT NULL DEFAULT 0",
+        ],
+    ),
+    (
+        5,
+        [
             # Any text collection: its other columns, as a JSON object (NULL for arXiv documents).
             # Query with docs.metadata->>'stars', or through the long view below.
             "ALTER TABLE docs ADD COLUMN metadata JSON",

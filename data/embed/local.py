@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data.embed import MOSTLY_UNKNOWN, EmbedderUnavailable, InputCheck
 from data.embeddings import ModelInfo
 
 LOCAL_MODEL = "all-MiniLM-L6-v2"
@@ -51,12 +52,18 @@ class LocalEmbedder:
 
         folder = model_folder(model)
         if folder is None and model.startswith((".", "/", "~")):
-            raise ValueError(f"embedding model {model!r} looks like a path but is not a folder; check the path")
+            raise EmbedderUnavailable(f"embedding model {model!r} looks like a path but is not a folder; check the path")
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model = model
         self.batch_size = batch_size
         # A folder is loaded with local_files_only: nothing is fetched, even for a missing file.
-        self._encoder = SentenceTransformer(str(folder or model), device=device, local_files_only=folder is not None)
+        try:
+            self._encoder = SentenceTransformer(str(folder or model), device=device, local_files_only=folder is not None)
+        except OSError as error:  # a hub name that cannot be fetched (offline) or does not exist
+            raise EmbedderUnavailable(
+                f"cannot load sentence-transformers model {model!r} ({str(error).splitlines()[0]}); give the folder of a "
+                "saved model, or a hub name with network access"
+            ) from error
         if max_seq_length is not None:
             self._encoder.max_seq_length = max_seq_length
         if device.startswith("cuda"):
@@ -71,6 +78,16 @@ class LocalEmbedder:
             precision="float16" if device.startswith("cuda") else "float32",
             fingerprint=folder_fingerprint(folder) if folder is not None and model != LOCAL_MODEL else None,
         )
+
+    def check_inputs(self, texts: list[str]) -> InputCheck:
+        """Texts beyond the ``max_seq_length`` window (cut), and texts mostly of [UNK] tokens."""
+        tokenizer = self._encoder.tokenizer
+        cut, unknown = np.zeros(len(texts), dtype=bool), np.zeros(len(texts), dtype=bool)
+        specials = tokenizer.num_special_tokens_to_add()  # [CLS] and [SEP] share the window
+        for row, ids in enumerate(tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]):
+            cut[row] = len(ids) + specials > self._encoder.max_seq_length
+            unknown[row] = bool(ids) and sum(i == tokenizer.unk_token_id for i in ids) > MOSTLY_UNKNOWN * len(ids)
+        return InputCheck(cut, unknown)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         # sentence-transformers sorts by length internally too, so padding stays small within a batch.
