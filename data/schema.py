@@ -381,6 +381,34 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             """,
         ],
     ),
+    (
+        7,
+        [
+            # Any text collection: its other columns, as a JSON object (NULL for arXiv documents).
+            # Query with docs.metadata->>'stars', or through the long view below.
+            "ALTER TABLE docs ADD COLUMN metadata JSON",
+            # One row per (document, metadata column): GROUP BY key, value without knowing the columns.
+            """
+            CREATE VIEW doc_metadata AS
+            SELECT d.doc_id, m.key, m.value ->> '$' AS value FROM docs d, json_each(d.metadata) m
+            """,
+            # What each cached model is: its width, sequence limit and normalisation, recorded with its
+            # vectors. fingerprint: of a local model folder, so a changed model is not mixed with its old vectors.
+            """
+            CREATE TABLE embedding_models (
+                model          VARCHAR PRIMARY KEY,
+                backend        VARCHAR NOT NULL,
+                source         VARCHAR,
+                dim            INTEGER NOT NULL,
+                max_seq_length INTEGER,
+                normalized     BOOLEAN,
+                precision      VARCHAR,
+                fingerprint    VARCHAR,
+                recorded_at    TIMESTAMP NOT NULL
+            )
+            """,
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
