@@ -59,7 +59,8 @@ class AtlasCLI(LightningCLI):
         parser.link_arguments("corpus", "data.corpus", apply_on="parse")
         parser.link_arguments("warehouse", "data.warehouse", compute_fn=_optional_str, apply_on="parse")
         parser.add_argument("--name", type=str | None, default=None, help="run name (default <corpus>-n<n>-k<k>)")
-        parser.add_argument("--checkpoint_every", type=int, default=200, help="save a resumable checkpoint every N steps")
+        parser.add_argument("--checkpoint_every", type=int, default=200,
+                            help="save a resumable checkpoint every N steps")
         parser.link_arguments("data.dim", "model.d", apply_on="instantiate")
 
     def run_config(self) -> dict:
@@ -79,11 +80,13 @@ def _optional_str(value: Path | None) -> str | None:
 
 def register_run(cli: AtlasCLI) -> RunRecord:
     """Rank 0: resume or register the ``saes`` row and hand it to the DDP ranks; other ranks: take it."""
-    if rank_zero_only.rank != 0:
+    rank = int(getattr(rank_zero_only, "rank", 0))  # set by Lightning per process
+    if rank != 0:
         if RUN_ENV not in os.environ:
             raise RuntimeError(
-                f"rank {rank_zero_only.rank} started without rank 0's run record ({RUN_ENV}); launch DDP through "
-                "Lightning (`--trainer.devices N --trainer.strategy ddp`), not torchrun, so rank 0 registers the run first"
+                f"rank {rank} started without rank 0's run record ({RUN_ENV}); launch DDP through "
+                "Lightning (`--trainer.devices N --trainer.strategy ddp`), not torchrun, "
+                "so rank 0 registers the run first"
             )
         payload = json.loads(os.environ[RUN_ENV])
         return RunRecord(payload["sae_id"], payload["name"], Path(payload["run_dir"]))
@@ -137,7 +140,8 @@ def publish_run(cli: AtlasCLI, record: RunRecord, trainer: Trainer) -> int | Non
     metrics = {}
     for split, rows in (("val", datamodule.val_rows), ("train", datamodule.train_rows), ("test", datamodule.test_rows)):
         if len(rows):
-            metrics.update({f"{split}_{name}": value for name, value in split_metrics(sae, datamodule.matrix[rows]).items()})
+            split_values = split_metrics(sae, datamodule.matrix[rows])
+            metrics.update({f"{split}_{name}": value for name, value in split_values.items()})
     metrics.update(
         steps=trainer.global_step,
         dead_fraction=float(model.dead_mask().float().mean()),

@@ -43,12 +43,15 @@ class SweepGrid:
         cells = [(k, int(expansion * d)) for k, expansion in itertools.product(self.k, self.expansion)]
         bad = [(k, n) for k, n in cells if k >= n]
         if bad:
-            raise ValueError(f"sweep grid: k must be below n = expansion x d (d = {d}); these (k, n) cells are not: {bad}")
+            raise ValueError(f"sweep grid: k must be below n = expansion x d (d = {d}); "
+                             f"these (k, n) cells are not: {bad}")
         return cells
 
 
-def run_sweep(argv: list[str]) -> list[int]:
-    """``python -m trainer sweep <corpus> [--warehouse F] [--config grid.yaml]``: train every cell."""
+def run_sweep(argv: list[str]) -> list[int | None]:
+    """``python -m trainer sweep <corpus> [--warehouse F] [--config grid.yaml]``: train every cell.
+
+    Returns the sae_ids in grid order (None on the other ranks of a DDP run)."""
     parser = command_parser("python -m trainer sweep", __doc__, config=SweepGrid, config_file=SWEEP_CONFIG)
     args = parser.parse_args(argv)
     grid = config_from(parser, args, SweepGrid)

@@ -6,8 +6,9 @@ Choice (documented in the README):
   so its removal is visible in the original top 10.
 - up = a seeded random pick among the ``up_pool`` best labelled candidates that are *not*
   active on the query: features whose best label is stored as clean (``best_labels.clean``,
-  decided by interp's ``CleanConfig``) first, then the highest label Pearson. Without any label the pool is every feature in the density
-  range (the SAE intervention still runs; the label-based rewrite and judge are skipped).
+  decided by interp's ``CleanConfig``) first, then the highest label Pearson. Without any label the
+  pool is every feature in the density range (the SAE intervention still runs; the label-based
+  rewrite and judge are skipped).
 """
 from __future__ import annotations
 
