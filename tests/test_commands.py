@@ -12,7 +12,6 @@ from evals.families.config import FamiliesConfig
 from evals.interp.__main__ import build_parser as interp_parser
 from evals.interp.config import InterpConfig
 from evals.steering.config import SteeringBenchConfig
-from trainer.sweep import SweepGrid
 
 
 def test_every_command_takes_the_shared_arguments(tmp_path):
@@ -49,18 +48,3 @@ def test_load_config_names_the_file_and_the_bad_key(tmp_path):
         load_config(FamiliesConfig, tmp_path / "missing.yaml")
     assert load_config(FamiliesConfig, CONF_DIR / "families.yaml", seed=4).seed == 4
 
-
-def test_the_sweep_grid_is_validated_before_any_training(tmp_path):
-    assert SweepGrid(k=[4, 8], expansion=[0.5]).cells(384) == [(4, 192), (8, 192)]
-    with pytest.raises(ValueError, match=r"k must be below n.*\(64, 48\)"):
-        SweepGrid(k=[8, 64], expansion=[0.125]).cells(384)
-    with pytest.raises(ValueError, match="at least one value"):
-        SweepGrid(k=[], expansion=[2.0])
-    with pytest.raises(ValueError, match="may not set"):
-        SweepGrid(overrides={"k": 3})
-    grid = tmp_path / "grid.yaml"
-    grid.write_text("k: [16]\nexpansions: [2]\n")
-    with pytest.raises(ValueError, match="expansions"):
-        load_config(SweepGrid, grid)
-    shipped = load_config(SweepGrid, CONF_DIR / "sweep.yaml")
-    assert len(shipped.cells(384)) == 12 and shipped.overrides == {"max_steps": 300}
