@@ -154,8 +154,8 @@ def held_out_positive(examples, corpus, latent: int) -> int:
 
 
 def llm_config() -> InterpConfig:
-    return InterpConfig(llm=LLMPathConfig(explainer_model="gpt-4o", predictor_model="gpt-4o-mini", timeout_s=1.0,
-                                          max_retries=4, features_per_batch=3, max_concurrency=4))
+    return InterpConfig(llm_path=LLMPathConfig(explainer_model="gpt-4o", predictor_model="gpt-4o-mini", timeout_s=1.0,
+                                               max_retries=4, features_per_batch=3, max_concurrency=4))
 
 
 def test_llm_path_end_to_end_against_fake_server(trained_astro_copy, fake_openai, monkeypatch, capsys):
