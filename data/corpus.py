@@ -30,9 +30,19 @@ class CorpusConfig:
     """Model name; also the cache key of the stored vectors."""
     test_fraction: float = DEFAULT_TEST_FRACTION
     """Share of documents in the test split (by a stable hash of the id; see ``data/split.py``)."""
+    embed_timeout_s: float = 60.0
+    """openai backend: seconds one embedding request may take before it is retried."""
+    embed_retries: int = 5
+    """openai backend: retries of a request that timed out or failed (429, 5xx, connection), with backoff."""
 
     def __post_init__(self) -> None:
         check_test_fraction(self.test_fraction, f"corpus {self.name!r}")
+
+    def embedder_options(self) -> dict:
+        """The backend options this config sets (the local model makes no requests)."""
+        if self.embed_backend == "openai":
+            return {"timeout_s": self.embed_timeout_s, "max_retries": self.embed_retries}
+        return {}
 
     def accepts(self, categories: list[str]) -> bool:
         """True if any category matches. A document without categories (a CSV or a precomputed
@@ -97,6 +107,8 @@ class IngestStats:
     outside_corpus: int = 0
     empty_abstract: int = 0
     malformed: int = 0
+    cut_short: int = 0
+    """Input files that end early (e.g. a truncated ``.gz``); the lines before the damage are read."""
     problems: list[str] = field(default_factory=list)
 
     def note(self, message: str, keep: int = 20) -> None:

@@ -17,7 +17,7 @@ from data.corpus import IngestStats, load_corpus_config
 from data.docs import ingest_documents
 from data.embed import make_embedder
 from data.embed.pipeline import EmbedStats, embed_pending
-from data.embeddings import pending_texts
+from data.embeddings import pending_texts, remove_invalid_vectors
 from data.settings import local_data_dir, warehouse_path
 from data.sources import BadInput
 from data.sources.arxiv_api import ArxivApiSettings, fetch_corpus
@@ -60,6 +60,10 @@ class IngestRequest:
     """Override the corpus ``embed_backend`` (local | openai)."""
     embed_model: str | None = None
     """Override the corpus ``embed_model``."""
+    embed_timeout_s: float | None = None
+    """Override the corpus ``embed_timeout_s`` (seconds per embedding request, openai backend)."""
+    embed_retries: int | None = None
+    """Override the corpus ``embed_retries`` (retries of a failed or timed-out request, openai backend)."""
     strict: bool = False
     """Abort on the first malformed line instead of skipping and counting it."""
     embed: bool = True
@@ -84,11 +88,20 @@ class IngestReport:
     n_awaiting_retry: int
     """Documents whose embedding failed and is retried on the next run."""
     seconds: float
+    invalid_vectors_removed: int = 0
+    """Stored vectors that were zero or held NaN/inf (written by an older version); removed and embedded again."""
+    embed_requested: bool = True
+
+    @property
+    def n_without_vectors(self) -> int:
+        """Documents left without a vector although embedding was asked for (0 with ``--no-embed``)."""
+        return self.n_docs - self.n_vectors if self.embed_requested else 0
 
 
 def ingest_corpus(request: IngestRequest) -> IngestReport:
     corpus = load_corpus_config(request.corpus)
-    overrides = {"embed_backend": request.embed_backend, "embed_model": request.embed_model}
+    overrides = {"embed_backend": request.embed_backend, "embed_model": request.embed_model,
+                 "embed_timeout_s": request.embed_timeout_s, "embed_retries": request.embed_retries}
     corpus = dataclasses.replace(corpus, **{k: v for k, v in overrides.items() if v is not None})
     path = request.warehouse or warehouse_path(corpus.name)
     jsonl, csv_files, vector_files = list(request.jsonl), list(request.csv), list(request.embeddings)
@@ -107,19 +120,24 @@ def ingest_corpus(request: IngestRequest) -> IngestReport:
     embedded = None
     with open_writer(path) as con:
         assign_splits(con, corpus.test_fraction, corpus.name)  # refuses a changed split under trained SAEs
+        removed = remove_invalid_vectors(con)
+        if removed:
+            stats.note(f"removed {len(removed)} stored vectors that were zero or held NaN/inf (documents "
+                       f"{', '.join(removed[:10])}{' ...' if len(removed) > 10 else ''}); they are embedded again")
         for file in jsonl:
             ingest_documents(con, read_jsonl(file, bad), corpus, f"jsonl:{file.name}", stats)
         for file in csv_files:
             ingest_documents(con, read_csv(file, bad), corpus, f"csv:{file.name}", stats)
-        if use_api:
-            fetch_corpus(con, corpus, stats, bad, max_results=request.max_results, settings=request.arxiv_settings)
+    if use_api:  # holds the warehouse only while storing each page, not across the API's pauses
+        fetch_corpus(path, corpus, stats, bad, max_results=request.max_results, settings=request.arxiv_settings)
+    with open_writer(path) as con:
         for vectors in precomputed:
             result = import_precomputed(con, corpus, request.embeddings_model or corpus.embed_model, vectors, stats)
             for name in ("stored", "matched", "unmatched", "stale", "new_documents"):
                 setattr(imported, name, getattr(imported, name) + getattr(result, name))
         needs_embedding = request.embed and bool(pending_texts(con, corpus.embed_model))
     if needs_embedding:
-        embedded = embed_pending(path, make_embedder(corpus.embed_backend, corpus.embed_model))
+        embedded = embed_pending(path, make_embedder(corpus.embed_backend, corpus.embed_model, **corpus.embedder_options()))
     with open_writer(path) as con:
         _record_run(con, started_at, corpus.name, jsonl, csv_files, use_api, vector_files, stats, imported, embedded)
         n_docs, n_vectors, n_awaiting = con.execute(
@@ -132,7 +150,7 @@ def ingest_corpus(request: IngestRequest) -> IngestReport:
         ).fetchall()[0]
     return IngestReport(
         corpus.name, path, corpus.embed_model, stats, imported, embedded, n_docs, n_vectors, n_awaiting,
-        time.perf_counter() - started,
+        time.perf_counter() - started, len(removed), request.embed,
     )
 
 
@@ -146,7 +164,10 @@ def _record_run(con, started_at: dt.datetime, corpus: str, jsonl, csv_files, use
         "documents": {k: v for k, v in dataclasses.asdict(stats).items() if k != "problems"},
         "problems": stats.problems,
         "precomputed": dataclasses.asdict(imported),
-        "embedded": None if embedded is None else {"stored": embedded.stored, "failed": embedded.failed, "errors": embedded.errors},
+        "embedded": None if embedded is None else {
+            "stored": embedded.stored, "failed": embedded.failed, "errors": embedded.errors,
+            "cut": embedded.cut, "mostly_unknown": embedded.mostly_unknown,
+        },
     }
     con.execute(
         "INSERT INTO ingest_runs (run_id, source, started_at, finished_at, stats) VALUES (?, ?, ?, now(), ?)",

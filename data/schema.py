@@ -295,6 +295,13 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     (
         4,
         [
+            # The Matryoshka level of each latent (0 = the coarsest prefix); 0 for every latent of a plain SAE.
+            "ALTER TABLE latents ADD COLUMN level INTEGER NOT NULL DEFAULT 0",
+        ],
+    ),
+    (
+        5,
+        [
             # Retrieval fidelity of test queries per searched set (evals/fidelity.py): 'all' (every other
             # document) or 'test' (test documents only). Rows from before the split: 'sampled' (random queries).
             "ALTER TABLE fidelity ADD COLUMN searched VARCHAR DEFAULT 'sampled'",

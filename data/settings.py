@@ -31,3 +31,23 @@ def local_data_dir() -> Path | None:
     """
     value = os.environ.get("SAE_ATLAS_DATA_DIR")
     return Path(value) if value else None
+
+
+WRITER_WAIT_S = 300.0
+
+
+def writer_wait_s() -> float:
+    """How long a writer waits for other processes to close the warehouse (``SAE_ATLAS_WRITER_WAIT_S``, seconds).
+
+    Long: a training run of many minutes should wait out a `just sql` shell rather than fail at its final write.
+    """
+    value = os.environ.get("SAE_ATLAS_WRITER_WAIT_S")
+    if not value:
+        return WRITER_WAIT_S
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"SAE_ATLAS_WRITER_WAIT_S={value!r} is not a number of seconds; e.g. 300") from None
+    if seconds < 0:
+        raise ValueError(f"SAE_ATLAS_WRITER_WAIT_S={value!r} must be >= 0 seconds")
+    return seconds

@@ -20,11 +20,12 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import openai
 import pyarrow as pa
+from jsonargparse import ArgumentParser
 
 from data.warehouse import transaction
 
@@ -43,6 +44,25 @@ KNOWN_PRICES_PER_1K: dict[str, tuple[float, float]] = {
 def llm_available() -> bool:
     """True when an API key is set, i.e. the LLM path can run."""
     return bool(os.environ.get("OPENAI_API_KEY"))
+
+
+LlmMode = Literal["auto", "yes", "no"]
+"""A command's ``--llm``: ``auto`` = the LLM path when ``OPENAI_API_KEY`` is set, else offline."""
+
+
+def add_llm_arguments(parser: ArgumentParser) -> None:
+    """``--llm`` and ``--llm-base-url``, the same for every command that may call an LLM."""
+    parser.add_argument("--llm", type=LlmMode, default="auto",
+                        help="use an LLM: auto = when OPENAI_API_KEY is set; yes; no (the offline path)")
+    parser.add_argument("--llm-base-url", type=str | None, default=None,
+                        help="OpenAI-compatible endpoint (default OPENAI_BASE_URL, else api.openai.com); models: conf/interp.yaml")
+
+
+def use_llm(mode: LlmMode) -> bool:
+    """Whether ``--llm mode`` means the LLM path; ``yes`` without a key is an error saying what to set."""
+    if mode == "yes" and not llm_available():
+        raise ValueError("--llm yes needs OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server)")
+    return mode == "yes" or (mode == "auto" and llm_available())
 
 
 @dataclass

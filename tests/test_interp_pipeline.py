@@ -203,7 +203,7 @@ def test_llm_path_end_to_end_against_fake_server(trained_astro_copy, fake_openai
     monkeypatch.setenv("SAE_ATLAS_ARTIFACTS", str(path.parent))
     monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
     sent = len(fake_openai.requests["chat"])
-    assert main(["astro", "--llm", "--max-features", str(latents[-1] + 1), "--sae-id", str(sae_id)]) == 0
+    assert main(["astro", "--llm", "yes", "--max-features", str(latents[-1] + 1), "--sae-id", str(sae_id)]) == 0
     assert len(fake_openai.requests["chat"]) - sent == 9
     with open_reader(path) as con:
         label, status, auroc = con.execute("SELECT label, status, auroc FROM interpretations WHERE latent = ? "
@@ -215,5 +215,5 @@ def test_llm_path_end_to_end_against_fake_server(trained_astro_copy, fake_openai
 
 def test_llm_flag_without_key_is_a_clear_error(monkeypatch, capsys):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    assert main(["astro", "--llm"]) == 2
+    assert main(["astro", "--llm", "yes"]) == 2
     assert "OPENAI_API_KEY" in capsys.readouterr().out

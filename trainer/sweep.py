@@ -1,42 +1,85 @@
-"""The k x n grid (``conf/sweep.yaml``): one complete SAE per cell, in the corpus warehouse."""
+"""The architecture x n x k grid (``conf/sweep.yaml``): one complete SAE per cell, in the corpus warehouse.
+
+Judging the cells on held-out numbers is ``evals.sweep`` (``just sweep <corpus>`` runs both).
+"""
 from __future__ import annotations
 
-import argparse
 import itertools
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import yaml
 from rich.console import Console
 from rich.table import Table
 
+from data.commands import command_parser, config_from, warehouse_of
 from data.settings import CONF_DIR
 from trainer.api import cli_args
 
+SWEEP_CONFIG = CONF_DIR / "sweep.yaml"
 
-def run_sweep(corpus: str, argv: list[str]) -> list[int]:
-    parser = argparse.ArgumentParser(prog="python -m trainer sweep")
-    parser.add_argument("--grid", type=Path, default=CONF_DIR / "sweep.yaml", help="YAML with k, expansion and overrides")
-    parser.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (default artifacts/<corpus>.duckdb)")
-    args, extra = parser.parse_known_args(argv)
-    grid = yaml.safe_load(args.grid.read_text())
-    from trainer.cli import AtlasCLI, run_pipeline
+
+@dataclass(frozen=True)
+class SweepGrid:
+    """Every architecture with every dictionary size and every k."""
+
+    k: list[int] = field(default_factory=lambda: [32, 64])
+    """Active latents per document (the mean per document for BatchTopK), one grid value each."""
+    n_latents: list[int] | None = None
+    """Dictionary sizes; or give ``expansion`` (n = expansion x d) instead."""
+    expansion: list[float] | None = None
+    """n / d, one grid value each (n = int(expansion x d)); only when ``n_latents`` is not given."""
+    architectures: dict[str, dict[str, Any]] = field(default_factory=lambda: {"topk": {}})
+    """Name -> model options (flat names as in ``trainer.api.train_sae``), e.g. ``batchtopk: {batch_topk: true}``."""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Training settings of every cell, flat names as in ``trainer.api.train_sae`` (e.g. max_steps: 300)."""
+
+    def __post_init__(self) -> None:
+        if (self.n_latents is None) == (self.expansion is None):
+            raise ValueError("sweep grid: give exactly one of n_latents or expansion (lists)")
+        sizes = self.n_latents if self.n_latents is not None else self.expansion
+        for name, values in (("k", self.k), ("n_latents or expansion", sizes)):
+            if not values or any(value <= 0 for value in values):
+                raise ValueError(f"sweep grid: {name} must be a non-empty list of positive numbers, got {values!r}")
+        if not self.architectures:
+            raise ValueError("sweep grid: architectures must name at least one, e.g. {topk: {}}")
+        fixed = sorted({"k", "n_latents", "corpus", "warehouse", "name"} & set(self.overrides))
+        if fixed:
+            raise ValueError(f"sweep grid: overrides may not set {fixed}; the grid and the command line do")
+
+    def cells(self, d: int) -> list[tuple[str, dict[str, Any], int, int]]:
+        """(architecture, options, n_latents, k) of every cell, refused as a whole when one cannot train."""
+        sizes = list(self.n_latents) if self.n_latents is not None else [int(e * d) for e in self.expansion or []]
+        cells = [(name, options, n, k) for (name, options), n, k in itertools.product(self.architectures.items(), sizes, self.k)]
+        bad = sorted({(n, k) for _, _, n, k in cells if k >= n})
+        if bad:
+            raise ValueError(f"sweep grid: k must be below n (d = {d}); these (n, k) cells are not: {bad}")
+        return cells
+
+
+def run_sweep(argv: list[str]) -> list[int]:
+    """``python -m trainer sweep <corpus> [--warehouse F] [--config grid.yaml]``: train every cell."""
+    parser = command_parser("python -m trainer sweep", __doc__, config=SweepGrid, config_file=SWEEP_CONFIG)
+    args = parser.parse_args(argv)
+    grid = config_from(parser, args, SweepGrid)
+    warehouse = warehouse_of(args)
+    from trainer.cli import AtlasCLI, train
 
     results = []
-    for k, expansion in itertools.product(grid["k"], grid["expansion"]):
-        overrides = dict(grid.get("overrides") or {}, k=k)
-        base = cli_args(args.warehouse, corpus, **overrides)
-        cli = AtlasCLI(args=base + ["--model.n_latents", str(int(expansion * _dim(args.warehouse, corpus)))] + extra)
-        results.append((k, expansion, run_pipeline(cli)))
-    table = Table(title=f"sweep {corpus}")
-    for column in ("k", "n / d", "sae_id"):
+    for architecture, options, n_latents, k in grid.cells(_dim(warehouse, args.corpus)):
+        name = f"{args.corpus}-{architecture}-n{n_latents}-k{k}"
+        cell = cli_args(warehouse, args.corpus, **{**grid.overrides, **options, "n_latents": n_latents, "k": k, "name": name})
+        results.append((architecture, n_latents, k, train(AtlasCLI(args=cell))))
+    table = Table(title=f"sweep {args.corpus}")
+    for column in ("architecture", "n", "k", "sae_id"):
         table.add_column(column)
-    for k, expansion, sae_id in results:
-        table.add_row(str(k), str(expansion), str(sae_id))
+    for row in results:
+        table.add_row(*map(str, row))
     Console(stderr=True).print(table)
-    return [sae_id for _, _, sae_id in results]
+    return [sae_id for *_, sae_id in results]
 
 
-def _dim(warehouse: Path | None, corpus: str) -> int:
+def _dim(warehouse: Path, corpus: str) -> int:
     from trainer.datamodule import EmbeddingDataModule
 
-    return EmbeddingDataModule(corpus=corpus, warehouse=str(warehouse) if warehouse else None).dim
+    return EmbeddingDataModule(corpus=corpus, warehouse=str(warehouse)).dim

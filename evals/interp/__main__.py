@@ -1,27 +1,30 @@
-"""`python -m evals.interp astro [--llm|--offline] [--max-features N] [--sae-id ID]` (= `just interpret astro`)."""
+"""`python -m evals.interp astro [--llm auto|yes|no] [--max-features N] [--sae-id ID]` (= `just interpret astro`).
+
+Label and score the features of a stored SAE. Settings: conf/interp.yaml, or --config FILE, or any
+field as a flag (e.g. --offline.scorer terms).
+"""
 from __future__ import annotations
 
-import argparse
 import sys
 
+from jsonargparse import ArgumentParser
 from rich.console import Console
 from rich.table import Table
 
+from data.commands import command_parser, config_from, entry_point, warehouse_of
+from evals.interp.config import DEFAULT_PATH, InterpConfig
 from data.settings import warehouse_path
 from evals.interp.pipeline import RunReport, run_interpretation
 from evals.interp.summary import METRICS
-from evals.llm import llm_available
+from evals.llm import add_llm_arguments, use_llm
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="just interpret", description="Label and score the features of a stored SAE.")
-    parser.add_argument("corpus", help="corpus name, e.g. astro (warehouse artifacts/<corpus>.duckdb)")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--llm", action="store_true", help="force the LLM path (needs OPENAI_API_KEY)")
-    mode.add_argument("--offline", action="store_true", help="force the offline keyword path (a proxy)")
-    parser.add_argument("--max-features", type=int, default=None, help="interpret only latents 0..N-1 (those already done are skipped)")
-    parser.add_argument("--sae-id", type=int, default=None, help="which SAE (default: the corpus's default SAE, the one with the most latents)")
-    return parser.parse_args(argv)
+def build_parser() -> ArgumentParser:
+    parser = command_parser("just interpret", __doc__, sae_id="one", config=InterpConfig, config_file=DEFAULT_PATH)
+    add_llm_arguments(parser)
+    parser.add_argument("--max-features", type=int | None, default=None,
+                        help="interpret only latents 0..N-1 (those already done are skipped)")
+    return parser
 
 
 def print_report(report: RunReport, console: Console) -> None:
@@ -47,16 +50,15 @@ def print_report(report: RunReport, console: Console) -> None:
         console.print(usage)
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     console = Console(width=None if sys.stdout.isatty() else 140)  # logs and CI: no truncated columns
-    if args.llm and not llm_available():
-        console.print("[red]--llm needs OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server)[/]")
-        return 2
-    use_llm = True if args.llm else False if args.offline else None
     try:
-        report = run_interpretation(warehouse_path(args.corpus), args.corpus, sae_id=args.sae_id,
-                                    use_llm=use_llm, max_features=args.max_features)
+        report = run_interpretation(warehouse_of(args), args.corpus, sae_id=args.sae_id, use_llm=use_llm(args.llm),
+                                    max_features=args.max_features, config=config_from(parser, args, InterpConfig),
+                                    llm_base_url=args.llm_base_url)
     except (ValueError, FileNotFoundError) as error:
         console.print(f"[red]{error}[/]")
         return 2
