@@ -12,9 +12,11 @@ from rich.console import Console
 from rich.table import Table
 
 from data.commands import add_shared_arguments, entry_point, warehouse_of
+from data.corpus import TableSource
 from data.ingest import IngestReport, IngestRequest, ingest_corpus
 from data.schema import current_version
 from data.sources.arxiv_api import ArxivApiError
+from data.sources.oai_pmh import OaiError
 from data.warehouse import open_writer
 
 console = Console(stderr=True)
@@ -30,9 +32,25 @@ def build_parser() -> ArgumentParser:
     add_shared_arguments(ingest)
     ingest.add_argument("--jsonl", type=Path, nargs="+", default=[],
                         help="arXiv snapshot or listing JSONL files (.gz ok)")
-    ingest.add_argument("--csv", type=Path, nargs="+", default=[], help="CSV files with title and abstract columns")
+    ingest.add_argument("--csv", type=Path, nargs="+", default=[],
+                        help="CSV files: title and abstract columns, or any columns named with --text-column etc.")
+    ingest.add_argument("--parquet", type=Path, nargs="+", default=[], help="Parquet files of any text collection")
+    # With any column flag, --csv, --jsonl and --parquet files are read as a generic collection, and a
+    # corpus without a config gets conf/corpus/<corpus>.yaml naming the files and columns.
+    ingest.add_argument("--text-column", type=str | None, default=None,
+                        help="any collection: the text to embed (the body, with --title-column) [text]")
+    ingest.add_argument("--title-column", type=str | None, default=None,
+                        help="any collection: an optional title, embedded before the text")
+    ingest.add_argument("--id-column", type=str | None, default=None,
+                        help="any collection: a stable document id [the id column if any, else a hash of the text]")
+    ingest.add_argument("--date-column", type=str | None, default=None,
+                        help="any collection: an optional date (YYYY-MM-DD or a timestamp)")
+    ingest.add_argument("--metadata-columns", type=str | None, default=None,
+                        help="any collection: comma-separated columns kept in docs.metadata [every other; '' for none]")
     ingest.add_argument("--arxiv", action="store_true",
                         help="fetch from the arXiv API (the default when no file is given)")
+    ingest.add_argument("--all", action="store_true",
+                        help="harvest the corpus's whole arXiv set through OAI-PMH (resumable, incremental; hours)")
     ingest.add_argument("--max-results", type=int | None, default=None,
                         help="read at most this many results of the arXiv API query")
     ingest.add_argument("--embeddings", type=Path, nargs="+", default=[],
@@ -67,16 +85,17 @@ def main(argv: list[str] | None = None) -> int:
     command = args[args.subcommand]
     if args.subcommand == "migrate":
         return migrate_warehouse(warehouse_of(command))
+    jsonl, csv_files, tables = table_sources(command)
     request = IngestRequest(
-        corpus=command.corpus, jsonl=command.jsonl, csv=command.csv, arxiv=command.arxiv,
-        max_results=command.max_results, embeddings=command.embeddings, abstract_texts=command.abstract_texts,
+        corpus=command.corpus, jsonl=jsonl, csv=csv_files, tables=tables, arxiv=command.arxiv,
+        harvest_all=command.all, max_results=command.max_results, embeddings=command.embeddings, abstract_texts=command.abstract_texts,
         embeddings_model=command.embeddings_model, embed_backend=command.embed_backend, embed_model=command.embed_model,
         embed_timeout_s=command.embed_timeout, embed_retries=command.embed_retries,
         strict=command.strict, embed=not command.no_embed, warehouse=command.warehouse,
     )
     try:
         report = ingest_corpus(request)
-    except (ValueError, FileNotFoundError, ArxivApiError) as error:
+    except (ValueError, FileNotFoundError, ArxivApiError, OaiError) as error:
         # ValueError covers malformed input under --strict, bad CSV headers, bad precomputed files,
         # vectors of the wrong width (EmbeddingError) and unknown corpora.
         console.print(f"[red]error:[/red] {error}")
@@ -88,6 +107,23 @@ def main(argv: list[str] | None = None) -> int:
                       "to store documents only")
         return EXIT_MISSING_VECTORS
     return 0
+
+
+def table_sources(command) -> tuple[list[Path], list[Path], list[TableSource]]:
+    """(arXiv JSONL, arXiv CSV, generic tables): with a column flag, every file is a generic table."""
+    metadata = command.metadata_columns
+    settings = {
+        "text_column": command.text_column, "title_column": command.title_column, "id_column": command.id_column,
+        "date_column": command.date_column,
+        "metadata_columns": None if metadata is None else [c.strip() for c in metadata.split(",") if c.strip()],
+    }
+    settings = {key: value for key, value in settings.items() if value is not None}
+    tables = [TableSource(Path(path), format="parquet", **settings) for path in command.parquet]
+    if not settings:
+        return list(command.jsonl), list(command.csv), tables
+    tables += [TableSource(Path(path), format="jsonl", **settings) for path in command.jsonl]
+    tables += [TableSource(Path(path), format="csv", **settings) for path in command.csv]
+    return [], [], tables
 
 
 def migrate_warehouse(path: Path) -> int:

@@ -5,6 +5,8 @@ in ``embedding_failures`` (never stored as zeros) and retried on the next run.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import duckdb
 import numpy as np
 import pyarrow as pa
@@ -15,6 +17,56 @@ from data.warehouse import transaction
 
 class EmbeddingError(ValueError):
     """Vectors that must not be stored (NaN/inf, wrong width) or a corpus without embeddings."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a cached model is, stored in ``embedding_models`` beside its vectors."""
+
+    model: str
+    """The cache key (``embeddings.model``): the name or path as the corpus config gives it."""
+    backend: str
+    """``local``, ``openai`` or ``precomputed``."""
+    source: str | None
+    """Where it was loaded from: a resolved folder, a hub id, an API model, or a vectors file."""
+    dim: int
+    max_seq_length: int | None = None
+    """Tokens per text; longer texts are cut there."""
+    normalized: bool | None = None
+    precision: str | None = None
+    """``float32`` on a CPU, ``float16`` on a GPU."""
+    fingerprint: str | None = None
+    """Content hash of a local model folder: a changed folder must not add vectors under the old key."""
+
+
+def record_model(con: duckdb.DuckDBPyConnection, info: ModelInfo, replace: bool = True) -> None:
+    """Record ``info`` (``replace=False``: only if the model is not recorded yet, as for a vectors file).
+
+    Refuses a local model folder whose content changed since its vectors were cached, and a model whose
+    width differs from its stored vectors: either would mix two embeddings under one key.
+    """
+    stored = con.execute("SELECT fingerprint, dim FROM embedding_models WHERE model = ?", [info.model]).fetchall()
+    if stored and info.fingerprint and stored[0][0] and stored[0][0] != info.fingerprint:
+        raise EmbeddingError(
+            f"the model folder {info.source} changed since its vectors were cached under {info.model!r}; save the changed "
+            "model to a new folder (a new cache key), or delete its rows from embeddings and embedding_models"
+        )
+    width = model_dim(con, info.model)
+    if width is not None and width != info.dim:
+        raise EmbeddingError(
+            f"{info.model}: the model produces {info.dim}-d vectors but its cached vectors are {width}-d; "
+            "use another model name or rebuild the warehouse"
+        )
+    if stored and not replace:
+        return
+    con.execute(
+        """
+        INSERT OR REPLACE INTO embedding_models
+            (model, backend, source, dim, max_seq_length, normalized, precision, fingerprint, recorded_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())
+        """,
+        [info.model, info.backend, info.source, info.dim, info.max_seq_length, info.normalized, info.precision, info.fingerprint],
+    )
 
 
 def model_dim(con: duckdb.DuckDBPyConnection, model: str) -> int | None:

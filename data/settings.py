@@ -18,6 +18,12 @@ def artifacts_dir() -> Path:
     return path
 
 
+def corpus_dir() -> Path:
+    """Where corpus configs live and where `just data <new name> --csv ...` writes one
+    (``SAE_ATLAS_CORPUS_DIR``, default ``conf/corpus``)."""
+    return Path(os.environ.get("SAE_ATLAS_CORPUS_DIR", CONF_DIR / "corpus"))
+
+
 def warehouse_path(corpus: str) -> Path:
     """One DuckDB file per corpus, e.g. ``artifacts/astro.duckdb``."""
     return artifacts_dir() / f"{corpus}.duckdb"

@@ -18,6 +18,7 @@ import numpy as np
 import openai
 
 from data.embed import MODEL_WIDTHS, EmbedderUnavailable, InputCheck, PartialEmbeddingFailure
+from data.embeddings import ModelInfo
 from data.tokens import encoding_for_model, truncate_to_tokens
 
 @dataclass(frozen=True)
@@ -74,6 +75,10 @@ class OpenAIEmbedder:
         )
         self._encoding = encoding_for_model(model)
         self.expected_width = self.settings.dimensions or MODEL_WIDTHS.get(model)
+        self.info = None if self.expected_width is None else ModelInfo(
+            model=self.model, backend="openai", source=self._client.base_url.host, dim=self.expected_width,
+            max_seq_length=self.settings.max_input_tokens, normalized=True,
+        )
         self.tokens_sent = 0
         self._usage_lock = threading.Lock()
 

@@ -8,7 +8,7 @@ import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from data.embed import Embedder, PartialEmbeddingFailure
-from data.embeddings import arxiv_ids_of, pending_texts, record_failures, store_vectors
+from data.embeddings import arxiv_ids_of, pending_texts, record_failures, record_model, store_vectors
 from data.warehouse import open_writer
 
 
@@ -45,6 +45,8 @@ def embed_pending(
     batch_size = batch_size or getattr(embedder, "batch_size", 256)
     with open_writer(warehouse) as con:
         pending = sorted(pending_texts(con, embedder.model), key=lambda item: len(item[1]))
+        if pending and getattr(embedder, "info", None) is not None:
+            record_model(con, embedder.info)  # refuses a changed model folder before any work
     stats = EmbedStats(pending=len(pending))
     columns = (
         TextColumn("embedding"), BarColumn(), MofNCompleteColumn(),
