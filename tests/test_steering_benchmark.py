@@ -69,7 +69,10 @@ def test_grid_metrics_behave_and_are_stored(atlas, search):
     # removing the down feature drops its documents from the original top 10
     assert point["sae", 0.5, -5.0]["down_success"] > point["sae", 0.5, 0.0]["down_success"]
     assert point["sae", 0.5, -5.0]["n_down"] > 0
-    assert summary["sae_front_up"] and summary["rewrite_method"] == "rewrite-offline" and summary["n_paired"] == 12
+    assert summary["sae_front_up"] and summary["headline"]["rewrite_method"] == "rewrite-offline"
+    assert summary["headline"]["n_paired"] == 12 and len(summary["per_query"]) == 12
+    # the headline holds scalars only (what `just report` prints)
+    assert all(not isinstance(value, (dict, list)) for value in summary["headline"].values())
     figure = pareto_figure(summary, "test")
     assert {"SAE (u, d) grid", "SAE Pareto front", "rewrite-offline", "none", "control:rewrite-offline",
             "control: random feature direction, same cos"} <= {trace.name for trace in figure.data}
