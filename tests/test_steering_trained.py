@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from data.embeddings import load_embeddings
+from data.saes import JUDGE_MARK
 from data.settings import artifacts_dir
 from data.warehouse import open_reader, open_writer
 from evals import fidelity
 from evals.fidelity import FidelityConfig, corpus_fidelity, reconstruct_documents
-from evals.steering import cli
-from data.saes import JUDGE_MARK
 from evals.saes import UnknownSAE, complete_sae, pick_sae
+from evals.steering import cli
 from evals.steering.benchmark import default_queries, run_benchmark, summarise
 from evals.steering.config import SteeringBenchConfig
 from evals.steering.errors import LatentOutOfRange, ModelMismatch
@@ -153,8 +153,8 @@ def test_steer_bench_cli_with_a_key_rewrites_and_judges_via_the_llm(trained_astr
     assert cached == len(fake_openai.requests["chat"]) > 0  # every answer is in the persistent cache
 
 
-HONEST = dict(n_queries=16, up_strengths=[0.5, 1.0, 2.5], down_strengths=[0.0, -1.0, -2.5],
-              paired_path=[[0.5, -1.0], [1.0, -1.0], [2.5, -2.5]])
+HONEST = {"n_queries": 16, "up_strengths": [0.5, 1.0, 2.5], "down_strengths": [0.0, -1.0, -2.5],
+              "paired_path": [[0.5, -1.0], [1.0, -1.0], [2.5, -2.5]]}
 
 
 def random_directions(search, q, choice, u, d):
@@ -176,7 +176,7 @@ def test_a_useless_intervention_reports_no_success_where_the_feature_does(traine
     # the most lenient judge (the steering SAE itself): even it must not credit a random direction
     evidence = evidence_from(path, trained_search)
     config = SteeringBenchConfig(**HONEST)
-    offline = lambda requests: [offline_rewrite(r) for r in requests]  # noqa: E731
+    offline = lambda requests: [offline_rewrite(r) for r in requests]
     real = summarise(run_benchmark(trained_search, queries, catalog, evidence, config, offline, "rewrite-offline"), config)["headline"]
     useless_run = run_benchmark(trained_search, queries, catalog, evidence, config, offline, "rewrite-offline",
                                 intervention=random_directions)

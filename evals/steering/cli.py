@@ -5,17 +5,24 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from jsonargparse import ArgumentParser
 from rich.console import Console
 from rich.table import Table
-
-from jsonargparse import ArgumentParser
 
 from data.commands import command_parser, config_from, entry_point, warehouse_of
 from data.settings import artifacts_dir
 from data.warehouse import open_reader, open_writer
 from evals.llm import LLMClient, LLMSettings, llm_available
 from evals.saes import pick_sae
-from evals.steering.benchmark import BenchmarkRun, Evidence, default_queries, read_queries, run_benchmark, store_run, summarise
+from evals.steering.benchmark import (
+    BenchmarkRun,
+    Evidence,
+    default_queries,
+    read_queries,
+    run_benchmark,
+    store_run,
+    summarise,
+)
 from evals.steering.concept_judge import build_judge, ensure_judge_sae, stored_seed
 from evals.steering.config import DEFAULT_PATH, SteeringBenchConfig
 from evals.steering.features import load_active_docs, load_catalog, load_doc_latents
