@@ -71,6 +71,22 @@ dashboard corpus="astro" *args:
 steer-bench corpus *args:
     {{python}} -m evals.steering bench "$@"
 
-# Retrieval fidelity of every SAE of a corpus (recall@10, nDCG@10 of search over reconstructions) -> fidelity
+# The quality card of one SAE, every number on the test split: just report astro [--sae-id N] [--json]
+report corpus *args:
+    OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" {{python}} -m evals.report "$@"
+
+# Retrieval fidelity of every SAE of a corpus (test documents as queries; recall@10, nDCG@10 over reconstructions) -> fidelity
 fidelity corpus *args:
     {{python}} -m evals.fidelity "$@"
+
+# Concept trends: monthly prevalence of every feature, trend test with FDR control -> trends, trend_months
+trends corpus *args:
+    {{python}} -m evals.trends "$@"
+
+# Features that separate documents by a target (train split), tested on the test split: just contrast astro --target category=astro-ph.GA
+contrast corpus *args:
+    {{python}} -m evals.contrast "$@"
+
+# Export an SAE for other tools: just export astro [--sae-id N] --format safetensors|sentence-transformers|parquet [--out DIR]
+export corpus *args:
+    {{python}} -m evals.export "$@"

@@ -302,6 +302,88 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     (
         5,
         [
+            # Retrieval fidelity of test queries per searched set (evals/fidelity.py): 'all' (every other
+            # document) or 'test' (test documents only). Rows from before the split: 'sampled' (random queries).
+            "ALTER TABLE fidelity ADD COLUMN searched VARCHAR DEFAULT 'sampled'",
+        ],
+    ),
+    (
+        6,
+        [
+            # Concept trends (evals/trends): one row per latent of an SAE, replaced on re-run.
+            """
+            CREATE TABLE trends (
+                sae_id              INTEGER NOT NULL,
+                latent              INTEGER NOT NULL,
+                active_docs         INTEGER NOT NULL,
+                slope               DOUBLE,
+                z                   DOUBLE,
+                dispersion          DOUBLE,
+                p_value             DOUBLE,
+                q_value             DOUBLE,
+                recent_prevalence   DOUBLE,
+                previous_prevalence DOUBLE,
+                ratio               DOUBLE,
+                direction           VARCHAR NOT NULL,
+                PRIMARY KEY (sae_id, latent)
+            )
+            """,
+            # The calendar months a trends run saw: documents per month, whether the month was tested (else
+            # why not: too few documents, or a category mix unlike the corpus's other months) and which
+            # effect-size period (recent / previous) it belongs to.
+            """
+            CREATE TABLE trend_months (
+                sae_id   INTEGER NOT NULL,
+                month    DATE NOT NULL,
+                n_docs   INTEGER NOT NULL,
+                eligible BOOLEAN NOT NULL,
+                excluded VARCHAR,
+                period   VARCHAR,
+                PRIMARY KEY (sae_id, month)
+            )
+            """,
+            # Contrasts (evals/contrast): one row per (SAE, target expression, selection method).
+            """
+            CREATE TABLE contrasts (
+                sae_id           INTEGER NOT NULL,
+                target           VARCHAR NOT NULL,
+                method           VARCHAR NOT NULL,
+                kind             VARCHAR NOT NULL,
+                n_features       INTEGER NOT NULL,
+                n_train          INTEGER NOT NULL,
+                n_test           INTEGER NOT NULL,
+                train_mean       DOUBLE NOT NULL,
+                test_mean        DOUBLE NOT NULL,
+                metric           VARCHAR NOT NULL,
+                features_score   DOUBLE,
+                embedding_score  DOUBLE,
+                created_at       TIMESTAMP NOT NULL,
+                PRIMARY KEY (sae_id, target, method)
+            )
+            """,
+            # The features a contrast selected on the train split, evaluated on the test split.
+            """
+            CREATE TABLE contrast_features (
+                sae_id        INTEGER NOT NULL,
+                target        VARCHAR NOT NULL,
+                method        VARCHAR NOT NULL,
+                rank          INTEGER NOT NULL,
+                latent        INTEGER NOT NULL,
+                train_score   DOUBLE NOT NULL,
+                n_with        INTEGER NOT NULL,
+                mean_with     DOUBLE,
+                mean_without  DOUBLE,
+                effect        DOUBLE,
+                p_value       DOUBLE,
+                q_value       DOUBLE,
+                PRIMARY KEY (sae_id, target, method, rank)
+            )
+            """,
+        ],
+    ),
+    (
+        7,
+        [
             # Any text collection: its other columns, as a JSON object (NULL for arXiv documents).
             # Query with docs.metadata->>'stars', or through the long view below.
             "ALTER TABLE docs ADD COLUMN metadata JSON",

@@ -26,18 +26,16 @@ class SweepGrid:
     k: list[int] = field(default_factory=lambda: [32, 64])
     """Active latents per document (the mean per document for BatchTopK), one grid value each."""
     n_latents: list[int] | None = None
-    """Dictionary sizes; or give ``expansion`` (n = expansion x d) instead."""
+    """Dictionary sizes; ``expansion`` replaces them when given."""
     expansion: list[float] | None = None
-    """n / d, one grid value each (n = int(expansion x d)); only when ``n_latents`` is not given."""
+    """n / d, one grid value each (n = int(expansion x d)); when given, it replaces ``n_latents``."""
     architectures: dict[str, dict[str, Any]] = field(default_factory=lambda: {"topk": {}})
     """Name -> model options (flat names as in ``trainer.api.train_sae``), e.g. ``batchtopk: {batch_topk: true}``."""
     overrides: dict[str, Any] = field(default_factory=dict)
     """Training settings of every cell, flat names as in ``trainer.api.train_sae`` (e.g. max_steps: 300)."""
 
     def __post_init__(self) -> None:
-        if (self.n_latents is None) == (self.expansion is None):
-            raise ValueError("sweep grid: give exactly one of n_latents or expansion (lists)")
-        sizes = self.n_latents if self.n_latents is not None else self.expansion
+        sizes = self.expansion if self.expansion is not None else self.n_latents
         for name, values in (("k", self.k), ("n_latents or expansion", sizes)):
             if not values or any(value <= 0 for value in values):
                 raise ValueError(f"sweep grid: {name} must be a non-empty list of positive numbers, got {values!r}")
@@ -49,7 +47,7 @@ class SweepGrid:
 
     def cells(self, d: int) -> list[tuple[str, dict[str, Any], int, int]]:
         """(architecture, options, n_latents, k) of every cell, refused as a whole when one cannot train."""
-        sizes = list(self.n_latents) if self.n_latents is not None else [int(e * d) for e in self.expansion or []]
+        sizes = [int(e * d) for e in self.expansion] if self.expansion is not None else list(self.n_latents or [])
         cells = [(name, options, n, k) for (name, options), n, k in itertools.product(self.architectures.items(), sizes, self.k)]
         bad = sorted({(n, k) for _, _, n, k in cells if k >= n})
         if bad:

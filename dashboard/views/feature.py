@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import charts, queries
 from dashboard.common import PageContext, empty_state, int_param, open_feature, remember, run_page, sae_picker
+from dashboard.prevalence import render_prevalence
 
 
 def _default_latent(ctx: PageContext, sae_id: int) -> int:
@@ -110,6 +111,8 @@ def render(ctx: PageContext) -> None:
     with right:
         if len(detail.activation_values):
             st.plotly_chart(charts.activation_histogram(detail.activation_values), width="stretch", key="act_hist")
+
+    render_prevalence(ctx, sae_id, latent)
 
     columns = st.columns(3)
     with columns[0]:

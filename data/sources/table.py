@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 
 from data.corpus import Document, TableSource
 from data.sources import BadInput, InputLines
-from data.sources.csv_source import FIELD_LIMIT, content_id
+from data.sources.csv_source import FIELD_LIMIT
+from data.sources.csv_source import content_id
 
 _PARQUET_BATCH = 10_000
 
@@ -58,7 +59,7 @@ def _check_header(source: TableSource, header: list[str]) -> None:
 
 
 def _csv_rows(source: TableSource, bad: BadInput) -> Iterator[tuple[str, dict]]:
-    csv.field_size_limit(FIELD_LIMIT)  # a long text is as welcome here as in JSONL
+    csv.field_size_limit(FIELD_LIMIT)  # the same documents whatever the format (see csv_source)
     lines = InputLines(source.path, bad)
     reader = csv.DictReader(lines)
     header = [(name or "").strip() for name in (reader.fieldnames or [])]

@@ -38,6 +38,14 @@ def similarities(scorer: str, vectors, label_rows: np.ndarray, doc_index: np.nda
     return np.asarray(sp.csr_matrix(vectors)[label_rows].multiply(docs).sum(axis=1)).ravel()
 
 
+def similarity_matrix(scorer: str, vectors, doc_index: np.ndarray, corpus: Corpus,
+                      index: TfidfIndex | None = None) -> np.ndarray:
+    """(len(doc_index), n_labels): the same similarity as ``similarities``, for every document and label."""
+    if scorer == "embedding":
+        return corpus.embeddings[doc_index] @ np.asarray(vectors).T
+    return np.asarray((index.matrix[doc_index] @ sp.csr_matrix(vectors).T).todense())
+
+
 def calibrated_ratings(similarity: np.ndarray, latent: np.ndarray, role: np.ndarray) -> np.ndarray:
     """Ratings in [-1, 1] per example, calibrated per latent on its explanation examples."""
     positive = np.isin(role, [ROLE_CODE["explain_pos"], ROLE_CODE["explain_extra_pos"]])
