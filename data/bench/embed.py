@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             table.add_row(name, "-", "-", "-", note)
             continue
         table.add_row(name, f"{len(texts) / seconds:.1f}", f"{baseline_s / seconds:.2f}", f"{cosine:.4f}", note)
-    console = Console()
+    console = Console(width=max(Console().width, 120))  # the notes column needs room
     console.print(table)
     console.print(f"hardware: {describe_machine()}; torch threads {torch.get_num_threads()}")
     return 0
