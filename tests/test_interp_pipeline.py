@@ -11,6 +11,7 @@ from data.warehouse import open_reader, open_writer
 from evals.interp.__main__ import main
 from evals.interp.config import InterpConfig, LLMPathConfig, OfflineConfig
 from evals.interp.examples import READY, load_activations, load_corpus, select_examples
+from evals.interp.phrase_labels import NO_CONCEPT
 from evals.interp.pipeline import run_interpretation
 from tests.fake_openai import Fault
 
@@ -30,18 +31,26 @@ def active_sets(path, sae_id: int) -> dict[int, set[int]]:
 def test_offline_path_on_shared_data(trained_astro_copy):
     path, sae_id = trained_astro_copy.path, trained_astro_copy.sae_ids[0]  # n = 768, k = 32
     report = run_interpretation(path, "astro", sae_id=sae_id, use_llm=False, max_features=FEATURES)
-    assert report.is_proxy and report.explainer == "offline-keywords"
+    assert report.is_proxy and report.explainer == "offline-phrases"
     assert report.interpreted + report.not_interpretable == FEATURES and report.interpreted > FEATURES // 2
     active = active_sets(path, sae_id)
     with open_reader(path) as con:
-        interp = con.execute("SELECT latent, label, is_proxy, auroc, random_auroc, n_scored, status, predictor "
-                             "FROM interpretations WHERE status = 'complete' ORDER BY latent").fetchall()
+        interp = con.execute("SELECT latent, label, is_proxy, auroc_random, auroc_hard, random_auroc_random, "
+                             "random_auroc_hard, n_scored, predictor, reasoning FROM interpretations "
+                             "WHERE status = 'complete' ORDER BY latent").fetchall()
         rare = con.execute("SELECT latent FROM interpretations WHERE status = 'too_few_active'").fetchall()
         examples = con.execute("SELECT latent, role, doc_id, activation, prediction FROM interp_examples").fetchall()
-        summary = con.execute("SELECT summary FROM eval_summaries WHERE eval = 'interp:offline-keywords'").fetchall()
-    assert len(interp) == report.interpreted and all(row[2] and row[1] and row[5] == 20 for row in interp)
+        summary = con.execute("SELECT summary FROM eval_summaries WHERE eval = 'interp:offline-phrases'").fetchall()
+    assert len(interp) == report.interpreted and all(row[2] and row[1] for row in interp)
+    named = [row for row in interp if row[1] != NO_CONCEPT]
+    unclear = [row for row in interp if row[1] == NO_CONCEPT]
+    assert named and unclear  # the gate keeps some phrases and turns down others
+    assert all(row[7] == 20 and None not in row[3:7] for row in named)
+    assert all(row[7] is None and row[3] is None and ("best candidate" in row[9] or "no specific phrase" in row[9])
+               for row in unclear)  # a rejected candidate is explained, never scored as if it were the label
     assert all(len(active.get(latent, ())) < 13 for (latent,) in rare)  # fewer than 10 held out + 3 to explain
-    assert {row[7] for row in interp} == {"proxy-embedding-cosine"}
+    assert {row[8] for row in interp} == {"proxy-embedding+terms"}
+    named_latents = {row[0] for row in named}
     by_latent: dict[int, dict[str, list]] = {}
     for latent, role, doc, activation, prediction in examples:
         by_latent.setdefault(latent, {}).setdefault(role, []).append((doc, activation, prediction))
@@ -51,15 +60,19 @@ def test_offline_path_on_shared_data(trained_astro_copy):
         assert not explain & scored, f"latent {latent}: held-out abstracts were shown to the explainer"
         assert len(roles["score_pos"]) == 10 and len(roles["score_neg_random"]) + len(roles["score_neg_hard"]) == 10
         assert {d for d, _, _ in roles["score_pos"]} <= active[latent]
-        negatives = [d for r in ("score_neg_random", "score_neg_hard", "explain_neg_random", "explain_neg_hard") for d, _, _ in roles[r]]
-        assert not set(negatives) & active[latent]
-        assert all(p is not None and -1 <= p <= 1 for r in roles if r.startswith("score") for _, _, p in roles[r])
+        negatives = [d for r in roles if "neg" in r for d, _, _ in roles[r]]
+        assert not set(negatives) & active[latent] and len(roles["explain_extra_neg_hard"]) == 45
+        predicted = [p for r in roles if r.startswith("score") for _, _, p in roles[r]]
+        if latent in named_latents:
+            assert all(p is not None and -1 <= p <= 1 for p in predicted)
+        else:
+            assert all(p is None for p in predicted)
         # the top of the ranking is in the explanation set (top-heavy)
         assert max(a for _, a, _ in roles["explain_pos"]) >= max(a for _, a, _ in roles["score_pos"])
-    aurocs = np.array([row[3] for row in interp])
-    random_aurocs = np.array([row[4] for row in interp])
-    assert np.median(aurocs) > np.median(random_aurocs)  # labels beat another feature's label
-    assert '"clean_fraction"' in summary[0][0]
+    own = np.array([(row[3] + row[4]) / 2 for row in named])
+    borrowed = np.array([(row[5] + row[6]) / 2 for row in named])
+    assert np.median(own) > np.median(borrowed)  # labels beat another feature's label
+    assert '"clean_fraction"' in summary[0][0] and '"no_clear_concept"' in summary[0][0]
 
     again = run_interpretation(path, "astro", sae_id=sae_id, use_llm=False, max_features=FEATURES)
     assert again.interpreted == 0 and again.skipped_done == FEATURES  # resumable: nothing left to do
@@ -67,11 +80,12 @@ def test_offline_path_on_shared_data(trained_astro_copy):
 
 def test_term_matching_scorer(trained_astro_copy):
     path, sae_id = trained_astro_copy.path, trained_astro_copy.sae_ids[0]
-    config = InterpConfig(offline=OfflineConfig(scorer="terms"))
+    config = InterpConfig(offline=OfflineConfig(scorer="terms", min_check_auroc=(0.5, 0.5)))
     report = run_interpretation(path, "astro", sae_id=sae_id, use_llm=False, max_features=30, config=config)
     assert report.predictor == "proxy-term-match" and report.interpreted > 0
     with open_reader(path) as con:
-        rows = con.execute("SELECT predictor, is_proxy, auroc FROM interpretations WHERE status = 'complete'").fetchall()
+        rows = con.execute("SELECT predictor, is_proxy, auroc FROM interpretations WHERE status = 'complete' "
+                           "AND label <> ?", [NO_CONCEPT]).fetchall()
     assert {(r[0], r[1]) for r in rows} == {("proxy-term-match", True)} and all(0 <= r[2] <= 1 for r in rows)
 
 

@@ -18,14 +18,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("corpus", help="corpus name, e.g. astro (warehouse artifacts/<corpus>.duckdb)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--llm", action="store_true", help="force the LLM path (needs OPENAI_API_KEY)")
-    mode.add_argument("--offline", action="store_true", help="force the offline keyword path (a proxy)")
+    mode.add_argument("--offline", action="store_true", help="force the offline phrase path (a proxy)")
     parser.add_argument("--max-features", type=int, default=None, help="interpret only latents 0..N-1 (those already done are skipped)")
     parser.add_argument("--sae-id", type=int, default=None, help="which SAE (default: the corpus's default SAE, the one with the most latents)")
     return parser.parse_args(argv)
 
 
 def print_report(report: RunReport, console: Console) -> None:
-    kind = "offline PROXY (keywords, not an LLM)" if report.is_proxy else "LLM"
+    kind = "offline PROXY (phrases, not an LLM)" if report.is_proxy else "LLM"
     console.print(f"SAE {report.sae_id}: {kind} labels by [bold]{report.explainer}[/], scored by {report.predictor}: "
                   f"{report.interpreted} interpreted, {report.not_interpretable} too rarely/often active, {report.errors} errors, "
                   f"{report.skipped_done} already done; {report.wall_s:.1f} s")

@@ -37,20 +37,47 @@ class ExampleConfig:
 
 @dataclass
 class OfflineConfig:
-    """The proxy path: contrastive keywords, scored by embedding similarity or term matching."""
+    """The proxy path: phrase labels picked on the explanation examples, scored without an LLM."""
 
-    label_terms: int = 4
-    """Terms in a keyword label."""
-    min_term_docs: int = 2
-    """A label term must occur in at least this many explanation positives."""
-    scorer: str = "embedding"
-    """'embedding' (label vs abstract cosine, local MiniLM) or 'terms' (TF-IDF term match)."""
-    explain_extra_positives: int = 20
-    """Further active abstracts (never held out) the keyword explainer may read beyond the LLM's set."""
+    max_phrase_words: int = 4
+    """Content words in one candidate phrase ("of" may join them)."""
+    max_phrases: int = 2
+    """Phrases in one label ("weak lensing; cluster masses")."""
+    min_gain: float = 0.02
+    """A further phrase joins the label only if it raises the select-half AUROC by this much."""
+    min_phrase_docs: int = 3
+    """A candidate phrase is held by at least this many select-half positives ..."""
+    min_phrase_share: float = 0.05
+    """... and by at least this share of them."""
+    max_word_share: float = 0.05
+    """A candidate needs a word held by at most this share of the corpus (generic phrases are no concept)."""
+    max_candidates: int = 60
+    """Candidates scored per feature, the most contrastive by how often positives vs negatives hold them."""
+    shortlist: int = 3
+    """Labels per feature (from its best phrases by term match) re-scored under the predictor."""
+    min_margin: float = 0.0
+    """The label must beat the other-label baseline on the check half by more than this ..."""
+    min_check_auroc: tuple[float, float] = (0.7, 0.6)
+    """... and reach this AUROC against random and against hard negatives there, else the feature
+    is "(no clear concept)"."""
+    scorer: str = "hybrid"
+    """'hybrid' (embedding cosine + term_weight x term match), 'embedding' (label vs abstract cosine,
+    local MiniLM) or 'terms' (term match only)."""
+    term_weight: float = 0.5
+    """Weight of the term match (in [0, 1]) beside the cosine in the hybrid scorer."""
+    explain_extra_positives: int = 90
+    """Further active abstracts (never held out) the phrase explainer reads beyond the LLM's set."""
+    explain_extra_negatives: int = 45
+    """Further random and as many further hard non-activating abstracts it reads."""
 
     def __post_init__(self) -> None:
-        if self.scorer not in ("embedding", "terms"):
-            raise ValueError(f"offline.scorer must be 'embedding' or 'terms', not {self.scorer!r}")
+        if self.scorer not in ("hybrid", "embedding", "terms"):
+            raise ValueError(f"offline.scorer must be 'hybrid', 'embedding' or 'terms', not {self.scorer!r}")
+        self.min_check_auroc = tuple(float(x) for x in self.min_check_auroc)
+        if len(self.min_check_auroc) != 2:
+            raise ValueError("offline.min_check_auroc needs two values: against random and against hard negatives")
+        if self.max_phrases < 1 or self.max_phrase_words < 1 or self.shortlist < 1:
+            raise ValueError("offline.max_phrases, offline.max_phrase_words and offline.shortlist must be at least 1")
 
 
 @dataclass

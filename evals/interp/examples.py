@@ -29,6 +29,8 @@ ROLES = (
     "score_pos",
     "score_neg_random",
     "score_neg_hard",
+    "explain_extra_neg_random",
+    "explain_extra_neg_hard",
 )
 ROLE_CODE = {role: code for code, role in enumerate(ROLES)}
 SCORE_ROLES = tuple(r for r in ROLES if r.startswith("score_"))
@@ -153,15 +155,19 @@ def select_positives(n_active: int, config: ExampleConfig, rng: np.random.Genera
 
 
 def select_examples(corpus: Corpus, activations: Activations, latents: np.ndarray, config: ExampleConfig,
-                    extra_positives: int = 0, chunk: int = 256) -> ExampleSet:
-    """Explanation and held-out examples of every latent in ``latents``."""
+                    extra_positives: int = 0, extra_negatives: int = 0, chunk: int = 256) -> ExampleSet:
+    """Explanation and held-out examples of every latent in ``latents``.
+
+    ``extra_positives`` / ``extra_negatives`` (of each kind) are further explanation examples for
+    an explainer that reads many (the offline phrase explainer); extra hard ones rank after the others.
+    """
     rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     status: dict[int, str] = {}
     eligible = corpus.eligible
     ready: list[int] = []
     explain_means = []
-    n_hard = config.explain_hard_negatives + config.score_hard_negatives
-    n_random = config.explain_random_negatives + config.score_random_negatives
+    n_hard = config.explain_hard_negatives + config.score_hard_negatives + extra_negatives
+    n_random = config.explain_random_negatives + config.score_random_negatives + extra_negatives
     n_eligible = int(eligible.sum())
     for latent in latents.tolist():
         docs, values = activations.of(latent)
@@ -191,14 +197,19 @@ def select_examples(corpus: Corpus, activations: Activations, latents: np.ndarra
         nearest = np.take_along_axis(nearest, np.argsort(-np.take_along_axis(similarity, nearest, 1), axis=1), 1)
         for i, latent in enumerate(block):
             hard = nearest[i]
+            paired = config.explain_hard_negatives + config.score_hard_negatives
             # Alternate ranks between the two sets so both get negatives of similar hardness.
-            explain_hard, score_hard = _interleave(hard, config.explain_hard_negatives, config.score_hard_negatives)
+            explain_hard, score_hard = _interleave(hard[:paired], config.explain_hard_negatives, config.score_hard_negatives)
             rows.append(_rows(latent, "explain_neg_hard", explain_hard, np.zeros(len(explain_hard))))
             rows.append(_rows(latent, "score_neg_hard", score_hard, np.zeros(len(score_hard))))
+            rows.append(_rows(latent, "explain_extra_neg_hard", hard[paired:], np.zeros(len(hard) - paired)))
             random = _random_negatives(corpus, activations.of(latent)[0], hard, n_random,
                                        np.random.default_rng([config.seed, latent, 1]))
-            rows.append(_rows(latent, "explain_neg_random", random[:config.explain_random_negatives], np.zeros(config.explain_random_negatives)))
-            rows.append(_rows(latent, "score_neg_random", random[config.explain_random_negatives:], np.zeros(len(random) - config.explain_random_negatives)))
+            explain_end = config.explain_random_negatives
+            score_end = explain_end + config.score_random_negatives
+            rows.append(_rows(latent, "explain_neg_random", random[:explain_end], np.zeros(explain_end)))
+            rows.append(_rows(latent, "score_neg_random", random[explain_end:score_end], np.zeros(score_end - explain_end)))
+            rows.append(_rows(latent, "explain_extra_neg_random", random[score_end:], np.zeros(len(random) - score_end)))
     if rows:
         latent_col, role_col, doc_col, act_col = (np.concatenate(c) for c in zip(*rows))
     else:
