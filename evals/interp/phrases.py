@@ -35,6 +35,8 @@ STOPWORDS = frozenset(
     able type types number numbers value values well-known further first-time unique overall
     mathrm mathbf mathcal rm sim odot textrm textit emph frac sqrt approx lesssim gtrsim simeq times cdot pm""".split()
 )
+NOT_ADVERBS = frozenset("anomaly family assembly early supply italy butterfly monopoly poly rely apply".split())
+"""Words ending in -ly that are not adverbs; every other -ly word ("nearly", "rapidly") names no concept."""
 JOINERS = frozenset({"of"})
 """Words allowed inside a phrase between content words."""
 _TOKEN = re.compile(r"[a-z0-9][a-z0-9\-]*[a-z0-9]|[a-z]")
@@ -53,7 +55,8 @@ def stem(word: str) -> str:
 
 
 def _is_content(token: str) -> bool:
-    return token not in STOPWORDS and not token.replace("-", "").isdigit() and len(token) >= 2
+    return (token not in STOPWORDS and not token.replace("-", "").isdigit() and len(token) >= 2
+            and (not token.endswith("ly") or token in NOT_ADVERBS))
 
 
 def content_words(text: str) -> list[str]:
