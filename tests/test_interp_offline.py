@@ -89,3 +89,15 @@ def test_config_file_errors_name_the_file_and_key(tmp_path):
     bad.write_text("offlin: {}\n")
     with pytest.raises(ValueError, match="unknown section 'offlin'"):
         load_interp_config(bad)
+
+
+def test_candidate_labels_are_read_from_json_final_lines_or_lists_and_generic_ones_filtered():
+    from evals.interp.prompts import filtered_label, parse_candidates
+
+    assert parse_candidates('Sure!\n```json\n{"reasoning": "r", "candidates": ["**Weak lensing**", "cluster masses"]}\n```') \
+        == ["Weak lensing", "cluster masses"]
+    assert parse_candidates("Step 1 ...\nFINAL: weak lensing\nfinal: cluster masses") == ["weak lensing", "cluster masses"]
+    assert parse_candidates("Candidates:\n1. weak lensing\n- cosmic shear") == ["weak lensing", "cosmic shear"]
+    assert parse_candidates('{"candidates": "not a list"} and nothing else') == []
+    assert filtered_label("Weak lensing in astrophysics") == "Weak lensing"
+    assert [filtered_label(x) for x in ("Topic: galaxies", "presence of dust", "keywords about 'x'")] == [None] * 3

@@ -2,6 +2,7 @@
 against the fake OpenAI server (429s, 500s, timeouts and unparseable answers included)."""
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -211,3 +212,53 @@ def test_llm_flag_without_key_is_a_clear_error(monkeypatch, capsys):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     assert main(["astro", "--llm"]) == 2
     assert "OPENAI_API_KEY" in capsys.readouterr().out
+
+
+class LocalModel:
+    """A local server's model (Ollama / llama.cpp / vLLM dialect): it answers explain requests with
+    JSON candidates for some features and ignores the requested format (prose + FINAL lines) for
+    the others; it rates every abstract mildly."""
+
+    def __init__(self, prose_for: set[str]):
+        self.prose_for = prose_for
+        """Titles of top abstracts whose features get prose answers."""
+
+    def __call__(self, request: dict) -> str:
+        prompt = request["messages"][-1]["content"]
+        if "ACTIVATING ABSTRACTS" not in prompt:
+            count = len(re.findall(r"^Abstract \d+:", prompt, re.M))
+            return "\n".join(f"{i + 1}: {0.5 if i % 2 else -0.5}" for i in range(count))
+        title = prompt.split("ACTIVATING ABSTRACTS:\n", 1)[1].split("\n")[1].strip()
+        if title in self.prose_for:
+            return f"The abstracts share a theme.\nFINAL: zzz qqq\nFINAL: {title}\nFINAL: topic of the papers"
+        return json.dumps({"reasoning": "shared theme", "candidates": ["topic: astrophysics", "zzz qqq", title]})
+
+
+def test_local_server_without_key_structured_or_not(trained_astro_copy, fake_openai, monkeypatch, capsys):
+    path, sae_id = trained_astro_copy.path, trained_astro_copy.sae_ids[0]
+    latents, examples, corpus = interpretable_latents(path, sae_id, 4)
+    top_title = {latent: corpus.texts[examples.doc_index[examples.of(latent, "explain_pos")][
+        np.argmax(examples.activation[examples.of(latent, "explain_pos")])]].split("\n", 1)[0].strip() for latent in latents}
+    prose = {top_title[latents[1]]}
+    fake_openai.chat = LocalModel(prose)
+    fake_openai.faults["chat"] += [Fault.status_code(400)] * 3  # the first explain round: "response_format unsupported"
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.setenv("SAE_ATLAS_ARTIFACTS", str(path.parent))
+    assert main(["astro", "--llm", "--llm-base-url", fake_openai.base_url, "--model", "qwen2.5:7b",
+                 "--max-features", str(latents[-1] + 1), "--sae-id", str(sae_id)]) == 0
+    chats = fake_openai.requests["chat"]
+    assert {r["model"] for r in chats} == {"qwen2.5:7b"}  # the model named on the command line, for both roles
+    explains = [r for r in chats if "ACTIVATING ABSTRACTS" in r["messages"][-1]["content"]]
+    assert any(r.get("response_format", {}).get("type") == "json_schema" for r in explains)  # structured output asked
+    assert any("response_format" not in r for r in explains)  # ... and asked again without it after the 400s
+    with open_reader(path) as con:
+        rows = {r[0]: r[1:] for r in con.execute("SELECT latent, label, reasoning, auroc_random, auroc_hard "
+                                                  "FROM interpretations WHERE explainer = 'qwen2.5:7b' "
+                                                  "AND status = 'complete'").fetchall()}
+    assert sorted(rows) == latents
+    for latent in latents:  # generic candidates filtered out; of the rest, the best on the explanation examples kept
+        label, reasoning, auroc_random, auroc_hard = rows[latent]
+        scored = dict((name, float(value)) for name, value in re.findall(r"'([^']+)' ([0-9.]+)", reasoning.split("proxy): ")[1]))
+        assert set(scored) == {"zzz qqq", " ".join(top_title[latent].split()[:8]).strip("*_`\"' .")}  # JSON or FINAL lines
+        assert label == max(scored, key=scored.get) and auroc_random is not None and auroc_hard is not None

@@ -1,4 +1,5 @@
-"""`python -m evals.interp astro [--llm|--offline] [--max-features N] [--sae-id ID]` (= `just interpret astro`)."""
+"""`python -m evals.interp astro [--llm|--offline] [--llm-base-url URL] [--model M] [--max-features N] [--sae-id ID]`
+(= `just interpret astro`)."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from data.settings import warehouse_path
+from evals.interp.config import load_interp_config
 from evals.interp.pipeline import RunReport, run_interpretation
 from evals.interp.summary import METRICS
 from evals.llm import llm_available
@@ -20,6 +22,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     mode.add_argument("--llm", action="store_true", help="force the LLM path (needs OPENAI_API_KEY)")
     mode.add_argument("--offline", action="store_true", help="force the offline phrase path (a proxy)")
     parser.add_argument("--max-features", type=int, default=None, help="interpret only latents 0..N-1 (those already done are skipped)")
+    parser.add_argument("--llm-base-url", default=None,
+                        help="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1 for Ollama (no key needed)")
+    parser.add_argument("--model", default=None, help="chat model for both explainer and predictor (e.g. qwen2.5:7b)")
     parser.add_argument("--sae-id", type=int, default=None, help="which SAE (default: the corpus's default SAE, the one with the most latents)")
     return parser.parse_args(argv)
 
@@ -50,13 +55,22 @@ def print_report(report: RunReport, console: Console) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     console = Console(width=None if sys.stdout.isatty() else 140)  # logs and CI: no truncated columns
-    if args.llm and not llm_available():
-        console.print("[red]--llm needs OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server)[/]")
+    try:
+        config = load_interp_config()
+    except ValueError as error:
+        console.print(f"[red]{error}[/]")
+        return 2
+    if args.model:
+        config.llm.explainer_model = config.llm.predictor_model = args.model
+    base_url = args.llm_base_url or config.llm.base_url
+    if args.llm and not llm_available(base_url):
+        console.print("[red]--llm needs OPENAI_API_KEY, or a local OpenAI-compatible server: --llm-base-url URL "
+                      "(or llm.base_url in conf/interp.yaml)[/]")
         return 2
     use_llm = True if args.llm else False if args.offline else None
     try:
-        report = run_interpretation(warehouse_path(args.corpus), args.corpus, sae_id=args.sae_id,
-                                    use_llm=use_llm, max_features=args.max_features)
+        report = run_interpretation(warehouse_path(args.corpus), args.corpus, sae_id=args.sae_id, use_llm=use_llm,
+                                    max_features=args.max_features, config=config, llm_base_url=base_url)
     except (ValueError, FileNotFoundError) as error:
         console.print(f"[red]{error}[/]")
         return 2

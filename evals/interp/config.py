@@ -32,7 +32,15 @@ class ExampleConfig:
     """A feature with fewer than score_positives + this many active abstracts is not interpreted."""
     min_abstract_chars: int = 100
     """Shorter abstracts are never chosen as examples (the paper's filter)."""
+    explain_sampling: str = "top"
+    """'top': explain_top from the very top plus explain_quantile across the quantiles below;
+    'quantiles': all explain_top + explain_quantile spread across the activation quantiles (the
+    absolute top alone gives overly specific labels)."""
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.explain_sampling not in ("top", "quantiles"):
+            raise ValueError(f"examples.explain_sampling must be 'top' or 'quantiles', not {self.explain_sampling!r}")
 
 
 @dataclass
@@ -86,6 +94,15 @@ class LLMPathConfig:
 
     explainer_model: str = "gpt-4o"
     predictor_model: str = "gpt-4o-mini"
+    base_url: str | None = None
+    """OpenAI-compatible endpoint, e.g. a local Ollama, llama.cpp or vLLM server (default:
+    ``OPENAI_BASE_URL`` or api.openai.com); no API key is needed for one."""
+    candidates: int = 3
+    """Candidate labels the explainer writes per feature; the one scoring best on the explanation
+    examples (offline proxy scorer) is kept."""
+    structured_output: str = "json_schema"
+    """'json_schema': ask for JSON via response_format (answers that ignore it are still parsed;
+    a server that rejects it is asked again without); 'none': plain text only."""
     abstracts_per_prediction: int = 5
     """Held-out abstracts rated per predictor request (shuffled)."""
     max_concurrency: int = 8
@@ -95,6 +112,12 @@ class LLMPathConfig:
     """Features explained, scored and written per round (a crash loses at most one round)."""
     max_abstract_chars: int = 1500
     """Abstracts are cut to this many characters in prompts."""
+
+    def __post_init__(self) -> None:
+        if self.candidates < 1:
+            raise ValueError(f"llm.candidates must be at least 1, got {self.candidates}")
+        if self.structured_output not in ("json_schema", "none"):
+            raise ValueError(f"llm.structured_output must be 'json_schema' or 'none', not {self.structured_output!r}")
 
 
 @dataclass

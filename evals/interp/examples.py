@@ -144,11 +144,12 @@ def select_positives(n_active: int, config: ExampleConfig, rng: np.random.Genera
     """Ranks (0 = strongest) per positive role, or None when the feature fires too rarely."""
     if n_active < config.score_positives + config.min_explain_positives:
         return None
-    top = min(config.explain_top, n_active - config.score_positives)
+    top = min(config.explain_top, n_active - config.score_positives) if config.explain_sampling == "top" else 0
     rest = np.arange(top, n_active)
     score = _stratified(rest, config.quantiles, config.score_positives, rng)
     rest = np.setdiff1d(rest, score)
-    quantile = _stratified(rest, config.quantiles, config.explain_quantile, rng)
+    spread = config.explain_quantile + (0 if config.explain_sampling == "top" else config.explain_top)
+    quantile = _stratified(rest, config.quantiles, spread, rng)
     rest = np.setdiff1d(rest, quantile)
     extra_ranks = np.sort(rng.choice(rest, size=min(extra, len(rest)), replace=False)) if extra else rest[:0]
     return {"explain_pos": np.r_[np.arange(top), quantile], "score_pos": score, "explain_extra_pos": extra_ranks}

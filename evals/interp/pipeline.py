@@ -83,9 +83,10 @@ def _scores(examples: ExampleSet, rows: np.ndarray, ratings: np.ndarray):
 def run_interpretation(warehouse: Path, corpus_name: str, *, sae_id: int | None = None, use_llm: bool | None = None,
                        max_features: int | None = None, config: InterpConfig | None = None,
                        llm_base_url: str | None = None) -> RunReport:
-    """Interpret the features of one SAE; ``use_llm=None`` picks the LLM path iff a key is set."""
+    """Interpret the features of one SAE; ``use_llm=None`` picks the LLM path iff a key or an endpoint is set."""
     config = config or load_interp_config()
-    use_llm = llm_available() if use_llm is None else use_llm
+    llm_base_url = llm_base_url or config.llm.base_url
+    use_llm = llm_available(llm_base_url) if use_llm is None else use_llm
     started, clock = time.perf_counter(), Stopwatch()
     extra = 0 if use_llm else config.offline.explain_extra_positives
     extra_negatives = 0 if use_llm else config.offline.explain_extra_negatives
@@ -186,13 +187,19 @@ def _run_llm(warehouse: Path, corpus_name: str, sae: StoredSAE, corpus: Corpus, 
     with open_reader(warehouse) as con:
         stored_labels = stored_label_map(con, sae.sae_id, settings.explainer_model)
         retry_tags = failed_attempts(con, sae.sae_id, settings.explainer_model)
+    label_scorer = None
+    if settings.candidates > 1 and len(ready):  # candidates are compared by the offline proxy on explanation examples
+        scorer = config.offline.scorer if sae.embed_model == LOCAL_MODEL else "terms"
+        label_scorer = LabelScorer(scorer, corpus, PhraseIndex.build(corpus.texts, config.offline.max_phrase_words),
+                                   make_embedder("local", LOCAL_MODEL) if scorer != "terms" else None,
+                                   config.offline.term_weight)
     all_results: list[FeatureResult] = []
     pending_rare = list(rare)
     rounds = [ready[i:i + settings.features_per_batch] for i in range(0, len(ready), settings.features_per_batch)] or [ready]
     for round_latents in rounds:
         with clock.phase("explain (LLM)"):
             results = explain_round(clients["explainer"], corpus_name, corpus, examples, round_latents, settings,
-                                    config.examples.seed, retry_tags)
+                                    config.examples.seed, retry_tags, label_scorer)
         with clock.phase("score (LLM)"):
             predictions = predict_round(clients["predictor"], corpus_name, corpus, examples, results, settings,
                                         config.examples.seed, stored_labels)
