@@ -52,3 +52,14 @@ def test_sets_are_disjoint_stratified_and_edge_cases_are_flagged():
     assert hard.mean() > random.mean()
     again = select_examples(corpus, activations, np.arange(3), config, extra_positives=4)
     assert np.array_equal(again.doc_index, examples.doc_index)
+
+
+def test_quantile_sampling_spreads_explanation_positives_over_the_activation_range():
+    from evals.interp.config import ExampleConfig
+    from evals.interp.examples import select_positives
+
+    top = select_positives(200, ExampleConfig(), np.random.default_rng(0))["explain_pos"]
+    spread = select_positives(200, ExampleConfig(explain_sampling="quantiles"), np.random.default_rng(0))["explain_pos"]
+    assert len(top) == len(spread) == 10
+    assert list(top[:5]) == [0, 1, 2, 3, 4]  # the absolute top first ...
+    assert (spread < 40).sum() <= 3 and spread.max() >= 160  # ... or every quantile bin alike
