@@ -6,9 +6,13 @@ python := env_var_or_default("PYTHON", "python3")
 default:
     @just --list
 
-# Ingest a corpus (astro | cslg) and cache its embeddings: just data astro [--jsonl F] [--embeddings F] [--strict]
+# Ingest a corpus (astro | cslg) and cache its embeddings: just data astro [--jsonl F ...] [--embeddings F ...] [--strict]
 data corpus *args:
     {{python}} -m data ingest "$@"
+
+# Bring a warehouse written by an older SAE Atlas to this schema (the dashboard cannot): just migrate astro [--warehouse F]
+migrate corpus *args:
+    {{python}} -m data migrate "$@"
 
 # Open a corpus warehouse in the DuckDB shell (read-only): just sql astro ["SELECT ..."]
 sql corpus *query:
@@ -20,11 +24,11 @@ sql corpus *query:
 test *args:
     {{python}} -m pytest "$@"
 
-# Train an SAE on a corpus (ingests/embeds first; cached embeddings are reused): just train astro [--model.k 64 ...]
+# Train an SAE (conf/train.yaml) on a corpus (ingests/embeds first; cached embeddings are reused): just train astro [--model.k 64 ...]
 train corpus *args: (data corpus)
     OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" {{python}} -m trainer train "$@"
 
-# Train the k x n grid of conf/sweep.yaml on a corpus: just sweep astro [--grid F]
+# Train the k x n grid of conf/sweep.yaml on a corpus: just sweep astro [--config grid.yaml] [--k '[16, 32]']
 sweep corpus *args: (data corpus)
     OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" {{python}} -m trainer sweep "$@"
 
@@ -48,11 +52,11 @@ bench name *args:
 families corpus *args:
     {{python}} -m evals.families "$@"
 
-# Feature splitting across the corpus's SAE sizes: just splits astro [--sae-id N ...] [--bins 20]
+# Feature splitting across the corpus's SAE sizes: just splits astro [--sae-id N M ...] [--bins 20]
 splits corpus *args:
     {{python}} -m evals.splits "$@"
 
-# Label and score the features of a stored SAE: just interpret astro [--llm|--offline] [--max-features N] [--sae-id ID]
+# Label and score the features of a stored SAE: just interpret astro [--llm auto|yes|no] [--max-features N] [--sae-id ID]
 interpret corpus *args:
     {{python}} -m evals.interp "$@"
 

@@ -68,7 +68,7 @@ def run_page(render: Callable[[PageContext], None]) -> None:
                     "just data astro      # documents + embeddings\njust train astro     # SAEs, activations, latents")
     except WarehouseOutdated as error:
         empty_state("This warehouse was written by an older SAE Atlas", str(error),
-                    f"python -m data migrate --warehouse {path}")
+                    f"python -m data migrate <corpus> --warehouse {path}")
     except WarehouseBusy:
         st.warning(f"The warehouse is busy: another process (e.g. a training run) is writing to {path}. "
                    "The page retried for a moment; it shows the new data once the writer finishes.", icon="⏳")

@@ -1,57 +1,69 @@
-"""`python -m data ingest <corpus>`: documents in, embeddings cached, all in the corpus warehouse."""
+"""`python -m data ingest <corpus>`: documents in, embeddings cached, all in the corpus warehouse.
+
+`python -m data migrate <corpus> [--warehouse F]` brings an older warehouse to this code's schema.
+"""
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+from jsonargparse import ArgumentParser
 from rich.console import Console
 from rich.table import Table
 
+from data.commands import add_shared_arguments, warehouse_of
 from data.ingest import IngestReport, IngestRequest, ingest_corpus
 from data.schema import current_version
-from data.settings import warehouse_path
 from data.sources.arxiv_api import ArxivApiError
 from data.warehouse import open_writer
 
 console = Console(stderr=True)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m data", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    ingest = sub.add_parser("ingest", help="ingest a corpus and cache its embeddings")
-    ingest.add_argument("corpus", help="corpus name from conf/corpus/<name>.yaml, e.g. astro or cslg")
-    ingest.add_argument("--jsonl", type=Path, action="append", default=[], help="arXiv snapshot or listing JSONL (.gz ok)")
-    ingest.add_argument("--csv", type=Path, action="append", default=[], help="CSV with title and abstract columns")
-    ingest.add_argument("--arxiv", action="store_true", help="fetch from the arXiv API (the default when no file is given)")
-    ingest.add_argument("--max-results", type=int, default=None, help="read at most this many results of the arXiv API query")
-    ingest.add_argument("--embeddings", type=Path, action="append", default=[], help="precomputed vectors: .parquet or .npy")
-    ingest.add_argument("--abstract-texts", type=Path, default=None, help="abstract_texts.json of a .npy (default: next to it)")
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m data", description=__doc__)
+    commands = parser.add_subcommands()
+    ingest = ArgumentParser(description="ingest a corpus and cache its embeddings")
+    add_shared_arguments(ingest)
+    ingest.add_argument("--jsonl", type=Path, nargs="+", default=[],
+                        help="arXiv snapshot or listing JSONL files (.gz ok)")
+    ingest.add_argument("--csv", type=Path, nargs="+", default=[], help="CSV files with title and abstract columns")
+    ingest.add_argument("--arxiv", action="store_true",
+                        help="fetch from the arXiv API (the default when no file is given)")
+    ingest.add_argument("--max-results", type=int | None, default=None,
+                        help="read at most this many results of the arXiv API query")
+    ingest.add_argument("--embeddings", type=Path, nargs="+", default=[],
+                        help="precomputed vectors: .parquet or .npy files")
+    ingest.add_argument("--abstract-texts", type=Path | None, default=None,
+                        help="abstract_texts.json of a .npy (default: next to it)")
     ingest.add_argument(
-        "--embeddings-model", default=None, help="model the precomputed vectors come from (default: the corpus embed_model)"
+        "--embeddings-model", type=str | None, default=None,
+        help="model the precomputed vectors come from (default: the corpus embed_model)",
     )
-    ingest.add_argument("--embed-backend", choices=["local", "openai"], default=None, help="override the corpus embed_backend")
-    ingest.add_argument("--embed-model", default=None, help="override the corpus embed_model (e.g. text-embedding-3-small)")
-    ingest.add_argument("--strict", action="store_true", help="abort on the first malformed line instead of skipping it")
+    ingest.add_argument("--embed-backend", type=str | None, choices=["local", "openai"], default=None,
+                        help="override the corpus embed_backend")
+    ingest.add_argument("--embed-model", type=str | None, default=None,
+                        help="override the corpus embed_model (e.g. text-embedding-3-small)")
+    ingest.add_argument("--strict", action="store_true",
+                        help="abort on the first malformed line instead of skipping it")
     ingest.add_argument("--no-embed", action="store_true", help="store documents only; embed later")
-    ingest.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (default artifacts/<corpus>.duckdb)")
-    migrate = sub.add_parser("migrate", help="bring a warehouse to this code's schema version (readers cannot)")
-    migrate.add_argument("corpus", nargs="?", help="corpus name; its warehouse is artifacts/<corpus>.duckdb")
-    migrate.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (default artifacts/<corpus>.duckdb)")
+    commands.add_subcommand("ingest", ingest, help="ingest a corpus and cache its embeddings")
+    migrate = ArgumentParser(description="bring a warehouse to this code's schema version (readers cannot)")
+    add_shared_arguments(migrate)
+    commands.add_subcommand("migrate", migrate, help="bring a warehouse to this code's schema version (readers cannot)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command == "migrate":
-        return migrate_warehouse(parser, args.corpus, args.warehouse)
+    args = build_parser().parse_args(argv)
+    command = args[args.subcommand]
+    if args.subcommand == "migrate":
+        return migrate_warehouse(warehouse_of(command))
     request = IngestRequest(
-        corpus=args.corpus, jsonl=args.jsonl, csv=args.csv, arxiv=args.arxiv, max_results=args.max_results,
-        embeddings=args.embeddings, abstract_texts=args.abstract_texts, embeddings_model=args.embeddings_model,
-        embed_backend=args.embed_backend, embed_model=args.embed_model, strict=args.strict,
-        embed=not args.no_embed, warehouse=args.warehouse,
+        corpus=command.corpus, jsonl=command.jsonl, csv=command.csv, arxiv=command.arxiv,
+        max_results=command.max_results, embeddings=command.embeddings, abstract_texts=command.abstract_texts,
+        embeddings_model=command.embeddings_model, embed_backend=command.embed_backend, embed_model=command.embed_model,
+        strict=command.strict, embed=not command.no_embed, warehouse=command.warehouse,
     )
     try:
         report = ingest_corpus(request)
@@ -64,10 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def migrate_warehouse(parser: argparse.ArgumentParser, corpus: str | None, warehouse: Path | None) -> int:
-    if warehouse is None and corpus is None:
-        parser.error("migrate needs a corpus or --warehouse")
-    path = warehouse or warehouse_path(corpus)
+def migrate_warehouse(path: Path) -> int:
     if not path.exists():
         console.print(f"[red]error:[/red] no warehouse at {path}")
         return 2

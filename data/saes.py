@@ -1,4 +1,4 @@
-"""The life of a ``saes`` row and which SAE a command uses when none is named.
+"""The `saes` vocabulary every layer shares: its statuses and which SAE a command uses when none is named.
 
 ``data`` owns the ``saes`` table, so it owns the status vocabulary and the default-SAE rule: the
 trainer writes the statuses, every eval and the dashboard read them through here.

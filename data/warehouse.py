@@ -73,7 +73,7 @@ def _require_current_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     version = current_version(con)
     if 0 < version < SCHEMA_VERSION:
         raise WarehouseOutdated(f"{path} has schema version {version}, this code reads version {SCHEMA_VERSION}: "
-                                f"migrate it once with `python -m data migrate --warehouse {path}`")
+                                f"migrate it once with `python -m data migrate <corpus> --warehouse {path}`")
 
 
 def _connect_retrying(connect, path: Path, wait_s: float) -> duckdb.DuckDBPyConnection:

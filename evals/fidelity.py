@@ -12,7 +12,6 @@ over queries. Rows land in ``fidelity`` (replacing that SAE's previous row).
 """
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import sys
 from dataclasses import dataclass
@@ -27,8 +26,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from data.commands import command_parser, config_from, warehouse_of
 from data.embeddings import load_embeddings
-from data.settings import warehouse_path
 from data.warehouse import insert_arrow, open_reader, open_writer, transaction
 from evals.steering.index import DocumentIndex
 from evals.saes import StoredSAE, complete_sae, complete_sae_ids
@@ -126,15 +125,11 @@ def corpus_fidelity(path: str | Path, corpus: str, config: FidelityConfig = Fide
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evals.fidelity", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("corpus", help="corpus name, e.g. astro or cslg")
-    parser.add_argument("--warehouse", type=Path, default=None, help="warehouse file (default: artifacts/<corpus>.duckdb)")
-    parser.add_argument("--n-queries", type=int, default=FidelityConfig.n_queries, help="held-out documents used as queries")
-    parser.add_argument("--seed", type=int, default=FidelityConfig.seed)
+    parser = command_parser("just fidelity", __doc__, config=FidelityConfig)
     args = parser.parse_args(argv)
     console = Console()
     try:
-        results = corpus_fidelity(args.warehouse or warehouse_path(args.corpus), args.corpus, FidelityConfig(n_queries=args.n_queries, seed=args.seed))
+        results = corpus_fidelity(warehouse_of(args), args.corpus, config_from(parser, args, FidelityConfig))
     except (ValueError, FileNotFoundError) as error:  # bad input: say what and why, no traceback
         console.print(f"[red]error:[/red] {error}")
         return 2

@@ -20,11 +20,12 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import openai
 import pyarrow as pa
+from jsonargparse import ArgumentParser
 
 from data.warehouse import transaction
 
@@ -47,6 +48,26 @@ LOCAL_SERVER_KEY = "local-server"
 def llm_available(base_url: str | None = None) -> bool:
     """True when the LLM path can run: an API key is set, or an OpenAI-compatible endpoint is named."""
     return bool(os.environ.get("OPENAI_API_KEY") or base_url)
+
+
+LlmMode = Literal["auto", "yes", "no"]
+"""A command's ``--llm``: ``auto`` = the LLM path when ``OPENAI_API_KEY`` is set, else offline."""
+
+
+def add_llm_arguments(parser: ArgumentParser) -> None:
+    """``--llm`` and ``--llm-base-url``, the same for every command that may call an LLM."""
+    parser.add_argument("--llm", type=LlmMode, default="auto",
+                        help="use an LLM: auto = when OPENAI_API_KEY is set; yes; no (the offline path)")
+    parser.add_argument("--llm-base-url", type=str | None, default=None,
+                        help="OpenAI-compatible endpoint (default OPENAI_BASE_URL, else api.openai.com); models: conf/interp.yaml")
+
+
+def use_llm(mode: LlmMode, base_url: str | None = None) -> bool:
+    """Whether ``--llm mode`` means the LLM path; ``yes`` without a key or an endpoint is an error saying what to set."""
+    if mode == "yes" and not llm_available(base_url):
+        raise ValueError("--llm yes needs OPENAI_API_KEY, or a local OpenAI-compatible server named by --llm-base-url "
+                         "(or llm_path.base_url in conf/interp.yaml)")
+    return mode == "yes" or (mode == "auto" and llm_available(base_url))
 
 
 @dataclass

@@ -7,7 +7,6 @@ the max-cosine histograms of its pairs to ``eval_summaries`` (eval='splits').
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import dataclass
@@ -19,12 +18,20 @@ import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
+from data.commands import command_parser, config_from, warehouse_of
 from data.corpus import load_corpus_config
-from data.settings import warehouse_path
 from data.warehouse import insert_arrow, open_reader, open_writer, transaction
 from evals.saes import StoredSAE, UnknownSAE, complete_sae
 
 HISTOGRAM_BINS = 20
+
+
+@dataclass(frozen=True)
+class SplitsConfig:
+    """What `just splits` stores besides the matches."""
+
+    bins: int = HISTOGRAM_BINS
+    """Bins of the histogram of each larger latent's max cosine (eval_summaries, eval='splits')."""
 
 
 @dataclass(frozen=True)
@@ -197,16 +204,12 @@ def render_histogram(summary: dict, width: int = 40) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="just splits", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("corpus", help="corpus name (conf/corpus/<name>.yaml), e.g. astro")
-    parser.add_argument("--sae-id", type=int, action="append", help="only these SAEs (repeatable); default: all complete SAEs")
-    parser.add_argument("--warehouse", help="DuckDB file (default artifacts/<corpus>.duckdb)")
-    parser.add_argument("--bins", type=int, default=HISTOGRAM_BINS, help="histogram bins of the max cosines")
+    parser = command_parser("just splits", __doc__, sae_id="many", config=SplitsConfig)
     args = parser.parse_args(argv)
+    config = config_from(parser, args, SplitsConfig)
     console = Console()
     try:
-        matches = run_splits(args.warehouse or warehouse_path(args.corpus), args.corpus, args.sae_id, args.bins)
+        matches = run_splits(warehouse_of(args), args.corpus, args.sae_id, config.bins)
     except (ValueError, LookupError, FileNotFoundError) as error:
         console.print(f"[red]error:[/red] {error}")
         return 2
@@ -214,13 +217,13 @@ def main(argv: list[str] | None = None) -> int:
     for column in ("small SAE (n, k)", "large SAE (n, k)", "mean", "median", "> 0.9", "small latents matched", "max children"):
         table.add_column(column, justify="right")
     for match in matches:
-        s = match.summary(args.bins)
+        s = match.summary(config.bins)
         table.add_row(f"{s['small_sae_id']} ({s['small_n']}, {s['small_k']})", f"{s['large_sae_id']} ({s['large_n']}, {s['large_k']})",
                       f"{s['mean_max_cosine']:.3f}", f"{s['median_max_cosine']:.3f}", f"{s['fraction_above_0.9']:.1%}",
                       f"{s['small_latents_matched']}/{s['small_n']}", str(s["max_children"]))
     console.print(table)
     for match in matches:
-        s = match.summary(args.bins)
+        s = match.summary(config.bins)
         console.print(f"SAE {s['small_sae_id']} -> SAE {s['large_sae_id']}:\n{render_histogram(s)}", markup=False)
     return 0
 

@@ -185,7 +185,7 @@ def test_llm_names_and_scores_families_through_the_fake_server(word_warehouse, f
     rating = [m for m in requests if "Feature description: Stellar Things" in m[-1]["content"]]
     assert len(naming) == len(rows) and rating
     assert "astronomy" in naming[0][0]["content"] and "Children:" in naming[0][1]["content"]
-    assert run.summary["labels"]["path"] == load_interp_config().llm.explainer_model
+    assert run.summary["labels"]["path"] == load_interp_config().llm_path.explainer_model
     # Answers are cached in llm_cache: a re-run sends no new request.
     sent = len(fake_openai.requests["chat"])
     with pytest.MonkeyPatch.context() as patch:

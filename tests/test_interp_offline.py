@@ -81,13 +81,13 @@ def test_config_file_errors_name_the_file_and_key(tmp_path):
 
     from evals.interp.config import load_interp_config
 
-    assert load_interp_config().llm.explainer_model == "gpt-4o"  # the shipped conf/interp.yaml
+    assert load_interp_config().llm_path.explainer_model == "gpt-4o"  # the shipped conf/interp.yaml
     bad = tmp_path / "interp.yaml"
     bad.write_text("offline:\n  scorer: embedding\n  max_phrase: 3\n")
     with pytest.raises(ValueError, match=r"interp.yaml.*max_phrase"):
         load_interp_config(bad)
     bad.write_text("offlin: {}\n")
-    with pytest.raises(ValueError, match="unknown section 'offlin'"):
+    with pytest.raises(ValueError, match="unknown key.*'offlin'"):
         load_interp_config(bad)
 
 

@@ -156,7 +156,7 @@ def held_out_positive(examples, corpus, latent: int) -> int:
 
 
 def llm_config() -> InterpConfig:
-    return InterpConfig(llm=LLMPathConfig(explainer_model="gpt-4o", predictor_model="gpt-4o-mini", timeout_s=1.0,
+    return InterpConfig(llm_path=LLMPathConfig(explainer_model="gpt-4o", predictor_model="gpt-4o-mini", timeout_s=1.0,
                                           max_retries=4, features_per_batch=3, max_concurrency=4))
 
 
@@ -198,7 +198,7 @@ def test_llm_path_end_to_end_against_fake_server(trained_astro_copy, fake_openai
     monkeypatch.setenv("SAE_ATLAS_ARTIFACTS", str(path.parent))
     monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
     sent = len(fake_openai.requests["chat"])
-    assert main(["astro", "--llm", "--max-features", str(latents[-1] + 1), "--sae-id", str(sae_id)]) == 0
+    assert main(["astro", "--llm", "yes", "--max-features", str(latents[-1] + 1), "--sae-id", str(sae_id)]) == 0
     assert len(fake_openai.requests["chat"]) - sent == 9
     with open_reader(path) as con:
         label, status, auroc = con.execute("SELECT label, status, auroc FROM interpretations WHERE latent = ? "
@@ -210,7 +210,7 @@ def test_llm_path_end_to_end_against_fake_server(trained_astro_copy, fake_openai
 
 def test_llm_flag_without_key_is_a_clear_error(monkeypatch, capsys):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    assert main(["astro", "--llm"]) == 2
+    assert main(["astro", "--llm", "yes"]) == 2
     assert "OPENAI_API_KEY" in capsys.readouterr().out
 
 
@@ -245,7 +245,8 @@ def test_local_server_without_key_structured_or_not(trained_astro_copy, fake_ope
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.setenv("SAE_ATLAS_ARTIFACTS", str(path.parent))
-    assert main(["astro", "--llm", "--llm-base-url", fake_openai.base_url, "--model", "qwen2.5:7b",
+    assert main(["astro", "--llm", "yes", "--llm-base-url", fake_openai.base_url, "--llm_path.explainer_model", "qwen2.5:7b",
+                 "--llm_path.predictor_model", "qwen2.5:7b",
                  "--max-features", str(latents[-1] + 1), "--sae-id", str(sae_id)]) == 0
     chats = fake_openai.requests["chat"]
     assert {r["model"] for r in chats} == {"qwen2.5:7b"}  # the model named on the command line, for both roles

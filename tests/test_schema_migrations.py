@@ -34,10 +34,10 @@ def version_one_warehouse(path: Path) -> Path:
 
 def test_readers_refuse_an_outdated_warehouse_and_migrate_names_the_fix(tmp_path, capsys):
     path = version_one_warehouse(tmp_path / "astro.duckdb")
-    with pytest.raises(WarehouseOutdated, match="python -m data migrate --warehouse"):
+    with pytest.raises(WarehouseOutdated, match="python -m data migrate <corpus> --warehouse"):
         with open_reader(path):
             pass
-    assert data_main(["migrate", "--warehouse", str(path)]) == 0
+    assert data_main(["migrate", "astro", "--warehouse", str(path)]) == 0
     assert f"schema version {SCHEMA_VERSION}" in capsys.readouterr().err
     with open_reader(path) as con:
         assert current_version(con) == SCHEMA_VERSION
@@ -53,5 +53,5 @@ def test_readers_refuse_an_outdated_warehouse_and_migrate_names_the_fix(tmp_path
 
 
 def test_migrate_without_a_warehouse_is_a_clear_error(tmp_path, capsys):
-    assert data_main(["migrate", "--warehouse", str(tmp_path / "none.duckdb")]) == 2
+    assert data_main(["migrate", "astro", "--warehouse", str(tmp_path / "none.duckdb")]) == 2
     assert "no warehouse at" in capsys.readouterr().err

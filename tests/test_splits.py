@@ -92,7 +92,7 @@ def test_splits_bad_input_is_a_clear_error_and_loses_nothing(trained_astro_copy,
     run_splits(path, "astro", sae_ids[:2])
     with open_reader(path) as con:
         before = con.execute("SELECT count(*) FROM splits").fetchall()
-    assert splits_main(["astro", "--warehouse", str(path), "--sae-id", str(sae_ids[0]), "--sae-id", "999"]) == 2
+    assert splits_main(["astro", "--warehouse", str(path), "--sae-id", str(sae_ids[0]), "999"]) == 2
     assert "unknown SAE id 999" in capsys.readouterr().out
     assert splits_main(["astro", "--warehouse", str(path), "--sae-id", str(sae_ids[0])]) == 2
     assert "at least two" in capsys.readouterr().out

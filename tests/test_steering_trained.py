@@ -57,7 +57,7 @@ def test_fidelity_of_every_sae_is_stored_and_reconstructions_match_the_sae(train
     assert sorted(results) == sorted(trained_astro_copy.sae_ids)
     for scores in results.values():
         assert scores.n_queries == 150 and 0 < scores.recall < 1 and 0 < scores.ndcg < 1
-    fidelity.main(["astro", "--warehouse", str(path), "--n-queries", "150"])  # re-run replaces, not appends
+    fidelity.main(["astro", "--warehouse", str(path), "--n_queries", "150"])  # re-run replaces, not appends
     with open_reader(path) as con:
         rows = con.execute("SELECT sae_id, n_queries, recall_at_10, ndcg_at_10 FROM fidelity ORDER BY sae_id").fetchall()
     assert [row[0] for row in rows] == sorted(trained_astro_copy.sae_ids)
@@ -113,7 +113,7 @@ def test_steer_bench_cli_with_a_key_rewrites_and_judges_via_the_llm(trained_astr
     monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
     config = tmp_path / "steering.yaml"
     config.write_text("up_strengths: [1.0]\ndown_strengths: [-1.0]\nn_queries: 5\njudge_settings: [[1.0, -1.0]]\n")
-    assert cli.main(["bench", "astro", "--warehouse", str(path), "--config", str(config), "--sae-id", str(sae_id), "--judge"]) == 0
+    assert cli.main(["bench", "astro", "--warehouse", str(path), "--config", str(config), "--sae-id", str(sae_id), "--judge", "true"]) == 0
     assert "rewrite-llm" in capsys.readouterr().out
     with open_reader(path) as con:
         rows = con.execute("SELECT method, judge FROM steering_results ORDER BY method").fetchall()

@@ -34,7 +34,7 @@ def test_two_process_ddp_matches_one_process(astro_warehouse_template, tmp_path)
     for path in (ddp_path, single_path):
         path.parent.mkdir()
         shutil.copy(astro_warehouse_template, path)
-    command = [sys.executable, "-m", "trainer", "train", "astro", "--data.warehouse", str(ddp_path),
+    command = [sys.executable, "-m", "trainer", "train", "astro", "--warehouse", str(ddp_path),
                "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp",
                "--trainer.enable_progress_bar", "false", *flags(RUN)]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}

@@ -13,7 +13,7 @@ def test_sweep_trains_every_cell_of_the_grid(astro_warehouse, tmp_path):
         "k": [4, 8], "expansion": [0.25, 0.5],
         "overrides": {"max_steps": 2, "val_check_interval": 1, "batch_size": 128, "enable_progress_bar": False, "logger": False},
     }))
-    sae_ids = run_sweep("astro", ["--grid", str(grid), "--warehouse", str(astro_warehouse)])
+    sae_ids = run_sweep(["astro", "--config", str(grid), "--warehouse", str(astro_warehouse)])
     with open_reader(astro_warehouse) as con:
         rows = con.execute("SELECT sae_id, k, n_latents, status FROM saes ORDER BY sae_id").fetchall()
     assert [row[0] for row in rows] == sae_ids

@@ -6,9 +6,9 @@ import sys
 from rich.console import Console
 
 USAGE = """usage:
-  python -m trainer train <corpus> [--model.k 64 --trainer.max_steps 500 --data.warehouse F ...]
-  python -m trainer sweep <corpus> [--grid conf/sweep.yaml] [--max-steps N]
-  (train uses conf/<corpus>.yaml; `python -m trainer train astro --help` lists every option)"""
+  python -m trainer train <corpus> [--warehouse F] [--model.k 64 --trainer.max_steps 500 ...]
+  python -m trainer sweep <corpus> [--warehouse F] [--config grid.yaml] [--max_steps N]
+  (train reads conf/train.yaml, sweep conf/sweep.yaml; `python -m trainer train astro --help` lists every option)"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,17 +16,16 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) < 2 or argv[0] not in ("train", "sweep"):
         print(USAGE, file=sys.stderr)
         return 2
-    command, corpus, rest = argv[0], argv[1], argv[2:]
+    command, rest = argv[0], argv[1:]
+    from trainer.cli import AtlasCLI, train
     from trainer.sweep import run_sweep
-    from trainer.api import cli_args
-    from trainer.cli import AtlasCLI, run_pipeline
 
     console = Console(stderr=True)
     try:
         if command == "sweep":
-            run_sweep(corpus, rest)
+            run_sweep(rest)
             return 0
-        sae_id = run_pipeline(AtlasCLI(args=cli_args(None, corpus) + rest))
+        sae_id = train(AtlasCLI(args=rest))
     except (ValueError, FileNotFoundError, FloatingPointError) as error:
         console.print(f"[red]error:[/red] {error}")
         return 2

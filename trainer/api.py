@@ -5,7 +5,6 @@ import inspect
 import json
 from pathlib import Path
 
-from data.settings import CONF_DIR
 from trainer.datamodule import EmbeddingDataModule
 from trainer.module import SparseAutoencoderModule
 
@@ -24,26 +23,28 @@ def _section(key: str) -> str:
 
 
 def cli_args(warehouse_path: str | Path | None, corpus_name: str, config: str | Path | None = None, **overrides) -> list[str]:
-    """The LightningCLI arguments for one run: the corpus YAML, then the overrides (flat names)."""
-    config = Path(config) if config else CONF_DIR / f"{corpus_name}.yaml"
-    if not config.exists():
-        raise FileNotFoundError(f"no training config {config}; create it (see conf/astro.yaml) or pass config=")
-    args = ["--config", str(config), "--data.corpus", corpus_name]
+    """The training command line of one run: the corpus, then ``config`` (on top of conf/train.yaml), then the
+    overrides (flat names)."""
+    args = [corpus_name]
+    if config is not None:
+        if not Path(config).exists():
+            raise FileNotFoundError(f"no training config {config}; start from conf/train.yaml")
+        args += ["--config", str(config)]
     if warehouse_path is not None:
-        args += ["--data.warehouse", str(warehouse_path)]
+        args += ["--warehouse", str(warehouse_path)]
     for key, value in overrides.items():
         args += [f"--{_section(key)}{key}", value if isinstance(value, str) else json.dumps(value)]
     return args
 
 
-def train_sae(warehouse_path: str | Path, corpus_name: str, config: str | Path | None = None, **overrides) -> int:
-    """Train one SAE on a corpus's stored embeddings and write its outputs; returns its ``sae_id``.
+def train_sae(warehouse_path: str | Path, corpus_name: str, config: str | Path | None = None, **overrides) -> int | None:
+    """Train one SAE on a corpus's stored embeddings and write its outputs; returns its ``sae_id`` (None on
+    the other ranks of a DDP run).
 
     Overrides use flat names: model fields (``n_latents``, ``k``, ``lr`` ...), data fields
     (``batch_size``, ``seed`` ...), ``name``, or Trainer arguments (``max_steps``, ``devices`` ...).
     Training the same configuration again after a crash resumes and completes the unfinished run.
     """
-    from trainer.cli import AtlasCLI, run_pipeline
+    from trainer.cli import AtlasCLI, train
 
-    cli = AtlasCLI(args=cli_args(warehouse_path, corpus_name, config, **overrides))
-    return run_pipeline(cli)
+    return train(AtlasCLI(args=cli_args(warehouse_path, corpus_name, config, **overrides)))

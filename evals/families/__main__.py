@@ -1,42 +1,39 @@
-"""`just families <corpus>`: feature families of every complete SAE of a corpus (or one, --sae-id)."""
+"""`just families <corpus>`: feature families of every complete SAE of a corpus (or some, --sae-id).
+
+Settings: conf/families.yaml, or --config FILE, or any field as a flag (e.g. --clean_only true);
+labels use the example counts and models of conf/interp.yaml.
+"""
 from __future__ import annotations
 
-import argparse
 import sys
 
 from rich.console import Console
 from rich.table import Table
 
+from data.commands import command_parser, config_from, warehouse_of
 from data.corpus import load_corpus_config
-from data.settings import warehouse_path
 from data.warehouse import open_reader
-from evals.saes import UnknownSAE, complete_sae_ids
-from evals.families.config import DEFAULT_PATH, load_families_config
+from evals.families.config import DEFAULT_PATH, FamiliesConfig
 from evals.families.labels import FamilyLabeller
 from evals.families.pipeline import run_families
 from evals.interp.config import load_interp_config
-from evals.llm import llm_available
+from evals.llm import add_llm_arguments, use_llm
+from evals.saes import UnknownSAE, complete_sae_ids
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="just families", description=__doc__)
-    parser.add_argument("corpus", help="corpus name (conf/corpus/<name>.yaml), e.g. astro")
-    parser.add_argument("--sae-id", type=int, action="append", help="only this SAE (repeatable); default: all complete SAEs")
-    parser.add_argument("--config", default=str(DEFAULT_PATH), help="families YAML (default conf/families.yaml)")
-    parser.add_argument("--warehouse", help="DuckDB file (default artifacts/<corpus>.duckdb)")
-    parser.add_argument("--llm", choices=("auto", "yes", "no"), default="auto",
-                        help="name families with an LLM: auto = when OPENAI_API_KEY is set")
-    parser.add_argument("--llm-base-url", help="OpenAI-compatible endpoint (default OPENAI_BASE_URL); models: conf/interp.yaml")
+    parser = command_parser("just families", __doc__, sae_id="many", config=FamiliesConfig, config_file=DEFAULT_PATH)
+    add_llm_arguments(parser)
     args = parser.parse_args(argv)
     console = Console()
     try:
         load_corpus_config(args.corpus)
-        config = load_families_config(args.config)
-        warehouse = args.warehouse or warehouse_path(args.corpus)
+        config = config_from(parser, args, FamiliesConfig)
+        warehouse = warehouse_of(args)
         with open_reader(warehouse) as con:
             sae_ids = args.sae_id or complete_sae_ids(con, args.corpus)
-        use_llm = llm_available() if args.llm == "auto" else args.llm == "yes"
-        labeller = FamilyLabeller(load_interp_config(), config.family_activation, use_llm, args.corpus, args.llm_base_url)
+        labeller = FamilyLabeller(load_interp_config(), config.family_activation, use_llm(args.llm), args.corpus,
+                                  args.llm_base_url)
         table = Table(title=f"Feature families ({args.corpus})")
         for column in ("SAE", "families", "mean children", "max", "parent/child ratio", "block ratio lift",
                        "labelled", "mean F1", "mean AUROC", "seconds"):
@@ -49,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                           _num(ratio.get("mean")), _num(block.get("lift")), str(labels["labelled"]),
                           _num(labels.get("mean_f1")), _num(labels.get("mean_auroc")), _num(s["seconds"]))
         console.print(table)
-        console.print(f"labels: {labels['path']}" + ("" if use_llm else " (offline path: set OPENAI_API_KEY for LLM names)")
+        console.print(f"labels: {labels['path']}" + ("" if labeller.use_llm else " (offline path: set OPENAI_API_KEY for LLM names)")
                       + f"; family activation = {config.family_activation} over members; scores on held-out abstracts")
     except (UnknownSAE, ValueError, FileNotFoundError) as error:
         console.print(f"[red]error:[/red] {error}")

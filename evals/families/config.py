@@ -1,12 +1,10 @@
 """Typed parameters of feature-family extraction, read from ``conf/families.yaml``."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from data.commands import load_config
 from data.settings import CONF_DIR
 
 DEFAULT_PATH = CONF_DIR / "families.yaml"
@@ -68,14 +66,5 @@ class FamiliesConfig:
 
 
 def load_families_config(path: str | Path = DEFAULT_PATH, **overrides) -> FamiliesConfig:
-    """The YAML file's values, then ``overrides`` (e.g. from the command line), checked."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"families config {path} does not exist; copy conf/families.yaml")
-    raw = yaml.safe_load(path.read_text()) or {}
-    raw.update({key: value for key, value in overrides.items() if value is not None})
-    known = {field.name for field in dataclasses.fields(FamiliesConfig)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ValueError(f"{path}: unknown key(s) {unknown}; known keys: {sorted(known)}")
-    return FamiliesConfig(**raw)
+    """The YAML file's values, then ``overrides`` that are not None, checked."""
+    return load_config(FamiliesConfig, path, **overrides)

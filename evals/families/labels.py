@@ -117,8 +117,8 @@ class FamilyLabeller:
         names = self._llm_names(warehouse, [families[i] for i in ready], [p.candidate or "" for p in phrases],
                                 member_labels, titles)
         results = [FeatureResult(i, "complete", label=name) for i, name in zip(ready, names) if name]
-        predict_round(self._client(warehouse, self.interp.llm.predictor_model), self.corpus_name, corpus, examples,
-                      results, self.interp.llm, self.interp.examples.seed, {})
+        predict_round(self._client(warehouse, self.interp.llm_path.predictor_model), self.corpus_name, corpus, examples,
+                      results, self.interp.llm_path, self.interp.examples.seed, {})
         for result in results:
             labels[result.latent] = FamilyLabel(result.label, False, *_finite_scores(result.scores))
         return labels
@@ -130,7 +130,7 @@ class FamilyLabeller:
         return self._embedder
 
     def _client(self, warehouse, model: str) -> LLMClient:
-        settings = self.interp.llm
+        settings = self.interp.llm_path
         return LLMClient(LLMSettings(model=model, base_url=self.llm_base_url, max_concurrency=settings.max_concurrency,
                                      timeout_s=settings.timeout_s, max_retries=settings.max_retries),
                          lambda: open_writer(warehouse))
@@ -150,13 +150,13 @@ class FamilyLabeller:
             ])
             requests.append([{"role": "system", "content": FAMILY_PROMPT.format(field=subject)},
                              {"role": "user", "content": user}])
-        answers = self._client(warehouse, self.interp.llm.explainer_model).complete_many(requests)
+        answers = self._client(warehouse, self.interp.llm_path.explainer_model).complete_many(requests)
         return [None if isinstance(answer, Exception) else parse_label(answer.text) for answer in answers]
 
     def describe(self, labels: list[FamilyLabel]) -> dict:
         """How the labels were made and how well they score (means over labelled families)."""
         labelled = [x for x in labels if x.label and x.label != NO_CONCEPT]
-        summary = {"path": self.interp.llm.explainer_model if self.use_llm else EXPLAINER_NAME,
+        summary = {"path": self.interp.llm_path.explainer_model if self.use_llm else EXPLAINER_NAME,
                    "family_activation": self.reduce, "labelled": len(labelled), "families": len(labels)}
         for metric in ("pearson", "f1", "auroc"):
             values = [getattr(x, metric) for x in labelled if getattr(x, metric) is not None]

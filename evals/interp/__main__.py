@@ -1,32 +1,31 @@
-"""`python -m evals.interp astro [--llm|--offline] [--llm-base-url URL] [--model M] [--max-features N] [--sae-id ID]`
-(= `just interpret astro`)."""
+"""`python -m evals.interp astro [--llm auto|yes|no] [--max-features N] [--sae-id ID]` (= `just interpret astro`).
+
+Label and score the features of a stored SAE. Settings: conf/interp.yaml, or --config FILE, or any
+field as a flag (e.g. --offline.scorer terms). A local OpenAI-compatible server (Ollama, llama.cpp,
+vLLM) needs no key: --llm yes --llm-base-url http://localhost:11434/v1 --llm_path.explainer_model
+qwen2.5:7b --llm_path.predictor_model qwen2.5:7b.
+"""
 from __future__ import annotations
 
-import argparse
 import sys
 
+from jsonargparse import ArgumentParser
 from rich.console import Console
 from rich.table import Table
 
-from data.settings import warehouse_path
-from evals.interp.config import load_interp_config
+from data.commands import command_parser, config_from, warehouse_of
+from evals.interp.config import DEFAULT_PATH, InterpConfig
 from evals.interp.pipeline import RunReport, run_interpretation
 from evals.interp.summary import METRICS
-from evals.llm import llm_available
+from evals.llm import add_llm_arguments, use_llm
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="just interpret", description="Label and score the features of a stored SAE.")
-    parser.add_argument("corpus", help="corpus name, e.g. astro (warehouse artifacts/<corpus>.duckdb)")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--llm", action="store_true", help="force the LLM path (needs OPENAI_API_KEY)")
-    mode.add_argument("--offline", action="store_true", help="force the offline phrase path (a proxy)")
-    parser.add_argument("--max-features", type=int, default=None, help="interpret only latents 0..N-1 (those already done are skipped)")
-    parser.add_argument("--llm-base-url", default=None,
-                        help="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1 for Ollama (no key needed)")
-    parser.add_argument("--model", default=None, help="chat model for both explainer and predictor (e.g. qwen2.5:7b)")
-    parser.add_argument("--sae-id", type=int, default=None, help="which SAE (default: the corpus's default SAE, the one with the most latents)")
-    return parser.parse_args(argv)
+def build_parser() -> ArgumentParser:
+    parser = command_parser("just interpret", __doc__, sae_id="one", config=InterpConfig, config_file=DEFAULT_PATH)
+    add_llm_arguments(parser)
+    parser.add_argument("--max-features", type=int | None, default=None,
+                        help="interpret only latents 0..N-1 (those already done are skipped)")
+    return parser
 
 
 def print_report(report: RunReport, console: Console) -> None:
@@ -53,23 +52,13 @@ def print_report(report: RunReport, console: Console) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     console = Console(width=None if sys.stdout.isatty() else 140)  # logs and CI: no truncated columns
     try:
-        config = load_interp_config()
-    except ValueError as error:
-        console.print(f"[red]{error}[/]")
-        return 2
-    if args.model:
-        config.llm.explainer_model = config.llm.predictor_model = args.model
-    base_url = args.llm_base_url or config.llm.base_url
-    if args.llm and not llm_available(base_url):
-        console.print("[red]--llm needs OPENAI_API_KEY, or a local OpenAI-compatible server: --llm-base-url URL "
-                      "(or llm.base_url in conf/interp.yaml)[/]")
-        return 2
-    use_llm = True if args.llm else False if args.offline else None
-    try:
-        report = run_interpretation(warehouse_path(args.corpus), args.corpus, sae_id=args.sae_id, use_llm=use_llm,
+        config = config_from(parser, args, InterpConfig)
+        base_url = args.llm_base_url or config.llm_path.base_url
+        report = run_interpretation(warehouse_of(args), args.corpus, sae_id=args.sae_id, use_llm=use_llm(args.llm, base_url),
                                     max_features=args.max_features, config=config, llm_base_url=base_url)
     except (ValueError, FileNotFoundError) as error:
         console.print(f"[red]{error}[/]")

@@ -1,14 +1,16 @@
-"""Typed settings of auto-interpretation, read from ``conf/interp.yaml``."""
+"""Typed settings of auto-interpretation, read from ``conf/interp.yaml`` (``data.commands``)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
+from data.commands import load_config
 from data.settings import CONF_DIR
+
+DEFAULT_PATH = CONF_DIR / "interp.yaml"
 
 
 @dataclass
@@ -145,25 +147,14 @@ class CleanConfig:
 
 @dataclass
 class InterpConfig:
+    """Everything auto-interpretation reads from ``conf/interp.yaml``."""
+
     examples: ExampleConfig = field(default_factory=ExampleConfig)
     offline: OfflineConfig = field(default_factory=OfflineConfig)
-    llm: LLMPathConfig = field(default_factory=LLMPathConfig)
+    llm_path: LLMPathConfig = field(default_factory=LLMPathConfig)
     clean: CleanConfig = field(default_factory=CleanConfig)
 
 
 def load_interp_config(path: Path | None = None) -> InterpConfig:
-    """Read ``conf/interp.yaml``; unknown keys are an error naming the file and the key."""
-    path = path or CONF_DIR / "interp.yaml"
-    raw = yaml.safe_load(path.read_text()) if path.exists() else {}
-    raw = raw or {}
-    sections = {f.name: f.type for f in fields(InterpConfig)}
-    parts = {}
-    for name, value in raw.items():
-        if name not in sections:
-            raise ValueError(f"{path}: unknown section {name!r}; known: {', '.join(sections)}")
-        cls = {"examples": ExampleConfig, "offline": OfflineConfig, "llm": LLMPathConfig, "clean": CleanConfig}[name]
-        try:
-            parts[name] = cls(**(value or {}))
-        except TypeError as error:
-            raise ValueError(f"{path}: section {name!r}: {error}") from error
-    return InterpConfig(**parts)
+    """``conf/interp.yaml`` (or ``path``); unknown keys are an error naming the file and the key."""
+    return load_config(InterpConfig, path or DEFAULT_PATH)

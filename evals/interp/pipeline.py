@@ -85,12 +85,12 @@ def run_interpretation(warehouse: Path, corpus_name: str, *, sae_id: int | None 
                        llm_base_url: str | None = None) -> RunReport:
     """Interpret the features of one SAE; ``use_llm=None`` picks the LLM path iff a key or an endpoint is set."""
     config = config or load_interp_config()
-    llm_base_url = llm_base_url or config.llm.base_url
+    llm_base_url = llm_base_url or config.llm_path.base_url
     use_llm = llm_available(llm_base_url) if use_llm is None else use_llm
     started, clock = time.perf_counter(), Stopwatch()
     extra = 0 if use_llm else config.offline.explain_extra_positives
     extra_negatives = 0 if use_llm else config.offline.explain_extra_negatives
-    explainer = config.llm.explainer_model if use_llm else EXPLAINER_NAME
+    explainer = config.llm_path.explainer_model if use_llm else EXPLAINER_NAME
     with clock.phase("load"), open_reader(warehouse) as con:
         sae = pick_sae(con, corpus_name, sae_id)
         done = finished_latents(con, sae.sae_id, explainer)
@@ -106,7 +106,7 @@ def run_interpretation(warehouse: Path, corpus_name: str, *, sae_id: int | None 
     rare = [FeatureResult(latent, s) for latent, s in examples.status.items() if s != READY]
     ready = np.array([latent for latent, s in examples.status.items() if s == READY], dtype=np.int64)
     if use_llm:
-        predictor, is_proxy = config.llm.predictor_model, False
+        predictor, is_proxy = config.llm_path.predictor_model, False
         results, usage = _run_llm(warehouse, corpus_name, sae, corpus, examples, ready, rare, config, llm_base_url, clock)
     else:
         is_proxy, usage = True, []
@@ -177,7 +177,7 @@ def _offline_results(examples: ExampleSet, ready: np.ndarray, labels: list[Phras
 def _run_llm(warehouse: Path, corpus_name: str, sae: StoredSAE, corpus: Corpus, examples: ExampleSet,
              ready: np.ndarray, rare: list[FeatureResult], config: InterpConfig, base_url: str | None,
              clock: Stopwatch):
-    settings = config.llm
+    settings = config.llm_path
     cache = lambda: open_writer(warehouse)  # noqa: E731 (short-lived connections for the cache)
     clients = {
         role: LLMClient(LLMSettings(model=model, base_url=base_url, max_concurrency=settings.max_concurrency,

@@ -1,7 +1,6 @@
 """`python -m evals.steering bench <corpus>` (= `just steer-bench <corpus>`): run, store, plot, print."""
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -9,11 +8,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from data.settings import artifacts_dir, warehouse_path
+from jsonargparse import ArgumentParser
+
+from data.commands import command_parser, config_from, warehouse_of
+from data.settings import artifacts_dir
 from data.warehouse import open_reader, open_writer
 from evals.llm import LLMClient, LLMSettings, llm_available
 from evals.steering.benchmark import BenchmarkRun, default_queries, read_queries, run_benchmark, store_run, summarise
-from evals.steering.config import SteeringBenchConfig, load_steering_config
+from evals.steering.config import DEFAULT_PATH, SteeringBenchConfig
 from evals.steering.features import load_active_docs, load_catalog
 from evals.steering.judge import judge_cases
 from evals.steering.plots import pareto_figure, write_figure
@@ -31,10 +33,11 @@ class SteeringReport:
     png_problem: str | None
 
 
-def steering_benchmark(path: str | Path, corpus: str, config: SteeringBenchConfig) -> SteeringReport:
-    """Run the benchmark on one SAE of ``corpus``, store rows + summary, write the Pareto plot."""
+def steering_benchmark(path: str | Path, corpus: str, config: SteeringBenchConfig,
+                       sae_id: int | None = None) -> SteeringReport:
+    """Run the benchmark on SAE ``sae_id`` (default: the corpus's default SAE), store rows + summary, plot."""
     with open_reader(path) as con:
-        sae_id = pick_sae(con, corpus, config.sae_id).sae_id
+        sae_id = pick_sae(con, corpus, sae_id).sae_id
     search = SteerableSearch(path, sae_id)
     with open_reader(path) as con:
         catalog = load_catalog(con, sae_id, search.info.n_latents)
@@ -96,21 +99,17 @@ def print_report(report: SteeringReport, console: Console) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evals.steering", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    bench = sub.add_parser("bench", help="steering benchmark: SAE intervention vs query rewriting")
-    bench.add_argument("corpus", help="corpus name, e.g. astro or cslg")
-    bench.add_argument("--warehouse", type=Path, default=None, help="warehouse file (default: artifacts/<corpus>.duckdb)")
-    bench.add_argument("--config", type=Path, default=None, help="YAML settings (default: conf/steering.yaml)")
-    bench.add_argument("--sae-id", type=int, default=None, help="SAE to steer with (default: the corpus's default SAE, the one with the most latents)")
-    bench.add_argument("--queries", default=None, help="query file, one per line (default: sampled corpus titles)")
-    bench.add_argument("--n-queries", type=int, default=None)
-    bench.add_argument("--judge", action="store_true", default=None, help="also run the multiple-choice LLM judge (needs a key)")
-    args = parser.parse_args(argv)
+    parser = ArgumentParser(prog="python -m evals.steering", description=__doc__)
+    commands = parser.add_subcommands()
+    bench = command_parser("just steer-bench", "Steering benchmark: SAE intervention vs query rewriting. Settings: "
+                           "conf/steering.yaml, or --config FILE, or any field as a flag (e.g. --n_queries 20).",
+                           sae_id="one", config=SteeringBenchConfig, config_file=DEFAULT_PATH)
+    commands.add_subcommand("bench", bench, help="steering benchmark: SAE intervention vs query rewriting")
+    args = parser.parse_args(argv).bench
     console = Console()
     try:
-        config = load_steering_config(args.config, sae_id=args.sae_id, queries_file=args.queries, n_queries=args.n_queries, judge=args.judge)
-        print_report(steering_benchmark(args.warehouse or warehouse_path(args.corpus), args.corpus, config), console)
+        config = config_from(bench, args, SteeringBenchConfig)
+        print_report(steering_benchmark(warehouse_of(args), args.corpus, config, args.sae_id), console)
     except (ValueError, FileNotFoundError) as error:  # bad input: say what and why, no traceback
         console.print(f"[red]error:[/red] {error}")
         return 2

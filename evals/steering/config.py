@@ -1,20 +1,19 @@
-"""Typed settings of the steering benchmark, read from ``conf/steering.yaml``."""
+"""Typed settings of the steering benchmark, read from ``conf/steering.yaml`` (``data.commands``)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from data.commands import load_config
 from data.settings import CONF_DIR
+
+DEFAULT_PATH = CONF_DIR / "steering.yaml"
 
 
 @dataclass
 class SteeringBenchConfig:
-    """What the steering benchmark runs: which SAE, which queries, which (u, d) grid."""
+    """What the steering benchmark runs: which queries, which (u, d) grid (the SAE: ``--sae-id``)."""
 
-    sae_id: int | None = None
-    """SAE to steer with; None: the corpus's default SAE (``data.saes.default_sae_id``: the most latents)."""
     queries_file: str | None = None
     """Text file with one query per line; None: titles of a seeded sample of corpus documents."""
     n_queries: int = 50
@@ -51,12 +50,5 @@ class SteeringBenchConfig:
 
 
 def load_steering_config(path: Path | None = None, **overrides) -> SteeringBenchConfig:
-    """Read ``conf/steering.yaml`` (unknown keys are an error naming them), then apply ``overrides``."""
-    path = path or CONF_DIR / "steering.yaml"
-    raw = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
-    known = {f.name for f in fields(SteeringBenchConfig)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ValueError(f"{path}: unknown keys {unknown}; known: {', '.join(sorted(known))}")
-    raw.update({key: value for key, value in overrides.items() if value is not None})
-    return SteeringBenchConfig(**raw)
+    """``conf/steering.yaml`` (or ``path``; unknown keys are an error naming them), then ``overrides`` not None."""
+    return load_config(SteeringBenchConfig, path or DEFAULT_PATH, **overrides)
