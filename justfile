@@ -6,7 +6,7 @@ python := env_var_or_default("PYTHON", "python3")
 default:
     @just --list
 
-# Ingest a corpus (astro | cslg) and cache its embeddings: just data astro [--jsonl F ...] [--embeddings F ...] [--strict]
+# Ingest a corpus and cache its embeddings: just data astro [--all] [--jsonl F ...] [--embeddings F ...] [--strict]; any collection: just data NAME --csv F --text-column C
 data corpus *args:
     {{python}} -m data ingest "$@"
 
@@ -28,24 +28,25 @@ test *args:
 train corpus *args: (data corpus)
     OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" {{python}} -m trainer train "$@"
 
-# Train the k x n grid of conf/sweep.yaml on a corpus: just sweep astro [--config grid.yaml] [--k '[16, 32]']
+# Train the architecture x n x k grid of conf/sweep.yaml, print the held-out Pareto table, mark the recommended SAE: just sweep astro [--config grid.yaml] [--no-train]
 sweep corpus *args: (data corpus)
-    OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" {{python}} -m trainer sweep "$@"
+    OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" {{python}} -m evals.sweep "$@"
 
 # OMP_WAIT_POLICY=PASSIVE: on a shared, oversubscribed CPU, spinning OpenMP workers stall every small op.
-# Benchmarks: just bench <name> [args]  (data-ingest, dashboard, train [--shape sae64|minilm], quality [--steps N], write, or evals/bench/<name>.py)
+# Benchmarks: just bench <name> [args]  (data-ingest, embed [--n N], dashboard, train [--shape sae64|minilm], quality [--steps N], write, or evals/bench/<name>.py)
 bench name *args:
     #!/usr/bin/env bash
     set -euo pipefail
     export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
     case "$1" in
         data-ingest) shift; {{python}} -m data.bench.ingest "$@" ;;
+        embed) shift; {{python}} -m data.bench.embed "$@" ;;
         dashboard) shift; {{python}} -m dashboard.bench "$@" ;;
         train) shift; {{python}} -m trainer.bench.train_step "$@" ;;
         quality) shift; {{python}} -m trainer.bench.quality "$@" ;;
         write) shift; {{python}} -m trainer.bench.write_activations "$@" ;;
         *) if [ -f "evals/bench/$1.py" ]; then name="$1"; shift; {{python}} -m "evals.bench.$name" "$@"
-           else echo "unknown benchmark '$1'; known: data-ingest, dashboard, train, quality, write, $(ls evals/bench | sed -n 's/\.py$//p' | grep -v __init__ | paste -sd, -)" >&2; exit 2; fi ;;
+           else echo "unknown benchmark '$1'; known: data-ingest, embed, dashboard, train, quality, write, $(ls evals/bench | sed -n 's/\.py$//p' | grep -v __init__ | paste -sd, -)" >&2; exit 2; fi ;;
     esac
 
 # Feature families of every complete SAE of a corpus: just families astro [--sae-id N] [--llm no]
@@ -70,6 +71,22 @@ dashboard corpus="astro" *args:
 steer-bench corpus *args:
     {{python}} -m evals.steering bench "$@"
 
-# Retrieval fidelity of every SAE of a corpus (recall@10, nDCG@10 of search over reconstructions) -> fidelity
+# The quality card of one SAE, every number on the test split: just report astro [--sae-id N] [--json]
+report corpus *args:
+    OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" {{python}} -m evals.report "$@"
+
+# Retrieval fidelity of every SAE of a corpus (test documents as queries; recall@10, nDCG@10 over reconstructions) -> fidelity
 fidelity corpus *args:
     {{python}} -m evals.fidelity "$@"
+
+# Concept trends: monthly prevalence of every feature, trend test with FDR control -> trends, trend_months
+trends corpus *args:
+    {{python}} -m evals.trends "$@"
+
+# Features that separate documents by a target (train split), tested on the test split: just contrast astro --target category=astro-ph.GA
+contrast corpus *args:
+    {{python}} -m evals.contrast "$@"
+
+# Export an SAE for other tools: just export astro [--sae-id N] --format safetensors|sentence-transformers|parquet [--out DIR]
+export corpus *args:
+    {{python}} -m evals.export "$@"

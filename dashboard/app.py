@@ -18,6 +18,8 @@ PAGES = [
     st.Page("views/features.py", title="Features", icon=":material/table_rows:"),
     st.Page("views/feature.py", title="Feature page", icon=":material/neurology:"),
     st.Page("views/families.py", title="Families", icon=":material/account_tree:"),
+    st.Page("views/trends.py", title="Trends", icon=":material/trending_up:"),
+    st.Page("views/contrast.py", title="Contrast", icon=":material/compare_arrows:"),
     st.Page("views/steer.py", title="Search & steer", icon=":material/tune:"),
     st.Page("views/sql.py", title="SQL", icon=":material/terminal:"),
 ]

@@ -128,3 +128,44 @@ def family_scores(families: pd.DataFrame) -> go.Figure:
     figure.add_hline(y=0.8, line_dash="dot")
     figure.add_vline(x=0.8, line_dash="dot", annotation_text="clean ≥ 0.8 / 0.8")
     return _layout(figure, "Family label scores", height=380, xaxis=dict(title="pearson"), yaxis=dict(title="f1"))
+
+
+def prevalence_figure(frame: pd.DataFrame, title: str, height: int = 300) -> go.Figure:
+    """Monthly share of documents with a feature and its 95% Wilson band; months with too few documents are
+    left blank (a grey band says so) instead of drawing a share computed from a handful of documents.
+
+    ``frame``: month, n_docs, n_active, share, low, high, eligible, note (see ``dashboard.prevalence.prevalence_frame``).
+    """
+    shown = frame.assign(share=frame["share"].where(frame["eligible"]), low=frame["low"].where(frame["eligible"]),
+                         high=frame["high"].where(frame["eligible"]))
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=shown["month"], y=100 * shown["high"], mode="lines", line=dict(width=0),
+                                showlegend=False, hoverinfo="skip", connectgaps=False))
+    figure.add_trace(go.Scatter(x=shown["month"], y=100 * shown["low"], mode="lines", line=dict(width=0), fill="tonexty",
+                                fillcolor="rgba(76,120,168,0.2)", name="95% interval", hoverinfo="skip", connectgaps=False))
+    figure.add_trace(go.Scatter(x=shown["month"], y=100 * shown["share"], mode="lines+markers", name="share of documents",
+                                line=dict(color=PALETTE[0]), connectgaps=False, customdata=shown[["n_active", "n_docs"]],
+                                hovertemplate="%{x|%Y-%m}: %{y:.2f}% (%{customdata[0]} of %{customdata[1]} documents)<extra></extra>"))
+    # One grey band (and one note) per run of consecutive left-out months with the same reason.
+    runs = (frame["eligible"] | (frame["note"] != frame["note"].shift())).cumsum()
+    for _, run in frame[~frame["eligible"]].groupby(runs[~frame["eligible"]]):
+        figure.add_vrect(x0=run["month"].iloc[0] - pd.Timedelta(days=14), x1=run["month"].iloc[-1] + pd.Timedelta(days=14),
+                         fillcolor=BASELINE_COLOUR, opacity=0.25, line_width=0, annotation_text=run["note"].iloc[0],
+                         annotation_position="top left", annotation_font_size=10, annotation_textangle=-90)
+    return _layout(figure, title, height=height, xaxis=dict(title="month"), yaxis=dict(title="% of documents", rangemode="tozero"))
+
+
+def contrast_effects(features: pd.DataFrame, kind: str) -> go.Figure:
+    """Per selected feature: the target's mean on test documents with vs without it (the effect, as a dumbbell)."""
+    names = [f"{row.latent}: {label_text(row.label, '')[:40]}" for row in features.itertuples()]
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=features["mean_without"], y=names, mode="markers", name="without the feature",
+                                marker=dict(color=BASELINE_COLOUR, size=9)))
+    figure.add_trace(go.Scatter(x=features["mean_with"], y=names, mode="markers", name="with the feature",
+                                marker=dict(color=PALETTE[0], size=10), customdata=features[["n_with", "q_value"]],
+                                hovertemplate="%{y}<br>%{x:.3f} on %{customdata[0]} test documents, q = %{customdata[1]:.1e}<extra></extra>"))
+    for row, name in zip(features.itertuples(), names):
+        figure.add_shape(type="line", x0=row.mean_without, x1=row.mean_with, y0=name, y1=name, line=dict(color=PALETTE[0], width=1))
+    axis = "share of positives (test split)" if kind == "binary" else "mean target (test split)"
+    return _layout(figure, "Target on test documents with vs without each selected feature", height=max(320, 28 * len(names) + 120),
+                   xaxis=dict(title=axis), yaxis=dict(autorange="reversed"))

@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboard import queries
 from dashboard.settings import DashboardSettings, candidate_warehouses
-from data.warehouse import WarehouseBusy, WarehouseMissing, WarehouseOutdated
+from data.warehouse import WarehouseBusy, WarehouseMissing, WarehouseOutdated, WarehouseUnreadable
 
 _OTHER = "Other path…"
 
@@ -73,6 +73,8 @@ def run_page(render: Callable[[PageContext], None]) -> None:
         st.warning(f"The warehouse is busy: another process (e.g. a training run) is writing to {path}. "
                    "The page retried for a moment; it shows the new data once the writer finishes.", icon="⏳")
         st.button("Retry now", key="busy_retry")
+    except WarehouseUnreadable as error:
+        st.error(str(error))
     except duckdb.Error as error:
         st.error(f"Could not read {path}: {error}")
 

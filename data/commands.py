@@ -6,18 +6,26 @@ flags whose ``--help`` is the field's docstring; ``conf/<name>.yaml`` holds the 
 ``--config FILE`` overrides them. ``load_config`` reads the same YAML files for library callers.
 Either way a wrong type or an unknown key is an error naming the file and the key.
 (LightningCLI, the trainer's parser, is jsonargparse too.)
+
+``entry_point`` wraps every command's ``main``: a warehouse it cannot use (missing, busy, not DuckDB,
+damaged or truncated) is one clear message and exit 2 instead of a traceback.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import duckdb
 import yaml
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace, set_parsing_settings
+from rich.console import Console
 
 from data.settings import warehouse_path
+from data.warehouse import WarehouseError, is_damaged_file_error, unreadable
 
 # A dataclass field's docstring (the string under it) becomes its --help text.
 set_parsing_settings(docstring_parse_attribute_docstrings=True)
@@ -97,3 +105,27 @@ def load_config(cls: type[Config], path: str | Path, **overrides: Any) -> Config
         return config_from(parser, args, cls)
     except (argparse.ArgumentError, TypeError, ValueError) as error:
         raise ValueError(f"{path}: {error}") from error
+
+
+EXIT_BAD_INPUT = 2
+"""Exit code of a refused input (a bad file, a bad option, a warehouse that cannot be used)."""
+
+
+def entry_point(main: Callable[..., int]) -> Callable[..., int]:
+    @functools.wraps(main)
+    def run(*args, **kwargs) -> int:
+        try:
+            return main(*args, **kwargs)
+        except WarehouseError as error:
+            return _refuse(error)
+        except duckdb.Error as error:  # a file damaged inside its blocks fails only when they are read
+            if not is_damaged_file_error(error):
+                raise
+            return _refuse(unreadable("the warehouse", error, at_open=False))
+
+    return run
+
+
+def _refuse(error: Exception) -> int:
+    Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False)
+    return EXIT_BAD_INPUT

@@ -1,6 +1,7 @@
-"""Storing documents: de-duplicated by arXiv id (latest version wins), stable doc_ids, atomic."""
+"""Storing documents: de-duplicated by id (latest version wins), stable doc_ids, atomic."""
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 import duckdb
@@ -22,6 +23,7 @@ _INCOMING_SCHEMA = pa.schema(
         ("published", pa.date32()),
         ("version", pa.int32()),
         ("text_hash", pa.string()),
+        ("metadata", pa.string()),
     ]
 )
 
@@ -40,7 +42,7 @@ def ingest_documents(
     batch: list[Document] = []
     for document in documents:
         stats.read += 1
-        if not corpus.accepts(document.categories):
+        if not corpus.accepts(document.categories, document.metadata):
             stats.outside_corpus += 1
             continue
         batch.append(document)
@@ -65,6 +67,7 @@ def _store_batch(
             "published": [d.published for d in batch],
             "version": [d.version for d in batch],
             "text_hash": [d.text_hash for d in batch],
+            "metadata": [None if d.metadata is None else json.dumps(d.metadata, sort_keys=True) for d in batch],
         },
         schema=_INCOMING_SCHEMA,
     )
@@ -75,7 +78,7 @@ def _store_batch(
             con.execute(
                 """
                 CREATE OR REPLACE TEMP TABLE _incoming AS
-                SELECT * EXCLUDE (ord) FROM _incoming_raw
+                SELECT * EXCLUDE (ord, metadata), metadata::JSON AS metadata FROM _incoming_raw
                 QUALIFY row_number() OVER (PARTITION BY arxiv_id ORDER BY version DESC, ord DESC) = 1
                 """
             )
@@ -84,27 +87,31 @@ def _store_batch(
                 SELECT count(*) FROM _incoming i JOIN docs d USING (arxiv_id)
                 WHERE i.version >= d.version
                   AND (i.text_hash <> d.text_hash OR i.categories <> d.categories
-                       OR i.version <> d.version OR i.published IS DISTINCT FROM d.published)
+                       OR i.version <> d.version OR i.published IS DISTINCT FROM d.published
+                       OR i.metadata::VARCHAR IS DISTINCT FROM d.metadata::VARCHAR)
                 """
             ).fetchall()[0][0]
             known = con.execute("SELECT count(*) FROM _incoming JOIN docs USING (arxiv_id)").fetchall()[0][0]
             con.execute(
                 """
                 UPDATE docs SET title = i.title, abstract = i.abstract, categories = i.categories,
-                       published = i.published, version = i.version, text_hash = i.text_hash, source = ?
+                       published = i.published, version = i.version, text_hash = i.text_hash, source = ?,
+                       metadata = i.metadata
                 FROM _incoming i
                 WHERE docs.arxiv_id = i.arxiv_id AND i.version >= docs.version
                   AND (i.text_hash <> docs.text_hash OR i.categories <> docs.categories
-                       OR i.version <> docs.version OR i.published IS DISTINCT FROM docs.published)
+                       OR i.version <> docs.version OR i.published IS DISTINCT FROM docs.published
+                       OR i.metadata::VARCHAR IS DISTINCT FROM docs.metadata::VARCHAR)
                 """,
                 [source],
             )
             inserted = con.execute(
                 f"""
-                INSERT INTO docs
+                INSERT INTO docs (doc_id, arxiv_id, title, abstract, categories, published, version, text_hash, source,
+                                  split, metadata)
                 SELECT (SELECT coalesce(max(doc_id), -1) FROM docs) + row_number() OVER (ORDER BY i.arxiv_id),
                        i.arxiv_id, i.title, i.abstract, i.categories, i.published, i.version, i.text_hash, ?,
-                       {split_sql("i.arxiv_id")}
+                       {split_sql("i.arxiv_id")}, i.metadata
                 FROM _incoming i ANTI JOIN docs d USING (arxiv_id)
                 """,
                 [source, test_fraction],

@@ -24,26 +24,35 @@ class SaeStatus(str, Enum):
         return self.value
 
 
-DEFAULT_SAE_ORDER = "n_latents DESC, created_at DESC, sae_id DESC"
-"""The default-SAE rule as an ORDER BY over ``complete_saes``: the most latents (the finest
-features), then the most recently registered, then the highest id."""
+JUDGE_MARK = "-judge-seed"
+"""In the name of an SAE trained only to judge another (the steering benchmark's): never a default."""
+
+DEFAULT_SAE_ORDER = "recommended DESC, n_latents DESC, created_at DESC, sae_id DESC"
+"""The default-SAE rule as an ORDER BY: the SAE `just sweep` recommended, else the most latents
+(the finest features), then the most recently registered, then the highest id."""
 
 
 def default_sae_id(con: duckdb.DuckDBPyConnection, corpus: str | None = None) -> int | None:
     """The SAE every command and the dashboard use when none is named; None without one.
 
     Rule: among the complete SAEs of ``corpus`` (of the whole warehouse when None) that have their
-    per-latent rows, the one with the most latents; ties go to the newest (``created_at``), then to
-    the highest ``sae_id``. (The trainer writes latents with the 'complete' flip; a row without them
-    is a metrics-only record, e.g. an imported sweep.)
+    per-latent rows and are not a steering judge, the one `just sweep` recommended
+    (``eval_summaries`` eval='sweep', ``recommended`` true); without one, the one with the most
+    latents; ties go to the newest (``created_at``), then to the highest ``sae_id``. (The trainer
+    writes latents with the 'complete' flip; a row without them is a metrics-only record.)
     """
     where, params = ("AND s.corpus = ?", [corpus]) if corpus is not None else ("", [])
     row = con.execute(
         f"""
-        SELECT s.sae_id FROM complete_saes s
-        WHERE EXISTS (SELECT 1 FROM latents l WHERE l.sae_id = s.sae_id) {where}
+        SELECT s.sae_id FROM (
+            SELECT s.*, coalesce((
+                SELECT (e.summary->>'recommended')::BOOLEAN FROM eval_summaries e
+                WHERE e.sae_id = s.sae_id AND e.eval = 'sweep'), false) AS recommended
+            FROM complete_saes s
+        ) s
+        WHERE EXISTS (SELECT 1 FROM latents l WHERE l.sae_id = s.sae_id) AND NOT contains(s.name, ?) {where}
         ORDER BY {DEFAULT_SAE_ORDER} LIMIT 1
         """,
-        params,
+        [JUDGE_MARK, *params],
     ).fetchall()
     return int(row[0][0]) if row else None

@@ -295,6 +295,123 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     (
         4,
         [
+            # The Matryoshka level of each latent (0 = the coarsest prefix); 0 for every latent of a plain SAE.
+            "ALTER TABLE latents ADD COLUMN level INTEGER NOT NULL DEFAULT 0",
+        ],
+    ),
+    (
+        5,
+        [
+            # Retrieval fidelity of test queries per searched set (evals/fidelity.py): 'all' (every other
+            # document) or 'test' (test documents only). Rows from before the split: 'sampled' (random queries).
+            "ALTER TABLE fidelity ADD COLUMN searched VARCHAR DEFAULT 'sampled'",
+        ],
+    ),
+    (
+        6,
+        [
+            # Concept trends (evals/trends): one row per latent of an SAE, replaced on re-run.
+            """
+            CREATE TABLE trends (
+                sae_id              INTEGER NOT NULL,
+                latent              INTEGER NOT NULL,
+                active_docs         INTEGER NOT NULL,
+                slope               DOUBLE,
+                z                   DOUBLE,
+                dispersion          DOUBLE,
+                p_value             DOUBLE,
+                q_value             DOUBLE,
+                recent_prevalence   DOUBLE,
+                previous_prevalence DOUBLE,
+                ratio               DOUBLE,
+                direction           VARCHAR NOT NULL,
+                PRIMARY KEY (sae_id, latent)
+            )
+            """,
+            # The calendar months a trends run saw: documents per month, whether the month was tested (else
+            # why not: too few documents, or a category mix unlike the corpus's other months) and which
+            # effect-size period (recent / previous) it belongs to.
+            """
+            CREATE TABLE trend_months (
+                sae_id   INTEGER NOT NULL,
+                month    DATE NOT NULL,
+                n_docs   INTEGER NOT NULL,
+                eligible BOOLEAN NOT NULL,
+                excluded VARCHAR,
+                period   VARCHAR,
+                PRIMARY KEY (sae_id, month)
+            )
+            """,
+            # Contrasts (evals/contrast): one row per (SAE, target expression, selection method).
+            """
+            CREATE TABLE contrasts (
+                sae_id           INTEGER NOT NULL,
+                target           VARCHAR NOT NULL,
+                method           VARCHAR NOT NULL,
+                kind             VARCHAR NOT NULL,
+                n_features       INTEGER NOT NULL,
+                n_train          INTEGER NOT NULL,
+                n_test           INTEGER NOT NULL,
+                train_mean       DOUBLE NOT NULL,
+                test_mean        DOUBLE NOT NULL,
+                metric           VARCHAR NOT NULL,
+                features_score   DOUBLE,
+                embedding_score  DOUBLE,
+                created_at       TIMESTAMP NOT NULL,
+                PRIMARY KEY (sae_id, target, method)
+            )
+            """,
+            # The features a contrast selected on the train split, evaluated on the test split.
+            """
+            CREATE TABLE contrast_features (
+                sae_id        INTEGER NOT NULL,
+                target        VARCHAR NOT NULL,
+                method        VARCHAR NOT NULL,
+                rank          INTEGER NOT NULL,
+                latent        INTEGER NOT NULL,
+                train_score   DOUBLE NOT NULL,
+                n_with        INTEGER NOT NULL,
+                mean_with     DOUBLE,
+                mean_without  DOUBLE,
+                effect        DOUBLE,
+                p_value       DOUBLE,
+                q_value       DOUBLE,
+                PRIMARY KEY (sae_id, target, method, rank)
+            )
+            """,
+        ],
+    ),
+    (
+        7,
+        [
+            # Any text collection: its other columns, as a JSON object (NULL for arXiv documents).
+            # Query with docs.metadata->>'stars', or through the long view below.
+            "ALTER TABLE docs ADD COLUMN metadata JSON",
+            # One row per (document, metadata column): GROUP BY key, value without knowing the columns.
+            """
+            CREATE VIEW doc_metadata AS
+            SELECT d.doc_id, m.key, m.value ->> '$' AS value FROM docs d, json_each(d.metadata) m
+            """,
+            # What each cached model is: its width, sequence limit and normalisation, recorded with its
+            # vectors. fingerprint: of a local model folder, so a changed model is not mixed with its old vectors.
+            """
+            CREATE TABLE embedding_models (
+                model          VARCHAR PRIMARY KEY,
+                backend        VARCHAR NOT NULL,
+                source         VARCHAR,
+                dim            INTEGER NOT NULL,
+                max_seq_length INTEGER,
+                normalized     BOOLEAN,
+                precision      VARCHAR,
+                fingerprint    VARCHAR,
+                recorded_at    TIMESTAMP NOT NULL
+            )
+            """,
+        ],
+    ),
+    (
+        8,
+        [
             # Labels a researcher can trust (issue 10): held-out AUROC against random and against hard
             # (nearest non-activating) negatives apart, each with its other-label baseline (random_*).
             "ALTER TABLE interpretations ADD COLUMN auroc_random DOUBLE",

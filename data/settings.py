@@ -18,6 +18,12 @@ def artifacts_dir() -> Path:
     return path
 
 
+def corpus_dir() -> Path:
+    """Where corpus configs live and where `just data <new name> --csv ...` writes one
+    (``SAE_ATLAS_CORPUS_DIR``, default ``conf/corpus``)."""
+    return Path(os.environ.get("SAE_ATLAS_CORPUS_DIR", CONF_DIR / "corpus"))
+
+
 def warehouse_path(corpus: str) -> Path:
     """One DuckDB file per corpus, e.g. ``artifacts/astro.duckdb``."""
     return artifacts_dir() / f"{corpus}.duckdb"
@@ -31,3 +37,23 @@ def local_data_dir() -> Path | None:
     """
     value = os.environ.get("SAE_ATLAS_DATA_DIR")
     return Path(value) if value else None
+
+
+WRITER_WAIT_S = 300.0
+
+
+def writer_wait_s() -> float:
+    """How long a writer waits for other processes to close the warehouse (``SAE_ATLAS_WRITER_WAIT_S``, seconds).
+
+    Long: a training run of many minutes should wait out a `just sql` shell rather than fail at its final write.
+    """
+    value = os.environ.get("SAE_ATLAS_WRITER_WAIT_S")
+    if not value:
+        return WRITER_WAIT_S
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"SAE_ATLAS_WRITER_WAIT_S={value!r} is not a number of seconds; e.g. 300") from None
+    if seconds < 0:
+        raise ValueError(f"SAE_ATLAS_WRITER_WAIT_S={value!r} must be >= 0 seconds")
+    return seconds

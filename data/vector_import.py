@@ -23,7 +23,7 @@ import duckdb
 from data.corpus import CorpusConfig, Document, IngestStats, split_arxiv_id
 from data.docs import ingest_documents
 from data.embed import MODEL_WIDTHS
-from data.embeddings import import_vectors_by_arxiv_id, store_vectors
+from data.embeddings import ModelInfo, import_vectors_by_arxiv_id, record_model, store_vectors
 from data.sources.precomputed import PrecomputedFormatError, PrecomputedVectors
 from data.text import collapse_whitespace
 
@@ -54,6 +54,7 @@ def import_precomputed(
             f"{vectors.path}: vectors have width {vectors.matrix.shape[1]} but {model} produces {expected}; "
             "name the model the file was computed with (--embeddings-model)"
         )
+    record_model(con, ModelInfo(model, "precomputed", str(vectors.path), vectors.matrix.shape[1]), replace=False)
     ids = [split_arxiv_id(i)[0] for i in vectors.ids]
     result = ImportStats()
     if vectors.abstracts is None:

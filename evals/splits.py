@@ -18,7 +18,7 @@ import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
-from data.commands import command_parser, config_from, warehouse_of
+from data.commands import command_parser, config_from, entry_point, warehouse_of
 from data.corpus import load_corpus_config
 from data.warehouse import insert_arrow, open_reader, open_writer, transaction
 from evals.saes import StoredSAE, UnknownSAE, complete_sae
@@ -203,6 +203,7 @@ def render_histogram(summary: dict, width: int = 40) -> str:
                      for i, c in enumerate(counts))
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = command_parser("just splits", __doc__, sae_id="many", config=SplitsConfig)
     args = parser.parse_args(argv)

@@ -110,4 +110,9 @@ def trained_astro_copy(trained_astro, tmp_path) -> TrainedWarehouse:
     """A private, writable copy of ``trained_astro`` (checkpoints are shared and read-only)."""
     path = tmp_path / "astro.duckdb"
     shutil.copy(trained_astro.path, path)
+    # saes.checkpoint is relative to the warehouse: link each run folder beside the copy (new runs get real ones)
+    runs = tmp_path / "astro_runs"
+    runs.mkdir()
+    for run in (trained_astro.path.parent / "astro_runs").iterdir():
+        (runs / run.name).symlink_to(run, target_is_directory=True)
     return TrainedWarehouse(path, list(trained_astro.sae_ids))

@@ -1,7 +1,15 @@
 """Fixtures of the dashboard tests: a warehouse with real astro documents and synthetic SAE content."""
 from __future__ import annotations
 
+import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -57,3 +65,70 @@ def open_app(monkeypatch, path, page: str | None = None, timeout: float = 60, **
         at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def streamlit_server(warehouse: Path, log_path: Path) -> Iterator[str]:
+    """`streamlit run dashboard/app.py` on ``warehouse`` (headless, a free port); yields its URL once healthy."""
+    port = _free_port()
+    env = {**os.environ, "SAE_ATLAS_WAREHOUSE": str(warehouse), "PYTHONPATH": REPO_ROOT}
+    log = open(log_path, "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", APP, "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            assert server.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, "streamlit did not become healthy in 60 s"
+            time.sleep(0.3)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        log.close()
+
+
+@contextmanager
+def chromium_page() -> Iterator:
+    """A headless Chromium page (Playwright), 1440 x 2000."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            yield browser.new_page(viewport={"width": 1440, "height": 2000})
+        finally:
+            browser.close()
+
+
+def check_page(page, url: str, heading: str, charts: int, screenshot: Path) -> None:
+    """Open ``url``, wait until the script ran and ``charts`` plotly charts are drawn; no exception may show."""
+    page.goto(url, wait_until="domcontentloaded")
+    page.get_by_role("heading", name=heading).first.wait_for(timeout=60_000)
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=60_000)
+    if charts:
+        page.locator(".js-plotly-plot .main-svg").nth(charts - 1).wait_for(timeout=30_000)
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert page.locator('[data-testid="stException"]').count() == 0, f"exception on {url}"
+    assert page.get_by_test_id("stPlotlyChart").count() == charts, url

@@ -74,6 +74,8 @@ class FakeArxiv(LocalHTTPServer):
         self.requests: list[dict] = []
         self.hang_s = 2.5
         """How long a ``"hang"`` fault stalls (longer than the client's timeout in the test)."""
+        self.max_page: int | None = None
+        """Serve at most this many entries per call, whatever ``max_results`` asks (the real API may serve fewer)."""
         self._lock = threading.Lock()
         super().__init__()
 
@@ -103,6 +105,7 @@ class FakeArxiv(LocalHTTPServer):
             time.sleep(self.hang_s)
         matching = self._matching(query)
         start, size = int(query.get("start", 0)), int(query.get("max_results", 10))
+        size = min(size, self.max_page or size)
         page = [] if fault == "empty" else matching[start : start + size]
         body = atom_feed(page, len(matching), start, size)
         if fault == "garbled":

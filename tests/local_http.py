@@ -30,11 +30,13 @@ class LocalHTTPServer:
         self._server.server_close()
 
 
-def reply(handler: BaseHTTPRequestHandler, status: int, payload: bytes, content_type: str) -> None:
+def reply(handler: BaseHTTPRequestHandler, status: int, payload: bytes, content_type: str, headers: dict | None = None) -> None:
     """Send one complete response; a client that already gave up (timed out) is not an error."""
     try:
         handler.send_response(status)
         handler.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
         handler.send_header("Content-Length", str(len(payload)))
         handler.end_headers()
         handler.wfile.write(payload)

@@ -7,6 +7,10 @@ import torch
 from data.embeddings import load_embeddings
 from data.warehouse import open_reader
 from evals.saes import StoredSAE
+from evals.steering.benchmark import Evidence
+from evals.steering.cli import reading
+from evals.steering.concept_judge import ConceptJudge
+from evals.steering.features import load_active_docs, load_doc_latents
 from evals.steering.search import SteerableSearch
 from trainer.outputs import SparseCodes, latent_rows
 from trainer.sae import TopKSAE
@@ -68,3 +72,16 @@ def write_untrained_atlas(warehouse, search: SteerableSearch) -> dict[int, str]:
         })
         insert_arrow(con, "interpretations", interp)
     return labels
+
+
+def agreeing_judge(search: SteerableSearch, active_docs) -> ConceptJudge:
+    """A judge that agrees with the steering SAE on every latent (its own activations): the most
+    lenient judge there is, so a benchmark that still reports no success under it cannot be fooled."""
+    n = search.info.n_latents
+    return ConceptJudge("the steering SAE itself (test stand-in)", search.info.sae_id, np.arange(n), np.ones(n), 0.4, active_docs)
+
+
+def evidence_from(warehouse, search: SteerableSearch, judge: ConceptJudge | None = None) -> Evidence:
+    """Evidence read from the warehouse's activations of ``search``'s SAE; the agreeing judge by default."""
+    active = reading(warehouse, load_active_docs, search.info.sae_id)
+    return Evidence(reading(warehouse, load_doc_latents, search.info.sae_id), active, judge or agreeing_judge(search, active))

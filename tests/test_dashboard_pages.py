@@ -92,8 +92,9 @@ def test_feature_page_shows_every_part_of_one_latent(monkeypatch, dashboard_ware
     top = at.dataframe[0].value
     assert len(top) == 10 and top["activation"].iloc[0] == pytest.approx(top_value)
     assert top["link"].str.startswith("https://arxiv.org/abs/").all()
-    (histogram,) = figures(at)
+    histogram, prevalence = figures(at)
     assert histogram["data"][0]["type"] == "histogram" and len(array(histogram["data"][0]["x"])) == n_active
+    assert prevalence["layout"]["title"]["text"] == f"Prevalence over time: feature {latent}"
     assert histogram["layout"]["yaxis"]["type"] == "log"
     nearest = sql(path, "SELECT neighbor FROM latent_neighbors WHERE sae_id = ? AND latent = ? AND kind = 'nearest' ORDER BY rank",
                   [large, latent])
@@ -192,7 +193,8 @@ def test_steer_page_explains_when_the_sae_has_no_checkpoint(monkeypatch, dashboa
     assert "not available" in at.warning[0].value
 
 
-@pytest.mark.parametrize("page", [None, "views/features.py", "views/feature.py", "views/families.py", "views/steer.py", "views/sql.py"])
+@pytest.mark.parametrize("page", [None, "views/features.py", "views/feature.py", "views/families.py", "views/trends.py",
+                                  "views/contrast.py", "views/steer.py", "views/sql.py"])
 def test_missing_and_empty_warehouses_say_what_to_run(monkeypatch, tmp_path, page):
     at = open_app(monkeypatch, tmp_path / "nowhere.duckdb", page)
     assert "just data astro" in at.code[0].value

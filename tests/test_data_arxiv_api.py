@@ -41,8 +41,7 @@ def _settings(server: FakeArxiv, **overrides) -> ArxivApiSettings:
 
 def _fetch(path, server, max_results=None, **overrides) -> IngestStats:
     stats = IngestStats()
-    with open_writer(path) as con:
-        fetch_corpus(con, ASTRO, stats, BadInput(stats, strict=False), max_results=max_results, settings=_settings(server, **overrides))
+    fetch_corpus(path, ASTRO, stats, BadInput(stats, strict=False), max_results=max_results, settings=_settings(server, **overrides))
     return stats
 
 

@@ -170,7 +170,8 @@ def test_npy_import_matches_known_abstracts_creates_missing_documents_and_skips_
     [
         ("lengths", "3 rows but .*abstract_texts.json lists 2 documents"),
         ("pairs", "2 doc_ids but 3 abstracts"),
-        ("nan", r"1 vectors contain NaN or inf \(rows \[1\]\)"),
+        ("nan", r"1 vectors are all zero or contain NaN/inf: documents a2 \(row 1\)"),
+        ("zero", r"1 vectors are all zero or contain NaN/inf: documents a3 \(row 2\)"),
         ("one_d", r"expected a \(3, dim\) matrix"),
         ("width", "width 10 but all-MiniLM-L6-v2 produces 384"),
     ],
@@ -184,6 +185,8 @@ def test_npy_bad_inputs_are_refused_before_anything_is_written(astro_warehouse, 
         ids = ids[:2]
     if case == "nan":
         matrix[1, 5] = np.nan
+    if case == "zero":
+        matrix[2] = 0
     if case == "one_d":
         matrix = np.ones(3, dtype=np.float32)
     if case == "width":

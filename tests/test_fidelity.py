@@ -6,7 +6,7 @@ import pytest
 
 from data.embeddings import load_embeddings
 from data.warehouse import open_reader
-from evals.fidelity import FidelityConfig, held_out_rows, retrieval_fidelity
+from evals.fidelity import FidelityConfig, fidelity_of_test_queries, query_rows, retrieval_fidelity
 from tests.steering_helpers import MINILM
 
 
@@ -17,8 +17,8 @@ def astro_vectors(astro_warehouse_template):
 
 
 def test_perfect_reconstruction_scores_one_and_noise_degrades_monotonically(astro_vectors):
-    rows = held_out_rows(len(astro_vectors), FidelityConfig(n_queries=200))
-    assert len(rows) == 200 and len(set(rows.tolist())) == 200
+    rows = query_rows(np.arange(0, len(astro_vectors), 10), FidelityConfig(n_queries=200))
+    assert len(rows) == 200 and len(set(rows.tolist())) == 200 and np.all(rows % 10 == 0)
     perfect = retrieval_fidelity(astro_vectors, astro_vectors, rows)
     assert perfect.recall == pytest.approx(1.0) and perfect.ndcg == pytest.approx(1.0)
     rng = np.random.default_rng(0)
@@ -46,3 +46,18 @@ def test_ndcg_rewards_order_and_recall_does_not():
     scores = retrieval_fidelity(original, reconstructed, query_rows)
     assert scores.recall == pytest.approx(1.0)
     assert scores.ndcg < 0.95
+
+
+def test_a_query_never_finds_itself_and_test_only_search_stays_in_the_test_rows():
+    rng = np.random.default_rng(2)
+    original = rng.standard_normal((60, 8)).astype(np.float32)
+    test_rows = np.arange(0, 60, 3)
+    # the reconstruction is perfect on test rows and noise elsewhere: only the test-only search is perfect
+    reconstructed = rng.standard_normal(original.shape).astype(np.float32)
+    reconstructed[test_rows] = original[test_rows]
+    every, tests_only = fidelity_of_test_queries(original, reconstructed, test_rows, test_rows)
+    assert (every.searched, tests_only.searched) == ("all", "test") and every.n_queries == 20
+    assert tests_only.recall == pytest.approx(1.0) and tests_only.ndcg == pytest.approx(1.0)
+    assert every.recall < 0.9
+    # a query's own row would be its perfect first hit: searched over itself only, nothing is found but others
+    assert retrieval_fidelity(original, original, test_rows, top=5).recall == pytest.approx(1.0)

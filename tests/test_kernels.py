@@ -33,6 +33,8 @@ def _run(params, x, k, fast, **options):
         scalar = scalar + (codes.aux_hat * torch.randn(codes.aux_hat.shape, generator=gen, dtype=x.dtype)).sum()
     if codes.multi_hat is not None:
         scalar = scalar + (codes.multi_hat * torch.randn(codes.multi_hat.shape, generator=gen, dtype=x.dtype)).sum()
+    for prefix_hat in codes.prefix_hats:
+        scalar = scalar + (prefix_hat * torch.randn(prefix_hat.shape, generator=gen, dtype=x.dtype)).sum()
     scalar.backward()
     grads = {name: leaf.grad for name, leaf in leaves.items()}
     if x.requires_grad:
@@ -82,6 +84,79 @@ def test_fast_path_matches_reference_values_and_gradients(shape, dead, multi):
     for name in ("b_pre", "W_enc", "b_enc", "W_dec"):
         assert ref_grads[name].abs().max() > 0, f"reference gradient of {name} is zero: the comparison would be vacuous"
         torch.testing.assert_close(fast_grads[name], ref_grads[name], rtol=1e-9, atol=1e-10, msg=lambda m, name=name: f"grad {name}: {m}")
+
+
+def _prefixes(n: int) -> tuple[int, ...]:
+    return (max(1, n // 16), n // 4)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "B{}-d{}-n{}-k{}".format(*s))
+@pytest.mark.parametrize("dead", ["none", "many"])
+@pytest.mark.parametrize("multi", [False, True], ids=["k", "multik"])
+@pytest.mark.parametrize("architecture", ["batchtopk", "matryoshka", "matryoshka-batchtopk"])
+def test_batchtopk_and_matryoshka_fast_path_matches_reference(shape, dead, multi, architecture):
+    batch, d, n, k = shape
+    k_aux = min(2 * k, n)
+    params = _parameters(d, n, torch.float64, seed=sum(shape) + 1)
+    x = torch.randn(batch, d, dtype=torch.float64, generator=torch.Generator().manual_seed(8))
+    options = {
+        "dead_mask": _dead_mask(dead, n, k_aux, seed=n), "k_aux": k_aux, "multi_k": min(4 * k, n) if multi else None,
+        "batch_topk": "batchtopk" in architecture, "prefixes": _prefixes(n) if "matryoshka" in architecture else (),
+    }
+    fast, fast_grads = _run(params, x, k, fast=True, **options)
+    ref, ref_grads = _run(params, x, k, fast=False, **options)
+
+    torch.testing.assert_close(fast.x_hat, ref.x_hat, rtol=1e-10, atol=1e-10)
+    assert fast.values.shape == ref.values.shape
+    torch.testing.assert_close(_dense_code(fast.values, fast.indices, n), _dense_code(ref.values, ref.indices, n), rtol=0, atol=0)
+    assert len(fast.prefix_hats) == len(ref.prefix_hats) == len(options["prefixes"])
+    for fast_hat, ref_hat in zip(fast.prefix_hats, ref.prefix_hats):
+        torch.testing.assert_close(fast_hat, ref_hat, rtol=1e-10, atol=1e-10)
+    if options["batch_topk"]:
+        counts = (fast.values > 0).sum(dim=1)
+        assert counts.sum() <= batch * k and counts.min() != counts.max(), "BatchTopK should give samples different counts"
+    for name in ("b_pre", "W_enc", "b_enc", "W_dec"):
+        assert ref_grads[name].abs().max() > 0, f"reference gradient of {name} is zero: the comparison would be vacuous"
+        torch.testing.assert_close(fast_grads[name], ref_grads[name], rtol=1e-9, atol=1e-10, msg=lambda m, name=name: f"grad {name}: {m}")
+
+
+def test_batchtopk_keeps_exactly_the_k_times_batch_largest_pre_activations():
+    batch, d, n, k = 40, 16, 90, 5
+    params = _parameters(d, n, torch.float64, seed=21)
+    x = torch.randn(batch, d, dtype=torch.float64)
+    codes = topk_sae_forward(x, params["b_pre"], params["W_enc"], params["b_enc"], params["W_dec"], k, batch_topk=True)
+    pre = torch.nn.functional.linear(x - params["b_pre"], params["W_enc"], params["b_enc"])
+    threshold = pre.reshape(-1).topk(k * batch).values[-1]
+    expected = (pre >= threshold) & (pre > 0)
+    torch.testing.assert_close(_dense_code(codes.values, codes.indices, n) > 0, expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("sampled_high", [False, True], ids=["sample-threshold", "unlucky-sample-falls-back"])
+def test_batch_selection_is_exact_whatever_the_strided_sample_sees(sampled_high):
+    from trainer.kernels import _largest_entries
+
+    flat = torch.rand(10_000, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    if sampled_high:  # the sample (every 100th entry) is all large: its threshold leaves too few candidates
+        flat[::100] += 10
+    picked = _largest_entries(flat, 150, sample_size=100)
+    assert torch.equal(picked, flat.topk(150).indices.sort().values)
+
+
+def test_matryoshka_prefix_reconstruction_uses_only_latents_below_the_prefix():
+    batch, d, n, k = 30, 12, 64, 8
+    params = _parameters(d, n, torch.float64, seed=5)
+    x = torch.randn(batch, d, dtype=torch.float64)
+    codes = topk_sae_forward(x, params["b_pre"], params["W_enc"], params["b_enc"], params["W_dec"], k, prefixes=(4, 16))
+    code = _dense_code(codes.values, codes.indices, n)
+    for m, prefix_hat in zip((4, 16), codes.prefix_hats):
+        torch.testing.assert_close(prefix_hat, code[:, :m] @ params["W_dec"][:m] + params["b_pre"])
+    assert not torch.allclose(codes.prefix_hats[0], codes.x_hat)
+
+
+def test_bad_prefixes_are_a_clear_error():
+    params = _parameters(8, 10, torch.float32, seed=0)
+    with pytest.raises(ValueError, match="prefixes must increase"):
+        topk_sae_forward(torch.randn(4, 8), params["b_pre"], params["W_enc"], params["b_enc"], params["W_dec"], 2, prefixes=(5, 3))
 
 
 def test_auxk_gradient_reaches_the_encoder_only_at_dead_latents():

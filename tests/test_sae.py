@@ -8,6 +8,7 @@ from data.corpus import load_corpus_config
 from data.embeddings import load_embeddings
 from data.warehouse import open_reader
 from trainer.sae import TopKSAE, geometric_median, normalised_mse
+from trainer.step import DeadLatents, train_step
 
 
 def test_init_ties_encoder_to_unit_norm_decoder():
@@ -103,18 +104,14 @@ def test_decoder_helpers_keep_rows_unit_norm():
 
 
 def _train(sae: TopKSAE, train: torch.Tensor, steps: int, batch: int) -> list[float]:
+    """The product's step (trainer.step); dead after one batch without firing, so AuxK runs every step."""
     opt = torch.optim.Adam(sae.parameters(), lr=1e-3)
+    dead = DeadLatents.fresh(sae.n_latents, dead_after=batch)
     losses = []
     for step in range(steps):
         x = train[(step * batch) % (len(train) - batch):][:batch]
-        dead = torch.zeros(sae.n_latents, dtype=torch.bool)
-        dead[step % 7 :: 7] = True  # a rotating set, so AuxK runs every step
-        out = sae(x, dead)
-        opt.zero_grad()
-        out.loss.backward()
-        sae.remove_parallel_decoder_grad()
-        opt.step()
-        sae.normalise_decoder()
+        out = train_step(sae, x, opt, dead)
+        assert step == 0 or out.auxk > 0
         losses.append(out.nmse.item())
     return losses
 
@@ -152,9 +149,65 @@ def test_paper_recipe_baseline_is_the_same_model():
     dead = torch.zeros(120, dtype=torch.bool)
     dead[::4] = True
     ours = sae(x, dead)
-    loss, nmse, indices = paper(x, dead.double())
+    loss, nmse, _values, indices = paper(x, dead.double())
     torch.testing.assert_close(nmse, ours.nmse)
     torch.testing.assert_close(indices.sort(dim=1).values, ours.indices.sort(dim=1).values)
     assert ours.auxk > 0
     # the paper zeroes live pre-activations instead of masking them: a different pick only where ReLU gives 0 anyway
     torch.testing.assert_close(loss, ours.loss)
+
+
+def _astro_vectors(path, count: int) -> torch.Tensor:
+    with open_reader(path) as con:
+        _, matrix = load_embeddings(con, load_corpus_config("astro").embed_model)
+    return torch.tensor(matrix[:count], dtype=torch.float32)
+
+
+def test_batchtopk_learns_a_threshold_that_inference_encodes_with(astro_warehouse_template, tmp_path):
+    """Training keeps the top k*B of each batch; the EMA of the smallest kept value is saved and encodes unseen docs."""
+    from trainer.checkpoint import export_sae, load_sae
+
+    vectors = _astro_vectors(astro_warehouse_template, 3072)
+    train, unseen = vectors[:2560], vectors[2560:]
+    torch.manual_seed(0)
+    sae = TopKSAE(vectors.shape[1], 512, 8, batch_topk=True, threshold_beta=0.9)
+    sae.init_b_pre(train)
+    assert float(sae.threshold) < 0  # no threshold yet: inference falls back to the top k
+    assert sae.encode(unseen)[0].shape == (len(unseen), 8)
+    opt = torch.optim.Adam(sae.parameters(), lr=1e-3)
+    dead = DeadLatents.fresh(512, dead_after=len(train))
+    smallest_kept = []
+    for step in range(40):
+        out = train_step(sae, train[(step * 256) % 2560:][:256], opt, dead)
+        assert int((out.values > 0).sum()) <= 8 * 256
+        smallest_kept.append(float(out.values[out.values > 0].min()))
+    threshold = float(sae.threshold)
+    assert min(smallest_kept) <= threshold <= max(smallest_kept)
+
+    values, indices = sae.eval().encode(unseen)
+    pre = sae.pre_activations(unseen).detach()
+    counts = (values > 0).sum(dim=1)
+    assert counts.min() < counts.max(), "a threshold should give documents different numbers of latents"
+    assert 2 <= counts.float().mean() <= 32, f"mean count {counts.float().mean():.1f} far from k = 8"
+    code = torch.zeros_like(pre).scatter_add(1, indices, values)
+    torch.testing.assert_close(code, torch.where(pre > threshold, pre, torch.zeros_like(pre)))
+
+    loaded = load_sae(export_sae(sae, tmp_path / "sae.pt"))
+    assert loaded.batch_topk and float(loaded.threshold) == threshold
+    torch.testing.assert_close(loaded.encode(unseen)[0], values)
+
+
+def test_matryoshka_loss_weights_each_prefix_and_levels_follow_the_prefixes():
+    torch.manual_seed(3)
+    sae = TopKSAE(16, 64, 6, prefixes=(4, 16), prefix_weights=(0.5, 0.3, 0.2))
+    x = torch.randn(50, 16)
+    out = sae(x)
+    assert len(out.prefix_nmse) == 3 and out.prefix_nmse[-1] is out.nmse
+    assert len({float(level) for level in out.prefix_nmse}) == 3  # each prefix reconstructs from its own latents
+    torch.testing.assert_close(out.loss, 0.5 * out.prefix_nmse[0] + 0.3 * out.prefix_nmse[1] + 0.2 * out.nmse)
+    assert sae.level_of_latents().tolist() == [0] * 4 + [1] * 12 + [2] * 48
+    assert TopKSAE(16, 64, 6).level_of_latents().eq(0).all()
+    with pytest.raises(ValueError, match="prefix_weights needs 3"):
+        TopKSAE(16, 64, 6, prefixes=(4, 16), prefix_weights=(1.0, 1.0))
+    with pytest.raises(ValueError, match="prefixes must increase"):
+        TopKSAE(16, 64, 6, prefixes=(16, 4))

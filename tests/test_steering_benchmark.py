@@ -7,18 +7,20 @@ from functools import partial
 import numpy as np
 import pytest
 
+from data.text import collapse_whitespace
 from data.warehouse import open_reader, open_writer
 from evals.llm import LLMClient, LLMSettings
 from evals.steering.benchmark import default_queries, read_queries, run_benchmark, store_run, summarise
 from evals.steering.config import SteeringBenchConfig, load_steering_config
-from evals.steering.features import load_active_docs, load_catalog
+from evals.steering.features import load_catalog
 from evals.steering.plots import pareto_figure
 from evals.steering.judge import JudgeCase, judge_cases, parse_verdict
 from evals.steering.rewrite import RewriteRequest, llm_rewrites, offline_rewrite, parse_final
 from tests.fake_openai import Fault
-from tests.steering_helpers import untrained_search, write_untrained_atlas
+from tests.steering_helpers import evidence_from, untrained_search, write_untrained_atlas
 
-GRID = dict(up_strengths=[0.5, 2.5, 10.0], down_strengths=[0.0, -1.0, -5.0])
+GRID = dict(up_strengths=[0.5, 1.0, 2.5, 10.0], down_strengths=[0.0, -1.0, -5.0], paired_path=[[1.0, -1.0], [2.5, 0.0], [10.0, 0.0]])
+ONE = dict(up_strengths=[1.0, 2.5], down_strengths=[-1.0], paired_path=[[1.0, -1.0], [2.5, -1.0]])
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +42,9 @@ def run_on(atlas, search, config, rewriter=offline, method="rewrite-offline", ju
     path, _ = atlas
     with open_reader(path) as con:
         catalog = load_catalog(con, search.info.sae_id, search.info.n_latents)
-        queries = default_queries(con, config.n_queries, config.seed)
-
-    def active(latents):
-        with open_reader(path) as con:
-            return load_active_docs(con, search.info.sae_id, latents)
-
-    return catalog, run_benchmark(search, queries, catalog, active, config, rewriter, method, judge, doc_texts)
+        queries = default_queries(con, config.seed)
+    return catalog, run_benchmark(search, queries, catalog, evidence_from(path, search), config, rewriter, method,
+                                  llm_judge=judge, doc_texts=doc_texts)
 
 
 def test_grid_metrics_behave_and_are_stored(atlas, search):
@@ -54,15 +52,16 @@ def test_grid_metrics_behave_and_are_stored(atlas, search):
     catalog, run = run_on(atlas, search, config)
     assert catalog.labels and 0 < catalog.density.max() <= 1
     n_cases = sum(1 for row in run.rows if row["method"] == "none")
-    assert n_cases + sum(run.skipped.values()) >= 12 - 0 and n_cases >= 8
-    assert sum(row["method"] == "sae" for row in run.rows) == n_cases * 9
+    assert n_cases == 12
+    assert sum(row["method"] == "sae" for row in run.rows) == sum(row["method"] == "control:sae" for row in run.rows) == n_cases * 12
     assert sum(row["method"] == "rewrite-offline" for row in run.rows) == n_cases  # every up feature is labelled
+    assert sum(row["method"] == "control:rewrite-offline" for row in run.rows) == n_cases
     for row in run.rows:
         assert row["up_latent"] != row["down_latent"]
         if row["method"] == "none":
             assert row["cos_qq"] == pytest.approx(1.0) and row["overlap"] == 1.0
             assert row["down_success"] in (None, 0.0)
-    summary = summarise(run)
+    summary = summarise(run, config)
     point = {(p["method"], p["u"], p["d"]): p for p in summary["points"]}
     # more up-strength: further from the query, more results with the up feature active
     assert point["sae", 10.0, 0.0]["cos"] < point["sae", 2.5, 0.0]["cos"] < point["sae", 0.5, 0.0]["cos"] < 1
@@ -70,9 +69,10 @@ def test_grid_metrics_behave_and_are_stored(atlas, search):
     # removing the down feature drops its documents from the original top 10
     assert point["sae", 0.5, -5.0]["down_success"] > point["sae", 0.5, 0.0]["down_success"]
     assert point["sae", 0.5, -5.0]["n_down"] > 0
-    assert summary["sae_front_up"] and summary["matched_drift"][0]["rewrite"]["method"] == "rewrite-offline"
+    assert summary["sae_front_up"] and summary["rewrite_method"] == "rewrite-offline" and summary["n_paired"] == 12
     figure = pareto_figure(summary, "test")
-    assert {"SAE (u, d) grid", "SAE Pareto front", "rewrite-offline", "none"} <= {trace.name for trace in figure.data}
+    assert {"SAE (u, d) grid", "SAE Pareto front", "rewrite-offline", "none", "control:rewrite-offline",
+            "control: random feature direction, same cos"} <= {trace.name for trace in figure.data}
 
     path, _ = atlas
     with open_writer(path) as con:
@@ -85,7 +85,7 @@ def test_grid_metrics_behave_and_are_stored(atlas, search):
 
 
 def test_offline_rewrite_appends_the_up_label(atlas, search):
-    _, run = run_on(atlas, search, SteeringBenchConfig(n_queries=5, up_strengths=[1.0], down_strengths=[0.0]))
+    _, run = run_on(atlas, search, SteeringBenchConfig(n_queries=5, **ONE))
     assert offline_rewrite(RewriteRequest("dark matter halos", "weak lensing", None)) == "dark matter halos and weak lensing"
     rewrites = [row for row in run.rows if row["method"] == "rewrite-offline"]
     assert rewrites and all(0 < row["cos_qq"] < 1 for row in rewrites)
@@ -102,7 +102,7 @@ def test_llm_rewrite_via_the_client_skips_failures_with_a_count(atlas, search, f
     fake_openai.chat = answer_rewrite
     fake_openai.faults["chat"] += [Fault.status_code(500)] * 3  # the first request: 2 retries, then it fails
     client = LLMClient(LLMSettings(base_url=fake_openai.base_url, api_key="test", max_concurrency=1, max_retries=2, timeout_s=5))
-    _, run = run_on(atlas, search, SteeringBenchConfig(n_queries=6, up_strengths=[1.0], down_strengths=[0.0]),
+    _, run = run_on(atlas, search, SteeringBenchConfig(n_queries=6, **ONE),
                     rewriter=partial(llm_rewrites, client), method="rewrite-llm")
     rewrites = [row for row in run.rows if row["method"] == "rewrite-llm"]
     cases = sum(row["method"] == "none" for row in run.rows)
@@ -143,31 +143,36 @@ def test_judge_in_the_benchmark_fills_only_the_judged_settings(atlas, search, fa
         with open_reader(path) as con:
             return dict(con.execute("SELECT doc_id, title FROM docs WHERE list_contains(?, doc_id)", [doc_ids]).fetchall())
 
-    config = SteeringBenchConfig(n_queries=4, up_strengths=[1.0, 5.0], down_strengths=[-1.0], judge_settings=[[5.0, -1.0]])
+    config = SteeringBenchConfig(n_queries=4, up_strengths=[1.0, 5.0], down_strengths=[-1.0], judge_settings=[[5.0, -1.0]],
+                                 paired_path=[[1.0, -1.0], [5.0, -1.0]])
     _, run = run_on(atlas, search, config, judge=partial(judge_cases, client, seed=0), doc_texts=doc_texts)
-    judged = [row for row in run.rows if row["judge"]]
+    judged = [row for row in run.rows if "llm" in json.loads(row["judge"])]
     assert {(row["method"], row["u"]) for row in judged} == {("sae", 5.0), ("rewrite-offline", None)}
-    summary = summarise(run)
+    summary = summarise(run, config)
     for p in summary["points"]:
-        flags = [json.loads(r["judge"]) for r in judged if (r["method"], r["u"], r["d"]) == (p["method"], p["u"], p["d"])]
+        flags = [json.loads(r["judge"])["llm"] for r in judged if (r["method"], r["u"], r["d"]) == (p["method"], p["u"], p["d"])]
         assert p["n_judged"] == len(flags)
         if flags:
             assert p["judge_up_accuracy"] == pytest.approx(np.mean([f["up_correct"] for f in flags]))
             assert p["judge_down_accuracy"] == pytest.approx(np.mean([f["down_correct"] for f in flags]))
 
 
-def test_queries_come_from_a_file_or_sampled_titles(astro_warehouse_template, shared_data_dir, tmp_path):
-    queries = read_queries(shared_data_dir / "queries_cslg.txt", 7)
-    assert len(queries) == 7 and all(queries)
+def test_queries_come_from_a_file_or_test_split_titles(astro_warehouse_template, shared_data_dir, tmp_path):
+    queries = read_queries(shared_data_dir / "queries_cslg.txt")
+    assert len(queries) > 7 and all(queries)
     with open_reader(astro_warehouse_template) as con:
-        titles = default_queries(con, 5, seed=1)
-        assert titles == default_queries(con, 5, seed=1) != default_queries(con, 5, seed=2)
+        titles = default_queries(con, seed=1)
+        assert titles == default_queries(con, seed=1) != default_queries(con, seed=2)
+        rows = con.execute("SELECT title, split FROM docs").fetchall()
+    test_titles = {collapse_whitespace(title) for title, split in rows if split == "test"}
+    # only documents no SAE trains on: every test-split title, and nothing else
+    assert len(titles) == sum(split == "test" for _, split in rows) > 1000 and set(titles) == test_titles
     empty = tmp_path / "empty.txt"
     empty.write_text("\n  \n")
     with pytest.raises(ValueError, match="no queries"):
-        read_queries(empty, 5)
+        read_queries(empty)
     with pytest.raises(FileNotFoundError, match="one query per line"):
-        read_queries(tmp_path / "missing.txt", 5)
+        read_queries(tmp_path / "missing.txt")
 
 
 def test_config_file_rejects_unknown_keys(tmp_path):
@@ -177,6 +182,8 @@ def test_config_file_rejects_unknown_keys(tmp_path):
     with pytest.raises(ValueError, match="n_querys"):
         load_steering_config(bad)
     assert load_steering_config(n_queries=3, judge=None).n_queries == 3
+    with pytest.raises(ValueError, match="paired_path"):
+        load_steering_config(paired_path=[[0.3, -0.3], [1.0, -1.0]])
 
 
 def test_clis_report_bad_input_without_a_traceback(astro_warehouse, tmp_path, capsys):

@@ -43,7 +43,7 @@ def test_corpus_without_embeddings_names_the_model_and_the_fix(trained_astro_cop
     assert stored_state(trained_astro_copy.path) == before
 
 
-def test_nan_in_a_batch_stops_naming_step_and_doc_id(trained_astro_copy):
+def test_a_stored_nan_vector_is_refused_naming_the_document_and_the_fix(trained_astro_copy):
     path = trained_astro_copy.path
     data = EmbeddingDataModule(corpus="astro", warehouse=str(path), batch_size=TINY["batch_size"])
     data.setup()
@@ -55,8 +55,9 @@ def test_nan_in_a_batch_stops_naming_step_and_doc_id(trained_astro_copy):
             "WHERE text_hash = (SELECT text_hash FROM docs WHERE doc_id = ?)",
             [poisoned],
         )
+        arxiv_id = con.execute("SELECT arxiv_id FROM docs WHERE doc_id = ?", [poisoned]).fetchall()[0][0]
     before = stored_state(path)
-    with pytest.raises(NonFiniteError, match=rf"step 0: 1 input vectors contain NaN/inf, doc_ids \[{poisoned}\]"):
+    with pytest.raises(EmbeddingError, match=rf"1 stored .* vectors are zero or contain NaN/inf, e.g. documents \['{arxiv_id}'\]; `just data"):
         train_sae(path, "astro", **TINY)
     saes, activations, latents, neighbors = stored_state(path)
     assert (activations, latents, neighbors) == before[1:]
@@ -64,7 +65,7 @@ def test_nan_in_a_batch_stops_naming_step_and_doc_id(trained_astro_copy):
     assert saes == before[0] + [f"{new_id}:failed"]
     with open_reader(path) as con:
         error = con.execute("SELECT metrics->>'error' FROM saes WHERE sae_id = ?", [new_id]).fetchall()[0][0]
-    assert str(poisoned) in error
+    assert arxiv_id in error
 
 
 def test_embedding_width_mismatch_with_a_checkpoint(trained_astro):
@@ -72,7 +73,7 @@ def test_embedding_width_mismatch_with_a_checkpoint(trained_astro):
         checkpoint = con.execute("SELECT checkpoint FROM saes WHERE sae_id = ?", [trained_astro.sae_ids[0]]).fetchall()[0][0]
         with pytest.raises(CheckpointError, match="trained on 384-d vectors but the embeddings given has 1536-d"):
             load_sae_from_warehouse(con, trained_astro.sae_ids[0], expected_d=1536)
-    sae = load_sae(checkpoint)
+    sae = load_sae(trained_astro.path.parent / checkpoint)  # stored relative to the warehouse's folder
     wide = np.zeros((4, 1536), dtype=np.float32)
     with pytest.raises(CheckpointError, match="embedding width mismatch"):
         encode_corpus(sae, np.arange(4), wide)

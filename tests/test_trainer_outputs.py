@@ -69,3 +69,39 @@ def test_sort_for_latent_reads_packed_and_fallback_paths_match_lexsort():
         order = np.lexsort((-values, latents))
         assert np.array_equal(got_latents, latents[order]) and np.array_equal(got_values, values[order])
         assert sorted(zip(got_latents, got_values, got_rows)) == sorted(zip(latents, values, rows))
+
+
+def test_batchtopk_matryoshka_sae_stores_varying_counts_per_document_and_latent_levels(astro_warehouse):
+    """A BatchTopK threshold gives each document its own number of rows; writers and readers must not assume k."""
+    import torch
+
+    from data.embeddings import load_embeddings
+    from evals.cooccurrence import cooccurrence_counts
+    from trainer.api import train_sae
+
+    sae_id = train_sae(astro_warehouse, "astro", n_latents=256, k=8, batch_topk=True, matryoshka=[0.0625, 0.25],
+                       max_steps=30, batch_size=512, lr=1e-3, enable_progress_bar=False, logger=False)
+    with open_reader(astro_warehouse) as con:
+        sae = load_sae_from_warehouse(con, sae_id)
+        per_doc = con.execute(
+            "SELECT doc_id, count(*) AS n FROM activations WHERE sae_id = ? GROUP BY doc_id ORDER BY doc_id", [sae_id]
+        ).fetchnumpy()
+        rows = con.execute("SELECT doc_id, latent, value FROM activations WHERE sae_id = ?", [sae_id]).fetchnumpy()
+        levels = con.execute("SELECT level, count(*) FROM latents WHERE sae_id = ? GROUP BY level ORDER BY level", [sae_id]).fetchall()
+        density = con.execute("SELECT density FROM latents WHERE sae_id = ? ORDER BY latent", [sae_id]).fetchnumpy()["density"]
+        n_docs = con.execute("SELECT count(*) FROM docs").fetchall()[0][0]
+        counts = cooccurrence_counts(con, sae_id)
+        doc_ids, matrix = load_embeddings(con, "all-MiniLM-L6-v2")
+    assert sae.batch_topk and float(sae.threshold) > 0 and sae.prefixes == (16, 64)
+    assert levels == [(0, 16), (1, 48), (2, 192)]
+    assert per_doc["n"].min() < per_doc["n"].max(), "every document got the same count: the threshold did nothing"
+    assert 1 <= per_doc["n"].mean() <= 64
+    # every document's stored rows are its thresholded code
+    with torch.no_grad():
+        values, latents = sae.encode(torch.from_numpy(np.array(matrix)))
+    expected = {(int(d), int(l)): float(v) for d, vs, ls in zip(doc_ids, values, latents) for v, l in zip(vs, ls) if v > 0}
+    stored = {(int(d), int(l)): float(v) for d, l, v in zip(rows["doc_id"], rows["latent"], rows["value"])}
+    assert stored.keys() == expected.keys()
+    assert np.allclose([stored[key] for key in expected], list(expected.values()), atol=1e-5)
+    # readers: co-occurrence's diagonal and the stored density count the same documents per latent
+    np.testing.assert_allclose(counts.diagonal() / n_docs, density)

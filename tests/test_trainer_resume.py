@@ -86,4 +86,5 @@ def test_killed_write_leaves_no_visible_rows_and_a_rerun_completes_it(astro_ware
     with open_reader(astro_warehouse) as con:
         assert con.execute("SELECT count(*) FROM saes").fetchall()[0][0] == 1
         checkpoint = con.execute("SELECT checkpoint FROM saes").fetchall()[0][0]
-    assert load_sae(checkpoint).n_latents == RUN["n_latents"]
+    assert checkpoint == "astro_runs/sae_1/sae.pt"  # relative to the warehouse's folder: the two move together
+    assert load_sae(astro_warehouse.parent / checkpoint).n_latents == RUN["n_latents"]

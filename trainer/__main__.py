@@ -5,12 +5,15 @@ import sys
 
 from rich.console import Console
 
+from data.commands import entry_point
+
 USAGE = """usage:
   python -m trainer train <corpus> [--warehouse F] [--model.k 64 --trainer.max_steps 500 ...]
   python -m trainer sweep <corpus> [--warehouse F] [--config grid.yaml] [--max_steps N]
   (train reads conf/train.yaml, sweep conf/sweep.yaml; `python -m trainer train astro --help` lists every option)"""
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) < 2 or argv[0] not in ("train", "sweep"):

@@ -17,7 +17,6 @@ from pathlib import Path
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from data.commands import add_shared_arguments
@@ -25,9 +24,11 @@ from data.settings import CONF_DIR
 from trainer.callbacks import NaNGuard, Throughput
 from trainer.checkpoint import export_sae
 from trainer.datamodule import EmbeddingDataModule
+from trainer.logs import FlushLogsWithCheckpoints, ResumableCSVLogger
 from trainer.module import SparseAutoencoderModule
 from trainer.outputs import split_metrics, write_outputs
 from trainer.runs import RunRecord, begin_run, mark_failed
+from trainer.sizes import default_size
 
 TRAIN_CONFIG = CONF_DIR / "train.yaml"
 """The one training config; the corpus is an argument, ``--config FILE`` adds values on top."""
@@ -58,9 +59,17 @@ class AtlasCLI(LightningCLI):
         add_shared_arguments(parser)
         parser.link_arguments("corpus", "data.corpus", apply_on="parse")
         parser.link_arguments("warehouse", "data.warehouse", compute_fn=_optional_str, apply_on="parse")
-        parser.add_argument("--name", type=str | None, default=None, help="run name (default <corpus>-n<n>-k<k>)")
+        parser.add_argument("--name", type=str | None, default=None, help="run name (default <corpus>-<architecture>-n<n>-k<k>)")
         parser.add_argument("--checkpoint_every", type=int, default=200, help="save a resumable checkpoint every N steps")
         parser.link_arguments("data.dim", "model.d", apply_on="instantiate")
+
+    def before_instantiate_classes(self) -> None:
+        """The size rule (trainer.sizes) fills n_latents and k where the command line and YAML leave them null."""
+        model = self.config["model"]
+        if model.n_latents is None or model.k is None:
+            data = EmbeddingDataModule(**self.config["data"].as_dict())
+            size = default_size(data.planned_train_size(), data.dim, model.n_latents, model.k)
+            model.n_latents, model.k = size.n_latents, size.k
 
     def run_config(self) -> dict:
         """What identifies a run (the warehouse path and device count do not)."""
@@ -88,7 +97,7 @@ def register_run(cli: AtlasCLI) -> RunRecord:
         payload = json.loads(os.environ[RUN_ENV])
         return RunRecord(payload["sae_id"], payload["name"], Path(payload["run_dir"]))
     sae, data = cli.model.sae, cli.datamodule
-    name = cli.config["name"] or f"{data.corpus}-n{sae.n_latents}-k{sae.k}"
+    name = cli.config["name"] or f"{data.corpus}-{sae.architecture}-n{sae.n_latents}-k{sae.k}"
     record = begin_run(data.warehouse, name, data.corpus, data.embed_model, sae.d, sae.n_latents, sae.k, sae.k_aux,
                        cli.run_config())
     os.environ[RUN_ENV] = json.dumps({"sae_id": record.sae_id, "name": record.name, "run_dir": str(record.run_dir)})
@@ -104,10 +113,11 @@ def run_trainer(cli: AtlasCLI, record: RunRecord) -> Trainer:
                         every_n_train_steps=cli.config["checkpoint_every"]),
         NaNGuard(),
         Throughput(),
+        FlushLogsWithCheckpoints(),
     ]
     if config.get("enable_progress_bar") is not False:
         callbacks.append(RichProgressBar())
-    logger = CSVLogger(record.run_dir, name="logs", version="") if config.get("logger") is not False else False
+    logger = ResumableCSVLogger(record.run_dir, name="logs", version="") if config.get("logger") is not False else False
     return cli.instantiate_trainer(default_root_dir=str(record.run_dir), callbacks=callbacks, logger=logger)
 
 

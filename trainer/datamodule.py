@@ -17,7 +17,7 @@ import torch
 from data.corpus import load_corpus_config
 from data.embeddings import EmbeddingError, load_embeddings, model_dim
 from data.settings import warehouse_path
-from data.split import doc_ids_in_test
+from data.split import TEST, doc_ids_in_test
 from data.warehouse import open_reader
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -136,6 +136,15 @@ class EmbeddingDataModule(L.LightningDataModule):
                 f"{len(self.test_rows)} test and {n_val} validation documents), fewer than "
                 f"batch_size={self.batch_size}; lower batch_size or val_fraction"
             )
+
+    def planned_train_size(self) -> int:
+        """How many training documents ``setup`` will keep, counted in SQL (nothing loaded)."""
+        with open_reader(self.warehouse) as con:
+            embedded = con.execute(
+                "SELECT count(*) FROM docs d JOIN embeddings e ON e.model = ? AND e.text_hash = d.text_hash "
+                "WHERE d.split IS DISTINCT FROM ?", [self.embed_model, TEST],
+            ).fetchall()[0][0]
+        return embedded - max(1, int(round(embedded * self.val_fraction)))
 
     @property
     def train_size(self) -> int:

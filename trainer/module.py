@@ -1,8 +1,8 @@
 """The LightningModule: one top-k SAE, its training step and its metrics (no data, no I/O).
 
-Optimisation is manual so the paper's order is explicit and checkable: backward (DDP has
-all-reduced the gradients when it returns) -> remove the decoder gradient along each decoder row
--> clip the global norm -> Adam step -> renormalise the decoder rows.
+Optimisation is manual so the paper's order is explicit and checkable; the step itself is
+``trainer.step.train_step``, the same function the benchmarks time (DDP has all-reduced the
+gradients when its backward returns).
 """
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import lightning as L
 import torch
 
 from trainer.metrics import ReconstructionStats
-from trainer.sae import SumAcross, TopKSAE
+from trainer.sae import SumAcross, TopKSAE, prefix_sizes
+from trainer.step import DeadLatents, train_step
 
 
 class SparseAutoencoderModule(L.LightningModule):
@@ -18,11 +19,14 @@ class SparseAutoencoderModule(L.LightningModule):
 
     Args:
         d: Embedding width; linked from the data module (the stored vectors decide it).
-        n_latents: Number of latents (dictionary size), e.g. 8 x d.
-        k: Active latents per document (top-k); must be < n_latents.
+        n_latents: Number of latents (dictionary size); null = the size rule (trainer.sizes) picks it from the
+            number of training documents and d.
+        k: Active latents per document (top-k; the mean under BatchTopK); must be < n_latents; null = the size rule.
         k_aux: Dead latents used by the AuxK loss; default 2 k; must be <= n_latents.
         auxk_coef: Weight of the AuxK loss (the paper: 1/32).
         lr: Adam learning rate (the paper: 1e-4).
+        lr_decay: Share of the run (of trainer.max_steps) at the end over which the learning rate falls
+            linearly to 0 (as in dictionary_learning's decay_start); 0 = constant.
         adam_eps: Adam epsilon (OpenAI's recipe uses 6.25e-10; tiny gradients of unit-norm data need it small).
         grad_clip: Clip the global gradient norm to this value (the paper: 1.0).
         dead_after_samples: A latent is dead once it fired on none of this many training samples,
@@ -31,17 +35,24 @@ class SparseAutoencoderModule(L.LightningModule):
         b_pre_init: ``median`` (per-dimension, the paper) or ``geometric_median``.
         multi_k: Also reconstruct from the top multi_k latents (e.g. 4 k, Gao et al.); null = off.
         multik_coef: Weight of the multi-k loss.
+        batch_topk: BatchTopK: train on the top k * batch activations of the whole batch (k becomes the mean
+            per document) and encode by a learned threshold at inference.
+        threshold_beta: EMA decay of the BatchTopK inference threshold (per step).
+        matryoshka: Matryoshka prefix sizes as fractions of n_latents, e.g. [0.0625, 0.25] for n/16 and n/4
+            (the whole dictionary is always the last level); null = off.
+        prefix_weights: Loss weight of each Matryoshka level (prefixes, then the whole dictionary); null = equal.
         fast: Sparse fast path (``trainer.kernels``); false = the dense reference path.
     """
 
     def __init__(
         self,
         d: int = 384,
-        n_latents: int = 3072,
-        k: int = 32,
+        n_latents: int | None = None,
+        k: int | None = None,
         k_aux: int | None = None,
         auxk_coef: float = 1 / 32,
         lr: float = 1e-4,
+        lr_decay: float = 0.0,
         adam_eps: float = 6.25e-10,
         grad_clip: float = 1.0,
         dead_after_samples: int | None = None,
@@ -49,21 +60,41 @@ class SparseAutoencoderModule(L.LightningModule):
         b_pre_init: str = "median",
         multi_k: int | None = None,
         multik_coef: float = 1 / 8,
+        batch_topk: bool = False,
+        threshold_beta: float = 0.99,
+        matryoshka: list[float] | None = None,
+        prefix_weights: list[float] | None = None,
         fast: bool = True,
     ) -> None:
         super().__init__()
+        if n_latents is None or k is None:
+            raise ValueError("n_latents and k are needed; `just train` fills them by the size rule (trainer.sizes.default_size)")
+        if not 0 <= lr_decay <= 1:
+            raise ValueError(f"lr_decay is a share of the run in [0, 1]; got {lr_decay}")
         self.save_hyperparameters()
         self.automatic_optimization = False
-        self.sae = TopKSAE(d, n_latents, k, k_aux, auxk_coef, multi_k=multi_k, multik_coef=multik_coef, fast=fast)
+        self.sae = TopKSAE(
+            d, n_latents, k, k_aux, auxk_coef, multi_k=multi_k, multik_coef=multik_coef, batch_topk=batch_topk,
+            threshold_beta=threshold_beta, prefixes=prefix_sizes(n_latents, matryoshka), prefix_weights=prefix_weights, fast=fast,
+        )
         # Buffers, so they live in every checkpoint and a resumed run continues exactly.
         self.register_buffer("samples_since_fired", torch.zeros(n_latents, dtype=torch.long))
         self.register_buffer("b_pre_initialised", torch.zeros((), dtype=torch.bool))
         self._val_stats: ReconstructionStats | None = None
 
     # -- set-up -------------------------------------------------------------------------
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self):
         # fused: one kernel for all parameters (CPU and CUDA since torch 2.4)
-        return torch.optim.Adam(self.sae.parameters(), lr=self.hparams.lr, eps=self.hparams.adam_eps, fused=True)
+        optimizer = torch.optim.Adam(self.sae.parameters(), lr=self.hparams.lr, eps=self.hparams.adam_eps, fused=True)
+        steps = self.trainer.max_steps
+        if not self.hparams.lr_decay or steps is None or steps <= 0:
+            return optimizer
+        decay_start = int(steps * (1 - self.hparams.lr_decay))
+
+        def factor(step: int) -> float:
+            return 1.0 if step < decay_start else max(0.0, (steps - step) / max(1, steps - decay_start))
+
+        return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, factor)}
 
     def on_fit_start(self) -> None:
         datamodule = self.trainer.datamodule
@@ -77,20 +108,25 @@ class SparseAutoencoderModule(L.LightningModule):
             self.b_pre_initialised.fill_(True)
 
     # -- training -----------------------------------------------------------------------
+    @property
+    def dead_latents(self) -> DeadLatents:
+        """The dead-latent rule over the checkpointed ``samples_since_fired`` buffer."""
+        return DeadLatents(self.samples_since_fired, self.dead_after_samples)
+
     def dead_mask(self) -> torch.Tensor:
-        return self.samples_since_fired >= self.dead_after_samples
+        return self.dead_latents.mask()
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, _doc_ids = batch
         optimizer = self.optimizers()
-        out = self.sae(x, self.dead_mask(), self._sum_across_ranks())
-        optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(out.loss)
-        self.sae.remove_parallel_decoder_grad()
-        self.clip_gradients(optimizer, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm")
-        optimizer.step()
-        self.sae.normalise_decoder()
-        self._count_firing(out.indices, out.values, x.shape[0])
+        out = train_step(
+            self.sae, x, optimizer, self.dead_latents, self.hparams.grad_clip,
+            sum_across=self._sum_across_ranks(), backward=self.manual_backward,
+            clip=lambda max_norm: self.clip_gradients(optimizer, gradient_clip_val=max_norm, gradient_clip_algorithm="norm"),
+        )
+        scheduler = self.lr_schedulers()
+        if scheduler is not None:  # manual optimisation: Lightning leaves stepping the schedule to us
+            scheduler.step()
         l0 = (out.values > 0).sum(dim=1).float().mean()
         self.log_dict(
             {
@@ -98,6 +134,7 @@ class SparseAutoencoderModule(L.LightningModule):
                 "train/fvu": out.nmse.detach(),  # the paper's normalised MSE is the FVU: one name, "fvu"
                 "train/auxk": out.auxk.detach(),
                 **({"train/multik": out.multik.detach()} if out.multik is not None else {}),
+                **{f"train/fvu_level{level}": value.detach() for level, value in enumerate(out.prefix_nmse)},
                 "train/l0": l0,
                 "train/dead_fraction": self.dead_mask().float().mean(),
             },
@@ -112,15 +149,6 @@ class SparseAutoencoderModule(L.LightningModule):
         if self.trainer.world_size == 1:
             return None
         return lambda tensor: self.trainer.strategy.reduce(tensor, reduce_op="sum")
-
-    @torch.no_grad()
-    def _count_firing(self, indices: torch.Tensor, values: torch.Tensor, batch_size: int) -> None:
-        """Samples-since-fired per latent, summed over every rank's shard (one all-reduce per step)."""
-        fired = torch.bincount(indices[values > 0], minlength=self.hparams.n_latents)
-        counts = torch.cat([fired, fired.new_tensor([batch_size])])
-        counts = self.trainer.strategy.reduce(counts, reduce_op="sum")
-        self.samples_since_fired += counts[-1]
-        self.samples_since_fired[counts[:-1] > 0] = 0
 
     # -- validation ---------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:

@@ -1,9 +1,10 @@
 """After a fit (rank 0 only): encode the corpus and write one SAE's rows in ONE transaction.
 
-activations(sae_id, doc_id, latent, value): the positive top-k of every document, sorted in numpy
+activations(sae_id, doc_id, latent, value): the positive activations of every document (k of them for
+top-k; a varying number under BatchTopK's threshold), sorted in numpy
 by (latent, value DESC) and inserted already ordered, so a feature's rows are contiguous and a
 per-latent read prunes row groups by zone map. latents: density, mean/max activation,
-encoder-decoder cosine. latent_neighbors: 10 nearest and 10 farthest latents by decoder cosine.
+encoder-decoder cosine, Matryoshka level. latent_neighbors: 10 nearest and 10 farthest latents by decoder cosine.
 The saes row flips to 'complete' in the same transaction: a killed write leaves nothing visible.
 """
 from __future__ import annotations
@@ -17,33 +18,34 @@ import torch
 
 from data.saes import SaeStatus
 from data.warehouse import insert_arrow, open_writer, transaction
-from trainer.checkpoint import check_embedding_width
+from trainer.checkpoint import check_embedding_width, stored_checkpoint_path
 from trainer.metrics import ReconstructionStats
 from trainer.sae import TopKSAE
 
 
 class SparseCodes:
-    """The encoder's top-k code of every document before it is stored: values (N, k) float32, latents (N, k) int32.
+    """The positive activations of every document as flat entries: ``rows`` (position in ``doc_ids``, in
+    order), ``latents`` int32 and ``values`` float32 > 0. Documents may have different counts."""
 
-    ``activation_rows`` writes its positive entries; readers load them back as ``evals.cooccurrence.TopK``.
-    """
-
-    def __init__(self, doc_ids: np.ndarray, values: np.ndarray, latents: np.ndarray) -> None:
-        self.doc_ids, self.values, self.latents = doc_ids, values, latents
+    def __init__(self, doc_ids: np.ndarray, rows: np.ndarray, latents: np.ndarray, values: np.ndarray) -> None:
+        self.doc_ids, self.rows, self.latents, self.values = doc_ids, rows, latents, values
 
 
 @torch.no_grad()
 def encode_corpus(sae: TopKSAE, doc_ids: np.ndarray, matrix: np.ndarray, chunk: int = 8192) -> SparseCodes:
     check_embedding_width(sae.d, matrix.shape[1], "this SAE", f"the {len(doc_ids)} documents given")
     sae = sae.eval()
-    values = np.empty((len(doc_ids), sae.k), dtype=np.float32)
-    latents = np.empty((len(doc_ids), sae.k), dtype=np.int32)
+    rows, latents, values = [], [], []
     for start in range(0, len(doc_ids), chunk):
         x = torch.from_numpy(np.array(matrix[start : start + chunk]))  # a writable copy of the chunk
-        v, i = sae.encode(x)
-        values[start : start + chunk] = v.numpy()
-        latents[start : start + chunk] = i.numpy()
-    return SparseCodes(doc_ids, values, latents)
+        v, i = (t.numpy() for t in sae.encode(x))
+        keep = v > 0  # (chunk, w): w = k, or the widest document of the chunk under a BatchTopK threshold
+        rows.append(np.nonzero(keep)[0].astype(np.int64) + start)
+        latents.append(i[keep].astype(np.int32))
+        values.append(v[keep].astype(np.float32))
+    if not rows:
+        return SparseCodes(doc_ids, np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))
+    return SparseCodes(doc_ids, np.concatenate(rows), np.concatenate(latents), np.concatenate(values))
 
 
 @torch.no_grad()
@@ -98,11 +100,7 @@ def sort_for_latent_reads(latents: np.ndarray, values: np.ndarray, rows: np.ndar
 
 def activation_rows(sae_id: int, codes: SparseCodes) -> pa.Table:
     """Positive activations as an Arrow table ordered by (latent, value DESC)."""
-    k = codes.values.shape[1]
-    values = codes.values.reshape(-1)
-    keep = values > 0
-    rows = np.repeat(np.arange(len(codes.doc_ids), dtype=np.int64), k)[keep]
-    latents, values, rows = sort_for_latent_reads(codes.latents.reshape(-1)[keep], values[keep], rows)
+    latents, values, rows = sort_for_latent_reads(codes.latents, codes.values, codes.rows)
     return pa.table(
         {
             "sae_id": pa.array(np.full(len(rows), sae_id, dtype=np.int32)),
@@ -115,15 +113,14 @@ def activation_rows(sae_id: int, codes: SparseCodes) -> pa.Table:
 
 @torch.no_grad()
 def latent_rows(sae_id: int, sae: TopKSAE, codes: SparseCodes) -> pa.Table:
-    """density = share of documents where the latent is active; mean_act is over those documents."""
+    """density = share of documents where the latent is active; mean_act is over those documents; level = the
+    latent's Matryoshka prefix (0 = coarsest; 0 for all latents of a plain SAE)."""
     n = sae.n_latents
-    values = codes.values.reshape(-1).astype(np.float64)
-    latents = codes.latents.reshape(-1)
-    active = values > 0
-    fired = np.bincount(latents[active], minlength=n)
-    total = np.bincount(latents[active], weights=values[active], minlength=n)
+    values, latents = codes.values.astype(np.float64), codes.latents
+    fired = np.bincount(latents, minlength=n)
+    total = np.bincount(latents, weights=values, minlength=n)
     maximum = np.zeros(n)
-    np.maximum.at(maximum, latents[active], values[active])
+    np.maximum.at(maximum, latents, values)
     cosine = torch.nn.functional.cosine_similarity(sae.encoder.weight, sae.W_dec, dim=1).double().numpy()
     return pa.table(
         {
@@ -133,6 +130,7 @@ def latent_rows(sae_id: int, sae: TopKSAE, codes: SparseCodes) -> pa.Table:
             "mean_act": pa.array(total / np.maximum(fired, 1)),
             "max_act": pa.array(maximum),
             "enc_dec_cos": pa.array(cosine),
+            "level": pa.array(sae.level_of_latents().numpy().astype(np.int32)),
         }
     )
 
@@ -194,5 +192,5 @@ def write_outputs(
         insert_arrow(con, "latent_neighbors", neighbors)
         con.execute(
             "UPDATE saes SET status = ?, metrics = ?::JSON, checkpoint = ?, finished_at = now() WHERE sae_id = ?",
-            [SaeStatus.COMPLETE.value, json.dumps(metrics, sort_keys=True), str(checkpoint), sae_id],
+            [SaeStatus.COMPLETE.value, json.dumps(metrics, sort_keys=True), stored_checkpoint_path(warehouse, checkpoint), sae_id],
         )

@@ -1,4 +1,7 @@
-"""The k x n grid (``conf/sweep.yaml``): one complete SAE per cell, in the corpus warehouse."""
+"""The architecture x n x k grid (``conf/sweep.yaml``): one complete SAE per cell, in the corpus warehouse.
+
+Judging the cells on held-out numbers is ``evals.sweep`` (``just sweep <corpus>`` runs both).
+"""
 from __future__ import annotations
 
 import itertools
@@ -18,32 +21,37 @@ SWEEP_CONFIG = CONF_DIR / "sweep.yaml"
 
 @dataclass(frozen=True)
 class SweepGrid:
-    """The paper's grid scaled to the embedding width d: every k with every n = expansion x d."""
+    """Every architecture with every dictionary size and every k."""
 
-    k: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
-    """Active latents per document, one grid row each."""
-    expansion: list[float] = field(default_factory=lambda: [2.0, 4.0, 8.0])
-    """n / d, one grid column each (n = int(expansion x d))."""
+    k: list[int] = field(default_factory=lambda: [32, 64])
+    """Active latents per document (the mean per document for BatchTopK), one grid value each."""
+    n_latents: list[int] | None = None
+    """Dictionary sizes; ``expansion`` replaces them when given."""
+    expansion: list[float] | None = None
+    """n / d, one grid value each (n = int(expansion x d)); when given, it replaces ``n_latents``."""
+    architectures: dict[str, dict[str, Any]] = field(default_factory=lambda: {"topk": {}})
+    """Name -> model options (flat names as in ``trainer.api.train_sae``), e.g. ``batchtopk: {batch_topk: true}``."""
     overrides: dict[str, Any] = field(default_factory=dict)
     """Training settings of every cell, flat names as in ``trainer.api.train_sae`` (e.g. max_steps: 300)."""
 
     def __post_init__(self) -> None:
-        if not self.k or not self.expansion:
-            raise ValueError(f"sweep grid: k and expansion need at least one value each; got k={self.k}, "
-                             f"expansion={self.expansion}")
-        if any(k < 1 for k in self.k) or any(e <= 0 for e in self.expansion):
-            raise ValueError(f"sweep grid: every k must be >= 1 and every expansion > 0; got k={self.k}, "
-                             f"expansion={self.expansion}")
-        fixed = sorted({"k", "n_latents", "corpus", "warehouse"} & set(self.overrides))
+        sizes = self.expansion if self.expansion is not None else self.n_latents
+        for name, values in (("k", self.k), ("n_latents or expansion", sizes)):
+            if not values or any(value <= 0 for value in values):
+                raise ValueError(f"sweep grid: {name} must be a non-empty list of positive numbers, got {values!r}")
+        if not self.architectures:
+            raise ValueError("sweep grid: architectures must name at least one, e.g. {topk: {}}")
+        fixed = sorted({"k", "n_latents", "corpus", "warehouse", "name"} & set(self.overrides))
         if fixed:
             raise ValueError(f"sweep grid: overrides may not set {fixed}; the grid and the command line do")
 
-    def cells(self, d: int) -> list[tuple[int, int]]:
-        """(k, n_latents) of every cell, refused as a whole before any training when one cannot train."""
-        cells = [(k, int(expansion * d)) for k, expansion in itertools.product(self.k, self.expansion)]
-        bad = [(k, n) for k, n in cells if k >= n]
+    def cells(self, d: int) -> list[tuple[str, dict[str, Any], int, int]]:
+        """(architecture, options, n_latents, k) of every cell, refused as a whole when one cannot train."""
+        sizes = [int(e * d) for e in self.expansion] if self.expansion is not None else list(self.n_latents or [])
+        cells = [(name, options, n, k) for (name, options), n, k in itertools.product(self.architectures.items(), sizes, self.k)]
+        bad = sorted({(n, k) for _, _, n, k in cells if k >= n})
         if bad:
-            raise ValueError(f"sweep grid: k must be below n = expansion x d (d = {d}); these (k, n) cells are not: {bad}")
+            raise ValueError(f"sweep grid: k must be below n (d = {d}); these (n, k) cells are not: {bad}")
         return cells
 
 
@@ -56,16 +64,17 @@ def run_sweep(argv: list[str]) -> list[int]:
     from trainer.cli import AtlasCLI, train
 
     results = []
-    for k, n_latents in grid.cells(_dim(warehouse, args.corpus)):
-        cell = cli_args(warehouse, args.corpus, **{**grid.overrides, "k": k, "n_latents": n_latents})
-        results.append((k, n_latents, train(AtlasCLI(args=cell))))
+    for architecture, options, n_latents, k in grid.cells(_dim(warehouse, args.corpus)):
+        name = f"{args.corpus}-{architecture}-n{n_latents}-k{k}"
+        cell = cli_args(warehouse, args.corpus, **{**grid.overrides, **options, "n_latents": n_latents, "k": k, "name": name})
+        results.append((architecture, n_latents, k, train(AtlasCLI(args=cell))))
     table = Table(title=f"sweep {args.corpus}")
-    for column in ("k", "n", "sae_id"):
+    for column in ("architecture", "n", "k", "sae_id"):
         table.add_column(column)
-    for k, n_latents, sae_id in results:
-        table.add_row(str(k), str(n_latents), str(sae_id))
+    for row in results:
+        table.add_row(*map(str, row))
     Console(stderr=True).print(table)
-    return [sae_id for _, _, sae_id in results]
+    return [sae_id for *_, sae_id in results]
 
 
 def _dim(warehouse: Path, corpus: str) -> int:

@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import charts, queries
 from dashboard.common import PageContext, empty_state, int_param, open_feature, remember, run_page, sae_picker
+from dashboard.prevalence import render_prevalence
 
 
 def _default_latent(ctx: PageContext, sae_id: int) -> int:
@@ -149,6 +150,8 @@ def render(ctx: PageContext) -> None:
         else:
             st.caption("Non-activating abstracts nearest the feature's activating ones (interpretation's hard negatives).")
             _abstract_table(detail.near_misses, "near_misses", ["rating", "title", "link"])
+
+    render_prevalence(ctx, sae_id, latent)
 
     columns = st.columns(3)
     with columns[0]:

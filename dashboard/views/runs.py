@@ -1,4 +1,4 @@
-"""Runs: every SAE with its config and metrics, and the paper's scaling figure."""
+"""Runs: every SAE with its config and metrics, the paper's scaling figure, and each SAE's quality card."""
 from __future__ import annotations
 
 import json
@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import charts, queries
+from dashboard.quality_card import card_headline, render_card
 from dashboard.common import PageContext, empty_state, run_page
 
 
@@ -58,6 +59,16 @@ def render(ctx: PageContext) -> None:
         left, right = st.columns(2)
         left.json(json.loads(row["config"] or "{}"))
         right.json(json.loads(row["metrics"] or "{}"))
+
+    st.subheader("Quality cards")
+    st.caption("Held-out quality of each SAE on the corpus's test split: `just report`, `just fidelity` and "
+               "`just steer-bench` results as stored (nothing is recomputed here).")
+    stored = queries.stored_evaluations(ctx.path, ctx.version)
+    for row in runs.sort_values("sae_id").itertuples():
+        card = stored.reports.get(int(row.sae_id))
+        with st.expander(f"#{row.sae_id} · {row.name} · n={row.n_latents:,} k={row.k} · {card_headline(card)}",
+                         expanded=card is not None and len(runs) == 1):
+            render_card(int(row.sae_id), row.corpus, stored)
 
 
 run_page(render)

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import queries
+from data.embed import EmbedderUnavailable
 from dashboard.charts import label_text
 from dashboard.common import PageContext, run_page, sae_picker
 
@@ -69,8 +70,8 @@ def render(ctx: PageContext) -> None:
     try:
         vector = _query_vector(ctx.path, ctx.version, sae_id, query)
         active = search.encode(vector)
-    except SteeringError as error:
-        st.warning(str(error))
+    except (SteeringError, EmbedderUnavailable) as error:  # e.g. a model the local backend cannot run
+        st.warning(f"Cannot embed the query for SAE #{sae_id}: {error}", icon="⚠️")
         return
 
     shown = [int(x) for x in active.latents[:MAX_SLIDERS]]

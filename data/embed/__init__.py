@@ -1,6 +1,7 @@
 """Embedding backends behind one small interface, and the factory that picks one."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -26,6 +27,28 @@ class Embedder(Protocol):
         ...
 
 
+class EmbedderUnavailable(ValueError):
+    """This machine cannot run the embedding model asked for (a model the backend lacks, no API key)."""
+
+
+@dataclass(frozen=True)
+class InputCheck:
+    """Which texts of a batch the model cannot take as they are (one flag per text).
+
+    Embedders that know their tokenizer offer ``check_inputs(texts) -> InputCheck``; the pipeline counts
+    the flags in the ingest table, so no text is changed without a word.
+    """
+
+    cut: np.ndarray
+    """Longer than the model's input window: embedded from their beginning only."""
+    mostly_unknown: np.ndarray
+    """More than half of the tokens are unknown to the model's vocabulary (e.g. Chinese for an English model)."""
+
+
+MOSTLY_UNKNOWN = 0.5
+"""Share of unknown tokens above which a text's vector says little about it."""
+
+
 class PartialEmbeddingFailure(RuntimeError):
     """Some texts of an ``embed`` call failed (after retries); the others have valid vectors.
 
@@ -47,4 +70,4 @@ def make_embedder(backend: str, model: str, **options) -> Embedder:
         from data.embed.openai_backend import OpenAIEmbedder
 
         return OpenAIEmbedder(model=model, **options)
-    raise ValueError(f"unknown embedding backend {backend!r}: use 'local' or 'openai'")
+    raise EmbedderUnavailable(f"unknown embedding backend {backend!r}: use 'local' or 'openai'")

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import openai
 
-from data.embed import MODEL_WIDTHS, PartialEmbeddingFailure
+from data.embed import MODEL_WIDTHS, EmbedderUnavailable, InputCheck, PartialEmbeddingFailure
+from data.embeddings import ModelInfo
 from data.tokens import encoding_for_model, truncate_to_tokens
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class OpenAIEmbedder:
         self.batch_size = self.settings.batch_size
         api_key = self.settings.api_key or os.environ.get("OPENAI_API_KEY")
         if not api_key:
-            raise ValueError(
+            raise EmbedderUnavailable(
                 "the openai embedding backend needs an API key: set OPENAI_API_KEY (and OPENAI_BASE_URL for a "
                 "compatible server), or use embed_backend: local in conf/corpus/<name>.yaml"
             )
@@ -74,6 +75,10 @@ class OpenAIEmbedder:
         )
         self._encoding = encoding_for_model(model)
         self.expected_width = self.settings.dimensions or MODEL_WIDTHS.get(model)
+        self.info = None if self.expected_width is None else ModelInfo(
+            model=self.model, backend="openai", source=self._client.base_url.host, dim=self.expected_width,
+            max_seq_length=self.settings.max_input_tokens, normalized=True,
+        )
         self.tokens_sent = 0
         self._usage_lock = threading.Lock()
 
@@ -95,6 +100,11 @@ class OpenAIEmbedder:
         if inputs:
             requests.append((indices, inputs))
         return requests
+
+    def check_inputs(self, texts: list[str]) -> InputCheck:
+        """Texts beyond ``max_input_tokens`` (cut); byte-level BPE has no unknown tokens."""
+        lengths = np.array([len(self._encoding.encode(t, disallowed_special=())) for t in texts], dtype=np.int64)
+        return InputCheck(lengths > self.settings.max_input_tokens, np.zeros(len(texts), dtype=bool))
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit-normalised float32 vectors in input order; raises ``PartialEmbeddingFailure`` if a request failed."""

@@ -8,7 +8,7 @@ import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from data.embed import Embedder, PartialEmbeddingFailure
-from data.embeddings import pending_texts, record_failures, store_vectors
+from data.embeddings import arxiv_ids_of, pending_texts, record_failures, record_model, store_vectors
 from data.warehouse import open_writer
 
 
@@ -19,6 +19,13 @@ class EmbedStats:
     failed: int = 0
     errors: list[str] = field(default_factory=list)
     """The first few distinct failure messages, for the run report."""
+    cut: int = 0
+    """Texts longer than the model's input window, embedded from their beginning only."""
+    mostly_unknown: int = 0
+    """Texts whose tokens are mostly unknown to the model (their vectors say little about them)."""
+    cut_examples: list[str] = field(default_factory=list)
+    unknown_examples: list[str] = field(default_factory=list)
+    """A few arXiv ids of each."""
 
     def note(self, message: str, keep: int = 5) -> None:
         if len(self.errors) < keep and message not in self.errors:
@@ -38,6 +45,8 @@ def embed_pending(
     batch_size = batch_size or getattr(embedder, "batch_size", 256)
     with open_writer(warehouse) as con:
         pending = sorted(pending_texts(con, embedder.model), key=lambda item: len(item[1]))
+        if pending and getattr(embedder, "info", None) is not None:
+            record_model(con, embedder.info)  # refuses a changed model folder before any work
     stats = EmbedStats(pending=len(pending))
     columns = (
         TextColumn("embedding"), BarColumn(), MofNCompleteColumn(),
@@ -54,6 +63,7 @@ def embed_pending(
 
 
 def _embed_and_store(warehouse: str | Path, embedder: Embedder, hashes: list[str], texts: list[str], stats: EmbedStats) -> None:
+    _count_altered(warehouse, embedder, hashes, texts, stats)
     try:
         vectors = embedder.embed(texts)
     except PartialEmbeddingFailure as partial:  # keep what succeeded, retry the rest next run
@@ -74,3 +84,19 @@ def _embed_and_store(warehouse: str | Path, embedder: Embedder, hashes: list[str
         return
     with open_writer(warehouse) as con:
         stats.stored += store_vectors(con, embedder.model, hashes, vectors)  # EmbeddingError aborts the run
+
+
+def _count_altered(warehouse: str | Path, embedder: Embedder, hashes: list[str], texts: list[str], stats: EmbedStats) -> None:
+    """Count (and name a few of) the texts the model cannot take as they are; see ``data.embed.InputCheck``."""
+    check_inputs = getattr(embedder, "check_inputs", None)
+    if check_inputs is None:
+        return
+    check = check_inputs(texts)
+    stats.cut += int(check.cut.sum())
+    stats.mostly_unknown += int(check.mostly_unknown.sum())
+    wanted = [(flags, examples) for flags, examples in ((check.cut, stats.cut_examples), (check.mostly_unknown, stats.unknown_examples))
+              if flags.any() and len(examples) < 5]
+    if wanted:
+        with open_writer(warehouse) as con:
+            for flags, examples in wanted:
+                examples += arxiv_ids_of(con, [hashes[i] for i in np.flatnonzero(flags)[: 5 - len(examples)]])

@@ -22,6 +22,7 @@ import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 
@@ -29,6 +30,7 @@ from data.corpus import CorpusConfig, Document, IngestStats, split_arxiv_id
 from data.docs import ingest_documents
 from data.sources import BadInput
 from data.text import collapse_whitespace
+from data.warehouse import open_writer
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +113,7 @@ def _document(entry: ET.Element, entry_id: str) -> Document:
 
 
 def fetch_corpus(
-    con: duckdb.DuckDBPyConnection,
+    warehouse: str | Path,
     corpus: CorpusConfig,
     stats: IngestStats,
     bad: BadInput,
@@ -120,10 +122,14 @@ def fetch_corpus(
 ) -> IngestStats:
     """Fetch ``corpus.arxiv_query`` page by page into ``docs``, newest first; ``max_results`` caps
     the results read from the current window (counted from its first result, so a resumed run
-    stops at the same place and a later run without the cap goes on from there)."""
+    stops at the same place and a later run without the cap goes on from there).
+
+    The warehouse is opened for writing once per page, only to store it: between pages (the API's
+    3 s pauses, its retries) the dashboard and `just sql` can read it."""
     settings = settings or ArxivApiSettings()
     run_id = f"arxiv:{corpus.name}:{corpus.arxiv_query}"
-    cursor = _next_window(_load_cursor(con, run_id))
+    with open_writer(warehouse) as con:
+        cursor = _next_window(_load_cursor(con, run_id))
     client = _PoliteClient(settings)
     limit = min(max_results, settings.query_limit) if max_results is not None else settings.query_limit
     search = f"{corpus.arxiv_query} AND submittedDate:[{cursor.since} TO {cursor.until}]"
@@ -137,14 +143,15 @@ def fetch_corpus(
         for document in page.documents:
             if not document.abstract.strip():
                 bad.empty_abstract(f"{url} ({document.arxiv_id})")
-        ingest_documents(con, (d for d in page.documents if d.abstract.strip()), corpus, "arxiv-api", stats)
         cursor.start += page.entries
         cursor.total = page.total
         # The API serves no more of one query than query_limit: a window ends there too.
         cursor.finished = page.entries == 0 or cursor.start >= min(page.total, settings.query_limit)
-        # Saved after the page's documents are committed: a crash in between re-reads one page,
-        # which stores nothing twice.
-        _save_cursor(con, run_id, cursor)
+        with open_writer(warehouse) as con:
+            ingest_documents(con, (d for d in page.documents if d.abstract.strip()), corpus, "arxiv-api", stats)
+            # Saved after the page's documents are committed: a crash in between re-reads one page,
+            # which stores nothing twice.
+            _save_cursor(con, run_id, cursor)
     if cursor.total is not None and cursor.start >= settings.query_limit and cursor.total > cursor.start:
         stats.note(
             f"the arXiv API serves at most {settings.query_limit} results of one query; {cursor.total - cursor.start} "

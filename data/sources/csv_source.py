@@ -19,9 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from data.corpus import Document, split_arxiv_id
-from data.sources import BadInput, open_text
+from data.sources import BadInput, InputLines
 
 REQUIRED_COLUMNS = ("title", "abstract")
+FIELD_LIMIT = 2**31 - 1
+"""Largest field the csv module accepts on every platform (a C long)."""
 _CATEGORY_SEPARATOR = re.compile(r"[\s,]+")
 
 
@@ -30,41 +32,40 @@ class CsvFormatError(ValueError):
 
 
 def read_csv(path: Path, bad: BadInput) -> Iterator[Document]:
-    with open_text(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
-        missing = [column for column in REQUIRED_COLUMNS if column not in header]
-        if missing:
-            raise CsvFormatError(
-                f"{path}: missing required column(s) {', '.join(missing)}; found {header or 'no header'}. "
-                "A corpus CSV needs a header row with at least title and abstract"
-            )
-        reader.fieldnames = header
-        line = reader.line_num  # rows can span lines (quoted newlines): report where each starts
-        while True:
-            first_line = line + 1
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as error:
-                bad.malformed(f"{path}:{first_line}", f"unreadable CSV ({error})")
-                line = reader.line_num
-                continue
-            line = reader.line_num
-            where = f"{path}:{first_line}"
-            if None in row or any(value is None for value in row.values()):
-                bad.malformed(where, f"expected {len(header)} fields, got a row of a different length")
-                continue
-            try:
-                document = _document(row)
-            except ValueError as error:
-                bad.malformed(where, str(error))
-                continue
-            if not document.abstract.strip():
-                bad.empty_abstract(where)
-                continue
-            yield document
+    # Python's default field limit (128 kB) would refuse an abstract the JSONL reader accepts: lift it.
+    csv.field_size_limit(FIELD_LIMIT)
+    lines = InputLines(path, bad)
+    reader = csv.DictReader(lines)
+    header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
+    missing = [column for column in REQUIRED_COLUMNS if column not in header]
+    if missing:
+        raise CsvFormatError(
+            f"{path}: missing required column(s) {', '.join(missing)}; found {header or 'no header'}. "
+            "A corpus CSV needs a header row with at least title and abstract"
+        )
+    reader.fieldnames = header
+    while True:
+        lines.mark()  # rows can span lines (quoted newlines): report where each starts
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            bad.malformed(f"{path}:{lines.record_start}", f"unreadable CSV ({error})")
+            continue
+        where = f"{path}:{lines.record_start}"
+        if None in row or any(value is None for value in row.values()):
+            bad.malformed(where, f"expected {len(header)} fields, got a row of a different length")
+            continue
+        try:
+            document = _document(row)
+        except ValueError as error:
+            bad.malformed(where, str(error))
+            continue
+        if not document.abstract.strip():
+            bad.empty_abstract(where)
+            continue
+        yield document
 
 
 def content_id(title: str, abstract: str) -> str:

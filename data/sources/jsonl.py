@@ -13,32 +13,32 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from data.corpus import Document, split_arxiv_id
-from data.sources import BadInput, open_text
+from data.sources import BadInput, InputLines
 
 
 def read_jsonl(path: Path, bad: BadInput) -> Iterator[Document]:
-    with open_text(path) as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                bad.malformed(where, f"not valid JSON ({error.msg})")
-                continue
-            if not isinstance(record, dict):
-                bad.malformed(where, "expected a JSON object")
-                continue
-            try:
-                document = _document(record)
-            except (KeyError, TypeError, ValueError) as error:
-                bad.malformed(where, f"unusable record ({error})")
-                continue
-            if not document.abstract.strip():
-                bad.empty_abstract(where)
-                continue
-            yield document
+    lines = InputLines(path, bad)
+    for line in lines:
+        if not line.strip():
+            continue
+        where = f"{path}:{lines.number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            bad.malformed(where, f"not valid JSON ({error.msg})")
+            continue
+        if not isinstance(record, dict):
+            bad.malformed(where, "expected a JSON object")
+            continue
+        try:
+            document = _document(record)
+        except (KeyError, TypeError, ValueError) as error:
+            bad.malformed(where, f"unusable record ({error})")
+            continue
+        if not document.abstract.strip():
+            bad.empty_abstract(where)
+            continue
+        yield document
 
 
 def _document(record: dict) -> Document:

@@ -13,6 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from data.embeddings import invalid_rows
+
 ABSTRACT_TEXTS = "abstract_texts.json"
 
 
@@ -54,7 +56,7 @@ def read_parquet_vectors(path: Path, id_column: str = "arxiv_id", vector_column:
     if vectors.null_count:
         raise PrecomputedFormatError(f"{path}: {vectors.null_count} rows have no vector")
     matrix = vectors.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(len(ids), width)
-    return ids, _checked_matrix(path, matrix, len(ids))
+    return ids, _checked_matrix(path, matrix, ids)
 
 
 def read_npy_vectors(path: Path, texts_path: Path | None = None) -> PrecomputedVectors:
@@ -85,18 +87,20 @@ def read_npy_vectors(path: Path, texts_path: Path | None = None) -> PrecomputedV
         raise PrecomputedFormatError(
             f"{path} has {matrix.shape[0]} rows but {texts_path} lists {len(ids)} documents; they must match one to one"
         )
-    return PrecomputedVectors(path, ids, _checked_matrix(path, matrix, len(ids)), abstracts)
+    return PrecomputedVectors(path, ids, _checked_matrix(path, matrix, ids), abstracts)
 
 
-def _checked_matrix(path: Path, matrix: np.ndarray, n_ids: int) -> np.ndarray:
-    if matrix.ndim != 2 or matrix.shape[0] != n_ids or matrix.shape[1] == 0:
-        raise PrecomputedFormatError(f"{path}: expected a ({n_ids}, dim) matrix, got shape {matrix.shape}")
+def _checked_matrix(path: Path, matrix: np.ndarray, ids: list[str]) -> np.ndarray:
+    if matrix.ndim != 2 or matrix.shape[0] != len(ids) or matrix.shape[1] == 0:
+        raise PrecomputedFormatError(f"{path}: expected a ({len(ids)}, dim) matrix, got shape {matrix.shape}")
     if not np.issubdtype(matrix.dtype, np.number):
         raise PrecomputedFormatError(f"{path}: vectors must be numbers, got dtype {matrix.dtype}")
     matrix = np.asarray(matrix, dtype=np.float32)
-    bad_rows = np.flatnonzero(~np.isfinite(matrix).all(axis=1))
+    bad_rows = invalid_rows(matrix)
     if bad_rows.size:
+        named = ", ".join(f"{ids[i]} (row {i})" for i in bad_rows[:5])
         raise PrecomputedFormatError(
-            f"{path}: {bad_rows.size} vectors contain NaN or inf (rows {bad_rows[:5].tolist()}); fix or drop them"
+            f"{path}: {bad_rows.size} vectors are all zero or contain NaN/inf: documents {named}"
+            f"{' ...' if bad_rows.size > 5 else ''}; fix or drop those rows and import again (nothing was stored)"
         )
     return matrix

@@ -10,7 +10,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from data.commands import command_parser, config_from, warehouse_of
+from data.commands import command_parser, config_from, entry_point, warehouse_of
 from data.corpus import load_corpus_config
 from data.warehouse import open_reader
 from evals.families.config import DEFAULT_PATH, FamiliesConfig
@@ -21,6 +21,7 @@ from evals.llm import add_llm_arguments, use_llm
 from evals.saes import UnknownSAE, complete_sae_ids
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = command_parser("just families", __doc__, sae_id="many", config=FamiliesConfig, config_file=DEFAULT_PATH)
     add_llm_arguments(parser)

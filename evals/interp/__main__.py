@@ -13,8 +13,9 @@ from jsonargparse import ArgumentParser
 from rich.console import Console
 from rich.table import Table
 
-from data.commands import command_parser, config_from, warehouse_of
+from data.commands import command_parser, config_from, entry_point, warehouse_of
 from evals.interp.config import DEFAULT_PATH, InterpConfig
+from data.settings import warehouse_path
 from evals.interp.pipeline import RunReport, run_interpretation
 from evals.interp.summary import METRICS
 from evals.llm import add_llm_arguments, use_llm
@@ -51,6 +52,7 @@ def print_report(report: RunReport, console: Console) -> None:
         console.print(usage)
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)

@@ -25,13 +25,15 @@ class ExampleConfig:
     explain_hard_negatives: int = 3
     """Non-activating abstracts nearest (by embedding) to the explanation positives' mean."""
     score_positives: int = 10
-    """Held-out activating abstracts, stratified across activation quantiles."""
+    """Held-out activating abstracts (test split), stratified across activation quantiles."""
+    min_score_positives: int = 5
+    """A feature active on fewer test-split abstracts than this is not interpreted (too few to score)."""
     score_random_negatives: int = 5
     score_hard_negatives: int = 5
     quantiles: int = 5
     """Activation quantile bins the stratified samples are drawn from."""
     min_explain_positives: int = 3
-    """A feature with fewer than score_positives + this many active abstracts is not interpreted."""
+    """A feature active on fewer training-split abstracts than this is not interpreted."""
     min_abstract_chars: int = 100
     """Shorter abstracts are never chosen as examples (the paper's filter)."""
     explain_sampling: str = "top"

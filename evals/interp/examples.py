@@ -7,6 +7,9 @@ Per feature (reproducible: a feature's draws depend only on the seed and its lat
   the explainer;
 - negatives (non-activating): random ones and hard ones, the non-activating abstracts nearest to
   the mean embedding of the explanation positives; explanation and scoring sets are disjoint.
+Explanation examples come from the training split only and held-out examples from the test split
+only (``docs.split``, see data/split.py), so a label is scored on abstracts that neither the SAE
+nor the explainer ever saw.
 Everything is loaded once and computed in numpy, with the hard-negative search batched over
 features as matrix products.
 """
@@ -18,6 +21,7 @@ import duckdb
 import numpy as np
 
 from data.embeddings import load_embeddings
+from data.split import TEST
 from evals.cooccurrence import load_topk
 from evals.interp.config import ExampleConfig
 
@@ -50,6 +54,8 @@ class Corpus:
     """title + "\\n\\n" + abstract."""
     eligible: np.ndarray
     """(N,) bool: long enough to be an example."""
+    in_test: np.ndarray
+    """(N,) bool: in the test split (held-out examples only, never explanation examples)."""
 
     @property
     def size(self) -> int:
@@ -58,13 +64,13 @@ class Corpus:
 
 def load_corpus(con: duckdb.DuckDBPyConnection, embed_model: str, min_abstract_chars: int) -> Corpus:
     doc_ids, matrix = load_embeddings(con, embed_model)
-    table = con.execute("SELECT doc_id, title, abstract FROM docs ORDER BY doc_id").fetchnumpy()
+    table = con.execute("SELECT doc_id, title, abstract, split FROM docs ORDER BY doc_id").fetchnumpy()
     position = np.searchsorted(table["doc_id"], doc_ids)
     titles, abstracts = table["title"][position], table["abstract"][position]
     texts = [f"{t}\n\n{a}" for t, a in zip(titles, abstracts)]
     eligible = np.fromiter((len(a) > min_abstract_chars for a in abstracts), dtype=bool, count=len(abstracts))
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return Corpus(doc_ids, matrix / np.maximum(norms, 1e-12), texts, eligible)
+    return Corpus(doc_ids, matrix / np.maximum(norms, 1e-12), texts, eligible, table["split"][position] == TEST)
 
 
 @dataclass
@@ -139,25 +145,28 @@ def _stratified(ranks: np.ndarray, n_bins: int, count: int, rng: np.random.Gener
     return np.sort(np.array(chosen, dtype=ranks.dtype))
 
 
-def select_positives(n_active: int, config: ExampleConfig, rng: np.random.Generator, extra: int = 0
+def select_positives(n_train: int, n_test: int, config: ExampleConfig, rng: np.random.Generator, extra: int = 0
                      ) -> dict[str, np.ndarray] | None:
-    """Ranks (0 = strongest) per positive role, or None when the feature fires too rarely."""
-    if n_active < config.score_positives + config.min_explain_positives:
+    """Ranks (0 = strongest) per positive role, or None when the feature fires too rarely.
+
+    Explanation ranks index the feature's ranking among training-split abstracts (``n_train`` of
+    them), held-out ranks its ranking among test-split abstracts (``n_test``).
+    """
+    if n_train < config.min_explain_positives or n_test < config.min_score_positives:
         return None
-    top = min(config.explain_top, n_active - config.score_positives) if config.explain_sampling == "top" else 0
-    rest = np.arange(top, n_active)
-    score = _stratified(rest, config.quantiles, config.score_positives, rng)
-    rest = np.setdiff1d(rest, score)
+    top = min(config.explain_top, n_train) if config.explain_sampling == "top" else 0
+    rest = np.arange(top, n_train)
     spread = config.explain_quantile + (0 if config.explain_sampling == "top" else config.explain_top)
     quantile = _stratified(rest, config.quantiles, spread, rng)
     rest = np.setdiff1d(rest, quantile)
     extra_ranks = np.sort(rng.choice(rest, size=min(extra, len(rest)), replace=False)) if extra else rest[:0]
+    score = _stratified(np.arange(n_test), config.quantiles, config.score_positives, rng)
     return {"explain_pos": np.r_[np.arange(top), quantile], "score_pos": score, "explain_extra_pos": extra_ranks}
 
 
 def select_examples(corpus: Corpus, activations: Activations, latents: np.ndarray, config: ExampleConfig,
                     extra_positives: int = 0, extra_negatives: int = 0, chunk: int = 256) -> ExampleSet:
-    """Explanation and held-out examples of every latent in ``latents``.
+    """Explanation (training split) and held-out (test split) examples of every latent in ``latents``.
 
     ``extra_positives`` / ``extra_negatives`` (of each kind) are further explanation examples for
     an explainer that reads many (the offline phrase explainer); extra hard ones rank after the others.
@@ -165,52 +174,55 @@ def select_examples(corpus: Corpus, activations: Activations, latents: np.ndarra
     rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     status: dict[int, str] = {}
     eligible = corpus.eligible
+    train_pool = np.flatnonzero(eligible & ~corpus.in_test)
+    test_pool = np.flatnonzero(eligible & corpus.in_test)
     ready: list[int] = []
     explain_means = []
-    n_hard = config.explain_hard_negatives + config.score_hard_negatives + extra_negatives
-    n_random = config.explain_random_negatives + config.score_random_negatives + extra_negatives
-    n_eligible = int(eligible.sum())
+    explain_negatives = config.explain_hard_negatives + config.explain_random_negatives + 2 * extra_negatives
+    score_negatives = config.score_hard_negatives + config.score_random_negatives
     for latent in latents.tolist():
         docs, values = activations.of(latent)
         keep = eligible[docs]
         docs, values = docs[keep], values[keep]
+        held = corpus.in_test[docs]
         rng = np.random.default_rng([config.seed, latent])
-        chosen = select_positives(len(docs), config, rng, extra_positives)
+        chosen = select_positives(int((~held).sum()), int(held.sum()), config, rng, extra_positives)
         if chosen is None:
             status[latent] = TOO_FEW_ACTIVE
             continue
-        if n_eligible - len(docs) < 2 * (n_hard + n_random):
+        if (len(train_pool) - (~held).sum() < 2 * explain_negatives
+                or len(test_pool) - held.sum() < 2 * score_negatives):
             status[latent] = TOO_FEW_INACTIVE
             continue
         status[latent] = READY
         ready.append(latent)
-        explain_means.append(corpus.embeddings[docs[chosen["explain_pos"]]].mean(axis=0))
+        train_docs, train_values, test_docs, test_values = docs[~held], values[~held], docs[held], values[held]
+        explain_means.append(corpus.embeddings[train_docs[chosen["explain_pos"]]].mean(axis=0))
         for role, ranks in chosen.items():
-            rows.append(_rows(latent, role, docs[ranks], values[ranks]))
+            if role == "score_pos":
+                rows.append(_rows(latent, role, test_docs[ranks], test_values[ranks]))
+            else:
+                rows.append(_rows(latent, role, train_docs[ranks], train_values[ranks]))
 
     for start in range(0, len(ready), chunk):
         block = ready[start:start + chunk]
         similarity = np.asarray(explain_means[start:start + chunk]) @ corpus.embeddings.T
-        similarity[:, ~eligible] = -np.inf
         for i, latent in enumerate(block):
             similarity[i, activations.of(latent)[0]] = -np.inf  # hard negatives must not fire
-        nearest = np.argpartition(-similarity, n_hard, axis=1)[:, :n_hard]
-        nearest = np.take_along_axis(nearest, np.argsort(-np.take_along_axis(similarity, nearest, 1), axis=1), 1)
+        explain_hard = _nearest(similarity, train_pool, config.explain_hard_negatives + extra_negatives)
+        score_hard = _nearest(similarity, test_pool, config.score_hard_negatives)
         for i, latent in enumerate(block):
-            hard = nearest[i]
-            paired = config.explain_hard_negatives + config.score_hard_negatives
-            # Alternate ranks between the two sets so both get negatives of similar hardness.
-            explain_hard, score_hard = _interleave(hard[:paired], config.explain_hard_negatives, config.score_hard_negatives)
-            rows.append(_rows(latent, "explain_neg_hard", explain_hard, np.zeros(len(explain_hard))))
-            rows.append(_rows(latent, "score_neg_hard", score_hard, np.zeros(len(score_hard))))
-            rows.append(_rows(latent, "explain_extra_neg_hard", hard[paired:], np.zeros(len(hard) - paired)))
-            random = _random_negatives(corpus, activations.of(latent)[0], hard, n_random,
-                                       np.random.default_rng([config.seed, latent, 1]))
-            explain_end = config.explain_random_negatives
-            score_end = explain_end + config.score_random_negatives
-            rows.append(_rows(latent, "explain_neg_random", random[:explain_end], np.zeros(explain_end)))
-            rows.append(_rows(latent, "score_neg_random", random[explain_end:score_end], np.zeros(score_end - explain_end)))
-            rows.append(_rows(latent, "explain_extra_neg_random", random[score_end:], np.zeros(len(random) - score_end)))
+            active = activations.of(latent)[0]
+            rng = np.random.default_rng([config.seed, latent, 1])
+            explain_random = _random_negatives(train_pool, active, explain_hard[i],
+                                               config.explain_random_negatives + extra_negatives, rng)
+            score_random = _random_negatives(test_pool, active, score_hard[i], config.score_random_negatives, rng)
+            hard_end, random_end = config.explain_hard_negatives, config.explain_random_negatives
+            for role, negatives in (("explain_neg_hard", explain_hard[i][:hard_end]), ("score_neg_hard", score_hard[i]),
+                                    ("explain_neg_random", explain_random[:random_end]), ("score_neg_random", score_random),
+                                    ("explain_extra_neg_hard", explain_hard[i][hard_end:]),
+                                    ("explain_extra_neg_random", explain_random[random_end:])):
+                rows.append(_rows(latent, role, negatives, np.zeros(len(negatives))))
     if rows:
         latent_col, role_col, doc_col, act_col = (np.concatenate(c) for c in zip(*rows))
     else:
@@ -225,24 +237,22 @@ def _rows(latent: int, role: str, docs: np.ndarray, values: np.ndarray):
     return np.full(n, latent), np.full(n, ROLE_CODE[role]), np.asarray(docs), np.asarray(values)
 
 
-def _interleave(ranked: np.ndarray, first: int, second: int) -> tuple[np.ndarray, np.ndarray]:
-    a, b = [], []
-    for i, item in enumerate(ranked):
-        if (i % 2 == 0 and len(a) < first) or len(b) >= second:
-            a.append(item)
-        else:
-            b.append(item)
-    return np.array(a, dtype=np.int64), np.array(b, dtype=np.int64)
+def _nearest(similarity: np.ndarray, pool: np.ndarray, count: int) -> np.ndarray:
+    """Per row, the ``count`` positions of ``pool`` with the highest similarity, best first."""
+    within = similarity[:, pool]
+    nearest = np.argpartition(-within, count, axis=1)[:, :count]
+    nearest = np.take_along_axis(nearest, np.argsort(-np.take_along_axis(within, nearest, 1), axis=1), 1)
+    return pool[nearest]
 
 
-def _random_negatives(corpus: Corpus, active: np.ndarray, exclude: np.ndarray, count: int,
+def _random_negatives(pool: np.ndarray, active: np.ndarray, exclude: np.ndarray, count: int,
                       rng: np.random.Generator) -> np.ndarray:
-    """``count`` distinct eligible non-activating abstracts, uniformly at random."""
+    """``count`` distinct abstracts of ``pool`` outside ``active`` and ``exclude``, uniformly at random."""
     banned = np.union1d(active, exclude)
     chosen = np.zeros(0, dtype=np.int64)
     while len(chosen) < count:
-        draw = rng.integers(0, corpus.size, size=4 * count + 8)
-        draw = draw[corpus.eligible[draw] & ~np.isin(draw, banned)]
+        draw = pool[rng.integers(0, len(pool), size=4 * count + 8)]
+        draw = draw[~np.isin(draw, banned)]
         chosen = np.r_[chosen, draw[~np.isin(draw, chosen)]]
         chosen = chosen[np.sort(np.unique(chosen, return_index=True)[1])]
     return chosen[:count]

@@ -54,6 +54,21 @@ class LabelScorer:
             embedded = np.stack([self._embedded[label] for label in labels]) if labels else np.zeros((0, 0), np.float32)
         return embedded, self.index.label_weights(labels)
 
+    def remember(self, labels: list[str], embedded: np.ndarray) -> None:
+        """Embeddings of ``labels`` computed elsewhere (e.g. a cache), so ``vectors`` does not embed them again."""
+        self._embedded.update(zip(labels, embedded))
+
+    def similarity_matrix(self, vectors, doc_index: np.ndarray) -> np.ndarray:
+        """(len(doc_index), n_labels): ``similarities`` of every document with every label."""
+        embedded, weights = vectors
+        total = np.zeros((len(doc_index), weights.shape[1]))
+        if self.scorer != "terms":
+            total += self.corpus.embeddings[doc_index] @ embedded.T
+        if self.scorer != "embedding":
+            weight = 1.0 if self.scorer == "terms" else self.term_weight
+            total += weight * (self.index.word_docs[doc_index] @ weights).toarray()
+        return total
+
     def similarities(self, vectors, label_rows: np.ndarray, doc_index: np.ndarray) -> np.ndarray:
         """Similarity of label ``label_rows[i]`` and document ``doc_index[i]``, for every i."""
         embedded, weights = vectors

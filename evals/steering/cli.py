@@ -10,17 +10,19 @@ from rich.table import Table
 
 from jsonargparse import ArgumentParser
 
-from data.commands import command_parser, config_from, warehouse_of
+from data.commands import command_parser, config_from, entry_point, warehouse_of
 from data.settings import artifacts_dir
 from data.warehouse import open_reader, open_writer
 from evals.llm import LLMClient, LLMSettings, llm_available
-from evals.steering.benchmark import BenchmarkRun, default_queries, read_queries, run_benchmark, store_run, summarise
+from evals.saes import pick_sae
+from evals.steering.benchmark import BenchmarkRun, Evidence, default_queries, read_queries, run_benchmark, store_run, summarise
+from evals.steering.concept_judge import build_judge, ensure_judge_sae, stored_seed
 from evals.steering.config import DEFAULT_PATH, SteeringBenchConfig
-from evals.steering.features import load_active_docs, load_catalog
+from evals.steering.features import load_active_docs, load_catalog, load_doc_latents
 from evals.steering.judge import judge_cases
+from evals.steering.paired import CONTROL
 from evals.steering.plots import pareto_figure, write_figure
 from evals.steering.rewrite import llm_rewrites, offline_rewrite
-from evals.saes import pick_sae
 from evals.steering.search import SteerableSearch
 
 
@@ -33,19 +35,31 @@ class SteeringReport:
     png_problem: str | None
 
 
-def steering_benchmark(path: str | Path, corpus: str, config: SteeringBenchConfig,
-                       sae_id: int | None = None) -> SteeringReport:
-    """Run the benchmark on SAE ``sae_id`` (default: the corpus's default SAE), store rows + summary, plot."""
-    with open_reader(path) as con:
-        sae_id = pick_sae(con, corpus, sae_id).sae_id
-    search = SteerableSearch(path, sae_id)
-    with open_reader(path) as con:
-        catalog = load_catalog(con, sae_id, search.info.n_latents)
-        queries = read_queries(config.queries_file, config.n_queries) if config.queries_file else default_queries(con, config.n_queries, config.seed)
-
-    def active_docs(latents):
+def reading(path: str | Path, load, sae_id: int):
+    """``load(con, sae_id, items)`` as a function of ``items`` that opens a short read-only connection."""
+    def read(items):
         with open_reader(path) as con:
-            return load_active_docs(con, sae_id, latents)
+            return load(con, sae_id, items)
+    return read
+
+
+def steering_benchmark(path: str | Path, corpus: str, config: SteeringBenchConfig, sae_id: int | None = None,
+                       console: Console | None = None) -> SteeringReport:
+    """Run the benchmark on SAE ``sae_id`` (default: the corpus's default SAE), store rows + summary, plot."""
+    log = console.print if console else print
+    with open_reader(path) as con:
+        steering = pick_sae(con, corpus, sae_id)
+    judge_sae = ensure_judge_sae(path, partial(open_reader, path), steering, config, log)
+    search = SteerableSearch(path, steering.sae_id)
+    from trainer.checkpoint import load_sae_from_warehouse  # trainer's contract
+
+    with open_reader(path) as con:
+        catalog = load_catalog(con, steering.sae_id, steering.n_latents)
+        queries = read_queries(config.queries_file) if config.queries_file else default_queries(con, config.seed)
+        judge_decoder = load_sae_from_warehouse(con, judge_sae.sae_id).W_dec
+        judge = build_judge(search.sae.W_dec, judge_decoder, judge_sae, stored_seed(con, judge_sae.sae_id), config,
+                            reading(path, load_active_docs, judge_sae.sae_id))
+    evidence = Evidence(reading(path, load_doc_latents, steering.sae_id), reading(path, load_active_docs, steering.sae_id), judge)
 
     def doc_texts(doc_ids):
         with open_reader(path) as con:
@@ -57,47 +71,72 @@ def steering_benchmark(path: str | Path, corpus: str, config: SteeringBenchConfi
         rewriter, method = partial(llm_rewrites, LLMClient(LLMSettings(model=config.rewrite_model), connect)), "rewrite-llm"
     else:
         rewriter, method = (lambda requests: [offline_rewrite(r) for r in requests]), "rewrite-offline"
-    judge = None
+    llm_judge = None
     if config.judge:
         if not llm_available():
             raise ValueError("the LLM judge needs OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server); run without --judge offline")
-        judge = partial(judge_cases, LLMClient(LLMSettings(model=config.judge_model), connect), seed=config.seed)
+        llm_judge = partial(judge_cases, LLMClient(LLMSettings(model=config.judge_model), connect), seed=config.seed)
 
-    run = run_benchmark(search, queries, catalog, active_docs, config, rewriter, method, judge, doc_texts)
-    summary = summarise(run)
-    stem = artifacts_dir() / "steering" / f"{corpus}_sae{sae_id}_pareto"
-    html, png, problem = write_figure(pareto_figure(summary, f"Search steering on {corpus}, SAE {sae_id} ({search.info.name})"), stem)
+    run = run_benchmark(search, queries, catalog, evidence, config, rewriter, method, llm_judge=llm_judge, doc_texts=doc_texts)
+    summary = summarise(run, config)
+    stem = artifacts_dir() / "steering" / f"{corpus}_sae{steering.sae_id}_pareto"
+    html, png, problem = write_figure(pareto_figure(summary, f"Search steering on {corpus}, SAE {steering.sae_id} ({steering.name}); judge: SAE {judge.sae_id}"), stem)
     summary["plot_html"], summary["plot_png"] = str(html), str(png) if png else None
     with open_writer(path) as con:
         store_run(con, run, summary)
     return SteeringReport(run, summary, html, png, problem)
 
 
+def fmt(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def fmt_p(value) -> str:
+    return "-" if value is None else f"{value:.2g}"
+
+
 def print_report(report: SteeringReport, console: Console) -> None:
-    summary = report.summary
-    table = Table(title=f"steering benchmark {summary['run_id']}: {summary['n_queries']} queries (means; down over queries with hits)")
-    for column in ("method", "u", "d", "cos(q,q')", "up-success", "down-success (n)", "overlap", "judge up/down (n)"):
+    s = report.summary
+    console.print(f"judge: {s['judge']}" + (f"; LLM judge {s['llm_judge']}" if s["llm_judge"] else ""))
+    table = Table(title=f"steering benchmark {s['run_id']}: {s['n_queries']} queries; success judged by SAE {s['judge_sae_id']}; "
+                        "control = same cos(q, q') towards a random feature")
+    for column in ("method", "u", "d", "cos(q,q')", "up", "up ctrl", "up self", "down (n)", "down ctrl", "overlap", "LLM up/down (n)"):
         table.add_column(column, justify="right")
-    fmt = lambda v: "-" if v is None else f"{v:.2f}"
-    for p in summary["points"]:
-        if p["method"] == "sae" and p not in summary["sae_front_up"] and p not in summary["sae_front_down"] and p["n_judged"] == 0:
-            continue  # print the Pareto-optimal and judged settings; the rest are in the table and the plot
+    points = {(p["method"], p["u"], p["d"]): p for p in s["points"]}
+    path = {tuple(point) for point in s["paired_path"]}
+    front = [(p["method"], p["u"], p["d"]) for p in s["sae_front_up"] + s["sae_front_down"]]
+    for p in s["points"]:
+        key = (p["method"], p["u"], p["d"])
+        if p["method"].startswith(CONTROL) or (p["method"] == "sae" and (p["u"], p["d"]) not in path and key not in front and not p["n_judged"]):
+            continue  # controls sit next to their row; the rest of the grid is in the table and the plot
+        control = points.get((CONTROL + p["method"], p["u"], p["d"]), {})
         judged = f"{fmt(p['judge_up_accuracy'])}/{fmt(p['judge_down_accuracy'])} ({p['n_judged']})" if p["n_judged"] else "-"
-        table.add_row(p["method"], fmt(p["u"]), fmt(p["d"]), fmt(p["cos"]), fmt(p["up_success"]),
-                      f"{fmt(p['down_success'])} ({p['n_down']})", fmt(p["overlap"]), judged)
+        table.add_row(p["method"], fmt(p["u"]), fmt(p["d"]), fmt(p["cos"]), fmt(p["up_success"]), fmt(control.get("up_success")),
+                      fmt(p["up_success_self_judged"]), f"{fmt(p['down_success'])} ({p['n_down']})", fmt(control.get("down_success")),
+                      fmt(p["overlap"]), judged)
     console.print(table)
-    for pair in summary["matched_drift"]:
-        r, s = pair["rewrite"], pair["sae_at_matched_cos"]
+    console.print(
+        f"SAE along {s['paired_path']} at each query's matched cos (mean {fmt(s['matched_cos'])}), {s['n_queries']} queries: "
+        f"up-success {fmt(s['up_success_sae'])} vs drift control {fmt(s['up_success_control'])} (Wilcoxon p {fmt_p(s['up_vs_control_p'])}; "
+        f"beats control: {s['sae_beats_control']}); self-judged it would read {fmt(s['up_success_sae_self_judged'])}; "
+        f"down-success net of control {fmt(s['down_success_net_sae'])} over {s['n_down']} queries (p {fmt_p(s['down_net_p'])})"
+    )
+    if s["rewrite_method"]:
         console.print(
-            f"matched drift: {r['method']} cos {fmt(r['cos'])} up {fmt(r['up_success'])} down {fmt(r['down_success'])}"
-            f"  vs  SAE u={s['u']} d={s['d']} cos {fmt(s['cos'])} up {fmt(s['up_success'])} down {fmt(s['down_success'])}"
+            f"paired vs {s['rewrite_method']} ({s['n_paired']} queries, same cos each): up-success SAE {fmt(s['up_success_sae_paired'])} "
+            f"vs rewrite {fmt(s['up_success_rewrite'])}; {s['queries_better']} queries better, {s['queries_worse']} worse, "
+            f"{s['queries_tied']} tied; Wilcoxon p {fmt_p(s['wilcoxon_p'])} (beats rewrite: {s['sae_beats_rewrite']}); "
+            f"down net of control SAE {fmt(s['down_success_net_sae'])} vs rewrite {fmt(s['down_success_net_rewrite'])} (p {fmt_p(s['wilcoxon_p_down'])})"
         )
-    if summary["skipped"]:
-        console.print("skipped: " + ", ".join(f"{reason}: {count}" for reason, count in summary["skipped"].items()))
-    console.print(f"rows in steering_results (run_id {summary['run_id']}), summary in eval_summaries; plot: {report.html}"
+    else:
+        console.print("no SAE-vs-rewrite comparison: no rewrite ran (the up features have no labels; run `just interpret <corpus>` first)")
+    if s["skipped"]:
+        console.print("skipped: " + ", ".join(f"{reason}: {count}" for reason, count in s["skipped"].items()))
+    console.print(f"rows in steering_results (run_id {s['run_id']}), summary in eval_summaries; plot: {report.html}"
                   + (f", {report.png}" if report.png else f" ({report.png_problem})"))
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m evals.steering", description=__doc__)
     commands = parser.add_subcommands()
@@ -109,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     try:
         config = config_from(bench, args, SteeringBenchConfig)
-        print_report(steering_benchmark(warehouse_of(args), args.corpus, config, args.sae_id), console)
+        print_report(steering_benchmark(warehouse_of(args), args.corpus, config, args.sae_id, console), console)
     except (ValueError, FileNotFoundError) as error:  # bad input: say what and why, no traceback
         console.print(f"[red]error:[/red] {error}")
         return 2

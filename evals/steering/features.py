@@ -1,16 +1,22 @@
 """Which feature to steer up and which down, per query, and where each feature is active.
 
-Choice (documented in the README):
+Choice (documented in the README); every chosen latent has a counterpart in the judge SAE:
 - down = the query's most strongly activated latent whose density lies in [min_density,
   max_density] (labelled ones first when labels exist): the concept the query is most about,
   so its removal is visible in the original top 10.
-- up = a seeded random pick among the ``up_pool`` best labelled candidates that are *not*
-  active on the query: features whose best label is stored as clean (``best_labels.clean``,
-  decided by interp's ``CleanConfig``) first, then the highest label Pearson. Without any label the pool is every feature in the density
-  range (the SAE intervention still runs; the label-based rewrite and judge are skipped).
+- up = the latent most *relevant* to the query that neither the query nor its current results
+  carry: among the latents active on at most ``up_max_in_results`` of the query's top 10 and on
+  at least ``up_min_docs`` of the next documents of its top ``neighbourhood`` (ranks 11-100), but
+  not on the query itself, the one most enriched there: count * log(count / expected), expected =
+  (neighbourhood - top) * density (labelled ones first when labels exist). Deterministic, never
+  random: a topic close to the query that a researcher could want more of, and whose arrival in
+  the top 10 is visible (it starts near zero, so drift cannot fake it by keeping the results).
 """
 from __future__ import annotations
 
+import math
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -27,10 +33,6 @@ class FeatureCatalog:
     density: np.ndarray
     """(n_latents,) stored ``latents.density``: the fraction of documents where the latent is active."""
     labels: dict[int, str]
-    """The best label of each labelled latent (``best_labels``)."""
-    pearson: dict[int, float]
-    clean: frozenset[int]
-    """Labelled latents whose best label is stored as clean."""
 
 
 class FeatureChoice(NamedTuple):
@@ -39,52 +41,68 @@ class FeatureChoice(NamedTuple):
 
 
 def load_catalog(con: duckdb.DuckDBPyConnection, sae_id: int, n_latents: int) -> FeatureCatalog:
-    """Densities from ``latents``; the best label of each latent and its clean flag from ``best_labels``."""
+    """Densities from ``latents``; the best label of each latent from ``best_labels``."""
     stored = con.execute("SELECT latent, density FROM latents WHERE sae_id = ?", [sae_id]).fetchnumpy()
     if not len(stored["latent"]):
         raise ValueError(f"SAE {sae_id} has no stored latents; finish its training (`just train <corpus>`) first")
     density = np.zeros(n_latents)
     density[stored["latent"].astype(np.int64)] = stored["density"]
     rows = con.execute(
-        "SELECT latent, label, coalesce(pearson, 0), coalesce(clean, false) FROM best_labels WHERE sae_id = ?", [sae_id]
+        "SELECT latent, label FROM best_labels WHERE sae_id = ? AND label IS NOT NULL AND trim(label) <> ''", [sae_id]
     ).fetchall()
-    return FeatureCatalog(
-        density=density,
-        labels={latent: label for latent, label, _, _ in rows},
-        pearson={latent: float(p) for latent, _, p, _ in rows},
-        clean=frozenset(latent for latent, _, _, clean in rows if clean),
-    )
+    return FeatureCatalog(density=density, labels=dict(rows))
 
 
-def up_candidates(catalog: FeatureCatalog, config: SteeringBenchConfig) -> np.ndarray:
-    """Latents the up feature is drawn from (before excluding the query's own), best first."""
-    in_range = (catalog.density >= config.min_density) & (catalog.density <= config.max_density)
-    latents = np.flatnonzero(in_range)
-    if catalog.labels:
-        labelled = [latent for latent in latents.tolist() if latent in catalog.labels]
-        labelled.sort(key=lambda latent: (latent not in catalog.clean, -catalog.pearson[latent]))
-        latents = np.asarray(labelled, dtype=np.int64)
-    return latents
+def relevance(neighbourhood_latents: list[np.ndarray], query_latents: np.ndarray, catalog: FeatureCatalog,
+              config: SteeringBenchConfig, judgeable: Callable[[int], bool]) -> list[tuple[float, int]]:
+    """(score, latent) of every up candidate, best first: enriched just beyond the results, absent from the query."""
+    def counts(latent_lists: list[np.ndarray]) -> Counter:
+        return Counter(int(latent) for latents in latent_lists for latent in set(latents.tolist()))
+
+    in_results, beyond = counts(neighbourhood_latents[: config.top]), counts(neighbourhood_latents[config.top :])
+    active = {int(latent) for latent in query_latents}
+    scored = []
+    for latent, count in beyond.items():
+        density = float(catalog.density[latent])
+        if (latent in active or in_results[latent] > config.up_max_in_results or count < config.up_min_docs
+                or not config.min_density <= density <= config.max_density):
+            continue
+        expected = (len(neighbourhood_latents) - config.top) * density
+        if count > expected and judgeable(latent):
+            scored.append((count * math.log(count / expected), latent))
+    if catalog.labels and any(latent in catalog.labels for _, latent in scored):
+        scored = [(score, latent) for score, latent in scored if latent in catalog.labels]
+    return sorted(scored, key=lambda item: (-item[0], item[1]))
 
 
 def choose_features(
-    query_latents: np.ndarray, catalog: FeatureCatalog, candidates: np.ndarray, config: SteeringBenchConfig,
-    rng: np.random.Generator,
-) -> FeatureChoice | None:
-    """(up, down) for one query (``query_latents`` strongest first), or None when none qualifies."""
+    query_latents: np.ndarray, neighbourhood_latents: list[np.ndarray], catalog: FeatureCatalog,
+    config: SteeringBenchConfig, judgeable: Callable[[int], bool],
+) -> FeatureChoice | str:
+    """(up, down) for one query (``query_latents`` strongest first; the active latents of each of its top
+    ``neighbourhood`` documents, best first), or the reason why none qualifies."""
     in_range = [
         int(latent) for latent in query_latents
-        if config.min_density <= catalog.density[int(latent)] <= config.max_density
+        if config.min_density <= catalog.density[int(latent)] <= config.max_density and judgeable(int(latent))
     ]
     if not in_range:
-        return None
+        return "no judgeable query latent in the density range (down)"
     labelled = [latent for latent in in_range if latent in catalog.labels]
     down = (labelled or in_range)[0]
-    active = set(int(latent) for latent in query_latents)
-    pool = [int(latent) for latent in candidates if int(latent) not in active][: config.up_pool]
-    if not pool:
-        return None
-    return FeatureChoice(up=int(rng.choice(pool)), down=down)
+    ranked = relevance(neighbourhood_latents, query_latents, catalog, config, judgeable)
+    if not ranked:
+        return "no judgeable latent enriched in the query's neighbourhood (up)"
+    return FeatureChoice(up=ranked[0][1], down=down)
+
+
+def load_doc_latents(con: duckdb.DuckDBPyConnection, sae_id: int, doc_ids: list[int]) -> dict[int, np.ndarray]:
+    """For each document, its active latents (the ``activations`` table; any number per document)."""
+    rows = con.execute(
+        "SELECT doc_id, list(latent) FROM activations WHERE sae_id = ? AND value > 0 AND list_contains(?, doc_id) GROUP BY doc_id",
+        [sae_id, sorted({int(doc) for doc in doc_ids})],
+    ).fetchall()
+    found = {doc: np.asarray(latents, dtype=np.int64) for doc, latents in rows}
+    return {int(doc): found.get(int(doc), np.zeros(0, dtype=np.int64)) for doc in doc_ids}
 
 
 def load_active_docs(con: duckdb.DuckDBPyConnection, sae_id: int, latents: list[int]) -> dict[int, frozenset[int]]:

@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -20,12 +21,24 @@ from trainer.sae import TopKSAE
 
 
 def check_latents(latents: Iterable[int], n_latents: int) -> None:
+    latents = list(latents)
+    fractional = [latent for latent in latents if not _whole_number(latent)]
+    if fractional:  # int() would silently truncate 1.5 to 1: another feature than the one asked for
+        raise LatentOutOfRange(f"latent ids {fractional[:5]} are not whole numbers; a latent id is an integer in 0..{n_latents - 1}")
     bad = [int(latent) for latent in latents if not 0 <= int(latent) < n_latents]
     if bad:
         raise LatentOutOfRange(
             f"latent ids {bad[:5]} are outside this SAE's range 0..{n_latents - 1}; "
             "pick latents listed for this SAE"
         )
+
+
+def _whole_number(value) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, numbers.Integral):
+        return True
+    return isinstance(value, numbers.Real) and float(value).is_integer()
 
 
 def add_directions(

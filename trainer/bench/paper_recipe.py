@@ -33,21 +33,22 @@ class PaperAutoencoder(nn.Module):
         self.W_enc.copy_(sae.encoder.weight)
         self.W_dec.copy_(sae.W_dec.t())
 
-    def _dense_code(self, pre: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _dense_code(self, pre: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         values, indices = pre.topk(k, dim=-1)
-        return torch.zeros_like(pre).scatter(-1, indices, values.relu()), indices
+        values = values.relu()
+        return torch.zeros_like(pre).scatter(-1, indices, values), values, indices
 
-    def forward(self, x: torch.Tensor, dead_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Returns (loss, nmse, top-k latent ids (B, k))."""
+    def forward(self, x: torch.Tensor, dead_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns (loss, nmse, top-k values (B, k) after ReLU, top-k latent ids (B, k))."""
         pre = (x - self.b_pre) @ self.W_enc.t() + self.b_enc
-        code, indices = self._dense_code(pre, self.k)
+        code, values, indices = self._dense_code(pre, self.k)
         x_hat = code @ self.W_dec.t() + self.b_pre
         x_hat_multik = self._dense_code(pre, 4 * self.k)[0] @ self.W_dec.t() + self.b_pre
         aux_hat = self._dense_code(pre * dead_mask, self.k_aux)[0] @ self.W_dec.t()
         nmse = normalised_mse(x_hat, x)
         auxk = normalised_mse(aux_hat, (x - x_hat).detach())
         multik = normalised_mse(x_hat_multik, x)
-        return nmse + self.multik_coef * multik + self.auxk_coef * auxk, nmse, indices
+        return nmse + self.multik_coef * multik + self.auxk_coef * auxk, nmse, values.detach(), indices
 
     @torch.no_grad()
     def remove_parallel_decoder_grad(self) -> None:
@@ -58,15 +59,15 @@ class PaperAutoencoder(nn.Module):
     def normalise_decoder(self) -> None:
         self.W_dec /= self.W_dec.norm(dim=0, keepdim=True)
 
-    def train_step(self, x: torch.Tensor, dead_mask: torch.Tensor, optimiser: torch.optim.Optimizer) -> tuple[torch.Tensor, torch.Tensor]:
+    def train_step(self, x: torch.Tensor, dead_mask: torch.Tensor, optimiser: torch.optim.Optimizer) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """backward, project the decoder gradient, clip at 1.0, Adam, renormalise: the paper's step.
 
-        Returns (nmse, top-k latent ids)."""
-        loss, nmse, indices = self(x, dead_mask)
+        Returns (nmse, top-k values, top-k latent ids)."""
+        loss, nmse, values, indices = self(x, dead_mask)
         optimiser.zero_grad()
         loss.backward()
         self.remove_parallel_decoder_grad()
         torch.nn.utils.clip_grad_norm_(self.parameters(), 1.0)
         optimiser.step()
         self.normalise_decoder()
-        return nmse.detach(), indices
+        return nmse.detach(), values, indices

@@ -22,8 +22,8 @@ from data.embeddings import load_embeddings
 from data.settings import warehouse_path
 from data.warehouse import open_reader
 from trainer.bench.paper_recipe import PaperAutoencoder
-from trainer.bench.train_step import trainer_step
 from trainer.sae import TopKSAE
+from trainer.step import DeadLatents, train_step
 
 console = Console(width=max(Console().width, 150))
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -63,21 +63,6 @@ def astro_vectors(warehouse: Path | None) -> torch.Tensor:
     return torch.tensor(matrix, dtype=torch.float32)
 
 
-class DeadLatents:
-    """Samples since each latent last fired; dead after `dead_after` samples."""
-
-    def __init__(self, n_latents: int, dead_after: int) -> None:
-        self.since_fired = torch.zeros(n_latents, dtype=torch.long)
-        self.dead_after = dead_after
-
-    def mask(self) -> torch.Tensor:
-        return self.since_fired >= self.dead_after
-
-    def update(self, indices: torch.Tensor) -> None:
-        self.since_fired += indices.shape[0]
-        self.since_fired[indices.reshape(-1).unique()] = 0
-
-
 def compare(vectors: torch.Tensor, cfg: QualityConfig) -> Table:
     gen = torch.Generator().manual_seed(cfg.seed)
     order = torch.randperm(len(vectors), generator=gen)
@@ -91,14 +76,12 @@ def compare(vectors: torch.Tensor, cfg: QualityConfig) -> Table:
     paper = PaperAutoencoder(d, cfg.n_latents, cfg.k, k_aux=2 * cfg.k)
     paper.copy_from(fast)
     runs = {
-        "this trainer (fast path)": (fast, torch.optim.Adam(fast.parameters(), lr=cfg.lr, fused=True),
-                                     lambda x, dead, opt: trainer_step(fast, x, dead, opt)),
-        "paper recipe": (paper, torch.optim.Adam(paper.parameters(), lr=cfg.lr, fused=True),
-                         lambda x, dead, opt: paper.train_step(x, dead.float(), opt)),
+        "this trainer (fast path)": (fast, torch.optim.Adam(fast.parameters(), lr=cfg.lr, fused=True), _trainer_step),
+        "paper recipe": (paper, torch.optim.Adam(paper.parameters(), lr=cfg.lr, fused=True), _paper_step),
     }
     rows = []
     for name, (model, optimiser, step) in runs.items():
-        dead = DeadLatents(cfg.n_latents, dead_after)
+        dead = DeadLatents.fresh(cfg.n_latents, dead_after)
         batches = torch.Generator().manual_seed(cfg.seed + 1)
         started = time.perf_counter()
         for step_index in range(cfg.steps):
@@ -107,8 +90,7 @@ def compare(vectors: torch.Tensor, cfg: QualityConfig) -> Table:
                 start = 0
             if start == 0:
                 train = train[torch.randperm(len(train), generator=batches)]
-            _, indices = step(train[start:start + cfg.batch], dead.mask(), optimiser)
-            dead.update(indices)
+            step(model, train[start:start + cfg.batch], optimiser, dead)
         seconds = time.perf_counter() - started
         rows.append((name, *_evaluate(model, validation, train, cfg.n_latents), int(dead.mask().sum()), seconds))
     table = Table(title=f"SAE quality on astro MiniLM embeddings: n={cfg.n_latents} k={cfg.k} batch={cfg.batch} "
@@ -121,6 +103,16 @@ def compare(vectors: torch.Tensor, cfg: QualityConfig) -> Table:
     return table
 
 
+def _trainer_step(sae: TopKSAE, x: torch.Tensor, optimiser: torch.optim.Optimizer, dead: DeadLatents) -> None:
+    train_step(sae, x, optimiser, dead)
+
+
+def _paper_step(paper: PaperAutoencoder, x: torch.Tensor, optimiser: torch.optim.Optimizer, dead: DeadLatents) -> None:
+    """The paper's step with the product's dead-latent rule (fired = value > 0), so only the math differs."""
+    _, values, indices = paper.train_step(x, dead.mask().float(), optimiser)
+    dead.update(indices, values, x.shape[0])
+
+
 @torch.no_grad()
 def _evaluate(model, validation: torch.Tensor, train: torch.Tensor, n_latents: int) -> tuple[float, float, int]:
     """(validation NMSE, train NMSE, latents firing on no training document)."""
@@ -129,9 +121,8 @@ def _evaluate(model, validation: torch.Tensor, train: torch.Tensor, n_latents: i
         if isinstance(model, TopKSAE):
             out = model(x)
             return float(out.nmse), out.indices[out.values > 0]
-        _, nmse, indices = model(x, torch.zeros(n_latents))
-        pre = (x - model.b_pre) @ model.W_enc.t() + model.b_enc
-        return float(nmse), indices[pre.gather(1, indices) > 0]
+        _, nmse, values, indices = model(x, torch.zeros(n_latents))
+        return float(nmse), indices[values > 0]
 
     val_nmse, _ = nmse_and_fired(validation)
     train_nmse, fired = nmse_and_fired(train)

@@ -1,7 +1,8 @@
 """`just bench train`: one SAE training step, this trainer vs the paper's recipe vs EleutherAI sparsify.
 
-A step is forward + backward + decoder-gradient projection + gradient clipping (1.0) + Adam + decoder
-renormalisation, on a fixed batch of random unit vectors with a fixed dead-latent mask (so AuxK runs).
+A step is `trainer.step.train_step`, the very function the LightningModule runs: forward + backward +
+decoder-gradient projection + gradient clipping (1.0) + Adam + decoder renormalisation + dead-latent
+counting, on a fixed batch of random unit vectors with a pinned dead-latent mask (so AuxK runs every step).
 All variants live in one process and are timed round-robin (one step of each per round), so load from
 other processes on a shared machine hits them alike; the table reports medians. The floor is one dense
 encoder GEMM (B x d x n) of the same shape, timed in the same rounds.
@@ -20,8 +21,9 @@ from rich.console import Console
 from rich.table import Table
 
 from trainer.bench.paper_recipe import PaperAutoencoder
-from trainer.sae import TopKSAE
 from data.machine import describe_machine
+from trainer.sae import TopKSAE
+from trainer.step import DeadLatents, train_step
 
 console = Console(width=max(Console().width, 170))
 
@@ -56,18 +58,30 @@ def _adam(parameters, fused: bool) -> torch.optim.Optimizer:
     return torch.optim.Adam(parameters, lr=1e-4, fused=True) if fused else torch.optim.Adam(parameters, lr=1e-4)
 
 
-def trainer_step(sae: TopKSAE, x: torch.Tensor, dead_mask: torch.Tensor, optimiser: torch.optim.Optimizer) -> tuple[torch.Tensor, torch.Tensor]:
-    """The step this trainer runs (the Lightning module does the same around `TopKSAE.forward`).
+class PinnedDeadLatents(DeadLatents):
+    """Counts firing exactly as training does (same work per step) but always reports the same mask,
+    so every timed step pays for its AuxK pass."""
 
-    Returns (nmse, top-k latent ids)."""
-    out = sae(x, dead_mask)
-    optimiser.zero_grad()
-    out.loss.backward()
-    sae.remove_parallel_decoder_grad()
-    torch.nn.utils.clip_grad_norm_(sae.parameters(), 1.0, foreach=True)
-    optimiser.step()
-    sae.normalise_decoder()
-    return out.nmse.detach(), out.indices
+    def __init__(self, pinned: torch.Tensor) -> None:
+        super().__init__(torch.zeros(pinned.shape[0], dtype=torch.long, device=pinned.device), dead_after=2**62)
+        self.pinned = pinned
+
+    def mask(self) -> torch.Tensor:
+        return self.pinned
+
+
+ARCHITECTURES: list[tuple[str, Callable[[int], dict], str]] = [
+    ("BatchTopK", lambda n: {"batch_topk": True}, "top k*B of the batch; EMA threshold update"),
+    ("Matryoshka", lambda n: {"prefixes": (n // 16, n // 4)}, "prefixes n/16, n/4, n: three reconstruction losses"),
+    ("Matryoshka + BatchTopK", lambda n: {"prefixes": (n // 16, n // 4), "batch_topk": True}, "both options"),
+]
+"""The architecture options timed next to plain top-k, each on the same fast path."""
+
+
+def _trainer_variant(name: str, sae: TopKSAE, x: torch.Tensor, dead_mask: torch.Tensor, note: str) -> Variant:
+    optimiser = _adam(sae.parameters(), fused=True)
+    dead = PinnedDeadLatents(dead_mask)
+    return Variant(name, lambda: train_step(sae, x, optimiser, dead), note, [])
 
 
 def _sparsify_variant(w: Workload, x: torch.Tensor, dead_mask: torch.Tensor, device: torch.device) -> tuple[Callable[[], object] | None, str]:
@@ -102,12 +116,14 @@ def build_variants(w: Workload, device: torch.device, include_dense_reference: b
 
     fast = TopKSAE(w.d, w.n_latents, w.k, fast=True).to(device)
     fast.init_b_pre(x)
-    fast_opt = _adam(fast.parameters(), fused=True)
-    variants.append(Variant("this trainer (fast path)", lambda: trainer_step(fast, x, dead_mask, fast_opt), "sparse kernels; fused Adam", []))
+    variants.append(_trainer_variant("this trainer (fast path)", fast, x, dead_mask, "sparse kernels; fused Adam"))
+    for name, options, note in ARCHITECTURES:
+        sae = TopKSAE(w.d, w.n_latents, w.k, fast=True, **options(w.n_latents)).to(device)
+        sae.load_state_dict(fast.state_dict(), strict=False)
+        variants.append(_trainer_variant(f"this trainer, {name} (fast path)", sae, x, dead_mask, note))
     if include_dense_reference:
         dense = TopKSAE(w.d, w.n_latents, w.k, fast=False).to(device)
-        dense_opt = _adam(dense.parameters(), fused=True)
-        variants.append(Variant("this trainer (dense reference path)", lambda: trainer_step(dense, x, dead_mask, dense_opt), "fast=False; fused Adam", []))
+        variants.append(_trainer_variant("this trainer (dense reference path)", dense, x, dead_mask, "fast=False; fused Adam"))
     paper = PaperAutoencoder(w.d, w.n_latents, w.k, k_aux).to(device)
     paper_opt = _adam(paper.parameters(), fused=False)
     variants.append(Variant("paper recipe (as published)", lambda: paper.train_step(x, dead_mask.float(), paper_opt), "dense; top-4k every step; torch.optim.Adam defaults", []))
