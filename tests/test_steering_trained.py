@@ -13,7 +13,8 @@ from data.warehouse import open_reader, open_writer
 from evals import fidelity
 from evals.fidelity import FidelityConfig, corpus_fidelity, reconstruct_documents
 from evals.steering import cli
-from evals.saes import JUDGE_MARK, UnknownSAE, complete_sae, pick_sae
+from data.saes import JUDGE_MARK
+from evals.saes import UnknownSAE, complete_sae, pick_sae
 from evals.steering.benchmark import default_queries, run_benchmark, summarise
 from evals.steering.config import SteeringBenchConfig
 from evals.steering.errors import LatentOutOfRange, ModelMismatch
