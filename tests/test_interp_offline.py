@@ -32,7 +32,7 @@ def test_the_phrase_that_separates_positives_from_hard_negatives_is_kept():
     config = OfflineConfig(scorer="terms", max_word_share=0.2, min_check_auroc=(0.6, 0.6))
     scorer = LabelScorer("terms", None, index)
     [label] = explain_phrases(index, [_explanation(12, 6)], config, scorer, np.random.default_rng(0))
-    assert label.named and ("hot jupiter" in label.label or "transit photometry" in label.label)
+    assert label.named and any(word in label.label for word in ("jupiter", "transit", "photometry"))
     assert "exoplanet" not in label.label and "survey" not in label.label  # shared with the negatives
     assert label.check[1] > 0.9  # separates positives from the hard negatives on the check half
 

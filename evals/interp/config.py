@@ -62,7 +62,10 @@ class OfflineConfig:
     min_phrase_share: float = 0.05
     """... and by at least this share of them."""
     max_word_share: float = 0.05
-    """A candidate needs a word held by at most this share of the corpus (generic phrases are no concept)."""
+    """A candidate needs a word held by at most this share of the corpus (generic phrases are no concept) ..."""
+    min_enrichment: float = 3.0
+    """... or the positives must hold it at least this many times as often as the corpus (a broad
+    feature's label may use common words, if they are its own)."""
     max_candidates: int = 60
     """Candidates scored per feature, the most contrastive by how often positives vs negatives hold them."""
     shortlist: int = 3

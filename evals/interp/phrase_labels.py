@@ -77,7 +77,8 @@ def explain_phrases(index: PhraseIndex, features: list[ExplanationDocs], config:
     rare_word = index.word_fraction() <= config.max_word_share
     specific = np.array([any(rare_word[index.word_id[w]] for w in content_words(p) if w in index.word_id)
                          for p in index.phrases], dtype=bool)
-    shortlists = [_shortlist(index, docs.half(0), specific, config) for docs in features]
+    corpus_share = np.bincount(index.phrase_docs.indices, minlength=len(index.phrases)) / max(index.n_docs, 1)
+    shortlists = [_shortlist(index, docs.half(0), specific, corpus_share, config) for docs in features]
     texts = sorted({text for shortlist in shortlists for text in shortlist})
     vectors = scorer.vectors(texts)
     row_of = {text: row for row, text in enumerate(texts)}
@@ -92,13 +93,18 @@ def explain_phrases(index: PhraseIndex, features: list[ExplanationDocs], config:
     return _check(features, chosen, scorer, vectors, row_of, config, rng)
 
 
-def _shortlist(index: PhraseIndex, docs: ExplanationDocs, specific: np.ndarray, config: OfflineConfig) -> list[str]:
-    """The ``config.shortlist`` best labels by term match: each a top phrase, extended while that helps."""
+def _shortlist(index: PhraseIndex, docs: ExplanationDocs, specific: np.ndarray, corpus_share: np.ndarray,
+               config: OfflineConfig) -> list[str]:
+    """The ``config.shortlist`` best labels by term match: each a top phrase, extended while that helps.
+
+    A phrase names something specific when it holds a rare word, or when the positives hold it at
+    least ``min_enrichment`` times as often as the corpus does (a broad feature's common words).
+    """
     if len(docs.positives) == 0:
         return []
     share = np.asarray(index.phrase_docs[docs.positives].mean(axis=0)).ravel()
-    held = np.flatnonzero((share * len(docs.positives) >= config.min_phrase_docs)
-                          & (share >= config.min_phrase_share) & specific)
+    held = np.flatnonzero((share * len(docs.positives) >= config.min_phrase_docs) & (share >= config.min_phrase_share)
+                          & (specific | (share >= config.min_enrichment * corpus_share)))
     if not held.size:
         return []
     random_share = np.asarray(index.phrase_docs[docs.random][:, held].mean(axis=0)).ravel()
@@ -123,7 +129,8 @@ def _shortlist(index: PhraseIndex, docs: ExplanationDocs, specific: np.ndarray, 
 
     single = scores(word_sets)
     labels: list[str] = []
-    for first in np.argsort(-single, kind="stable")[:config.shortlist].tolist():
+    # Best first; among equal scores the phrase with more words (it says more).
+    for first in np.lexsort((-np.array([len(w) for w in word_sets]), -single))[:config.shortlist].tolist():
         chosen, best, words_in = [first], float(single[first]), word_sets[first]
         while len(chosen) < config.max_phrases:
             others = [i for i in range(len(phrases)) if i not in chosen and not word_sets[i] <= words_in]

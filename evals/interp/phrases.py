@@ -105,8 +105,9 @@ class PhraseIndex:
         word_id: dict[str, int] = {}
         phrase_cols, phrase_ptr, word_cols, word_ptr = [], [0], [], [0]
         for text in texts:
-            phrase_cols.extend(phrase_id.setdefault(p, len(phrase_id)) for p in phrases_of(text, max_words))
-            word_cols.extend({word_id.setdefault(w, len(word_id)) for w in content_words(text)})
+            # sorted: ids (and so ties between equally good phrases) do not depend on string hashing
+            phrase_cols.extend(phrase_id.setdefault(p, len(phrase_id)) for p in sorted(phrases_of(text, max_words)))
+            word_cols.extend(sorted({word_id.setdefault(w, len(word_id)) for w in content_words(text)}))
             phrase_ptr.append(len(phrase_cols))
             word_ptr.append(len(word_cols))
         n_docs = len(texts)
