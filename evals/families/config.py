@@ -30,7 +30,7 @@ class FamiliesConfig:
     """A family's members must fire together this many times more often than independent latents
     would (mean over member pairs of C_ij N / (C_ii C_jj)); less coherent families are dropped for
     their nested families."""
-    max_family_share: float = 0.02
+    max_family_share: float = 0.05
     """A family has at most this share of the SAE's latents as children (and never fewer allowed
     than min_family_children); larger ones are dropped for their nested families."""
     duplicate_jaccard: float = 0.6
