@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pytest
 
+from data.text import text_hash
 from data.warehouse import open_reader, open_writer
 from evals.interp.__main__ import main
 from evals.interp.config import InterpConfig, LLMPathConfig, OfflineConfig
@@ -87,6 +88,12 @@ def test_offline_path_on_shared_data(trained_astro_copy):
     borrowed = np.array([(row[5] + row[6]) / 2 for row in named])
     assert np.median(own) > np.median(borrowed)  # labels beat another feature's label
     assert '"clean_fraction"' in summary[0][0] and '"no_clear_concept"' in summary[0][0]
+    # the labels' vectors are in the embedding cache, so `just report` does not embed them again
+    with open_reader(path) as con:
+        labels = [row[1] for row in named]
+        cached = con.execute("SELECT count(*) FROM embeddings WHERE model = 'all-MiniLM-L6-v2' AND text_hash IN "
+                             "(SELECT unnest(?))", [[text_hash(label) for label in labels]]).fetchall()[0][0]
+    assert cached == len(set(labels))
 
     again = run_interpretation(path, "astro", sae_id=sae_id, use_llm=False, max_features=FEATURES)
     assert again.interpreted == 0 and again.skipped_done == FEATURES  # resumable: nothing left to do
