@@ -101,7 +101,8 @@ def overview(path: str, version: Version) -> Overview:
                    (SELECT count(*) FROM splits)
             """
         ).fetchall()[0]
-        metrics = ", ".join(f"coalesce(try_cast(s.metrics->>'{name}' AS DOUBLE), 'NaN') AS {name}" for name in RUN_METRICS)
+        metrics = ", ".join(f"coalesce(try_cast(s.metrics->>'{name}' AS DOUBLE), 'NaN') AS {name}"
+                            for name in RUN_METRICS)
         frame = _frame(
             con,
             f"""
@@ -236,8 +237,8 @@ def sae_tables(path: str, version: Version, sae_id: int) -> SaeTables:
             """,
             [sae_id],
         )
-        labels = {int(latent): label
-                  for latent, label in con.execute("SELECT latent, label FROM best_labels WHERE sae_id = ?", [sae_id]).fetchall()}
+        best = con.execute("SELECT latent, label FROM best_labels WHERE sae_id = ?", [sae_id]).fetchall()
+        labels = {int(latent): label for latent, label in best}
         neighbors = _frame(
             con,
             "SELECT latent, kind, rank, neighbor, cosine FROM latent_neighbors WHERE sae_id = ? ORDER BY latent, kind, rank",
@@ -306,7 +307,8 @@ def feature_detail(path: str, version: Version, sae_id: int, latent: int, n_top:
         else:
             cooccurring = _rows_of(tables.cooccurrence, latent).head(10).rename(columns={"other": "latent"})
             source = "cooccurrence table"
-    neighbors = _with_labels(_rows_of(tables.neighbors, latent).rename(columns={"neighbor": "latent"}), "latent", tables.labels)
+    neighbors = _rows_of(tables.neighbors, latent).rename(columns={"neighbor": "latent"})
+    neighbors = _with_labels(neighbors, "latent", tables.labels)
     return FeatureDetail(
         stats=_rows_of(tables.stats, latent, "latent").assign(latent=latent),
         interpretations=_rows_of(tables.interpretations, latent),

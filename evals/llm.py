@@ -55,7 +55,8 @@ def add_llm_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("--llm", type=LlmMode, default="auto",
                         help="use an LLM: auto = when OPENAI_API_KEY is set; yes; no (the offline path)")
     parser.add_argument("--llm-base-url", type=str | None, default=None,
-                        help="OpenAI-compatible endpoint (default OPENAI_BASE_URL, else api.openai.com); models: conf/interp.yaml")
+                        help="OpenAI-compatible endpoint (default OPENAI_BASE_URL, else api.openai.com); "
+                             "models: conf/interp.yaml")
 
 
 def use_llm(mode: LlmMode) -> bool:

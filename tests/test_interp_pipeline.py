@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 
+from data.text import text_hash
 from data.warehouse import open_reader, open_writer
 from evals.interp.__main__ import main
 from evals.interp.config import InterpConfig, LLMPathConfig, OfflineConfig
@@ -73,6 +74,12 @@ def test_offline_path_on_shared_data(trained_astro_copy):
     random_aurocs = np.array([row[4] for row in interp])
     assert np.median(aurocs) > np.median(random_aurocs)  # labels beat another feature's label
     assert '"clean_fraction"' in summary[0][0]
+    # the labels' vectors are in the embedding cache, so `just report` does not embed them again
+    with open_reader(path) as con:
+        labels = [row[1] for row in interp]
+        cached = con.execute("SELECT count(*) FROM embeddings WHERE model = 'all-MiniLM-L6-v2' AND text_hash IN "
+                             "(SELECT unnest(?))", [[text_hash(label) for label in labels]]).fetchall()[0][0]
+    assert cached == len(set(labels))
 
     again = run_interpretation(path, "astro", sae_id=sae_id, use_llm=False, max_features=FEATURES)
     assert again.interpreted == 0 and again.skipped_done == FEATURES  # resumable: nothing left to do
@@ -154,8 +161,8 @@ def held_out_positive(examples, corpus, latent: int) -> int:
 
 
 def llm_config() -> InterpConfig:
-    return InterpConfig(llm=LLMPathConfig(explainer_model="gpt-4o", predictor_model="gpt-4o-mini", timeout_s=1.0,
-                                          max_retries=4, features_per_batch=3, max_concurrency=4))
+    return InterpConfig(llm_path=LLMPathConfig(explainer_model="gpt-4o", predictor_model="gpt-4o-mini", timeout_s=1.0,
+                                               max_retries=4, features_per_batch=3, max_concurrency=4))
 
 
 def test_llm_path_end_to_end_against_fake_server(trained_astro_copy, fake_openai, monkeypatch, capsys):

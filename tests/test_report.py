@@ -17,7 +17,7 @@ from data.warehouse import open_reader, open_writer
 from evals.interp.examples import derangement
 from evals.report.__main__ import main
 from evals.report.card import REQUIRED_KEYS, ReportConfig, build_report, stored_report
-from evals.report.coherence import mean_pairwise_cosine, neighbour_sets, top_documents
+from evals.coherence import mean_pairwise_cosine, neighbour_sets, top_documents
 from evals.report.text import format_card
 from trainer.checkpoint import load_sae_from_warehouse
 
@@ -89,10 +89,10 @@ def test_report_numbers_match_a_direct_computation(trained_astro_copy, capsys):
     test = np.array([split[d] == "test" for d in doc_ids])
     assert report["n_test_docs"] == test.sum() and report["n_train_docs"] == (~test).sum()
 
-    # Reconstruction: the SAE's own forward pass on the test documents.
+    # Reconstruction: the SAE's own inference pass (encode, decode) on the test documents.
     xt = x[test]
     with torch.no_grad():
-        x_hat = sae(torch.from_numpy(xt.copy())).x_hat.numpy().astype(np.float64)
+        x_hat = sae.decode(*sae.encode(torch.from_numpy(xt.copy()))).numpy().astype(np.float64)
     fvu = ((xt - x_hat) ** 2).sum() / ((xt - xt.mean(axis=0)) ** 2).sum()
     assert report["test_fvu"] == pytest.approx(fvu, rel=1e-4) and report["test_fvu"] == pytest.approx(metrics["test_fvu"], rel=1e-4)
     assert report["train_fvu"] == metrics["train_fvu"] and report["train_fvu"] < report["test_fvu"]
@@ -176,10 +176,10 @@ def test_report_numbers_match_a_direct_computation(trained_astro_copy, capsys):
 
 
 def test_coherence_per_level_when_the_sae_stores_levels(trained_astro_copy):
-    """A nested (Matryoshka-style) SAE stores ``latents.level``; the card then splits coherence by level."""
+    """A Matryoshka SAE stores ``latents.level``; the card then splits coherence by level (a plain SAE: one level, no split)."""
     path, sae_id = trained_astro_copy.path, trained_astro_copy.sae_ids[0]
-    with open_writer(path) as con:  # stands in for the migration that ships the column with such SAEs
-        con.execute("ALTER TABLE latents ADD COLUMN level INTEGER")
+    assert build_report(path, "astro", sae_id, ReportConfig(baseline_draws=50))["coherence_by_level"] is None
+    with open_writer(path) as con:  # as a two-level Matryoshka SAE stores them
         con.execute("UPDATE latents SET level = CASE WHEN latent < 128 THEN 0 ELSE 1 END WHERE sae_id = ?", [sae_id])
     report = build_report(path, "astro", sae_id, ReportConfig(baseline_draws=50))
     levels = report["coherence_by_level"]

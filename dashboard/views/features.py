@@ -52,7 +52,8 @@ def render(ctx: PageContext) -> None:
                                                  key=f"features_density_{sae_id}")  # bounds differ per SAE
         min_pearson = row[2].slider("Min Pearson", -1.0, 1.0, -1.0, 0.05, key="features_min_pearson")
         min_f1 = row[3].slider("Min F1", 0.0, 1.0, 0.0, 0.05, key="features_min_f1")
-        clean_only = row[4].checkbox("Clean only", key="features_clean", help="stored clean flag: Pearson, F1 and density pass conf/interp.yaml `clean`")
+        clean_only = row[4].checkbox("Clean only", key="features_clean",
+                                     help="stored clean flag: Pearson, F1 and density pass conf/interp.yaml `clean`")
         family = row[5].text_input("Family", key="features_family", placeholder="family label")
     shown = filter_features(table, search, min_density, max_density, min_pearson, min_f1, clean_only, family)
 

@@ -81,7 +81,8 @@ class FamilyLabeller:
         negatives = [examples.doc_index[examples.of(i, "explain_neg_random", "explain_neg_hard")] for i in ready]
         keyword_terms = explain_offline(index, positives, negatives, offline.label_terms, offline.min_term_docs)
         if self.use_llm:
-            labels = self._llm_labels(warehouse, families, ready, keyword_terms, member_labels, corpus, examples, labels)
+            labels = self._llm_labels(warehouse, families, ready, keyword_terms, member_labels, corpus, examples,
+                                      labels)
         else:
             labels = self._offline_labels(embed_model, ready, keyword_terms, corpus, index, examples, labels)
         # A family's density: the share of documents where any member is active (its activation > 0).

@@ -20,6 +20,8 @@ import numpy as np
 
 from data.embed import make_embedder
 from data.embed.local import LOCAL_MODEL
+from data.embeddings import store_vectors
+from data.text import text_hash
 from data.warehouse import open_reader, open_writer
 from evals.interp.config import InterpConfig, load_interp_config
 from evals.interp.examples import (READY, ROLE_CODE, SCORE_ROLES, Corpus, ExampleSet, derangement,
@@ -163,6 +165,9 @@ def _run_offline(warehouse: Path, sae: StoredSAE, corpus: Corpus, examples: Exam
     with clock.phase("write"), open_writer(warehouse) as con:
         write_results(con, sae.sae_id, EXPLAINER_NAME, predictor, True, results, examples, predictions, corpus,
                       config.clean)
+        if len(ready) and scorer == "embedding":  # `just report` scores these labels again: cache their vectors
+            named = [i for i, terms in enumerate(labels) if label_text(terms)]
+            store_vectors(con, LOCAL_MODEL, [text_hash(label_text(labels[i])) for i in named], np.asarray(vectors)[named])
     return predictor, results
 
 
