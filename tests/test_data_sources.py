@@ -225,5 +225,5 @@ def test_parquet_import_and_its_bad_inputs(tmp_path, astro_warehouse):
     # vectors of another width than the ones already stored for a model are refused
     narrow = tmp_path / "w.parquet"
     pq.write_table(pa.table({"arxiv_id": ids[:1], "embedding": [[1.0, 0.0]]}), narrow)
-    with open_writer(astro_warehouse) as con, pytest.raises(EmbeddingError, match="the model produces 2-d vectors but its cached vectors are 384-d"):
+    with open_writer(astro_warehouse) as con, pytest.raises(EmbeddingError, match="width 2 but stored vectors of this model have width 384"):
         import_precomputed(con, ASTRO, "my-model", PrecomputedVectors(narrow, *read_parquet_vectors(narrow)), IngestStats())

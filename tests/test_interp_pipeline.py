@@ -134,9 +134,11 @@ class ScriptedLLM:
         self.active = active_sets(path, sae_id)
         with open_reader(path) as con:
             texts = dict(con.execute("SELECT doc_id, title || '\n\n' || abstract FROM docs").fetchall())
+            # the top abstract the explainer is shown: the strongest eligible one of the training split
             tops = con.execute(
-                "SELECT latent, arg_max(doc_id, value) FROM activations WHERE sae_id = ? AND latent IN (SELECT unnest(?)) "
-                "GROUP BY latent", [sae_id, list(latents)]).fetchall()
+                "SELECT a.latent, arg_max(a.doc_id, a.value) FROM activations a JOIN docs d USING (doc_id) "
+                "WHERE a.sae_id = ? AND d.split = 'train' AND length(d.abstract) > 100 AND a.latent IN (SELECT unnest(?)) "
+                "GROUP BY a.latent", [sae_id, list(latents)]).fetchall()
         self.latent_of_top = {texts[doc][:200]: latent for latent, doc in tops}
         self.doc_of_text = {text[:200]: doc for doc, text in texts.items()}
         self.no_final_for: set[int] = set()

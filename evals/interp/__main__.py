@@ -15,7 +15,6 @@ from rich.table import Table
 
 from data.commands import command_parser, config_from, entry_point, warehouse_of
 from evals.interp.config import DEFAULT_PATH, InterpConfig
-from data.settings import warehouse_path
 from evals.interp.pipeline import RunReport, run_interpretation
 from evals.interp.summary import METRICS
 from evals.llm import add_llm_arguments, use_llm
