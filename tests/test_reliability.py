@@ -149,7 +149,7 @@ def test_2_metrics_csv_is_the_whole_log_after_kill_9_in_training_and_in_the_fina
     assert [step for step, _ in reference] == list(range(STEPS))
 
     run_dir = astro_warehouse.parent / "astro_runs" / "sae_1"
-    command = [sys.executable, "-m", "trainer", "train", "astro", *cli_args(astro_warehouse, "astro", **TRAIN)[4:]]
+    command = [sys.executable, "-m", "trainer", "train", *cli_args(astro_warehouse, "astro", **TRAIN)]
     log = tmp_path / "train.log"
     with open(log, "w") as out:
         process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)

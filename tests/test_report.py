@@ -14,10 +14,12 @@ from data.embed.local import LOCAL_MODEL
 from data.embeddings import load_embeddings
 from data.text import text_hash
 from data.warehouse import open_reader, open_writer
+from evals.interp.config import load_interp_config
 from evals.interp.examples import derangement
+from evals.interp.phrases import content_words
 from evals.report.__main__ import main
 from evals.report.card import REQUIRED_KEYS, ReportConfig, build_report, stored_report
-from evals.report.coherence import mean_pairwise_cosine, neighbour_sets, top_documents
+from evals.coherence import mean_pairwise_cosine, neighbour_sets, top_documents
 from evals.report.text import format_card
 from trainer.checkpoint import load_sae_from_warehouse
 
@@ -89,10 +91,10 @@ def test_report_numbers_match_a_direct_computation(trained_astro_copy, capsys):
     test = np.array([split[d] == "test" for d in doc_ids])
     assert report["n_test_docs"] == test.sum() and report["n_train_docs"] == (~test).sum()
 
-    # Reconstruction: the SAE's own forward pass on the test documents.
+    # Reconstruction: the SAE's own inference pass (encode, decode) on the test documents.
     xt = x[test]
     with torch.no_grad():
-        x_hat = sae(torch.from_numpy(xt.copy())).x_hat.numpy().astype(np.float64)
+        x_hat = sae.decode(*sae.encode(torch.from_numpy(xt.copy()))).numpy().astype(np.float64)
     fvu = ((xt - x_hat) ** 2).sum() / ((xt - xt.mean(axis=0)) ** 2).sum()
     assert report["test_fvu"] == pytest.approx(fvu, rel=1e-4) and report["test_fvu"] == pytest.approx(metrics["test_fvu"], rel=1e-4)
     assert report["train_fvu"] == metrics["train_fvu"] and report["train_fvu"] < report["test_fvu"]
@@ -123,12 +125,27 @@ def test_report_numbers_match_a_direct_computation(trained_astro_copy, capsys):
     assert report["coherence_median"] == pytest.approx(np.median(per_latent), abs=1e-5)
     assert abs(report["coherence_random"]) < 0.02 < report["coherence_median"] < report["coherence_neighbours"]
 
-    # Labels: the proxy scorer (label embedding vs document embedding) on the test documents.
+    # Labels: the proxy scorer (label embedding vs document embedding, plus the idf-weighted share of
+    # the label's words in the document) on the test documents.
     scored = sorted(l for l in labels if (codes[test][:, l] > 0).sum() >= 5)
     assert report["labels_scored"] == len(scored) >= 2
     vectors = make_embedder("local", LOCAL_MODEL).embed([labels[l] for l in scored])
     unit = xt / np.linalg.norm(xt, axis=1, keepdims=True)
-    similarity = unit @ vectors.T
+    with open_reader(path) as con:
+        texts = dict(con.execute("SELECT doc_id, title || '\n\n' || abstract FROM docs").fetchall())
+    words = [set(content_words(texts[d])) for d in doc_ids]
+    df: dict[str, int] = {}
+    for bag in words:
+        for word in bag:
+            df[word] = df.get(word, 0) + 1
+    idf = {word: np.log((1 + len(words)) / (1 + n)) + 1 for word, n in df.items()}
+    match = np.zeros((test.sum(), len(scored)))
+    for column, latent in enumerate(scored):
+        own = [w for w in set(content_words(labels[latent])) if w in idf]
+        total = sum(idf[w] for w in own)
+        for row, bag in enumerate(np.array(words, dtype=object)[test]):
+            match[row, column] = sum(idf[w] for w in own if w in bag) / total if total else 0.0
+    similarity = unit @ vectors.T + load_interp_config().offline.term_weight * match
     borrowed = derangement(len(scored), np.random.default_rng([0, 7]))
     results = []
     for i, latent in enumerate(scored):
@@ -176,10 +193,10 @@ def test_report_numbers_match_a_direct_computation(trained_astro_copy, capsys):
 
 
 def test_coherence_per_level_when_the_sae_stores_levels(trained_astro_copy):
-    """A nested (Matryoshka-style) SAE stores ``latents.level``; the card then splits coherence by level."""
+    """A Matryoshka SAE stores ``latents.level``; the card then splits coherence by level (a plain SAE: one level, no split)."""
     path, sae_id = trained_astro_copy.path, trained_astro_copy.sae_ids[0]
-    with open_writer(path) as con:  # stands in for the migration that ships the column with such SAEs
-        con.execute("ALTER TABLE latents ADD COLUMN level INTEGER")
+    assert build_report(path, "astro", sae_id, ReportConfig(baseline_draws=50))["coherence_by_level"] is None
+    with open_writer(path) as con:  # as a two-level Matryoshka SAE stores them
         con.execute("UPDATE latents SET level = CASE WHEN latent < 128 THEN 0 ELSE 1 END WHERE sae_id = ?", [sae_id])
     report = build_report(path, "astro", sae_id, ReportConfig(baseline_draws=50))
     levels = report["coherence_by_level"]

@@ -1,6 +1,7 @@
 """The top-k sparse autoencoder: the math only (no training loop, no I/O).
 
-z = ReLU(TopK_k(W_enc (x - b_pre) + b_enc)),  x_hat = W_dec^T z + b_pre, decoder rows unit-norm; b_enc is `encoder.bias`.
+z = ReLU(TopK_k(W_enc (x - b_pre) + b_enc)),  x_hat = W_dec^T z + b_pre, decoder rows unit-norm
+(b_enc is stored as ``encoder.bias``).
 The forward pass itself lives in `trainer.kernels.topk_sae_forward` (sparse fast path + dense reference).
 
 Two options, alone or together:

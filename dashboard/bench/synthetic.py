@@ -182,7 +182,7 @@ def _insert_populated(con, sae: _Sae, spec: SyntheticSpec, rng, doc_ids: np.ndar
     insert_arrow(con, "activations", activations, order_by="sae_id, latent, value DESC")
     con.execute(
         """
-        INSERT INTO latents
+        INSERT INTO latents (sae_id, latent, density, mean_act, max_act, enc_dec_cos)
         SELECT ?, l.latent, coalesce(a.n, 0) / ?::DOUBLE, coalesce(a.mean_act, 0), coalesce(a.max_act, 0),
                0.6 + 0.4 * (hash(l.latent) % 1000) / 1000.0
         FROM range(?) l(latent)
@@ -284,6 +284,9 @@ def _interpretations(sae: _Sae, rng, density: np.ndarray) -> pa.Table:
         "auroc": np.clip(0.5 + quality / 2 + noise(), 0, 1), "balanced_accuracy": np.clip(0.5 + quality / 2.2 + noise(), 0, 1),
         "random_pearson": rng.normal(0.0, 0.1, size=n), "random_f1": np.clip(rng.normal(0.3, 0.1, size=n), 0, 1),
         "random_auroc": np.clip(rng.normal(0.5, 0.06, size=n), 0, 1),
+        "auroc_random": np.clip(0.45 + quality / 2 + noise(), 0, 1), "auroc_hard": np.clip(0.35 + quality / 3 + noise(), 0, 1),
+        "random_auroc_random": np.clip(rng.normal(0.5, 0.06, size=n), 0, 1),
+        "random_auroc_hard": np.clip(rng.normal(0.45, 0.06, size=n), 0, 1),
         "random_balanced_accuracy": np.clip(rng.normal(0.5, 0.05, size=n), 0, 1),
         "n_scored": pa.array(np.full(n, 40, dtype=np.int32)), "parse_failures": pa.array(np.zeros(n, dtype=np.int32)),
         "status": pa.array(["complete"] * n), "error": pa.array([None] * n, pa.string()),

@@ -18,6 +18,7 @@ import gzip
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,8 +51,9 @@ def _timed(embed: Callable[[list[str]], np.ndarray], texts: list[str]) -> tuple[
 
 
 def _torch_int8(embedder: LocalEmbedder) -> Callable[[list[str]], np.ndarray]:
-    transformer = embedder._encoder[0].auto_model
-    embedder._encoder[0].auto_model = torch.ao.quantization.quantize_dynamic(transformer, {torch.nn.Linear}, dtype=torch.qint8)
+    with warnings.catch_warnings():  # torch.ao's eager quantisation is deprecated in favour of torchao
+        warnings.simplefilter("ignore")
+        torch.ao.quantization.quantize_dynamic(embedder._encoder, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
     return embedder.embed
 
 
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             embed = build()
         except Exception as error:  # an optional backend whose packages are missing
-            rows.append((name, None, None, f"skipped: {type(error).__name__}: {str(error).splitlines()[0][:90]}"))
+            rows.append((name, None, None, f"skipped: {str(error).splitlines()[0][:60]}"))
             continue
         seconds, vectors = _timed(embed, texts)
         cosine = float((vectors * reference).sum(axis=1).min())
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             table.add_row(name, "-", "-", "-", note)
             continue
         table.add_row(name, f"{len(texts) / seconds:.1f}", f"{baseline_s / seconds:.2f}", f"{cosine:.4f}", note)
-    console = Console()
+    console = Console(width=max(Console().width, 120))  # the notes column needs room
     console.print(table)
     console.print(f"hardware: {describe_machine()}; torch threads {torch.get_num_threads()}")
     return 0

@@ -18,7 +18,8 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from data.corpus import Document, TableSource
-from data.sources import BadInput, open_text
+from data.sources import BadInput, InputLines
+from data.sources.csv_source import FIELD_LIMIT
 from data.sources.csv_source import content_id
 
 _PARQUET_BATCH = 10_000
@@ -58,44 +59,43 @@ def _check_header(source: TableSource, header: list[str]) -> None:
 
 
 def _csv_rows(source: TableSource, bad: BadInput) -> Iterator[tuple[str, dict]]:
-    with open_text(source.path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        header = [(name or "").strip() for name in (reader.fieldnames or [])]
-        _check_header(source, header)
-        reader.fieldnames = header
-        line = reader.line_num  # rows can span lines (quoted newlines): report where each starts
-        while True:
-            first_line = line + 1
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as error:
-                bad.malformed(f"{source.path}:{first_line}", f"unreadable CSV ({error})")
-                line = reader.line_num
-                continue
-            line = reader.line_num
-            if None in row or any(value is None for value in row.values()):
-                bad.malformed(f"{source.path}:{first_line}", f"expected {len(header)} fields, got a row of a different length")
-                continue
-            yield f"{source.path}:{first_line}", row
+    csv.field_size_limit(FIELD_LIMIT)  # the same documents whatever the format (see csv_source)
+    lines = InputLines(source.path, bad)
+    reader = csv.DictReader(lines)
+    header = [(name or "").strip() for name in (reader.fieldnames or [])]
+    _check_header(source, header)
+    reader.fieldnames = header
+    while True:
+        lines.mark()  # rows can span lines (quoted newlines): report where each starts
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            bad.malformed(f"{source.path}:{lines.record_start}", f"unreadable CSV ({error})")
+            continue
+        where = f"{source.path}:{lines.record_start}"
+        if None in row or any(value is None for value in row.values()):
+            bad.malformed(where, f"expected {len(header)} fields, got a row of a different length")
+            continue
+        yield where, row
 
 
 def _jsonl_rows(source: TableSource, bad: BadInput) -> Iterator[tuple[str, dict]]:
-    with open_text(source.path) as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            where = f"{source.path}:{number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                bad.malformed(where, f"not valid JSON ({error.msg})")
-                continue
-            if not isinstance(record, dict):
-                bad.malformed(where, "expected a JSON object")
-                continue
-            yield where, record
+    lines = InputLines(source.path, bad)
+    for line in lines:
+        if not line.strip():
+            continue
+        where = f"{source.path}:{lines.number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            bad.malformed(where, f"not valid JSON ({error.msg})")
+            continue
+        if not isinstance(record, dict):
+            bad.malformed(where, "expected a JSON object")
+            continue
+        yield where, record
 
 
 def _parquet_rows(source: TableSource, bad: BadInput) -> Iterator[tuple[str, dict]]:

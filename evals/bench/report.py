@@ -2,7 +2,8 @@
 
 Runs the command itself (a fresh Python process, as a user would) twice on a temporary copy of the
 warehouse (the original is untouched): first with the label embeddings removed from the copy's
-embedding cache (the first report after `just interpret`), then again (labels cached). Prints the
+embedding cache (labels the report must embed itself, e.g. LLM labels), then again with them cached
+(as after `just interpret`, which caches the vectors of the labels it scores). Prints the
 workload, the hardware, both wall times and the phases each run stored with its card, next to the
 floor: a fresh process that imports the report and only reads its inputs from the same copy.
 """
@@ -64,12 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         copy = Path(folder) / source.name
         shutil.copy(source, copy)
-        with open_writer(copy) as con:  # a cold label cache, as after a fresh `just interpret`
+        with open_writer(copy) as con:  # a cold label cache: the report embeds every label
             con.execute("DELETE FROM embeddings WHERE model = ? AND text_hash IN (SELECT unnest(?::VARCHAR[]))",
                         [LOCAL_MODEL, [text_hash(label) for label in labels]])
         command = [sys.executable, "-m", "evals.report", args.corpus, "--warehouse", str(copy), "--sae-id", str(sae.sae_id)]
         runs = []
-        for name in ("first report (labels embedded)", "again (labels cached)"):
+        for name in ("labels not cached (embedded)", "labels cached (after interpret)"):
             wall = timed(command)
             with open_reader(copy) as con:
                 runs.append((name, wall, stored_report(con, sae.sae_id)["seconds"]))

@@ -37,7 +37,7 @@ class ReportInputs:
     not_encoded: int
     """Documents with an embedding but no stored activation (added after the SAE was trained)."""
     levels: np.ndarray | None
-    """(n_latents,) each latent's nesting level when the SAE stores levels, else None."""
+    """(n_latents,) each latent's Matryoshka level when the SAE has several, else None."""
 
     @property
     def test_rows(self) -> np.ndarray:
@@ -57,14 +57,9 @@ def load_inputs(con: duckdb.DuckDBPyConnection, sae: StoredSAE) -> ReportInputs:
 
 
 def latent_levels(con: duckdb.DuckDBPyConnection, sae_id: int, n_latents: int) -> np.ndarray | None:
-    """``latents.level`` (a nested, Matryoshka-style SAE's prefix level of each latent) when stored, else None."""
-    columns = {row[0] for row in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'latents'").fetchall()}
-    if "level" not in columns:
-        return None
-    rows = con.execute("SELECT latent, level FROM latents WHERE sae_id = ? AND level IS NOT NULL",
-                       [sae_id]).fetchnumpy()
-    if len(rows["latent"]) == 0:
+    """``latents.level`` (a Matryoshka SAE's prefix level of each latent) when the SAE has 2 or more levels, else None."""
+    rows = con.execute("SELECT latent, level FROM latents WHERE sae_id = ?", [sae_id]).fetchnumpy()
+    if len(np.unique(rows["level"])) < 2:
         return None
     levels = np.full(n_latents, -1, dtype=np.int64)
     levels[np.asarray(rows["latent"], dtype=np.int64)] = np.asarray(rows["level"], dtype=np.int64)
