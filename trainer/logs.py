@@ -37,7 +37,7 @@ class _ResumingWriter(ExperimentWriter):
         with open(self.metrics_file_path, newline="") as file:
             reader = csv.DictReader(file)
             header = list(reader.fieldnames or [])
-            rows = [row for row in reader if _step(row) is not None and _step(row) < step]  # a half-written last row goes too
+            rows = [row for row in reader if (row_step := _step(row)) is not None and row_step < step]  # a half-written last row goes too
         partial = self.metrics_file_path + ".tmp"
         with open(partial, "w", newline="") as file:
             writer = csv.DictWriter(file, fieldnames=header)
