@@ -42,11 +42,11 @@ def embed_pending(
     readers (the dashboard) are not locked out of a long run. Vectors that must not be stored
     (NaN/inf, a width other than the stored one) abort with ``EmbeddingError``.
     """
-    batch_size = batch_size or getattr(embedder, "batch_size", 256)
+    batch_size = int(batch_size or getattr(embedder, "batch_size", 256))
     with open_writer(warehouse) as con:
         pending = sorted(pending_texts(con, embedder.model), key=lambda item: len(item[1]))
         if pending and getattr(embedder, "info", None) is not None:
-            record_model(con, embedder.info)  # refuses a changed model folder before any work
+            record_model(con, embedder.info)  # type: ignore[attr-defined]  # checked just above; not every Embedder has one  # refuses a changed model folder before any work
     stats = EmbedStats(pending=len(pending))
     columns = (
         TextColumn("embedding"), BarColumn(), MofNCompleteColumn(),
