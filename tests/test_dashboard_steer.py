@@ -1,9 +1,10 @@
 """Search & steer on a really trained SAE: per-feature slider ranges, suggestions, and the query + clamps in the URL."""
 from __future__ import annotations
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.dashboard_support import APP, fresh_streamlit_caches, sql  # noqa: F401 (fixtures)
+from tests.dashboard_support import APP, dashboard_warehouse, fresh_streamlit_caches, sql  # noqa: F401 (fixtures)
 
 QUERY = "transiting exoplanet atmospheres observed with JWST"
 
@@ -56,3 +57,30 @@ def test_a_shared_steered_link_reopens_with_its_clamp_and_a_new_query_resets_it(
     at.text_input(key="steer_query").set_value("galaxy cluster weak lensing mass").run()
     assert not at.exception
     assert "clamp" not in at.query_params and at.metric[1].value == "0"
+
+
+def feature_page(monkeypatch, path, **params) -> AppTest:
+    monkeypatch.setenv("SAE_ATLAS_WAREHOUSE", str(path))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    for name, value in params.items():
+        at.query_params[name] = value
+    at.switch_page("views/feature.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.mark.parametrize("bad", ["99999", "abc", "-3"])
+def test_a_bad_latent_in_the_url_is_named_and_no_other_feature_is_shown(monkeypatch, dashboard_warehouse, bad):
+    path, (small, _) = dashboard_warehouse
+    at = feature_page(monkeypatch, path, sae=str(small), latent=bad)
+    assert f"latent={bad}" in at.error[0].value and "0 to 255" in at.error[0].value
+    assert not [t for t in at.title if t.value.startswith("Feature ")]
+
+
+def test_the_feature_page_links_to_search_and_steer_with_its_clamp(monkeypatch, dashboard_warehouse):
+    path, (small, _) = dashboard_warehouse
+    at = feature_page(monkeypatch, path, sae=str(small), latent="7")
+    max_act = sql(path, "SELECT max_act FROM latents WHERE sae_id = ? AND latent = 7", [small])[0][0]
+    url = at.get("link_button")[0].proto.url
+    assert url.startswith("steer?") and f"sae={small}" in url and f"clamp=7%3A{max_act:.4g}" in url, url

@@ -182,7 +182,7 @@ def _insert_populated(con, sae: _Sae, spec: SyntheticSpec, rng, doc_ids: np.ndar
     insert_arrow(con, "activations", activations, order_by="sae_id, latent, value DESC")
     con.execute(
         """
-        INSERT INTO latents
+        INSERT INTO latents (sae_id, latent, density, mean_act, max_act, enc_dec_cos)
         SELECT ?, l.latent, coalesce(a.n, 0) / ?::DOUBLE, coalesce(a.mean_act, 0), coalesce(a.max_act, 0),
                0.6 + 0.4 * (hash(l.latent) % 1000) / 1000.0
         FROM range(?) l(latent)

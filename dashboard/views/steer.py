@@ -81,17 +81,20 @@ def render(ctx: PageContext) -> None:
         return
 
     # Query, clamps and SAE live in the URL (q, clamp, sae), so a steered search is a shareable link.
-    if "steer_query" not in st.session_state:
-        st.session_state["steer_query"] = st.query_params.get("q", "")
+    url_query = st.query_params.get("q", "")
+    if "steer_query" not in st.session_state or url_query != st.session_state.get("steer_url_query", url_query):
+        st.session_state["steer_query"] = url_query  # a link opened in this session wins over the box
+    st.session_state["steer_url_query"] = url_query
     query = st.text_input("Query", key="steer_query", placeholder="e.g. transiting exoplanet atmospheres with JWST")
     if not query.strip():
         st.query_params.pop("q", None)
         st.query_params.pop("clamp", None)
+        st.session_state["steer_url_query"] = ""
         st.caption("Type a query to see its top 10 abstracts and the features it activates.")
         return
     if st.query_params.get("q") != query:  # a new query: its clamps start afresh
         url_clamps: dict[int, float] = {}
-        st.query_params["q"] = query
+        st.query_params["q"] = st.session_state["steer_url_query"] = query
     else:
         url_clamps = _parse_clamps(st.query_params.get("clamp"))
     try:
