@@ -8,7 +8,6 @@ cached connection would block every writer (DuckDB: one writer process or many r
 from __future__ import annotations
 
 import json
-
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass

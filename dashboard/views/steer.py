@@ -8,9 +8,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import queries
-from data.embed import EmbedderUnavailable
 from dashboard.charts import label_text
 from dashboard.common import PageContext, run_page, sae_picker
+from data.embed import EmbedderUnavailable
 
 RANGE = 3.0  # a slider spans -RANGE..+RANGE times the feature's largest activation in the corpus
 

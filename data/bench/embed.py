@@ -13,8 +13,6 @@ using only if it is faster AND keeps cosine >= 0.99 on every abstract:
 """
 from __future__ import annotations
 
-from typing import Literal
-
 import argparse
 import gzip
 import json
@@ -23,6 +21,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch

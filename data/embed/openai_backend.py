@@ -21,6 +21,7 @@ from data.embed import MODEL_WIDTHS, EmbedderUnavailable, InputCheck, PartialEmb
 from data.embeddings import ModelInfo
 from data.tokens import encoding_for_model, truncate_to_tokens
 
+
 @dataclass(frozen=True)
 class OpenAIEmbeddingSettings:
     """How the openai backend talks to the API."""

@@ -20,8 +20,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from trainer.bench.paper_recipe import PaperAutoencoder
 from data.machine import describe_machine
+from trainer.bench.paper_recipe import PaperAutoencoder
 from trainer.sae import TopKSAE
 from trainer.step import DeadLatents, train_step
 

@@ -23,9 +23,9 @@ import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
+from data.machine import describe_machine
 from data.warehouse import insert_arrow, open_reader, open_writer, transaction
 from trainer.outputs import sort_for_latent_reads
-from data.machine import describe_machine
 
 console = Console(width=max(Console().width, 130))
 
