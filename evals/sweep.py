@@ -27,7 +27,7 @@ from data.commands import command_parser, entry_point, warehouse_of
 from data.warehouse import open_reader, open_writer, transaction
 from evals.coherence import feature_coherence
 from evals.saes import complete_sae, complete_sae_ids
-from trainer.sweep import SWEEP_CONFIG, SweepGrid
+from trainer.sweep import SweepGrid, grid_defaults
 
 EVAL = "sweep"
 
@@ -151,14 +151,15 @@ def evaluate_corpus(warehouse: Path, corpus: str, health: Health | None = None) 
 @entry_point
 def main(argv: list[str] | None = None) -> int:
     """``just sweep <corpus> [--config grid.yaml] [--warehouse F] [--no-train]``."""
-    parser = command_parser("just sweep", __doc__, config=SweepGrid, config_file=SWEEP_CONFIG)
+    arguments = list(argv if argv is not None else sys.argv[1:])
+    parser = command_parser("just sweep", __doc__, config=SweepGrid, config_file=grid_defaults(arguments))
     parser.add_argument("--no-train", action="store_true", help="only judge the corpus's complete SAEs (train nothing)")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     warehouse = warehouse_of(args)
     if not args.no_train:
         from trainer.sweep import run_sweep
 
-        run_sweep([arg for arg in (argv if argv is not None else sys.argv[1:]) if arg != "--no-train"])
+        run_sweep([arg for arg in arguments if arg != "--no-train"])
     rows = evaluate_corpus(warehouse, args.corpus)
     Console(width=max(Console().width, 160)).print(table_of(args.corpus, rows))
     return 0

@@ -94,6 +94,8 @@ class PoisonWeightsAtStep(L.Callback):
 def test_nan_loss_stops_naming_step_and_docs_and_marks_the_run_failed(astro_warehouse):
     poison = {"class_path": "tests.test_trainer_bad_input.PoisonWeightsAtStep", "init_args": {"step": 2}}
     with pytest.raises(NonFiniteError, match=r"step 2: the loss is not finite .* doc_ids \[\d+"):
-        train_sae(astro_warehouse, "astro", callbacks=[poison], **TINY)
+        # plain top-k: BatchTopK's batch-wide selection turns NaN pre-activations into an empty code and a finite
+        # loss, so this poisoning is only visible through top-k (see the closing note of session 17)
+        train_sae(astro_warehouse, "astro", callbacks=[poison], batch_topk=False, **TINY)
     saes, activations, _, _ = stored_state(astro_warehouse)
     assert saes == ["1:failed"] and activations == 0

@@ -55,9 +55,15 @@ class SweepGrid:
         return cells
 
 
+def grid_defaults(argv: list[str]) -> Path | None:
+    """conf/sweep.yaml, unless ``--config`` names another grid: a grid replaces it whole (its
+    ``architectures`` mapping would otherwise be merged key by key with the shipped one)."""
+    return None if any(arg == "--config" or arg.startswith("--config=") for arg in argv) else SWEEP_CONFIG
+
+
 def run_sweep(argv: list[str]) -> list[int]:
     """``python -m trainer sweep <corpus> [--warehouse F] [--config grid.yaml]``: train every cell."""
-    parser = command_parser("python -m trainer sweep", __doc__, config=SweepGrid, config_file=SWEEP_CONFIG)
+    parser = command_parser("python -m trainer sweep", __doc__, config=SweepGrid, config_file=grid_defaults(argv))
     args = parser.parse_args(argv)
     grid = config_from(parser, args, SweepGrid)
     warehouse = warehouse_of(args)
