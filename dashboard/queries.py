@@ -8,7 +8,6 @@ cached connection would block every writer (DuckDB: one writer process or many r
 from __future__ import annotations
 
 import json
-
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -628,4 +627,18 @@ def contrast_features(path: str, version: Version, sae_id: int, target: str, met
             WHERE c.sae_id = ? AND c.target = ? AND c.method = ? ORDER BY c.rank
             """,
             [sae_id, target, method],
+        )
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def common_features(path: str, version: Version, sae_id: int, doc_ids: tuple[int, ...], limit: int = 12) -> pd.DataFrame:
+    """The latents active in most of ``doc_ids`` (e.g. a query's top 100), with how many of them each fires in."""
+    if not doc_ids:
+        return pd.DataFrame(columns=["latent", "n_docs"])
+    with reader(path) as con:
+        return _frame(
+            con,
+            "SELECT latent, count(*) AS n_docs FROM activations WHERE sae_id = ? AND list_contains(?, doc_id) "
+            "GROUP BY latent ORDER BY n_docs DESC, latent LIMIT ?",
+            [sae_id, list(doc_ids), limit],
         )

@@ -13,7 +13,14 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from data.corpus import CorpusConfig, IngestStats, TableSource, corpus_config_path, load_corpus_config, write_corpus_config
+from data.corpus import (
+    CorpusConfig,
+    IngestStats,
+    TableSource,
+    corpus_config_path,
+    load_corpus_config,
+    write_corpus_config,
+)
 from data.docs import ingest_documents
 from data.embed import make_embedder
 from data.embed.pipeline import EmbedStats, embed_pending
@@ -21,13 +28,13 @@ from data.embeddings import pending_texts, remove_invalid_vectors
 from data.settings import local_data_dir, warehouse_path
 from data.sources import BadInput
 from data.sources.arxiv_api import ArxivApiSettings, fetch_corpus
-from data.sources.oai_pmh import OaiSettings, harvest
 from data.sources.csv_source import read_csv
 from data.sources.jsonl import read_jsonl
-from data.sources.table import read_table
+from data.sources.oai_pmh import OaiSettings, harvest
 from data.sources.precomputed import PrecomputedVectors, read_npy_vectors, read_parquet_vectors
-from data.vector_import import ImportStats, import_precomputed
+from data.sources.table import read_table
 from data.split import assign_splits
+from data.vector_import import ImportStats, import_precomputed
 from data.warehouse import open_writer
 
 # What a `SAE_ATLAS_DATA_DIR` folder may hold (the layout of ../shared/data).

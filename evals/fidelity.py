@@ -33,8 +33,8 @@ from data.commands import command_parser, config_from, entry_point, warehouse_of
 from data.embeddings import load_embeddings
 from data.split import doc_ids_in_test
 from data.warehouse import insert_arrow, open_reader, open_writer, transaction
-from evals.steering.index import DocumentIndex
 from evals.saes import StoredSAE, complete_sae, complete_sae_ids
+from evals.steering.index import DocumentIndex
 
 
 @dataclass

@@ -14,7 +14,6 @@ from streamlit.testing.v1 import AppTest
 from tests.dashboard_support import APP, dashboard_warehouse, fresh_streamlit_caches, open_app, sql  # noqa: F401 (fixtures)
 
 
-
 def figures(at: AppTest) -> list[dict]:
     return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
 

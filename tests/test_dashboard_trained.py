@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import json
 
-
 from tests.dashboard_support import fresh_streamlit_caches, open_app, sql  # noqa: F401 (fixture)
-
 
 
 def test_runs_page_plots_the_trained_saes_metrics(monkeypatch, trained_astro):

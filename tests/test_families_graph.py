@@ -10,8 +10,15 @@ import scipy.sparse as sp
 from evals.cooccurrence import cooccurrence_from_pairs, pair_weights, top_cooccurring
 from evals.families.activation import family_activation
 from evals.families.config import FamiliesConfig, load_families_config
-from evals.families.graph import (Family, Member, drop_near_duplicates, extract_families, find_families, orient,
-                                  spanning_forest)
+from evals.families.graph import (
+    Family,
+    Member,
+    drop_near_duplicates,
+    extract_families,
+    find_families,
+    orient,
+    spanning_forest,
+)
 from evals.families.stats import block_diagonal_ratio, parent_child_ratio, size_distribution
 
 

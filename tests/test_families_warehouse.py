@@ -19,13 +19,13 @@ import pytest
 
 from data.warehouse import insert_arrow, open_reader, open_writer, transaction
 from evals.cooccurrence import cooccurrence_counts
-from evals.saes import UnknownSAE
 from evals.families.__main__ import main as families_main
 from evals.families.config import load_families_config
 from evals.families.labels import FamilyLabeller
 from evals.families.pipeline import run_families
 from evals.interp.config import load_interp_config
 from evals.interp.phrase_labels import NO_CONCEPT
+from evals.saes import UnknownSAE
 
 WORD_SAE_ID = 41
 K = 32

@@ -4,8 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from evals.interp.config import ExampleConfig
-from evals.interp.examples import (READY, TOO_FEW_ACTIVE, TOO_FEW_INACTIVE, Corpus, group_activations,
-                                   select_examples)
+from evals.interp.examples import READY, TOO_FEW_ACTIVE, TOO_FEW_INACTIVE, Corpus, group_activations, select_examples
 
 EXPLAIN_ROLES = ("explain_pos", "explain_extra_pos", "explain_neg_random", "explain_neg_hard")
 SCORE_ROLES = ("score_pos", "score_neg_random", "score_neg_hard")

@@ -14,12 +14,12 @@ from data.embed.local import LOCAL_MODEL
 from data.embeddings import load_embeddings
 from data.text import text_hash
 from data.warehouse import open_reader, open_writer
+from evals.coherence import mean_pairwise_cosine, neighbour_sets, top_documents
 from evals.interp.config import load_interp_config
 from evals.interp.examples import derangement
 from evals.interp.phrases import content_words
 from evals.report.__main__ import main
 from evals.report.card import REQUIRED_KEYS, ReportConfig, build_report, stored_report
-from evals.coherence import mean_pairwise_cosine, neighbour_sets, top_documents
 from evals.report.text import format_card
 from trainer.checkpoint import load_sae_from_warehouse
 

@@ -8,7 +8,8 @@ import pytest
 
 from data.warehouse import open_reader, open_writer, transaction
 from evals.saes import StoredSAE, UnknownSAE
-from evals.splits import PairMatch, load_decoder, main as splits_main, match_decoders, run_splits, split_chains
+from evals.splits import PairMatch, load_decoder, match_decoders, run_splits, split_chains
+from evals.splits import main as splits_main
 
 
 def test_match_decoders_finds_the_nearest_direction_even_unnormalised():

@@ -21,9 +21,9 @@ from rich.table import Table
 
 from dashboard import queries
 from dashboard.bench.synthetic import SyntheticSpec, build_synthetic
+from data.machine import describe_machine
 from data.settings import REPO_ROOT, artifacts_dir
 from data.warehouse import open_reader
-from data.machine import describe_machine
 
 APP = REPO_ROOT / "dashboard" / "app.py"
 TARGETS_MS = {"feature page": 50.0, "features table": 300.0, "first page, cold start": 3000.0}

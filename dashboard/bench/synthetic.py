@@ -17,9 +17,9 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
+from data.saes import SaeStatus
 from data.split import split_of
 from data.text import embedding_text, text_hash
-from data.saes import SaeStatus
 from data.warehouse import insert_arrow, open_writer, transaction
 from evals.interp.config import CleanConfig
 

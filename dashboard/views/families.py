@@ -8,7 +8,6 @@ import streamlit as st
 from dashboard import charts, queries
 from dashboard.common import PageContext, empty_state, open_feature, run_page, sae_picker
 
-
 HEATMAP_MEMBERS = 30
 """Members shown in a family's co-occurrence heatmap (beyond ~30 the cells are unreadable)."""
 

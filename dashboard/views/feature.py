@@ -2,6 +2,8 @@
 activation range and near misses, histogram, neighbors, families and splits."""
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import pandas as pd
 import streamlit as st
 
@@ -59,7 +61,10 @@ def render(ctx: PageContext) -> None:
     sae_id = int(sae["sae_id"])
     n_latents = int(sae["n_latents"])
     latent = int_param("latent", st.session_state.get("latent"))
-    if latent is None or not 0 <= latent < n_latents:
+    # A bad deep link (latent=abc, latent=99999) is named as such, never silently replaced by another feature.
+    raw = st.query_params.get("latent")
+    bad_link = raw is not None and not (raw.strip().isdigit() and 0 <= int(raw) < n_latents)
+    if bad_link or latent is None or not 0 <= latent < n_latents:
         latent = _default_latent(ctx, sae_id)
     st.session_state["feature_latent"] = latent
     with head[1]:
@@ -76,6 +81,10 @@ def render(ctx: PageContext) -> None:
                 pick = st.selectbox("Matches", list(options), format_func=options.__getitem__, key="feature_search_pick")
                 if st.button("Open", key="feature_search_open"):
                     open_feature(sae_id, pick)
+    if bad_link:
+        st.error(f"`latent={raw[:40]}` is not a feature of SAE #{sae_id}: use a whole number from 0 to {n_latents - 1} "
+                 "(type one in the Latent box, or open one from the Features table).", icon="⚠️")
+        return
     st.session_state["latent"] = latent
 
     detail = queries.feature_detail(ctx.path, ctx.version, sae_id, latent)
@@ -95,6 +104,10 @@ def render(ctx: PageContext) -> None:
                 "label: read the abstracts below instead of a name.", icon="ℹ️")
     if best is not None and pd.notna(best.get("duplicate_of")):
         st.caption(f"Near-duplicate label: latent {int(best['duplicate_of'])} has the same label and scores better.")
+    # Search & steer with this feature pushed to its corpus maximum, searching for its own label.
+    steer_url = "steer?" + urlencode({"sae": sae_id, "q": label if best is not None else f"feature {latent}",
+                                      "clamp": f"{latent}:{float(detail.stats.iloc[0]['max_act']):.4g}"})
+    st.link_button("Steer with this feature", steer_url, icon=":material/tune:")
     if best is not None:
         kind = "offline proxy" if best["is_proxy"] else "LLM"
         st.caption(f"Explainer **{best['explainer']}** ({kind}), scored by **{best['predictor']}** on "

@@ -7,8 +7,8 @@ import numpy as np
 import streamlit as st
 
 from dashboard import charts, queries
-from dashboard.quality_card import card_headline, render_card
 from dashboard.common import PageContext, empty_state, run_page
+from dashboard.quality_card import card_headline, render_card
 
 
 def render(ctx: PageContext) -> None:

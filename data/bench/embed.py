@@ -21,6 +21,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -57,11 +58,13 @@ def _torch_int8(embedder: LocalEmbedder) -> Callable[[list[str]], np.ndarray]:
     return embedder.embed
 
 
-def _st_backend(backend: str, file_name: str | None = None) -> Callable[[list[str]], np.ndarray]:
+def _st_backend(backend: Literal["torch", "onnx", "openvino"], file_name: str | None = None) -> Callable[[list[str]], np.ndarray]:
     from sentence_transformers import SentenceTransformer
 
-    kwargs = {"model_kwargs": {"file_name": file_name}} if file_name else {}
-    model = SentenceTransformer(str(model_folder("all-MiniLM-L6-v2")), device="cpu", backend=backend, local_files_only=True, **kwargs)
+    model_kwargs = {"file_name": file_name} if file_name else None
+    model = SentenceTransformer(
+        str(model_folder("all-MiniLM-L6-v2")), device="cpu", backend=backend, local_files_only=True, model_kwargs=model_kwargs
+    )
     return lambda texts: model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
 
 
@@ -71,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     texts = _texts(args.n)
     baseline_s, reference = _timed(LocalEmbedder(device="cpu").embed, texts)
-    rows = [("torch float32 (cpu, product default)", baseline_s, 1.0, "")]
+    rows: list[tuple[str, float | None, float | None, str]] = [("torch float32 (cpu, product default)", baseline_s, 1.0, "")]
     candidates: list[tuple[str, Callable[[], Callable[[list[str]], np.ndarray]]]] = [
         ("torch int8 dynamic (cpu)", lambda: _torch_int8(LocalEmbedder(device="cpu"))),
         ("onnx (cpu)", lambda: _st_backend("onnx")),
@@ -92,11 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     table = Table(title=f"embedding {len(texts)} abstracts with all-MiniLM-L6-v2 (batch 64, sorted by length, <= 256 tokens)")
     for column in ("backend", "abstracts/s", "x baseline", "min cosine vs float32", "note"):
         table.add_column(column, justify="left" if column in ("backend", "note") else "right")
-    for name, seconds, cosine, note in rows:
-        if seconds is None:
+    for name, row_seconds, row_cosine, note in rows:
+        if row_seconds is None:
             table.add_row(name, "-", "-", "-", note)
             continue
-        table.add_row(name, f"{len(texts) / seconds:.1f}", f"{baseline_s / seconds:.2f}", f"{cosine:.4f}", note)
+        table.add_row(name, f"{len(texts) / row_seconds:.1f}", f"{baseline_s / row_seconds:.2f}", f"{row_cosine:.4f}", note)
     console = Console(width=max(Console().width, 120))  # the notes column needs room
     console.print(table)
     console.print(f"hardware: {describe_machine()}; torch threads {torch.get_num_threads()}")

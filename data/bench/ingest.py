@@ -17,12 +17,12 @@ from rich.table import Table
 
 from data.corpus import IngestStats
 from data.ingest import LOCAL_LISTING, LOCAL_VECTORS, IngestRequest, ingest_corpus
+from data.machine import describe_machine
 from data.settings import REPO_ROOT
 from data.sources import BadInput
 from data.sources.jsonl import read_jsonl
 from data.sources.precomputed import read_parquet_vectors
 from data.warehouse import open_reader
-from data.machine import describe_machine
 
 TARGET_S = 60.0
 

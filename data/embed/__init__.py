@@ -6,7 +6,6 @@ from typing import Protocol
 
 import numpy as np
 
-
 # Output widths of the models we know, to catch vectors imported under the wrong model name.
 MODEL_WIDTHS = {
     "all-MiniLM-L6-v2": 384,

@@ -21,6 +21,7 @@ from data.embed import MODEL_WIDTHS, EmbedderUnavailable, InputCheck, PartialEmb
 from data.embeddings import ModelInfo
 from data.tokens import encoding_for_model, truncate_to_tokens
 
+
 @dataclass(frozen=True)
 class OpenAIEmbeddingSettings:
     """How the openai backend talks to the API."""
@@ -147,7 +148,7 @@ class OpenAIEmbedder:
 
     def _request(self, inputs: list[str]) -> np.ndarray:
         options = {"dimensions": self.settings.dimensions} if self.settings.dimensions else {}
-        response = self._client.embeddings.create(model=self.settings.model, input=inputs, encoding_format="float", **options)
+        response = self._client.embeddings.create(model=self.settings.model, input=inputs, encoding_format="float", **options)  # type: ignore[arg-type]  # only "dimensions"
         data = sorted(response.data, key=lambda item: item.index)
         if len(data) != len(inputs):
             raise InvalidEmbeddingResponse(f"{self.model}: {len(data)} vectors for {len(inputs)} inputs")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import logging
 import os
 import time
@@ -23,8 +22,6 @@ import urllib.request
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-
-import duckdb
 
 from data.corpus import CorpusConfig, Document, IngestStats, split_arxiv_id
 from data.docs import ingest_documents

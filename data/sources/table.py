@@ -19,8 +19,7 @@ import pyarrow.parquet as pq
 
 from data.corpus import Document, TableSource
 from data.sources import BadInput, InputLines
-from data.sources.csv_source import FIELD_LIMIT
-from data.sources.csv_source import content_id
+from data.sources.csv_source import FIELD_LIMIT, content_id
 
 _PARQUET_BATCH = 10_000
 

@@ -22,9 +22,9 @@ import scipy.sparse as sp
 from rich.console import Console
 from rich.table import Table
 
+from data.machine import describe_machine
 from data.warehouse import insert_arrow, open_reader, open_writer, transaction
 from evals.cooccurrence import cooccurrence_counts, cooccurrence_from_pairs, load_topk
-from data.machine import describe_machine
 
 
 def synthetic_topk(n_docs: int, k: int, n_latents: int, seed: int = 0) -> np.ndarray:

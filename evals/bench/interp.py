@@ -18,13 +18,13 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from data.machine import describe_machine
 from data.settings import warehouse_path
 from data.warehouse import open_reader
 from evals.interp.examples import Corpus, load_corpus
 from evals.interp.pipeline import run_interpretation
-from evals.saes import pick_sae
 from evals.interp.summary import METRICS
-from data.machine import describe_machine
+from evals.saes import pick_sae
 
 TARGET_S = 180.0
 """Issue 10's target: every feature of the default SAE labelled offline in under 3 minutes."""

@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.table import Table
 
 from data.machine import describe_machine
-from evals.steering.index import make_scorer
 from evals.saes import StoredSAE
+from evals.steering.index import make_scorer
 from evals.steering.search import SteerableSearch
 from trainer.sae import TopKSAE
 

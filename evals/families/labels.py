@@ -25,10 +25,10 @@ from evals.families.graph import Family
 from evals.families.store import FamilyLabel
 from evals.interp.config import InterpConfig
 from evals.interp.examples import READY, ROLE_CODE, SCORE_ROLES, group_activations, load_corpus, select_examples
+from evals.interp.llm_path import predict_round
+from evals.interp.metrics import score
 from evals.interp.phrase_labels import EXPLAINER_NAME, NO_CONCEPT, PhraseLabel, explain_phrases, explanation_docs
 from evals.interp.phrases import PhraseIndex
-from evals.interp.metrics import score
-from evals.interp.llm_path import predict_round
 from evals.interp.prompts import parse_label
 from evals.interp.proxy import LabelScorer
 from evals.interp.store import FeatureResult

@@ -8,15 +8,15 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from data.warehouse import open_reader, open_writer
-from evals.cooccurrence import cooccurrence_from_pairs, load_topk, pair_weights, top_cooccurring
-from evals.families.config import FamiliesConfig
 from data.embeddings import load_embeddings
 from data.split import TEST
+from data.warehouse import open_reader, open_writer
+from evals.cooccurrence import cooccurrence_from_pairs, load_topk, pair_weights, top_cooccurring
 from evals.families.coherence import family_coherence
+from evals.families.config import FamiliesConfig
 from evals.families.graph import Family, find_families
-from evals.families.partition import max_children, partition, random_group_lift
 from evals.families.labels import FamilyLabeller
+from evals.families.partition import max_children, partition, random_group_lift
 from evals.families.stats import family_statistics
 from evals.families.store import write_families
 

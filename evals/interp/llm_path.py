@@ -13,8 +13,14 @@ from evals.interp.config import LLMPathConfig
 from evals.interp.examples import ROLE_CODE, SCORE_ROLES, Corpus, ExampleSet
 from evals.interp.metrics import score
 from evals.interp.phrase_labels import NO_CONCEPT, explanation_docs
-from evals.interp.prompts import (CANDIDATES_SCHEMA, explain_messages, filtered_label, parse_candidates, parse_ratings,
-                                  predict_messages)
+from evals.interp.prompts import (
+    CANDIDATES_SCHEMA,
+    explain_messages,
+    filtered_label,
+    parse_candidates,
+    parse_ratings,
+    predict_messages,
+)
 from evals.interp.proxy import LabelScorer
 from evals.interp.store import FeatureResult
 from evals.llm import LLMClient

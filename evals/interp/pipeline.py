@@ -24,18 +24,33 @@ from data.embeddings import store_vectors
 from data.text import text_hash
 from data.warehouse import open_reader, open_writer
 from evals.interp.config import InterpConfig, load_interp_config
-from evals.interp.examples import (READY, ROLE_CODE, SCORE_ROLES, Corpus, ExampleSet, load_activations, load_corpus,
-                                   select_examples)
+from evals.interp.examples import (
+    READY,
+    ROLE_CODE,
+    SCORE_ROLES,
+    Corpus,
+    ExampleSet,
+    load_activations,
+    load_corpus,
+    select_examples,
+)
 from evals.interp.llm_path import explain_round, predict_round
 from evals.interp.metrics import score
 from evals.interp.phrase_labels import EXPLAINER_NAME, NO_CONCEPT, PhraseLabel, explain_phrases, explanation_docs
 from evals.interp.phrases import PhraseIndex
 from evals.interp.proxy import PREDICTOR_NAMES, LabelScorer
-from evals.interp.store import (FeatureResult, failed_attempts, finished_latents, flag_duplicates, stored_label_map,
-                                write_results, write_summary)
-from evals.saes import StoredSAE, pick_sae
+from evals.interp.store import (
+    FeatureResult,
+    failed_attempts,
+    finished_latents,
+    flag_duplicates,
+    stored_label_map,
+    write_results,
+    write_summary,
+)
 from evals.interp.summary import summarise
 from evals.llm import LLMClient, LLMSettings, llm_available, usage_rows
+from evals.saes import StoredSAE, pick_sae
 
 
 @dataclass

@@ -11,7 +11,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from data.embeddings import store_vectors
 from data.warehouse import open_reader, open_writer, transaction
 from evals.fidelity import fidelity_of_test_queries

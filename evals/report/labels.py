@@ -28,9 +28,9 @@ from data.embed.local import LOCAL_MODEL
 from data.text import text_hash
 from evals.interp.config import InterpConfig
 from evals.interp.examples import derangement, load_corpus
-from evals.interp.phrases import PhraseIndex
 from evals.interp.metrics import auroc
 from evals.interp.phrase_labels import NO_CONCEPT
+from evals.interp.phrases import PhraseIndex
 from evals.interp.proxy import PREDICTOR_NAMES, LabelScorer
 from evals.report.inputs import ReportInputs
 

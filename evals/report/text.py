@@ -60,7 +60,7 @@ def format_card(report: dict) -> str:
               f"  label beats its baseline             {_num(r['label_beats_baseline_fraction'])} of features (random negatives), "
               f"{_num(r['label_beats_baseline_hard_fraction'])} (hard negatives)",
               f"  clean features                       {_num(r['clean_count'])} (interpretation's stored verdict, conf/interp.yaml `clean`)",
-              f"  explainers                           " + (", ".join(f"{e}: {n:,}" for e, n in r["label_explainers"].items()) or "none"),
+              "  explainers                           " + (", ".join(f"{e}: {n:,}" for e, n in r["label_explainers"].items()) or "none"),
               "",
               f"Retrieval fidelity (the {_num(r['fidelity_queries'])} test documents as queries; top 10 over reconstructions vs originals)",
               f"  over every other document        recall@10 {_num(r['fidelity_all_recall10'])}   nDCG@10 {_num(r['fidelity_all_ndcg10'])}",
