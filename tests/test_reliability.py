@@ -247,6 +247,7 @@ def test_3_the_dashboard_explains_a_bad_warehouse_and_a_model_it_cannot_embed_qu
     at.text_input(key="steer_query").set_value("galaxy clusters").run()
     assert not at.exception, [e.value for e in at.exception]
     assert "Cannot embed the query" in at.warning[0].value and "'text-embedding-3-small'" in at.warning[0].value
+    assert "is an OpenAI embedding model" in at.warning[0].value  # named as such, never asked of a model hub
 
 
 # -- 4. one bad line aborts a whole file --------------------------------------------------------------
@@ -475,4 +476,5 @@ def test_9_hints_fit_the_case(trained_astro_copy):
 
     result = cli("trainer", "train", "nosuchcorpus")
     assert result.returncode == 2 and "config=" not in result.stderr
-    assert "no training config" in result.stderr and "copy conf/astro.yaml" in result.stderr and "astro, cslg" in result.stderr
+    assert "unknown corpus 'nosuchcorpus'" in result.stderr and "astro, cslg" in result.stderr
+    assert "just data nosuchcorpus --csv reviews.csv --text-column body" in result.stderr  # how to create one

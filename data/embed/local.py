@@ -50,6 +50,11 @@ class LocalEmbedder:
         import torch
         from sentence_transformers import SentenceTransformer
 
+        if model.startswith("text-embedding-"):  # an API model: say so instead of asking a hub for it
+            raise EmbedderUnavailable(
+                f"{model!r} is an OpenAI embedding model, not a sentence-transformers one; set embed_backend: openai in "
+                "conf/corpus/<name>.yaml (with OPENAI_API_KEY), or embed with a local model"
+            )
         folder = model_folder(model)
         if folder is None and model.startswith((".", "/", "~")):
             raise EmbedderUnavailable(f"embedding model {model!r} looks like a path but is not a folder; check the path")
