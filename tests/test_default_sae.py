@@ -38,7 +38,8 @@ def warehouse(tmp_path) -> Path:
                 [sae_id, f"sae-{sae_id}", corpus, n, status.value, created],
             )
             if with_latents:
-                con.execute("INSERT INTO latents SELECT ?, range, 0.01, 1, 1, 0.5 FROM range(?)", [sae_id, n])
+                con.execute("INSERT INTO latents (sae_id, latent, density, mean_act, max_act, enc_dec_cos) "
+                            "SELECT ?, range, 0.01, 1, 1, 0.5 FROM range(?)", [sae_id, n])
         # HIGHEST_ID really is the highest id among the complete astro SAEs with latents.
     with open_reader(path) as con:
         newest, top = con.execute("SELECT arg_max(sae_id, created_at), max(sae_id) FROM complete_saes "
