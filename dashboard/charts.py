@@ -101,32 +101,6 @@ def activation_histogram(values: np.ndarray) -> go.Figure:
                    xaxis=dict(title="activation"), yaxis=dict(type="log", title="documents (log)"))
 
 
-def family_treemap(families: pd.DataFrame, members: pd.DataFrame) -> go.Figure:
-    """Families as a treemap: family -> root -> children, sized by member density."""
-    ids, labels, parents, values, hover = [], [], [], [], []
-    titles = dict(zip(families["family_id"], families["label"]))
-    for family_id, group in members.groupby("family_id"):
-        if family_id not in titles:
-            continue
-        family_node = f"family {family_id}"
-        ids.append(family_node)
-        labels.append(f"#{family_id} {titles[family_id]}")
-        parents.append("")
-        values.append(0)
-        hover.append(f"{len(group)} members")
-        for row in group.itertuples():
-            node = f"{family_node}/{row.latent}"
-            parent = family_node if pd.isna(row.parent_latent) else f"{family_node}/{int(row.parent_latent)}"
-            ids.append(node)
-            labels.append(f"{row.latent}: {label_text(row.label)}")
-            parents.append(parent)
-            values.append(float(row.density or 0) + 1e-6)
-            hover.append(f"density {float(row.density or 0):.3%}, depth {row.depth}")
-    figure = go.Figure(go.Treemap(ids=ids, labels=labels, parents=parents, values=values, hovertext=hover,
-                                  branchvalues="remainder", maxdepth=3, marker=dict(colorscale="Blues")))
-    return _layout(figure, "Feature families (family → root → children; area ∝ density)", height=620)
-
-
 def cooccurrence_heatmap(pairs: pd.DataFrame, labels: dict[int, str]) -> go.Figure:
     """P(column | row) among a family's members, in the order of ``labels`` (root first)."""
     present = set(pairs["latent"]) | set(pairs["other"])

@@ -101,7 +101,8 @@ def overview(path: str, version: Version) -> Overview:
                    (SELECT count(*) FROM splits)
             """
         ).fetchall()[0]
-        metrics = ", ".join(f"coalesce(try_cast(s.metrics->>'{name}' AS DOUBLE), 'NaN') AS {name}" for name in RUN_METRICS)
+        metrics = ", ".join(f"coalesce(try_cast(s.metrics->>'{name}' AS DOUBLE), 'NaN') AS {name}"
+                            for name in RUN_METRICS)
         frame = _frame(
             con,
             f"""
@@ -159,17 +160,30 @@ def explainers(path: str, version: Version, sae_id: int) -> list[str]:
     return [row[0] for row in rows]
 
 
+NO_CONCEPT = "(no clear concept)"
+"""The offline explainer's honest answer for a feature without a clear phrase (evals.interp.phrase_labels)."""
+
+
+def weak_label_sql(alias: str) -> str:
+    """SQL: the label scores at or below its other-label baseline (mean AUROC against random and hard
+    negatives; the combined AUROC for rows scored before they were apart)."""
+    a = alias
+    return (f"coalesce(({a}.auroc_random + {a}.auroc_hard) / 2 <= ({a}.random_auroc_random + {a}.random_auroc_hard) / 2, "
+            f"{a}.auroc <= {a}.random_auroc, false)")
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def feature_table(path: str, version: Version, sae_id: int, explainer: str | None) -> pd.DataFrame:
     """One row per latent: statistics, the label and scores of ``explainer``, clean flag, families."""
     with reader(path) as con:
         return _frame(
             con,
-            """
+            f"""
             SELECT l.latent, i.label, l.density, l.mean_act, l.max_act,
                    i.pearson, i.f1, i.auroc, i.balanced_accuracy,
                    i.random_pearson, i.random_f1, i.random_auroc, i.random_balanced_accuracy,
-                   coalesce(i.clean, false) AS clean,
+                   i.auroc_random, i.auroc_hard, i.random_auroc_random, i.random_auroc_hard, i.duplicate_of,
+                   {weak_label_sql("i")} AS weak, coalesce(i.clean, false) AS clean,
                    fm.families, fm.family_ids
             FROM latents l
             LEFT JOIN interpretations i ON i.sae_id = l.sae_id AND i.latent = l.latent AND i.explainer = ?
@@ -201,6 +215,10 @@ class FeatureDetail:
     families: pd.DataFrame
     split_parents: pd.DataFrame
     split_children: pd.DataFrame
+    range_docs: pd.DataFrame
+    """Abstracts across the activation range: the top, each activation quantile, random activating ones."""
+    near_misses: pd.DataFrame
+    """Non-activating abstracts nearest the feature's (interpretation's hard negatives), with the label's rating."""
 
 
 @dataclass(frozen=True)
@@ -228,16 +246,17 @@ def sae_tables(path: str, version: Version, sae_id: int) -> SaeTables:
         stats = _frame(con, "SELECT * FROM latents WHERE sae_id = ? ORDER BY latent", [sae_id])
         interpretations = _frame(
             con,
-            """
+            f"""
             SELECT latent, explainer, predictor, is_proxy, label, reasoning, pearson, f1, auroc, balanced_accuracy,
-                   random_pearson, random_f1, random_auroc, random_balanced_accuracy, n_scored, parse_failures,
-                   status, created_at
+                   random_pearson, random_f1, random_auroc, random_balanced_accuracy, auroc_random, auroc_hard,
+                   random_auroc_random, random_auroc_hard, duplicate_of, {weak_label_sql("interpretations")} AS weak,
+                   n_scored, parse_failures, status, created_at
             FROM interpretations WHERE sae_id = ? ORDER BY latent, is_proxy, pearson DESC NULLS LAST
             """,
             [sae_id],
         )
-        labels = {int(latent): label
-                  for latent, label in con.execute("SELECT latent, label FROM best_labels WHERE sae_id = ?", [sae_id]).fetchall()}
+        best = con.execute("SELECT latent, label FROM best_labels WHERE sae_id = ?", [sae_id]).fetchall()
+        labels = {int(latent): label for latent, label in best}
         neighbors = _frame(
             con,
             "SELECT latent, kind, rank, neighbor, cosine FROM latent_neighbors WHERE sae_id = ? ORDER BY latent, kind, rank",
@@ -301,12 +320,25 @@ def feature_detail(path: str, version: Version, sae_id: int, latent: int, n_top:
             "SELECT doc_id, value FROM activations WHERE sae_id = ? AND latent = ? ORDER BY value DESC", [sae_id, latent]
         ).fetchnumpy()
         top_docs = _top_docs(con, values["doc_id"][:n_top], values["value"][:n_top])
+        range_docs = _range_docs(con, values["doc_id"], values["value"], latent)
+        near_misses = _frame(
+            con,
+            """
+            SELECT any_value(e.prediction) AS rating, d.title, 'https://arxiv.org/abs/' || d.arxiv_id AS link,
+                   d.abstract, min(e.role) AS role
+            FROM interp_examples e JOIN docs d USING (doc_id)
+            WHERE e.sae_id = ? AND e.latent = ? AND e.role IN ('score_neg_hard', 'explain_neg_hard', 'explain_extra_neg_hard')
+            GROUP BY d.doc_id, d.title, d.arxiv_id, d.abstract ORDER BY role DESC, d.doc_id LIMIT 10
+            """,
+            [sae_id, latent],
+        )
         if tables.cooccurrence.empty:
             cooccurring, source = _cooccurring_from_activations(con, sae_id, latent), "computed from activations"
         else:
             cooccurring = _rows_of(tables.cooccurrence, latent).head(10).rename(columns={"other": "latent"})
             source = "cooccurrence table"
-    neighbors = _with_labels(_rows_of(tables.neighbors, latent).rename(columns={"neighbor": "latent"}), "latent", tables.labels)
+    neighbors = _rows_of(tables.neighbors, latent).rename(columns={"neighbor": "latent"})
+    neighbors = _with_labels(neighbors, "latent", tables.labels)
     return FeatureDetail(
         stats=_rows_of(tables.stats, latent, "latent").assign(latent=latent),
         interpretations=_rows_of(tables.interpretations, latent),
@@ -317,7 +349,28 @@ def feature_detail(path: str, version: Version, sae_id: int, latent: int, n_top:
         families=_rows_of(tables.families, latent),
         split_parents=_rows_of(tables.split_parents, latent, "here"),
         split_children=_rows_of(tables.split_children, latent, "here"),
+        range_docs=range_docs, near_misses=near_misses,
     )
+
+
+def _range_docs(con: duckdb.DuckDBPyConnection, doc_ids: np.ndarray, values: np.ndarray, latent: int,
+                quantiles: int = 4, per_band: int = 2, random: int = 3) -> pd.DataFrame:
+    """A few abstracts from every part of the activation range (``values`` sorted, strongest first):
+    the top, each quantile below it, and random activating ones (seeded by the latent)."""
+    if not len(doc_ids):
+        return _top_docs(con, doc_ids, values).assign(band=[])
+    picks: list[tuple[str, int]] = [("top", i) for i in range(min(per_band, len(doc_ids)))]
+    for band, ranks in enumerate(np.array_split(np.arange(per_band, len(doc_ids)), quantiles), start=1):
+        picks += [(f"quantile {band}/{quantiles}", int(r)) for r in ranks[np.linspace(0, len(ranks) - 1, per_band).astype(int)]
+                  if len(ranks)]
+    rng = np.random.default_rng(latent)
+    picks += [("random activating", int(r)) for r in rng.choice(len(doc_ids), min(random, len(doc_ids)), replace=False)]
+    seen: dict[int, str] = {}
+    for band, rank in picks:
+        seen.setdefault(rank, band)
+    ranks = np.array(sorted(seen), dtype=np.int64)
+    frame = _top_docs(con, doc_ids[ranks], values[ranks])
+    return frame.assign(band=[seen[int(r)] for r in ranks][:len(frame)])
 
 
 def _top_docs(con: duckdb.DuckDBPyConnection, doc_ids: np.ndarray, values: np.ndarray) -> pd.DataFrame:
@@ -375,7 +428,7 @@ def families(path: str, version: Version, sae_id: int) -> pd.DataFrame:
             SELECT f.family_id, coalesce(f.label, lab.label, '#' || f.family_id::VARCHAR) AS label,
                    f.root_latent, lab.label AS root_label, f.pass, f.n_children,
                    (SELECT count(*) FROM family_members m WHERE m.sae_id = f.sae_id AND m.family_id = f.family_id) AS size,
-                   f.is_proxy, f.pearson, f.f1, f.auroc, coalesce(f.clean, false) AS clean
+                   f.cooccurrence_lift, f.coherence, f.is_proxy, f.pearson, f.f1, f.auroc, coalesce(f.clean, false) AS clean
             FROM families f LEFT JOIN best_labels lab ON lab.sae_id = f.sae_id AND lab.latent = f.root_latent
             WHERE f.sae_id = ? ORDER BY size DESC, f.family_id
             """,
@@ -575,4 +628,18 @@ def contrast_features(path: str, version: Version, sae_id: int, target: str, met
             WHERE c.sae_id = ? AND c.target = ? AND c.method = ? ORDER BY c.rank
             """,
             [sae_id, target, method],
+        )
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def common_features(path: str, version: Version, sae_id: int, doc_ids: tuple[int, ...], limit: int = 12) -> pd.DataFrame:
+    """The latents active in most of ``doc_ids`` (e.g. a query's top 100), with how many of them each fires in."""
+    if not doc_ids:
+        return pd.DataFrame(columns=["latent", "n_docs"])
+    with reader(path) as con:
+        return _frame(
+            con,
+            "SELECT latent, count(*) AS n_docs FROM activations WHERE sae_id = ? AND list_contains(?, doc_id) "
+            "GROUP BY latent ORDER BY n_docs DESC, latent LIMIT ?",
+            [sae_id, list(doc_ids), limit],
         )

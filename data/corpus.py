@@ -143,7 +143,7 @@ def load_corpus_config(name: str) -> CorpusConfig:
 def write_corpus_config(corpus: CorpusConfig, comment: str) -> Path:
     """Save a corpus as ``<corpus dir>/<name>.yaml`` (atomically), so later runs need no arguments."""
     path = corpus_config_path(corpus.name)
-    raw = {"name": corpus.name}
+    raw: dict[str, object] = {"name": corpus.name}
     if corpus.categories is not None:
         raw["categories"] = corpus.categories
     if corpus.arxiv_query:

@@ -51,14 +51,16 @@ def record_model(con: duckdb.DuckDBPyConnection, info: ModelInfo, replace: bool 
             f"the model folder {info.source} changed since its vectors were cached under {info.model!r}; save the changed "
             "model to a new folder (a new cache key), or delete its rows from embeddings and embedding_models"
         )
+    if stored and not replace:
+        return
     width = model_dim(con, info.model)
     if width is not None and width != info.dim:
+        if not replace:
+            return  # a vectors file of the wrong width: store_vectors refuses it, naming the file
         raise EmbeddingError(
             f"{info.model}: the model produces {info.dim}-d vectors but its cached vectors are {width}-d; "
             "use another model name or rebuild the warehouse"
         )
-    if stored and not replace:
-        return
     con.execute(
         """
         INSERT OR REPLACE INTO embedding_models

@@ -409,6 +409,34 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             """,
         ],
     ),
+    (
+        8,
+        [
+            # Labels a researcher can trust (issue 10): held-out AUROC against random and against hard
+            # (nearest non-activating) negatives apart, each with its other-label baseline (random_*).
+            "ALTER TABLE interpretations ADD COLUMN auroc_random DOUBLE",
+            "ALTER TABLE interpretations ADD COLUMN auroc_hard DOUBLE",
+            "ALTER TABLE interpretations ADD COLUMN random_auroc_random DOUBLE",
+            "ALTER TABLE interpretations ADD COLUMN random_auroc_hard DOUBLE",
+            # A near-duplicate label (same content words) points at the latent that keeps it.
+            "ALTER TABLE interpretations ADD COLUMN duplicate_of INTEGER",
+            # Family coherence: mean pairwise co-occurrence lift of the members, and the label-free
+            # coherence (mean pairwise centred cosine of the family's top documents).
+            "ALTER TABLE families ADD COLUMN cooccurrence_lift DOUBLE",
+            "ALTER TABLE families ADD COLUMN coherence DOUBLE",
+            # best_labels keeps its rule and gains the new scores.
+            """
+            CREATE OR REPLACE VIEW best_labels AS
+            SELECT sae_id, latent, explainer, predictor, is_proxy, label, pearson, f1, auroc, balanced_accuracy, clean,
+                   auroc_random, auroc_hard, random_auroc_random, random_auroc_hard, duplicate_of
+            FROM interpretations
+            WHERE status = 'complete' AND label IS NOT NULL AND trim(label) <> ''
+            QUALIFY row_number() OVER (
+                PARTITION BY sae_id, latent
+                ORDER BY is_proxy, pearson DESC NULLS LAST, f1 DESC NULLS LAST, explainer) = 1
+            """,
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -84,6 +84,7 @@ def _insert_missing_documents(
     con: duckdb.DuckDBPyConnection, corpus: CorpusConfig, ids: list[str], vectors: PrecomputedVectors, stats: IngestStats
 ) -> int:
     known = {a for (a,) in con.execute("SELECT arxiv_id FROM docs").fetchall()}
+    assert vectors.abstracts is not None  # the caller checked the vectors carry abstracts
     documents = []
     for arxiv_id, abstract in zip(ids, vectors.abstracts):
         if arxiv_id in known:

@@ -93,7 +93,7 @@ def open_writer(path: str | Path, wait_s: float | None = None) -> Iterator[duckd
     wait_s = writer_wait_s() if wait_s is None else wait_s
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    config = {"storage_compatibility_version": STORAGE_COMPATIBILITY}
+    config: dict[str, str | bool | int | float | list[str]] = {"storage_compatibility_version": STORAGE_COMPATIBILITY}
     con = _connect_retrying(lambda: duckdb.connect(str(path), config=config), path, wait_s, writing=True)
     try:
         migrate(con)

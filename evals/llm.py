@@ -41,9 +41,13 @@ KNOWN_PRICES_PER_1K: dict[str, tuple[float, float]] = {
 }
 
 
-def llm_available() -> bool:
-    """True when an API key is set, i.e. the LLM path can run."""
-    return bool(os.environ.get("OPENAI_API_KEY"))
+LOCAL_SERVER_KEY = "local-server"
+"""Sent as the API key to an endpoint given without one (Ollama, llama.cpp and vLLM ignore it)."""
+
+
+def llm_available(base_url: str | None = None) -> bool:
+    """True when the LLM path can run: an API key is set, or an OpenAI-compatible endpoint is named."""
+    return bool(os.environ.get("OPENAI_API_KEY") or base_url)
 
 
 LlmMode = Literal["auto", "yes", "no"]
@@ -55,14 +59,16 @@ def add_llm_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("--llm", type=LlmMode, default="auto",
                         help="use an LLM: auto = when OPENAI_API_KEY is set; yes; no (the offline path)")
     parser.add_argument("--llm-base-url", type=str | None, default=None,
-                        help="OpenAI-compatible endpoint (default OPENAI_BASE_URL, else api.openai.com); models: conf/interp.yaml")
+                        help="OpenAI-compatible endpoint (default OPENAI_BASE_URL, else api.openai.com); "
+                             "models: conf/interp.yaml")
 
 
-def use_llm(mode: LlmMode) -> bool:
-    """Whether ``--llm mode`` means the LLM path; ``yes`` without a key is an error saying what to set."""
-    if mode == "yes" and not llm_available():
-        raise ValueError("--llm yes needs OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server)")
-    return mode == "yes" or (mode == "auto" and llm_available())
+def use_llm(mode: LlmMode, base_url: str | None = None) -> bool:
+    """Whether ``--llm mode`` means the LLM path; ``yes`` without a key or an endpoint is an error saying what to set."""
+    if mode == "yes" and not llm_available(base_url):
+        raise ValueError("--llm yes needs OPENAI_API_KEY, or a local OpenAI-compatible server named by --llm-base-url "
+                         "(or llm_path.base_url in conf/interp.yaml)")
+    return mode == "yes" or (mode == "auto" and llm_available(base_url))
 
 
 @dataclass
@@ -144,16 +150,18 @@ class LLMClient:
 
     def __init__(self, settings: LLMSettings, warehouse_con_factory: ConnectionFactory | None = None,
                  flush_every: int = 50) -> None:
-        api_key = settings.api_key or os.environ.get("OPENAI_API_KEY")
+        base_url = settings.base_url or os.environ.get("OPENAI_BASE_URL") or None
+        api_key = settings.api_key or os.environ.get("OPENAI_API_KEY") or (LOCAL_SERVER_KEY if settings.base_url else None)
         if not api_key:
-            raise ValueError("no API key: set OPENAI_API_KEY (or LLMSettings.api_key), or use the offline path")
+            raise ValueError("no API key: set OPENAI_API_KEY (or LLMSettings.api_key), name a local server's base URL, "
+                             "or use the offline path")
         self.settings = settings
         self.usage = Usage()
         self._connect = warehouse_con_factory
         self._flush_every = flush_every
         self._client = openai.OpenAI(
             api_key=api_key,
-            base_url=settings.base_url or os.environ.get("OPENAI_BASE_URL") or None,
+            base_url=base_url,
             timeout=settings.timeout_s,
             max_retries=settings.max_retries,
         )

@@ -116,8 +116,8 @@ def store(con: duckdb.DuckDBPyConnection, rows: list[SaeQuality]) -> None:
 def recommended_sae(con: duckdb.DuckDBPyConnection, corpus: str) -> int | None:
     """The sae_id `just sweep` recommended for ``corpus`` (None before any sweep)."""
     rows = con.execute(
-        "SELECT e.sae_id FROM eval_summaries e JOIN saes s USING (sae_id) WHERE e.eval = ? AND s.corpus = ? "
-        "AND s.status = 'complete' AND e.summary->>'recommended' = 'true' ORDER BY e.created_at DESC LIMIT 1",
+        "SELECT e.sae_id FROM eval_summaries e JOIN complete_saes s USING (sae_id) WHERE e.eval = ? AND s.corpus = ? "
+        "AND e.summary->>'recommended' = 'true' ORDER BY e.created_at DESC LIMIT 1",
         [EVAL, corpus],
     ).fetchall()
     return rows[0][0] if rows else None

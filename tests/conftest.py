@@ -98,7 +98,7 @@ def trained_astro(astro_warehouse_template, tmp_path_factory) -> TrainedWarehous
     path = tmp_path_factory.mktemp("trained_astro") / "astro.duckdb"
     shutil.copy(astro_warehouse_template, path)
     sae_ids = [
-        train_sae(path, "astro", n_latents=n, k=32, max_steps=TRAINED_ASTRO_STEPS, batch_size=512,
+        train_sae(path, "astro", n_latents=n, k=32, batch_topk=False, max_steps=TRAINED_ASTRO_STEPS, batch_size=512,
                   lr=1e-3, enable_progress_bar=False, logger=False)
         for n in TRAINED_ASTRO_LATENTS
     ]

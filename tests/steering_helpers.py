@@ -12,7 +12,7 @@ from evals.steering.cli import reading
 from evals.steering.concept_judge import ConceptJudge
 from evals.steering.features import load_active_docs, load_doc_latents
 from evals.steering.search import SteerableSearch
-from trainer.outputs import SparseCodes, latent_rows
+from trainer.outputs import activation_rows, encode_corpus, latent_rows
 from trainer.sae import TopKSAE
 
 MINILM = "all-MiniLM-L6-v2"
@@ -42,23 +42,13 @@ def write_untrained_atlas(warehouse, search: SteerableSearch) -> dict[int, str]:
 
     from data.warehouse import insert_arrow, open_writer
 
-    with torch.no_grad():
-        values, indices = search.sae.encode(search.index.exact)
-    n_docs, k = values.shape
-    rows = pa.table({
-        "sae_id": pa.array(np.full(n_docs * k, search.info.sae_id), pa.int32()),
-        "doc_id": pa.array(np.repeat(search.doc_ids, k).astype(np.int32)),
-        "latent": pa.array(indices.reshape(-1).numpy().astype(np.int32)),
-        "value": pa.array(values.reshape(-1).numpy()),
-    })
-    best_doc = {}
-    for row, (vals, lats) in enumerate(zip(values.numpy(), indices.numpy())):
-        for value, latent in zip(vals, lats):
-            if value > 0 and value > best_doc.get(int(latent), (0.0, None))[0]:
-                best_doc[int(latent)] = (float(value), int(search.doc_ids[row]))
-    codes = SparseCodes(search.doc_ids, values.numpy(), indices.numpy().astype(np.int32))
+    codes = encode_corpus(search.sae, search.doc_ids, search.index.exact.numpy())
+    best_doc = {}  # latent -> (value, doc) of its strongest document
+    for row, latent, value in zip(codes.rows, codes.latents, codes.values):
+        if value > best_doc.get(int(latent), (0.0, None))[0]:
+            best_doc[int(latent)] = (float(value), int(search.doc_ids[row]))
     with open_writer(warehouse) as con:
-        insert_arrow(con, "activations", rows, order_by="sae_id, latent, value DESC")
+        insert_arrow(con, "activations", activation_rows(search.info.sae_id, codes))
         insert_arrow(con, "latents", latent_rows(search.info.sae_id, search.sae, codes))
         titles = dict(con.execute("SELECT doc_id, title FROM docs").fetchall())
         labels = {latent: titles[doc][:60] for latent, (_, doc) in best_doc.items()}

@@ -3,7 +3,8 @@
 As a user runs it: `just data pydocs --csv F --text-column doc` (a new corpus, default MiniLM), then
 `just train pydocs`, then the same corpus embedded with a sentence-transformers folder (MiniLM + a
 Dense projection to 128 dims, built offline) while a fake model hub on 127.0.0.1 records any request;
-both SAEs live in one warehouse and steer search each with its own model. The slow test of this
+both SAEs live in one warehouse, steer search and get a quality card each with its own model, and
+the collection's metadata serves as the groups of `just contrast`. The slow test of this
 feature (~1-2 min on two cores): two models embed 100 real texts each.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 
 from data.embeddings import EmbeddingError, ModelInfo, load_embeddings, record_model
 from data.warehouse import open_reader, open_writer
+from evals.report.card import ReportConfig, build_report
 from evals.steering.errors import ModelMismatch
 from evals.steering.search import SteerableSearch
 from tests.local_http import LocalHTTPServer, reply
@@ -124,7 +126,20 @@ def test_a_non_arxiv_corpus_and_a_128d_model_run_the_pipeline_beside_the_default
             search.search(np.ones(other, dtype=np.float32) / other**0.5)
     assert all(found.values()), found
 
-    # 4. The written corpus config names the file, its column and the default model.
+    # 4. The quality card of each SAE, on its own model's test documents.
+    for sae_id, model, d, _status in saes:
+        # ~10 test documents: coherence sets of 3, not the default 10 (ReportConfig needs top_docs <= n_test).
+        card = build_report(warehouse, "pydocs", sae_id, ReportConfig(top_docs=3, baseline_draws=50, hard_negatives=5,
+                                                                         min_positives=2))
+        assert card["sae_id"] == sae_id and card["test_fvu"] is not None and 0 <= card["test_fvu"] < 2, card
+        assert card["n_test_docs"] == n_test
+
+    # 5. Metadata as groups: features that separate classes from functions, on the 128-d SAE.
+    result = _run("evals.contrast", "pydocs", "--target", "metadata.kind=class", "--sae-id", str(saes[1][0]),
+                  "--min-active", "1")
+    assert "metadata.kind=class" in result.stdout + result.stderr
+
+    # 6. The written corpus config names the file, its column and the default model.
     config = (tmp_path / "corpora" / "pydocs.yaml").read_text()
     assert f"path: {csv.resolve()}" in config and "text_column: doc" in config and f"embed_model: {MINILM}" in config
 

@@ -98,7 +98,9 @@ def test_feature_page_shows_every_part_of_one_latent(monkeypatch, dashboard_ware
     assert histogram["layout"]["yaxis"]["type"] == "log"
     nearest = sql(path, "SELECT neighbor FROM latent_neighbors WHERE sae_id = ? AND latent = ? AND kind = 'nearest' ORDER BY rank",
                   [large, latent])
-    tables = [frame.value for frame in at.dataframe]
+    ranged = [frame.value for frame in at.dataframe if "band" in frame.value.columns]
+    assert len(ranged) == 1 and len(ranged[0]) >= 3  # abstracts across the activation range
+    tables = [frame.value for frame in at.dataframe if not {"band", "rating"} & set(frame.value.columns)]
     assert [int(x) for x in tables[1]["latent"]] == [row[0] for row in nearest]
     assert tables[2]["cosine"].is_monotonic_increasing  # farthest: most negative first
     assert len(tables[3]) == 10 and tables[3]["weight"].is_monotonic_decreasing  # co-occurring
@@ -109,6 +111,26 @@ def test_feature_page_shows_every_part_of_one_latent(monkeypatch, dashboard_ware
     parents = [t for t in tables if "n_latents" in t.columns][0]
     assert int(parents["latent"].iloc[0]) == parent and int(parents["sae_id"].iloc[0]) == small
     assert frames  # every table rendered without error
+
+
+def test_labels_at_or_below_their_baseline_are_red_and_never_the_opening_feature(monkeypatch, dashboard_warehouse):
+    path, (_, large) = dashboard_warehouse
+    weak = [row[0] for row in sql(path, "SELECT latent FROM interpretations WHERE sae_id = ? AND "
+                                        "(auroc_random + auroc_hard) / 2 <= (random_auroc_random + random_auroc_hard) / 2 "
+                                        "ORDER BY latent", [large])]
+    assert weak  # the synthetic SAE has some
+    at = open_app(monkeypatch, path, "views/features.py")
+    assert f"{len(weak):,} labels score at or below their other-label baseline" in at.caption[0].value
+    at = open_app(monkeypatch, path, "views/feature.py", sae_id=large)  # no latent named: the page picks one
+    opened = int(at.title[0].value.split(":")[0].removeprefix("Feature "))
+    assert opened not in weak and not at.error
+    at = open_app(monkeypatch, path, "views/feature.py", sae_id=large, latent=weak[0])
+    assert "at or below its other-label baseline" in at.error[0].value
+    metrics = {m.label: m.value for m in at.metric}
+    assert {"AUROC vs random", "AUROC vs hard"} <= set(metrics)
+    ranged = next(frame.value for frame in at.dataframe if "band" in frame.value.columns)
+    assert ranged["band"].iloc[0] == "top" and "random activating" in set(ranged["band"])
+    assert ranged["activation"].is_monotonic_decreasing and any(b.startswith("quantile") for b in ranged["band"])
 
 
 def test_feature_page_deep_link_and_children_on_the_smaller_sae(monkeypatch, dashboard_warehouse):
@@ -131,13 +153,18 @@ def test_families_page_tree_heatmap_and_scores(monkeypatch, dashboard_warehouse)
     n_families, n_members = sql(path, "SELECT count(DISTINCT family_id), count(DISTINCT latent) FROM family_members WHERE sae_id = ?", [large])[0]
     assert metric(at, "Families") == str(n_families)
     assert metric(at, "Features in a family") == str(n_members)
-    tree, heatmap, scores = figures(at)
-    assert tree["data"][0]["type"] == "treemap"
+    heatmap, scores = figures(at)
     assert heatmap["data"][0]["type"] == "heatmap"
     family_id = at.selectbox(key="family_pick").value
     size = sql(path, "SELECT count(*) FROM family_members WHERE sae_id = ? AND family_id = ?", [large, family_id])[0][0]
     z = array(heatmap["data"][0]["z"])
-    assert z.shape == (size, size) and np.allclose(np.diag(z), 1.0)  # P(i | i) = 1
+    assert z.shape == (min(size, 30), min(size, 30)) and np.allclose(np.diag(z), 1.0)  # P(i | i) = 1, capped at 30
+    tree = next(frame.value for frame in at.dataframe if "member" in frame.value.columns)
+    densities = sql(path, "SELECT m.latent, m.depth, l.density FROM family_members m JOIN latents l USING (sae_id, latent) "
+                          "WHERE m.sae_id = ? AND m.family_id = ?", [large, family_id])
+    assert len(tree) == size and sorted(tree["latent"]) == sorted(row[0] for row in densities)
+    depth = {row[0]: row[1] for row in densities}
+    assert all(member.startswith("\u2003" * depth[latent]) for latent, member in zip(tree["latent"], tree["member"]))
     assert scores["data"][0]["type"] == "scatter" and len(array(scores["data"][0]["x"])) == n_families
 
 

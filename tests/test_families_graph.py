@@ -214,3 +214,49 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
 def _power_law(n):
     p = 1.0 / np.arange(1, n + 1)
     return p / p.sum()
+
+
+def _planted_counts(groups: list[list[int]], n_latents: int, noise: list[int], n_docs: int = 4000, seed: int = 3):
+    """Documents where one group fires together (plus one noise latent): each group is a real family."""
+    rng = np.random.default_rng(seed)
+    doc_ids, latents = [], []
+    for doc in range(n_docs):
+        group = groups[doc % 4] if doc % 4 < len(groups) else []  # half the documents hold no group
+        chosen = set(rng.choice(group, size=len(group) // 2, replace=False).tolist()) if group else set()
+        chosen |= set(rng.choice(noise, size=2, replace=False).tolist())
+        doc_ids += [doc] * len(chosen)
+        latents += sorted(chosen)
+    return cooccurrence_from_pairs(np.array(doc_ids), np.array(latents), n_latents), n_docs
+
+
+def _family(root: int, children: list[int]) -> Family:
+    return Family(root, 1, (Member(root, None, 0), *[Member(c, root, 1) for c in children]))
+
+
+def test_partition_keeps_coherent_families_once_and_bounds_their_size():
+    from evals.families.partition import max_children, mean_pair_lift, partition
+
+    groups = [[0, 1, 2, 3, 4, 5], [10, 11, 12, 13, 14, 15]]
+    counts, n_docs = _planted_counts(groups, 60, noise=list(range(20, 60)))
+    tight = _family(0, [1, 2, 3, 4, 5])
+    overlapping = _family(10, [11, 12, 13, 14, 15, 1])  # latent 1 is already a child of the tight family
+    loose = _family(20, [21, 22, 23, 24, 25])  # noise latents: they rarely fire together
+    config = FamiliesConfig(min_family_children=4, max_family_share=0.2, min_cooccurrence_lift=2.0)
+    assert mean_pair_lift(counts, n_docs, [20, 21, 22, 23, 24, 25]) < 2.0 < mean_pair_lift(counts, n_docs, groups[0])
+    kept, lifts = partition([loose, overlapping, tight], counts, n_docs, config)
+    assert {f.root for f in kept} == {0, 10}  # the loose family is dropped
+    children = [c for f in kept for c in f.children]
+    assert len(children) == len(set(children))  # every feature is a child of at most one family
+    assert next(f for f in kept if f.root == 10).children == frozenset({11, 12, 13, 14, 15})
+    assert all(lift >= 2.0 for lift in lifts)
+    # the size bound: with at most 4 children allowed, both 5-child families are dropped
+    small = dataclasses.replace(config, max_family_share=4 / 60)
+    assert max_children(small, 60) == 4 and partition([tight, overlapping], counts, n_docs, small)[0] == []
+
+
+def test_a_removed_child_hands_its_children_to_its_nearest_kept_ancestor():
+    from evals.families.partition import _without
+
+    family = Family(0, 1, (Member(0, None, 0), Member(1, 0, 1), Member(2, 1, 2), Member(3, 2, 3), Member(4, 0, 1)))
+    trimmed = _without(family, {1, 2})
+    assert [(m.latent, m.parent, m.depth) for m in trimmed.members] == [(0, None, 0), (3, 0, 1), (4, 0, 1)]

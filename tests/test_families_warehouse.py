@@ -25,6 +25,7 @@ from evals.families.config import load_families_config
 from evals.families.labels import FamilyLabeller
 from evals.families.pipeline import run_families
 from evals.interp.config import load_interp_config
+from evals.interp.phrase_labels import NO_CONCEPT
 
 WORD_SAE_ID = 41
 K = 32
@@ -102,9 +103,9 @@ def test_families_are_stored_with_members_stats_and_scored_labels(families_done)
                                 "WHERE sae_id = ? ORDER BY family_id", [WORD_SAE_ID])
     assert len(families) == len(run.families)
     assert all(n >= config.min_family_children for _, _, n, *_ in families)
-    # Offline keyword labels, scored on held-out abstracts like a single feature's.
-    labelled = [row for row in families if row[3]]
-    assert len(labelled) >= len(families) // 2 and all(row[4] for row in families)
+    # Offline phrase labels, scored on held-out abstracts like a single feature's.
+    labelled = [row for row in families if row[3] and row[3] != NO_CONCEPT]
+    assert labelled and all(row[4] and row[3] for row in families)  # the others say "(no clear concept)"
     assert np.mean([row[6] for row in labelled if row[6] is not None]) > 0.6  # AUROC above chance
 
     members = table_rows(path, "SELECT family_id, latent, parent_latent, depth FROM family_members WHERE sae_id = ?", [WORD_SAE_ID])
@@ -123,7 +124,12 @@ def test_families_are_stored_with_members_stats_and_scored_labels(families_done)
     assert summary["size_distribution"]["families"] == len(families)
     assert summary["parent_child_ratio"]["mean"] > 1  # roots co-occur with children more than children do together
     assert summary["block_diagonal"]["lift"] > 1  # families group co-occurring words better than random groups
-    assert summary["labels"]["path"] == "offline-keywords"
+    assert summary["labels"]["path"] == "offline-phrases"
+    coherence = summary["coherence"]  # families that hold together, each child in one family, bounded size
+    assert coherence["children_in_several_families"] == 0 and coherence["lift_over_random"] > 1
+    assert coherence["largest_family_share"] <= config.max_family_share + 1e-9
+    lifts = table_rows(path, "SELECT min(cooccurrence_lift), count(coherence) FROM families WHERE sae_id = ?", [WORD_SAE_ID])
+    assert lifts[0][0] >= config.min_cooccurrence_lift and lifts[0][1] > 0
 
     partners = table_rows(path, "SELECT latent, count(*), min(weight), bool_and(latent <> other) FROM cooccurrence "
                                 "WHERE sae_id = ? GROUP BY latent", [WORD_SAE_ID])
@@ -210,7 +216,7 @@ def test_cli_runs_every_complete_sae_offline(word_warehouse, capsys, monkeypatch
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     assert families_main(["astro", "--warehouse", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "Feature families" in out and "labels: offline-keywords" in out
+    assert "Feature families" in out and "labels: offline-phrases" in out
     assert table_rows(path, "SELECT count(DISTINCT sae_id) FROM families") == [(1,)]
 
 
@@ -222,6 +228,7 @@ def test_clean_only_keeps_the_graph_to_latents_with_good_labels(families_done, t
             "INSERT INTO interpretations (sae_id, latent, explainer, predictor, is_proxy, label, pearson, f1, clean, status, "
             "created_at) SELECT ?, range, 'offline-keywords', 'proxy-term-match', true, 'w' || range, "
             "CASE WHEN range < 300 THEN 0.9 ELSE 0.3 END, 0.9, range < 300, 'complete', now() FROM range(500)", [WORD_SAE_ID])
-    run = run_families(path, WORD_SAE_ID, dataclasses.replace(load_families_config(), clean_only=True), offline_labeller())
+    config = dataclasses.replace(load_families_config(), clean_only=True, max_family_share=1.0, min_cooccurrence_lift=0.0)
+    run = run_families(path, WORD_SAE_ID, config, offline_labeller())
     assert run.families and all(m.latent < 300 for f in run.families for m in f.members)
     assert run.summary["graph_latents"] == 300

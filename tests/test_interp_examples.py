@@ -71,3 +71,14 @@ def test_a_feature_with_too_few_test_activations_is_not_scored():
     examples = select_examples(corpus, activations, np.arange(1), fewer)
     assert examples.status == {0: READY}
     assert set(examples.doc_index[examples.of(0, "score_pos")]) == set(test_docs)
+
+
+def test_quantile_sampling_spreads_explanation_positives_over_the_activation_range():
+    from evals.interp.config import ExampleConfig
+    from evals.interp.examples import select_positives
+
+    top = select_positives(200, 20, ExampleConfig(), np.random.default_rng(0))["explain_pos"]
+    spread = select_positives(200, 20, ExampleConfig(explain_sampling="quantiles"), np.random.default_rng(0))["explain_pos"]
+    assert len(top) == len(spread) == 10
+    assert list(top[:5]) == [0, 1, 2, 3, 4]  # the absolute top first ...
+    assert (spread < 40).sum() <= 3 and spread.max() >= 150  # ... or every quantile bin alike

@@ -2,6 +2,7 @@
 against the fake OpenAI server (429s, 500s, timeouts and unparseable answers included)."""
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -12,6 +13,7 @@ from data.warehouse import open_reader, open_writer
 from evals.interp.__main__ import main
 from evals.interp.config import InterpConfig, LLMPathConfig, OfflineConfig
 from evals.interp.examples import READY, load_activations, load_corpus, select_examples
+from evals.interp.phrase_labels import NO_CONCEPT
 from evals.interp.pipeline import run_interpretation
 from tests.fake_openai import Fault
 
@@ -35,24 +37,32 @@ def active_sets(path, sae_id: int) -> dict[int, set[int]]:
 def test_offline_path_on_shared_data(trained_astro_copy):
     path, sae_id = trained_astro_copy.path, trained_astro_copy.sae_ids[0]  # n = 768, k = 32
     report = run_interpretation(path, "astro", sae_id=sae_id, use_llm=False, max_features=FEATURES)
-    assert report.is_proxy and report.explainer == "offline-keywords"
+    assert report.is_proxy and report.explainer == "offline-phrases"
     assert report.interpreted + report.not_interpretable == FEATURES and report.interpreted > FEATURES // 2
     active = active_sets(path, sae_id)
     top_values = activation_values(path, sae_id)
     with open_reader(path) as con:
-        interp = con.execute("SELECT latent, label, is_proxy, auroc, random_auroc, n_scored, status, predictor "
-                             "FROM interpretations WHERE status = 'complete' ORDER BY latent").fetchall()
+        interp = con.execute("SELECT latent, label, is_proxy, auroc_random, auroc_hard, random_auroc_random, "
+                             "random_auroc_hard, n_scored, predictor, reasoning FROM interpretations "
+                             "WHERE status = 'complete' ORDER BY latent").fetchall()
         rare = con.execute("SELECT latent FROM interpretations WHERE status = 'too_few_active'").fetchall()
         split = dict(con.execute("SELECT doc_id, split FROM docs").fetchall())
         eligible = {doc for (doc,) in con.execute("SELECT doc_id FROM docs WHERE length(abstract) > 100").fetchall()}
         examples = con.execute("SELECT latent, role, doc_id, activation, prediction FROM interp_examples").fetchall()
-        summary = con.execute("SELECT summary FROM eval_summaries WHERE eval = 'interp:offline-keywords'").fetchall()
+        summary = con.execute("SELECT summary FROM eval_summaries WHERE eval = 'interp:offline-phrases'").fetchall()
+    assert len(interp) == report.interpreted and all(row[2] and row[1] for row in interp)
+    named = [row for row in interp if row[1] != NO_CONCEPT]
+    unclear = [row for row in interp if row[1] == NO_CONCEPT]
+    assert named and unclear  # the gate keeps some phrases and turns down others
     # 5 to 10 held-out positives (as many as the test split has, at least 5) and 10 negatives
-    assert len(interp) == report.interpreted and all(row[2] and row[1] and 15 <= row[5] <= 20 for row in interp)
+    assert all(15 <= row[7] <= 20 and None not in row[3:7] for row in named)
+    assert all(row[7] is None and row[3] is None and ("best candidate" in row[9] or "no specific phrase" in row[9])
+               for row in unclear)  # a rejected candidate is explained, never scored as if it were the label
     for (latent,) in rare:  # fewer than 5 (eligible) test abstracts to score on, or 3 training ones to explain
         on = [split[d] for d in active.get(latent, ()) if d in eligible]
         assert on.count("test") < 5 or on.count("train") < 3
-    assert {row[7] for row in interp} == {"proxy-embedding-cosine"}
+    assert {row[8] for row in interp} == {"proxy-embedding+terms"}
+    named_latents = {row[0] for row in named}
     by_latent: dict[int, dict[str, list]] = {}
     for latent, role, doc, activation, prediction in examples:
         by_latent.setdefault(latent, {}).setdefault(role, []).append((doc, activation, prediction))
@@ -64,19 +74,23 @@ def test_offline_path_on_shared_data(trained_astro_copy):
         assert {split[d] for d in scored} == {"test"}, f"latent {latent}: scored on documents outside the test split"
         assert 5 <= len(roles["score_pos"]) <= 10 and len(roles["score_neg_random"]) + len(roles["score_neg_hard"]) == 10
         assert {d for d, _, _ in roles["score_pos"]} <= active[latent]
-        negatives = [d for r in ("score_neg_random", "score_neg_hard", "explain_neg_random", "explain_neg_hard") for d, _, _ in roles[r]]
-        assert not set(negatives) & active[latent]
-        assert all(p is not None and -1 <= p <= 1 for r in roles if r.startswith("score") for _, _, p in roles[r])
+        negatives = [d for r in roles if "neg" in r for d, _, _ in roles[r]]
+        assert not set(negatives) & active[latent] and len(roles["explain_extra_neg_hard"]) == 45
+        predicted = [p for r in roles if r.startswith("score") for _, _, p in roles[r]]
+        if latent in named_latents:
+            assert all(p is not None and -1 <= p <= 1 for p in predicted)
+        else:
+            assert all(p is None for p in predicted)
         # the top of the training ranking is in the explanation set (top-heavy)
         train_top = max(a for d, a in top_values[latent] if split[d] == "train" and d in eligible)
         assert max(a for _, a, _ in roles["explain_pos"]) == pytest.approx(train_top)
-    aurocs = np.array([row[3] for row in interp])
-    random_aurocs = np.array([row[4] for row in interp])
-    assert np.median(aurocs) > np.median(random_aurocs)  # labels beat another feature's label
-    assert '"clean_fraction"' in summary[0][0]
+    own = np.array([(row[3] + row[4]) / 2 for row in named])
+    borrowed = np.array([(row[5] + row[6]) / 2 for row in named])
+    assert np.median(own) > np.median(borrowed)  # labels beat another feature's label
+    assert '"clean_fraction"' in summary[0][0] and '"no_clear_concept"' in summary[0][0]
     # the labels' vectors are in the embedding cache, so `just report` does not embed them again
     with open_reader(path) as con:
-        labels = [row[1] for row in interp]
+        labels = [row[1] for row in named]
         cached = con.execute("SELECT count(*) FROM embeddings WHERE model = 'all-MiniLM-L6-v2' AND text_hash IN "
                              "(SELECT unnest(?))", [[text_hash(label) for label in labels]]).fetchall()[0][0]
     assert cached == len(set(labels))
@@ -87,11 +101,12 @@ def test_offline_path_on_shared_data(trained_astro_copy):
 
 def test_term_matching_scorer(trained_astro_copy):
     path, sae_id = trained_astro_copy.path, trained_astro_copy.sae_ids[0]
-    config = InterpConfig(offline=OfflineConfig(scorer="terms"))
+    config = InterpConfig(offline=OfflineConfig(scorer="terms", min_check_auroc=(0.5, 0.5)))
     report = run_interpretation(path, "astro", sae_id=sae_id, use_llm=False, max_features=30, config=config)
     assert report.predictor == "proxy-term-match" and report.interpreted > 0
     with open_reader(path) as con:
-        rows = con.execute("SELECT predictor, is_proxy, auroc FROM interpretations WHERE status = 'complete'").fetchall()
+        rows = con.execute("SELECT predictor, is_proxy, auroc FROM interpretations WHERE status = 'complete' "
+                           "AND label <> ?", [NO_CONCEPT]).fetchall()
     assert {(r[0], r[1]) for r in rows} == {("proxy-term-match", True)} and all(0 <= r[2] <= 1 for r in rows)
 
 
@@ -119,10 +134,11 @@ class ScriptedLLM:
         self.active = active_sets(path, sae_id)
         with open_reader(path) as con:
             texts = dict(con.execute("SELECT doc_id, title || '\n\n' || abstract FROM docs").fetchall())
+            # the top abstract the explainer is shown: the strongest eligible one of the training split
             tops = con.execute(
-                "SELECT latent, arg_max(doc_id, value) FROM activations JOIN docs USING (doc_id) WHERE sae_id = ? "
-                "AND latent IN (SELECT unnest(?)) AND split = 'train' GROUP BY latent",  # explained: training docs only
-                [sae_id, list(latents)]).fetchall()
+                "SELECT a.latent, arg_max(a.doc_id, a.value) FROM activations a JOIN docs d USING (doc_id) "
+                "WHERE a.sae_id = ? AND d.split = 'train' AND length(d.abstract) > 100 AND a.latent IN (SELECT unnest(?)) "
+                "GROUP BY a.latent", [sae_id, list(latents)]).fetchall()
         self.latent_of_top = {texts[doc][:200]: latent for latent, doc in tops}
         self.doc_of_text = {text[:200]: doc for doc, text in texts.items()}
         self.no_final_for: set[int] = set()
@@ -220,3 +236,54 @@ def test_llm_flag_without_key_is_a_clear_error(monkeypatch, capsys):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     assert main(["astro", "--llm", "yes"]) == 2
     assert "OPENAI_API_KEY" in capsys.readouterr().out
+
+
+class LocalModel:
+    """A local server's model (Ollama / llama.cpp / vLLM dialect): it answers explain requests with
+    JSON candidates for some features and ignores the requested format (prose + FINAL lines) for
+    the others; it rates every abstract mildly."""
+
+    def __init__(self, prose_for: set[str]):
+        self.prose_for = prose_for
+        """Titles of top abstracts whose features get prose answers."""
+
+    def __call__(self, request: dict) -> str:
+        prompt = request["messages"][-1]["content"]
+        if "ACTIVATING ABSTRACTS" not in prompt:
+            count = len(re.findall(r"^Abstract \d+:", prompt, re.M))
+            return "\n".join(f"{i + 1}: {0.5 if i % 2 else -0.5}" for i in range(count))
+        title = prompt.split("ACTIVATING ABSTRACTS:\n", 1)[1].split("\n")[1].strip()
+        if title in self.prose_for:
+            return f"The abstracts share a theme.\nFINAL: zzz qqq\nFINAL: {title}\nFINAL: topic of the papers"
+        return json.dumps({"reasoning": "shared theme", "candidates": ["topic: astrophysics", "zzz qqq", title]})
+
+
+def test_local_server_without_key_structured_or_not(trained_astro_copy, fake_openai, monkeypatch, capsys):
+    path, sae_id = trained_astro_copy.path, trained_astro_copy.sae_ids[0]
+    latents, examples, corpus = interpretable_latents(path, sae_id, 4)
+    top_title = {latent: corpus.texts[examples.doc_index[examples.of(latent, "explain_pos")][
+        np.argmax(examples.activation[examples.of(latent, "explain_pos")])]].split("\n", 1)[0].strip() for latent in latents}
+    prose = {top_title[latents[1]]}
+    fake_openai.chat = LocalModel(prose)
+    fake_openai.faults["chat"] += [Fault.status_code(400)] * 3  # the first explain round: "response_format unsupported"
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.setenv("SAE_ATLAS_ARTIFACTS", str(path.parent))
+    assert main(["astro", "--llm", "yes", "--llm-base-url", fake_openai.base_url, "--llm_path.explainer_model", "qwen2.5:7b",
+                 "--llm_path.predictor_model", "qwen2.5:7b",
+                 "--max-features", str(latents[-1] + 1), "--sae-id", str(sae_id)]) == 0
+    chats = fake_openai.requests["chat"]
+    assert {r["model"] for r in chats} == {"qwen2.5:7b"}  # the model named on the command line, for both roles
+    explains = [r for r in chats if "ACTIVATING ABSTRACTS" in r["messages"][-1]["content"]]
+    assert any(r.get("response_format", {}).get("type") == "json_schema" for r in explains)  # structured output asked
+    assert any("response_format" not in r for r in explains)  # ... and asked again without it after the 400s
+    with open_reader(path) as con:
+        rows = {r[0]: r[1:] for r in con.execute("SELECT latent, label, reasoning, auroc_random, auroc_hard "
+                                                  "FROM interpretations WHERE explainer = 'qwen2.5:7b' "
+                                                  "AND status = 'complete'").fetchall()}
+    assert sorted(rows) == latents
+    for latent in latents:  # generic candidates filtered out; of the rest, the best on the explanation examples kept
+        label, reasoning, auroc_random, auroc_hard = rows[latent]
+        scored = dict((name, float(value)) for name, value in re.findall(r"'([^']+)' ([0-9.]+)", reasoning.split("proxy): ")[1]))
+        assert set(scored) == {"zzz qqq", " ".join(top_title[latent].split()[:8]).strip("*_`\"' .")}  # JSON or FINAL lines
+        assert label == max(scored, key=scored.get) and auroc_random is not None and auroc_hard is not None

@@ -149,7 +149,7 @@ def test_2_metrics_csv_is_the_whole_log_after_kill_9_in_training_and_in_the_fina
     assert [step for step, _ in reference] == list(range(STEPS))
 
     run_dir = astro_warehouse.parent / "astro_runs" / "sae_1"
-    command = [sys.executable, "-m", "trainer", "train", "astro", *cli_args(astro_warehouse, "astro", **TRAIN)[4:]]
+    command = [sys.executable, "-m", "trainer", "train", *cli_args(astro_warehouse, "astro", **TRAIN)]
     log = tmp_path / "train.log"
     with open(log, "w") as out:
         process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
@@ -201,7 +201,7 @@ def _commands(warehouse: Path, csv_file: Path) -> dict[str, tuple[list[str], dic
     artifacts = {"SAE_ATLAS_ARTIFACTS": str(warehouse.parent / f"{warehouse.stem}_artifacts")}  # interp reads <artifacts>/astro.duckdb
     return {
         "ingest": (["data", "ingest", "astro", "--csv", str(csv_file), "--no-embed", "--warehouse", w], {}),
-        "train": (["trainer", "train", "astro", "--data.warehouse", w, "--trainer.max_steps", "1"], {}),
+        "train": (["trainer", "train", "astro", "--warehouse", w, "--trainer.max_steps", "1"], {}),
         "interp": (["evals.interp", "astro"], artifacts),
         "families": (["evals.families", "astro", "--warehouse", w], {}),
         "steer-bench": (["evals.steering", "bench", "astro", "--warehouse", w], {}),
@@ -246,7 +246,7 @@ def test_3_the_dashboard_explains_a_bad_warehouse_and_a_model_it_cannot_embed_qu
     at = open_app(monkeypatch, path, "views/steer.py", sae_id=trained_astro_copy.sae_ids[0], timeout=120)
     at.text_input(key="steer_query").set_value("galaxy clusters").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert "Cannot embed the query" in at.warning[0].value and "only 'all-MiniLM-L6-v2'" in at.warning[0].value
+    assert "Cannot embed the query" in at.warning[0].value and "'text-embedding-3-small'" in at.warning[0].value
 
 
 # -- 4. one bad line aborts a whole file --------------------------------------------------------------

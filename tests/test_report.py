@@ -14,7 +14,9 @@ from data.embed.local import LOCAL_MODEL
 from data.embeddings import load_embeddings
 from data.text import text_hash
 from data.warehouse import open_reader, open_writer
+from evals.interp.config import load_interp_config
 from evals.interp.examples import derangement
+from evals.interp.phrases import content_words
 from evals.report.__main__ import main
 from evals.report.card import REQUIRED_KEYS, ReportConfig, build_report, stored_report
 from evals.coherence import mean_pairwise_cosine, neighbour_sets, top_documents
@@ -123,12 +125,27 @@ def test_report_numbers_match_a_direct_computation(trained_astro_copy, capsys):
     assert report["coherence_median"] == pytest.approx(np.median(per_latent), abs=1e-5)
     assert abs(report["coherence_random"]) < 0.02 < report["coherence_median"] < report["coherence_neighbours"]
 
-    # Labels: the proxy scorer (label embedding vs document embedding) on the test documents.
+    # Labels: the proxy scorer (label embedding vs document embedding, plus the idf-weighted share of
+    # the label's words in the document) on the test documents.
     scored = sorted(l for l in labels if (codes[test][:, l] > 0).sum() >= 5)
     assert report["labels_scored"] == len(scored) >= 2
     vectors = make_embedder("local", LOCAL_MODEL).embed([labels[l] for l in scored])
     unit = xt / np.linalg.norm(xt, axis=1, keepdims=True)
-    similarity = unit @ vectors.T
+    with open_reader(path) as con:
+        texts = dict(con.execute("SELECT doc_id, title || '\n\n' || abstract FROM docs").fetchall())
+    words = [set(content_words(texts[d])) for d in doc_ids]
+    df: dict[str, int] = {}
+    for bag in words:
+        for word in bag:
+            df[word] = df.get(word, 0) + 1
+    idf = {word: np.log((1 + len(words)) / (1 + n)) + 1 for word, n in df.items()}
+    match = np.zeros((test.sum(), len(scored)))
+    for column, latent in enumerate(scored):
+        own = [w for w in set(content_words(labels[latent])) if w in idf]
+        total = sum(idf[w] for w in own)
+        for row, bag in enumerate(np.array(words, dtype=object)[test]):
+            match[row, column] = sum(idf[w] for w in own if w in bag) / total if total else 0.0
+    similarity = unit @ vectors.T + load_interp_config().offline.term_weight * match
     borrowed = derangement(len(scored), np.random.default_rng([0, 7]))
     results = []
     for i, latent in enumerate(scored):

@@ -23,7 +23,8 @@ def version_one_warehouse(path: Path) -> Path:
                 [json.dumps({"nmse": 0.3, "fvu": 0.3, "l0": 2.0, "dead_fraction": 0.1})])
     con.execute("INSERT INTO latents VALUES (1, 0, 0.1, 1, 1, 1), (1, 1, 0.5, 1, 1, 1), (1, 2, 0.1, 1, 1, 1)")
     con.execute(
-        "INSERT INTO interpretations (sae_id, latent, explainer, predictor, is_proxy, label, pearson, f1, status, created_at) "
+        "INSERT INTO interpretations "
+        "(sae_id, latent, explainer, predictor, is_proxy, label, pearson, f1, status, created_at) "
         "VALUES (1, 0, 'x', 'p', true, 'dense enough', 0.9, 0.9, 'complete', now()), "
         "(1, 1, 'x', 'p', true, 'too dense', 0.9, 0.9, 'complete', now()), "
         "(1, 2, 'x', 'p', true, 'weak', 0.5, 0.9, 'complete', now()), "
@@ -34,16 +35,15 @@ def version_one_warehouse(path: Path) -> Path:
 
 def test_readers_refuse_an_outdated_warehouse_and_migrate_names_the_fix(tmp_path, capsys):
     path = version_one_warehouse(tmp_path / "astro.duckdb")
-    with pytest.raises(WarehouseOutdated, match="python -m data migrate <corpus> --warehouse"):
-        with open_reader(path):
-            pass
+    with pytest.raises(WarehouseOutdated, match="python -m data migrate <corpus> --warehouse"), open_reader(path):
+        pass
     assert data_main(["migrate", "astro", "--warehouse", str(path)]) == 0
     assert f"schema version {SCHEMA_VERSION}" in capsys.readouterr().err
     with open_reader(path) as con:
         assert current_version(con) == SCHEMA_VERSION
         # clean backfilled with the thresholds of the time: Pearson, F1 >= 0.8 and density < 0.2
-        assert con.execute("SELECT latent, clean FROM interpretations WHERE explainer = 'x' ORDER BY latent").fetchall() \
-            == [(0, True), (1, False), (2, False)]
+        flags = con.execute("SELECT latent, clean FROM interpretations WHERE explainer = 'x' ORDER BY 1").fetchall()
+        assert flags == [(0, True), (1, False), (2, False)]
         # one metrics vocabulary: the trainer's names
         assert json.loads(con.execute("SELECT metrics FROM complete_saes").fetchall()[0][0]) \
             == {"val_fvu": 0.3, "val_l0": 2.0, "dead_fraction": 0.1}

@@ -10,17 +10,32 @@ import pytest
 from data.text import collapse_whitespace
 from data.warehouse import open_reader, open_writer
 from evals.llm import LLMClient, LLMSettings
-from evals.steering.benchmark import default_queries, read_queries, run_benchmark, store_run, summarise
+from evals.steering.benchmark import (
+    default_queries,
+    read_queries,
+    run_benchmark,
+    store_run,
+    summarise,
+)
 from evals.steering.config import SteeringBenchConfig, load_steering_config
 from evals.steering.features import load_catalog
-from evals.steering.plots import pareto_figure
 from evals.steering.judge import JudgeCase, judge_cases, parse_verdict
-from evals.steering.rewrite import RewriteRequest, llm_rewrites, offline_rewrite, parse_final
+from evals.steering.plots import pareto_figure
+from evals.steering.rewrite import (
+    RewriteRequest,
+    llm_rewrites,
+    offline_rewrite,
+    parse_final,
+)
 from tests.fake_openai import Fault
-from tests.steering_helpers import evidence_from, untrained_search, write_untrained_atlas
+from tests.steering_helpers import (
+    evidence_from,
+    untrained_search,
+    write_untrained_atlas,
+)
 
-GRID = dict(up_strengths=[0.5, 1.0, 2.5, 10.0], down_strengths=[0.0, -1.0, -5.0], paired_path=[[1.0, -1.0], [2.5, 0.0], [10.0, 0.0]])
-ONE = dict(up_strengths=[1.0, 2.5], down_strengths=[-1.0], paired_path=[[1.0, -1.0], [2.5, -1.0]])
+GRID = {"up_strengths": [0.5, 1.0, 2.5, 10.0], "down_strengths": [0.0, -1.0, -5.0], "paired_path": [[1.0, -1.0], [2.5, 0.0], [10.0, 0.0]]}
+ONE = {"up_strengths": [1.0, 2.5], "down_strengths": [-1.0], "paired_path": [[1.0, -1.0], [2.5, -1.0]]}
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +84,10 @@ def test_grid_metrics_behave_and_are_stored(atlas, search):
     # removing the down feature drops its documents from the original top 10
     assert point["sae", 0.5, -5.0]["down_success"] > point["sae", 0.5, 0.0]["down_success"]
     assert point["sae", 0.5, -5.0]["n_down"] > 0
-    assert summary["sae_front_up"] and summary["rewrite_method"] == "rewrite-offline" and summary["n_paired"] == 12
+    assert summary["sae_front_up"] and summary["headline"]["rewrite_method"] == "rewrite-offline"
+    assert summary["headline"]["n_paired"] == 12 and len(summary["per_query"]) == 12
+    # the headline holds scalars only (what `just report` prints)
+    assert all(not isinstance(value, (dict, list)) for value in summary["headline"].values())
     figure = pareto_figure(summary, "test")
     assert {"SAE (u, d) grid", "SAE Pareto front", "rewrite-offline", "none", "control:rewrite-offline",
             "control: random feature direction, same cos"} <= {trace.name for trace in figure.data}

@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from data.embeddings import load_embeddings
+from data.saes import JUDGE_MARK
 from data.settings import artifacts_dir
 from data.warehouse import open_reader, open_writer
 from evals import fidelity
 from evals.fidelity import FidelityConfig, corpus_fidelity, reconstruct_documents
-from evals.steering import cli
-from data.saes import JUDGE_MARK
 from evals.saes import UnknownSAE, complete_sae, pick_sae
+from evals.steering import cli
 from evals.steering.benchmark import default_queries, run_benchmark, summarise
 from evals.steering.config import SteeringBenchConfig
 from evals.steering.errors import LatentOutOfRange, ModelMismatch
@@ -90,12 +90,13 @@ def test_steer_bench_cli_trains_an_independent_judge_once_and_reports_without_la
         summary = json.loads(con.execute("SELECT summary FROM eval_summaries WHERE eval = 'steering'").fetchall()[0][0])
         assert pick_sae(con, "astro", None).sae_id == steered  # the judge never becomes a default
     [(judge_id, name, n_latents, k, run_config)] = judge
+    headline = summary["headline"]
     assert JUDGE_MARK in name and (n_latents, k) == (3072, 32) and json.loads(run_config)["seed"] == 1
-    assert sae_ids == [(steered,)] and judged_by == {judge_id} and summary["judge_sae_id"] == judge_id
-    assert f"independent SAE {judge_id}" in summary["judge"]
-    assert methods["sae"] == methods["control:sae"] == 4 * methods["none"] and methods["none"] == summary["n_queries"] >= 4
-    assert summary["rewrite_method"] is None and summary["wilcoxon_p"] is None and summary["sae_beats_rewrite"] is None
-    assert summary["matched_cos"] == 0.8 and 0 <= summary["up_success_sae"] <= 1
+    assert sae_ids == [(steered,)] and judged_by == {judge_id} and headline["judge_sae_id"] == judge_id
+    assert f"independent SAE {judge_id}" in headline["judge"]
+    assert methods["sae"] == methods["control:sae"] == 4 * methods["none"] and methods["none"] == headline["n_queries"] >= 4
+    assert headline["rewrite_method"] is None and headline["wilcoxon_p"] is None and headline["sae_beats_rewrite"] is None
+    assert headline["matched_cos"] == 0.8 and 0 <= headline["up_success_sae"] <= 1
     plots = artifacts_dir() / "steering"
     assert (plots / f"astro_sae{steered}_pareto.html").stat().st_size > 100_000
     assert (plots / f"astro_sae{steered}_pareto.png").read_bytes()[:4] == b"\x89PNG"
@@ -152,8 +153,8 @@ def test_steer_bench_cli_with_a_key_rewrites_and_judges_via_the_llm(trained_astr
     assert cached == len(fake_openai.requests["chat"]) > 0  # every answer is in the persistent cache
 
 
-HONEST = dict(n_queries=16, up_strengths=[0.5, 1.0, 2.5], down_strengths=[0.0, -1.0, -2.5],
-              paired_path=[[0.5, -1.0], [1.0, -1.0], [2.5, -2.5]])
+HONEST = {"n_queries": 16, "up_strengths": [0.5, 1.0, 2.5], "down_strengths": [0.0, -1.0, -2.5],
+              "paired_path": [[0.5, -1.0], [1.0, -1.0], [2.5, -2.5]]}
 
 
 def random_directions(search, q, choice, u, d):
@@ -175,11 +176,11 @@ def test_a_useless_intervention_reports_no_success_where_the_feature_does(traine
     # the most lenient judge (the steering SAE itself): even it must not credit a random direction
     evidence = evidence_from(path, trained_search)
     config = SteeringBenchConfig(**HONEST)
-    offline = lambda requests: [offline_rewrite(r) for r in requests]  # noqa: E731
-    real = summarise(run_benchmark(trained_search, queries, catalog, evidence, config, offline, "rewrite-offline"), config)
+    offline = lambda requests: [offline_rewrite(r) for r in requests]
+    real = summarise(run_benchmark(trained_search, queries, catalog, evidence, config, offline, "rewrite-offline"), config)["headline"]
     useless_run = run_benchmark(trained_search, queries, catalog, evidence, config, offline, "rewrite-offline",
                                 intervention=random_directions)
-    useless = summarise(useless_run, config)
+    useless = summarise(useless_run, config)["headline"]
 
     assert real["n_queries"] == useless["n_queries"] == 16
     assert real["sae_beats_control"] and real["up_success_sae"] > real["up_success_control"] + 0.15

@@ -22,7 +22,9 @@ def _section(key: str) -> str:
     return "trainer."
 
 
-def cli_args(warehouse_path: str | Path | None, corpus_name: str, config: str | Path | None = None, **overrides) -> list[str]:
+def cli_args(
+    warehouse_path: str | Path | None, corpus_name: str, config: str | Path | None = None, **overrides
+) -> list[str]:
     """The training command line of one run: the corpus, then ``config`` (on top of conf/train.yaml), then the
     overrides (flat names)."""
     args = [corpus_name]
@@ -37,7 +39,9 @@ def cli_args(warehouse_path: str | Path | None, corpus_name: str, config: str | 
     return args
 
 
-def train_sae(warehouse_path: str | Path, corpus_name: str, config: str | Path | None = None, **overrides) -> int | None:
+def train_sae(
+    warehouse_path: str | Path, corpus_name: str, config: str | Path | None = None, **overrides
+) -> int | None:
     """Train one SAE on a corpus's stored embeddings and write its outputs; returns its ``sae_id`` (None on
     the other ranks of a DDP run).
 

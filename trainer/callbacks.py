@@ -65,6 +65,7 @@ class Throughput(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         now = time.perf_counter()
+        assert self._last is not None  # set in on_train_batch_start
         seconds = max(now - self._last, 1e-9)
         self._last = now
         samples = batch[0].shape[0] * trainer.world_size

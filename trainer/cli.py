@@ -88,10 +88,11 @@ def _optional_str(value: Path | None) -> str | None:
 
 def register_run(cli: AtlasCLI) -> RunRecord:
     """Rank 0: resume or register the ``saes`` row and hand it to the DDP ranks; other ranks: take it."""
-    if rank_zero_only.rank != 0:
+    rank = rank_zero_only.rank  # type: ignore[attr-defined]  # Lightning sets rank at run time
+    if rank != 0:
         if RUN_ENV not in os.environ:
             raise RuntimeError(
-                f"rank {rank_zero_only.rank} started without rank 0's run record ({RUN_ENV}); launch DDP through "
+                f"rank {rank} started without rank 0's run record ({RUN_ENV}); launch DDP through "
                 "Lightning (`--trainer.devices N --trainer.strategy ddp`), not torchrun, so rank 0 registers the run first"
             )
         payload = json.loads(os.environ[RUN_ENV])

@@ -152,6 +152,7 @@ class EmbeddingDataModule(L.LightningDataModule):
 
     def b_pre_sample(self, size: int) -> torch.Tensor:
         """A seeded sample of training rows (identical on every rank) to initialise b_pre from."""
+        assert self.matrix is not None, "call setup() first"
         rows = np.random.default_rng(self.seed + 1).permutation(self.train_rows)[:size]
         return torch.from_numpy(self.matrix[np.sort(rows)])
 
@@ -172,13 +173,16 @@ class EmbeddingDataModule(L.LightningDataModule):
         rank, world_size, device = self._world()
         if self.batch_size % world_size:
             raise ValueError(f"batch_size={self.batch_size} must be divisible by the number of devices ({world_size})")
+        assert self.matrix is not None and self.doc_ids is not None, "call setup() first"
         x = self._on_device(torch.from_numpy(self.matrix[self.train_rows]), device)
         doc_ids = torch.from_numpy(self.doc_ids[self.train_rows])
-        step = (lambda: self.trainer.global_step) if self.trainer is not None else (lambda: 0)
+        trainer = self.trainer
+        step = (lambda: trainer.global_step) if trainer is not None else (lambda: 0)
         return GlobalBatchShards(x, doc_ids, self.batch_size, rank, world_size, self.seed, step)
 
     def val_dataloader(self) -> "ValidationBatches":
         """Every rank scores the whole (small) validation split, so metrics need no reduction."""
+        assert self.matrix is not None and self.doc_ids is not None, "call setup() first"
         return ValidationBatches(
             torch.from_numpy(self.matrix[self.val_rows]), torch.from_numpy(self.doc_ids[self.val_rows])
         )

@@ -37,7 +37,7 @@ class _ResumingWriter(ExperimentWriter):
         with open(self.metrics_file_path, newline="") as file:
             reader = csv.DictReader(file)
             header = list(reader.fieldnames or [])
-            rows = [row for row in reader if _step(row) is not None and _step(row) < step]  # a half-written last row goes too
+            rows = [row for row in reader if (row_step := _step(row)) is not None and row_step < step]  # a half-written last row goes too
         partial = self.metrics_file_path + ".tmp"
         with open(partial, "w", newline="") as file:
             writer = csv.DictWriter(file, fieldnames=header)
@@ -63,7 +63,7 @@ class ResumableCSVLogger(CSVLogger):
         if self._experiment is None:
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _ResumingWriter(log_dir=self.log_dir)
-        return self._experiment
+        return self._experiment  # type: ignore[return-value]  # always the _ResumingWriter set above
 
 
 class FlushLogsWithCheckpoints(L.Callback):

@@ -33,6 +33,7 @@ class ReconstructionStats:
     def compute(self) -> dict[str, float]:
         if self.count == 0:
             raise ValueError("no samples were seen; the split is empty")
+        assert self.sum_x is not None  # set by the first update
         total_variance = self.sum_squares - float(self.sum_x.pow(2).sum()) / self.count
         return {
             "fvu": self.squared_error / max(total_variance, 1e-12),

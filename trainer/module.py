@@ -6,6 +6,8 @@ gradients when its backward returns).
 """
 from __future__ import annotations
 
+from typing import Any, cast
+
 import lightning as L
 import torch
 
@@ -43,6 +45,11 @@ class SparseAutoencoderModule(L.LightningModule):
         prefix_weights: Loss weight of each Matryoshka level (prefixes, then the whole dictionary); null = equal.
         fast: Sparse fast path (``trainer.kernels``); false = the dense reference path.
     """
+
+    # Buffers registered in __init__; Lightning's hparams is an AttributeDict (typed as a mapping).
+    samples_since_fired: torch.Tensor
+    b_pre_initialised: torch.Tensor
+    hparams: Any  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -97,7 +104,7 @@ class SparseAutoencoderModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, factor)}
 
     def on_fit_start(self) -> None:
-        datamodule = self.trainer.datamodule
+        datamodule = self.trainer.datamodule  # type: ignore[attr-defined]  # Lightning sets it on fit
         if self.hparams.dead_after_samples is None:
             self.dead_after_samples = datamodule.train_size
         else:
@@ -118,13 +125,13 @@ class SparseAutoencoderModule(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, _doc_ids = batch
-        optimizer = self.optimizers()
+        optimizer = cast(torch.optim.Optimizer, self.optimizers())  # one optimizer, see configure_optimizers
         out = train_step(
             self.sae, x, optimizer, self.dead_latents, self.hparams.grad_clip,
             sum_across=self._sum_across_ranks(), backward=self.manual_backward,
             clip=lambda max_norm: self.clip_gradients(optimizer, gradient_clip_val=max_norm, gradient_clip_algorithm="norm"),
         )
-        scheduler = self.lr_schedulers()
+        scheduler = cast(torch.optim.lr_scheduler.LRScheduler | None, self.lr_schedulers())
         if scheduler is not None:  # manual optimisation: Lightning leaves stepping the schedule to us
             scheduler.step()
         l0 = (out.values > 0).sum(dim=1).float().mean()
@@ -157,8 +164,10 @@ class SparseAutoencoderModule(L.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, _doc_ids = batch
         values, indices = self.sae.encode(x)
+        assert self._val_stats is not None  # set in on_validation_epoch_start
         self._val_stats.update(x, self.sae.decode(values, indices), values)
 
     def on_validation_epoch_end(self) -> None:
+        assert self._val_stats is not None
         metrics = self._val_stats.compute()
         self.log_dict({f"val/{name}": value for name, value in metrics.items()}, prog_bar=False)

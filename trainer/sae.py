@@ -1,6 +1,7 @@
 """The top-k sparse autoencoder: the math only (no training loop, no I/O).
 
-z = ReLU(TopK_k(W_enc (x - b_pre) + b_enc)),  x_hat = W_dec^T z + b_pre, decoder rows unit-norm; b_enc is `encoder.bias`.
+z = ReLU(TopK_k(W_enc (x - b_pre) + b_enc)),  x_hat = W_dec^T z + b_pre, decoder rows unit-norm
+(b_enc is stored as ``encoder.bias``).
 The forward pass itself lives in `trainer.kernels.topk_sae_forward` (sparse fast path + dense reference).
 
 Two options, alone or together:
@@ -13,7 +14,7 @@ Two options, alone or together:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 from torch import nn
@@ -102,6 +103,8 @@ class TopKSAE(nn.Module):
     ``threshold_beta`` is the EMA decay of the BatchTopK threshold, ``prefix_weights`` (one per prefix plus
     one for the whole dictionary) default to equal weights summing to 1.
     """
+
+    threshold: torch.Tensor  # a buffer, registered only under BatchTopK
 
     def __init__(
         self,
@@ -221,7 +224,7 @@ class TopKSAE(nn.Module):
         prefix_nmse: tuple[torch.Tensor, ...] = ()
         if self.prefixes:
             prefix_nmse = (*(normalised_mse(hat, x, sum_across) for hat in codes.prefix_hats), nmse)
-            loss = sum(weight * level for weight, level in zip(self.prefix_weights, prefix_nmse))
+            loss = cast(torch.Tensor, sum(weight * level for weight, level in zip(self.prefix_weights, prefix_nmse)))
         auxk = nmse.new_zeros(())
         if codes.aux_hat is not None:
             auxk = normalised_mse(codes.aux_hat, (x - codes.x_hat).detach(), sum_across)
@@ -241,4 +244,4 @@ class TopKSAE(nn.Module):
 
     @torch.no_grad()
     def normalise_decoder(self) -> None:
-        self.W_dec /= self.W_dec.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        self.W_dec.div_(self.W_dec.norm(dim=1, keepdim=True).clamp_min(1e-12))

@@ -45,7 +45,7 @@ def _backward(loss: torch.Tensor) -> None:
     loss.backward()
 
 
-def _clip(sae: TopKSAE) -> Callable[[float], None]:
+def _clip(sae: TopKSAE) -> Callable[[float], object]:
     return lambda max_norm: torch.nn.utils.clip_grad_norm_(sae.parameters(), max_norm, foreach=True)
 
 
@@ -58,7 +58,7 @@ def train_step(
     *,
     sum_across: SumAcross | None = None,
     backward: Callable[[torch.Tensor], None] = _backward,
-    clip: Callable[[float], None] | None = None,
+    clip: Callable[[float], object] | None = None,
 ) -> ForwardOutput:
     """Run one step on batch ``x`` and return its forward output (losses not detached).
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from rich.console import Console
 from rich.table import Table
@@ -74,7 +74,7 @@ def run_sweep(argv: list[str]) -> list[int]:
     for row in results:
         table.add_row(*map(str, row))
     Console(stderr=True).print(table)
-    return [sae_id for *_, sae_id in results]
+    return [cast(int, sae_id) for *_, sae_id in results]  # rank 0 (the sweep) always gets an id
 
 
 def _dim(warehouse: Path, corpus: str) -> int:

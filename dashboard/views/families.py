@@ -1,10 +1,35 @@
-"""Families: feature families as a tree, each family's co-occurrence heatmap, and family scores."""
+"""Families: each family as an indented tree (densest first), its co-occurrence heatmap (at most 30
+members), its coherence, and family scores."""
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import charts, queries
 from dashboard.common import PageContext, empty_state, open_feature, run_page, sae_picker
+
+
+HEATMAP_MEMBERS = 30
+"""Members shown in a family's co-occurrence heatmap (beyond ~30 the cells are unreadable)."""
+
+
+def indented_tree(members: pd.DataFrame) -> pd.DataFrame:
+    """A family's members depth first from the root, siblings densest first, each indented by its depth."""
+    children: dict[int, list] = {}
+    root = None
+    for row in members.itertuples():
+        if pd.isna(row.parent_latent):
+            root = row
+        else:
+            children.setdefault(int(row.parent_latent), []).append(row)
+    ordered, stack = [], [root] if root is not None else []
+    while stack:
+        row = stack.pop()
+        ordered.append({"latent": int(row.latent), "label": row.label, "density": row.density,
+                        "member": "\u2003" * int(row.depth) + ("└ " if row.depth else "") +
+                                  f"{row.latent}: {charts.label_text(row.label)}"})
+        stack += sorted(children.get(int(row.latent), []), key=lambda r: r.density if r.density == r.density else 0)
+    return pd.DataFrame(ordered, columns=["latent", "label", "density", "member"])
 
 
 def render(ctx: PageContext) -> None:
@@ -26,13 +51,6 @@ def render(ctx: PageContext) -> None:
     metrics[3].metric("Clean families", f"{int(families['clean'].sum()):,}",
                       help="stored clean flag: label Pearson and F1 and family density pass conf/interp.yaml `clean`")
 
-    biggest = len(families)
-    if len(families) > 1:
-        biggest = st.slider("Families in the tree (largest first)", 1, len(families), min(40, len(families)), key="families_shown")
-    shown = families.head(biggest)
-    st.plotly_chart(charts.family_treemap(shown, members[members["family_id"].isin(shown["family_id"])]),
-                    width="stretch", key="family_tree")
-
     st.subheader("One family")
     names = {int(r.family_id): f"#{r.family_id} · {charts.label_text(r.label)} ({r.size} members)" for r in families.itertuples()}
     family_id = st.selectbox("Family", list(names), format_func=names.__getitem__, key="family_pick")
@@ -44,18 +62,28 @@ def render(ctx: PageContext) -> None:
         for column, score in zip(cols, ["pearson", "f1", "auroc"]):
             column.metric(f"Family {score}", "–" if family[score] != family[score] else f"{family[score]:.3f}")
         st.caption(f"Root latent {family['root_latent']}: {charts.label_text(family['root_label'])} · pass {family['pass']}")
-        event = st.dataframe(own[["latent", "label", "depth", "parent_latent", "density"]], hide_index=True, width="stretch",
+        st.caption(f"Members co-occur {family['cooccurrence_lift']:.1f}x as often as independent features would; "
+                   f"label-free coherence of its top test abstracts {family['coherence']:.3f}"
+                   if family["cooccurrence_lift"] == family["cooccurrence_lift"] and family["coherence"] == family["coherence"]
+                   else "Coherence not computed (run `just families astro` again).")
+        tree = indented_tree(own)
+        event = st.dataframe(tree[["member", "density", "latent"]], hide_index=True, width="stretch",
                              key=f"family_members_{family_id}", on_select="rerun", selection_mode="single-row",
-                             column_config={"density": st.column_config.NumberColumn(format="%.4f")})
+                             column_config={"density": st.column_config.NumberColumn(format="%.4f"),
+                                            "member": st.column_config.TextColumn("member (indented by depth, densest first)")})
         if event is not None and event.selection.rows:
-            open_feature(sae_id, int(own.iloc[event.selection.rows[0]]["latent"]))
+            open_feature(sae_id, int(tree.iloc[event.selection.rows[0]]["latent"]))
     with right:
         pairs = queries.family_cooccurrence(ctx.path, ctx.version, sae_id, family_id)
         if pairs.empty:
             st.caption("No activations stored for these features, so no co-occurrence to show.")
         else:
-            labels = dict(zip(own["latent"].astype(int), own["label"]))
+            shown = tree.head(HEATMAP_MEMBERS)  # the root and the densest members: a readable heatmap
+            labels = dict(zip(shown["latent"].astype(int), shown["label"]))
+            pairs = pairs[pairs["latent"].isin(labels) & pairs["other"].isin(labels)]
             st.plotly_chart(charts.cooccurrence_heatmap(pairs, labels), width="stretch", key="family_heatmap")
+            if len(tree) > HEATMAP_MEMBERS:
+                st.caption(f"Heatmap of the first {HEATMAP_MEMBERS} of {len(tree)} members in tree order.")
 
     st.subheader("Family scores")
     if families[["pearson", "f1"]].notna().all(axis=1).any():

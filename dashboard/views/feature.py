@@ -1,5 +1,8 @@
-"""Feature page: one latent's label, scores, top abstracts, histogram, neighbors, families and splits."""
+"""Feature page: one latent's label (red when at or below its baseline), scores, abstracts across the
+activation range and near misses, histogram, neighbors, families and splits."""
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 import pandas as pd
 import streamlit as st
@@ -10,15 +13,28 @@ from dashboard.prevalence import render_prevalence
 
 
 def _default_latent(ctx: PageContext, sae_id: int) -> int:
-    """The best-scored labelled latent, else the densest one."""
+    """The labelled latent whose label beats its baseline by most, else the densest latent whose
+    label (if any) is not at or below its baseline: the page never opens on a label it marks red."""
     table = queries.feature_table(ctx.path, ctx.version, sae_id, None)
     labelled = queries.explainers(ctx.path, ctx.version, sae_id)
     if labelled:
         table = queries.feature_table(ctx.path, ctx.version, sae_id, labelled[0])
-        scored = table.dropna(subset=["pearson"])
+        scored = table[~table["weak"].astype(bool) & (table["label"] != queries.NO_CONCEPT)].dropna(subset=["auroc"])
         if len(scored):
-            return int(scored.sort_values(["pearson", "density"], ascending=False).iloc[0]["latent"])
-    return int(table.sort_values("density", ascending=False).iloc[0]["latent"])
+            margin = (scored["auroc_random"] + scored["auroc_hard"] - scored["random_auroc_random"]
+                      - scored["random_auroc_hard"]).fillna(scored["auroc"] - scored["random_auroc"])
+            return int(scored.assign(margin=margin).sort_values(["margin", "density"], ascending=False).iloc[0]["latent"])
+    usable = table[~table["weak"].fillna(False).astype(bool)] if "weak" in table else table
+    return int((usable if len(usable) else table).sort_values("density", ascending=False).iloc[0]["latent"])
+
+
+def _abstract_table(frame: pd.DataFrame, key: str, columns: list[str]) -> None:
+    st.dataframe(frame[columns], hide_index=True, width="stretch", key=key, column_config={
+        "activation": st.column_config.NumberColumn(format="%.3f", width="small"),
+        "rating": st.column_config.NumberColumn("label's rating", format="%.2f", width="small"),
+        "title": st.column_config.TextColumn(width="large"),
+        "link": st.column_config.LinkColumn("arXiv", display_text=r"https://arxiv\.org/abs/(.*)", width="small"),
+    })
 
 
 def _linked_table(frame: pd.DataFrame, key: str, sae_id: int, columns: list[str], title: str) -> None:
@@ -45,7 +61,10 @@ def render(ctx: PageContext) -> None:
     sae_id = int(sae["sae_id"])
     n_latents = int(sae["n_latents"])
     latent = int_param("latent", st.session_state.get("latent"))
-    if latent is None or not 0 <= latent < n_latents:
+    # A bad deep link (latent=abc, latent=99999) is named as such, never silently replaced by another feature.
+    raw = st.query_params.get("latent")
+    bad_link = raw is not None and not (raw.strip().isdigit() and 0 <= int(raw) < n_latents)
+    if bad_link or latent is None or not 0 <= latent < n_latents:
         latent = _default_latent(ctx, sae_id)
     st.session_state["feature_latent"] = latent
     with head[1]:
@@ -62,6 +81,10 @@ def render(ctx: PageContext) -> None:
                 pick = st.selectbox("Matches", list(options), format_func=options.__getitem__, key="feature_search_pick")
                 if st.button("Open", key="feature_search_open"):
                     open_feature(sae_id, pick)
+    if bad_link:
+        st.error(f"`latent={raw[:40]}` is not a feature of SAE #{sae_id}: use a whole number from 0 to {n_latents - 1} "
+                 "(type one in the Latent box, or open one from the Features table).", icon="⚠️")
+        return
     st.session_state["latent"] = latent
 
     detail = queries.feature_detail(ctx.path, ctx.version, sae_id, latent)
@@ -71,7 +94,20 @@ def render(ctx: PageContext) -> None:
     stats = detail.stats.iloc[0]
     best = detail.interpretations.iloc[0] if len(detail.interpretations) else None
     label = charts.label_text(best["label"] if best is not None else None, "(no label yet)")
+    weak = best is not None and bool(best["weak"])
     st.title(f"Feature {latent}: {label}")
+    if weak:
+        st.error("This label scores at or below its other-label baseline (another feature's label does as well "
+                 "on the held-out abstracts): do not trust it.", icon="⚠️")
+    elif label == queries.NO_CONCEPT:
+        st.info("No phrase of its abstracts separates this feature from others better than another feature's "
+                "label: read the abstracts below instead of a name.", icon="ℹ️")
+    if best is not None and pd.notna(best.get("duplicate_of")):
+        st.caption(f"Near-duplicate label: latent {int(best['duplicate_of'])} has the same label and scores better.")
+    # Search & steer with this feature pushed to its corpus maximum, searching for its own label.
+    steer_url = "steer?" + urlencode({"sae": sae_id, "q": label if best is not None else f"feature {latent}",
+                                      "clamp": f"{latent}:{float(detail.stats.iloc[0]['max_act']):.4g}"})
+    st.link_button("Steer with this feature", steer_url, icon=":material/tune:")
     if best is not None:
         kind = "offline proxy" if best["is_proxy"] else "LLM"
         st.caption(f"Explainer **{best['explainer']}** ({kind}), scored by **{best['predictor']}** on "
@@ -83,11 +119,12 @@ def render(ctx: PageContext) -> None:
     metrics[0].metric("Density", f"{stats['density']:.3%}", help="fraction of documents where the feature is active")
     metrics[1].metric("Mean activation", f"{stats['mean_act']:.3f}")
     metrics[2].metric("Max activation", f"{stats['max_act']:.3f}")
-    for column, score in zip(metrics[3:], ["pearson", "f1", "auroc"]):
+    names = {"pearson": "Pearson", "auroc_random": "AUROC vs random", "auroc_hard": "AUROC vs hard"}
+    for column, score in zip(metrics[3:], names):
         if best is not None and pd.notna(best[score]):
             baseline = best[f"random_{score}"]
-            column.metric(score.capitalize() if score != "auroc" else "AUROC", f"{best[score]:.3f}",
-                          delta=f"random {baseline:.3f}" if pd.notna(baseline) else None, delta_color="off", delta_arrow="off")
+            column.metric(names[score], f"{best[score]:.3f}", delta=f"other label {baseline:.3f}" if pd.notna(baseline) else None,
+                          delta_color="off", delta_arrow="off")
     if len(detail.interpretations) > 1:
         with st.expander(f"All {len(detail.interpretations)} labels and scores"):
             st.dataframe(detail.interpretations, hide_index=True, width="stretch")
@@ -111,6 +148,21 @@ def render(ctx: PageContext) -> None:
     with right:
         if len(detail.activation_values):
             st.plotly_chart(charts.activation_histogram(detail.activation_values), width="stretch", key="act_hist")
+
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Across the activation range")
+        if detail.range_docs.empty:
+            st.caption("No activations stored for this feature.")
+        else:
+            _abstract_table(detail.range_docs, "range_docs", ["band", "activation", "title", "link"])
+    with right:
+        st.subheader("Near misses")
+        if detail.near_misses.empty:
+            st.caption("The nearest non-activating abstracts appear once `just interpret astro` has run.")
+        else:
+            st.caption("Non-activating abstracts nearest the feature's activating ones (interpretation's hard negatives).")
+            _abstract_table(detail.near_misses, "near_misses", ["rating", "title", "link"])
 
     render_prevalence(ctx, sae_id, latent)
 

@@ -52,10 +52,14 @@ def render(ctx: PageContext) -> None:
                                                  key=f"features_density_{sae_id}")  # bounds differ per SAE
         min_pearson = row[2].slider("Min Pearson", -1.0, 1.0, -1.0, 0.05, key="features_min_pearson")
         min_f1 = row[3].slider("Min F1", 0.0, 1.0, 0.0, 0.05, key="features_min_f1")
-        clean_only = row[4].checkbox("Clean only", key="features_clean", help="stored clean flag: Pearson, F1 and density pass conf/interp.yaml `clean`")
+        clean_only = row[4].checkbox("Clean only", key="features_clean",
+                                     help="stored clean flag: Pearson, F1 and density pass conf/interp.yaml `clean`")
         family = row[5].text_input("Family", key="features_family", placeholder="family label")
     shown = filter_features(table, search, min_density, max_density, min_pearson, min_f1, clean_only, family)
 
+    weak = int(table["weak"].fillna(False).astype(bool).sum())
+    if weak:
+        st.caption(f":red[{weak:,} labels score at or below their other-label baseline] (red in the table): do not trust them.")
     metrics = st.columns(5)
     metrics[0].metric("Features shown", f"{len(shown):,}", delta=f"of {len(table):,}", delta_color="off", delta_arrow="off")
     metrics[1].metric("Dead (density 0)", f"{int((table['density'] == 0).sum()):,}")
@@ -68,14 +72,20 @@ def render(ctx: PageContext) -> None:
         metrics[4].metric("Median F1", f"{scored['f1'].median():.3f}",
                           delta=f"random labels {scored['random_f1'].median():.3f}", delta_color="off", delta_arrow="off")
 
+    columns = ["latent", "label", "density", "auroc_random", "auroc_hard", "pearson", "f1", "auroc", "balanced_accuracy",
+               "clean", "families", "mean_act", "max_act"]
+    # Labels at or below their other-label baseline are marked red (the label cell).
+    styled = shown[columns].style.apply(lambda _: np.where(shown["weak"].fillna(False).astype(bool), "color: #d62728", ""),
+                                        subset=["label"])
     event = st.dataframe(
-        shown[["latent", "label", "density", "pearson", "f1", "auroc", "balanced_accuracy", "clean", "families",
-               "mean_act", "max_act"]],
+        styled,
         hide_index=True, width="stretch", height=420, key="features_table", on_select="rerun", selection_mode="single-row",
         column_config={
             "density": st.column_config.NumberColumn("density", format="%.4f"),
             "pearson": st.column_config.NumberColumn(format="%.3f"), "f1": st.column_config.NumberColumn(format="%.3f"),
             "auroc": st.column_config.NumberColumn(format="%.3f"),
+            "auroc_random": st.column_config.NumberColumn("AUROC vs random", format="%.3f"),
+            "auroc_hard": st.column_config.NumberColumn("AUROC vs hard", format="%.3f"),
             "balanced_accuracy": st.column_config.NumberColumn("bal. acc.", format="%.3f"),
             "mean_act": st.column_config.NumberColumn(format="%.3f"), "max_act": st.column_config.NumberColumn(format="%.3f"),
             "clean": st.column_config.CheckboxColumn("clean"),

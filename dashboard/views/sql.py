@@ -8,7 +8,7 @@ from dashboard import queries
 from dashboard.common import PageContext, run_page
 
 EXAMPLES = {
-    "Runs and their metrics": "SELECT sae_id, name, n_latents, k, metrics FROM saes WHERE status = 'complete' ORDER BY k, n_latents",
+    "Runs and their metrics": "SELECT sae_id, name, n_latents, k, metrics FROM complete_saes ORDER BY k, n_latents",
     "Top abstracts of a feature": (
         "SELECT a.value, d.title, d.arxiv_id\nFROM activations a JOIN docs d USING (doc_id)\n"
         "WHERE a.sae_id = (SELECT max(sae_id) FROM latents) AND a.latent = 0\nORDER BY a.value DESC LIMIT 10"

@@ -12,7 +12,19 @@ from data.embed import EmbedderUnavailable
 from dashboard.charts import label_text
 from dashboard.common import PageContext, run_page, sae_picker
 
-MAX_SLIDERS = 12
+RANGE = 3.0  # a slider spans -RANGE..+RANGE times the feature's largest activation in the corpus
+
+
+def _parse_clamps(text: str | None) -> dict[int, float]:
+    """``"12:0.3,40:-0.1"`` (the ``clamp`` URL parameter) as {latent: value}; malformed parts are dropped."""
+    clamps: dict[int, float] = {}
+    for part in (text or "").split(","):
+        latent, _, value = part.partition(":")
+        try:
+            clamps[int(latent)] = float(value)
+        except ValueError:
+            continue
+    return clamps
 
 
 @st.cache_resource(show_spinner="Loading the SAE and the corpus embeddings…", max_entries=2)
@@ -37,11 +49,15 @@ def _results(ctx: PageContext, search, vector: np.ndarray) -> pd.DataFrame:
 
 
 def _show_results(frame: pd.DataFrame, key: str, marked: set[int]) -> None:
-    frame = frame.assign(new=[doc_id not in marked for doc_id in frame["doc_id"]])
-    st.dataframe(frame[["rank", "cosine", "new", "title", "published", "link"]], hide_index=True, width="stretch", key=key,
-                 column_config={"cosine": st.column_config.NumberColumn(format="%.3f"),
-                                "link": st.column_config.LinkColumn("arXiv", display_text=r"https://arxiv\.org/abs/(.*)"),
-                                "new": st.column_config.CheckboxColumn("new", help="not in the other list")})
+    # A text marker, not a checkbox (which looks clickable); narrow columns so date and link fit without scrolling.
+    frame = frame.assign(new=["★" if doc_id not in marked else "" for doc_id in frame["doc_id"]])
+    st.dataframe(frame[["rank", "new", "title", "published", "link", "cosine"]], hide_index=True, width="stretch", key=key,
+                 column_config={"rank": st.column_config.NumberColumn("#", width=30),
+                                "new": st.column_config.TextColumn("new", width=35, help="★: not in the other list"),
+                                "title": st.column_config.TextColumn("title", width="medium"),
+                                "published": st.column_config.DateColumn("date", width=85),
+                                "cosine": st.column_config.NumberColumn(format="%.3f", width=55),
+                                "link": st.column_config.LinkColumn("arXiv", width=90, display_text=r"https://arxiv\.org/abs/(.*)")})
 
 
 def render(ctx: PageContext) -> None:
@@ -50,6 +66,7 @@ def render(ctx: PageContext) -> None:
     if sae is None:
         return
     sae_id = int(sae["sae_id"])
+    st.query_params["sae"] = str(sae_id)  # part of a shareable steered search
     try:
         from evals.steering.errors import SteeringError
     except ImportError:
@@ -63,10 +80,23 @@ def render(ctx: PageContext) -> None:
                    "`just data astro` then `just train astro`.")
         return
 
+    # Query, clamps and SAE live in the URL (q, clamp, sae), so a steered search is a shareable link.
+    url_query = st.query_params.get("q", "")
+    if "steer_query" not in st.session_state or url_query != st.session_state.get("steer_url_query", url_query):
+        st.session_state["steer_query"] = url_query  # a link opened in this session wins over the box
+    st.session_state["steer_url_query"] = url_query
     query = st.text_input("Query", key="steer_query", placeholder="e.g. transiting exoplanet atmospheres with JWST")
     if not query.strip():
+        st.query_params.pop("q", None)
+        st.query_params.pop("clamp", None)
+        st.session_state["steer_url_query"] = ""
         st.caption("Type a query to see its top 10 abstracts and the features it activates.")
         return
+    if st.query_params.get("q") != query:  # a new query: its clamps start afresh
+        url_clamps: dict[int, float] = {}
+        st.query_params["q"] = st.session_state["steer_url_query"] = query
+    else:
+        url_clamps = _parse_clamps(st.query_params.get("clamp"))
     try:
         vector = _query_vector(ctx.path, ctx.version, sae_id, query)
         active = search.encode(vector)
@@ -74,39 +104,58 @@ def render(ctx: PageContext) -> None:
         st.warning(f"Cannot embed the query for SAE #{sae_id}: {error}", icon="⚠️")
         return
 
-    shown = [int(x) for x in active.latents[:MAX_SLIDERS]]
+    shown = [int(x) for x in active.latents]
     original = {int(latent): float(value) for latent, value in zip(active.latents, active.values)}
-    extra_key = f"steer_extra_{sae_id}"
-    extra: list[int] = st.session_state.setdefault(extra_key, [])
-    with st.expander("Add features by label", expanded=False):
-        text = st.text_input("Label contains", key="steer_label_search")
+    query_key = zlib.crc32(query.encode())  # a new query starts its sliders and added features afresh
+    extra_key = f"steer_extra_{sae_id}_{query_key}"
+    extra: list[int] = st.session_state.setdefault(extra_key, [latent for latent in url_clamps if latent not in original])
+    suggested = queries.common_features(ctx.path, ctx.version, sae_id,
+                                        tuple(int(x) for x in search.search(vector, top=100).doc_ids))
+    suggested = [int(x) for x in suggested["latent"] if int(x) not in original and int(x) not in extra]
+    with st.expander("Add features", expanded=False):
+        all_labels = queries.labels_of(ctx.path, ctx.version, sae_id, tuple(suggested))
+        options = {latent: f"{latent}: {label_text(all_labels.get(latent))}" for latent in suggested}
+        text = st.text_input("Label contains", key=f"steer_label_search_{query_key}")
         if text:
             hits = queries.label_search(ctx.path, ctx.version, sae_id, text)
             options = {int(r.latent): f"{r.latent}: {label_text(r.label)}" for r in hits.itertuples()}
-            pick = st.multiselect("Features to add", list(options), format_func=options.__getitem__, key="steer_add_pick")
-            if st.button("Add", key="steer_add") and pick:
-                extra.extend(latent for latent in pick if latent not in extra and latent not in shown)
+        else:
+            st.caption("Suggested: features active in many of the query's top 100 results but not in the query.")
+        pick = st.multiselect("Features to add", list(options), format_func=options.__getitem__, key=f"steer_add_pick_{query_key}")
+        if st.button("Add", key="steer_add") and pick:
+            extra.extend(latent for latent in pick if latent not in extra and latent not in shown)
     latents = shown + [latent for latent in extra if latent not in shown]
     labels = queries.labels_of(ctx.path, ctx.version, sae_id, tuple(latents))
+    table = queries.feature_table(ctx.path, ctx.version, sae_id, None).set_index("latent")["max_act"]
 
     st.subheader("Features")
-    st.caption(f"The query activates {len(active.latents)} of {int(sae['n_latents']):,} features (strongest "
-               f"{len(shown)} shown). Move a slider to set that feature's activation; the query is re-decoded "
-               "with its reconstruction error kept.")
+    st.caption(f"The query activates {len(active.latents)} of {int(sae['n_latents']):,} features (all listed, strongest "
+               f"first). Each slider spans ±{RANGE:g}× the feature's largest activation in the corpus; its start is the "
+               "query's own value. The query is re-decoded with its reconstruction error kept.")
     clamps: dict[int, float] = {}
-    query_key = zlib.crc32(query.encode())  # a new query starts its sliders afresh
     columns = st.columns(3)
     for i, latent in enumerate(latents):
-        start = round(original.get(latent, 0.0), 3)
+        start = round(original.get(latent, 0.0), 4)
+        top = float(table.get(latent, 0.0) or 0.0)
+        bound = round(RANGE * max(top, abs(start), 1e-3), 3)
+        key = f"steer_{sae_id}_{query_key}_{latent}"
+        if key not in st.session_state and latent in url_clamps:
+            st.session_state[key] = float(min(max(url_clamps[latent], -bound), bound))
         with columns[i % 3]:
-            value = st.slider(f"{latent}: {label_text(labels.get(latent))}", 0.0, round(max(1.0, 3 * start), 2), start,
-                              step=0.001, key=f"steer_{sae_id}_{query_key}_{latent}")
-        if value != start:
+            value = st.slider(f"[{latent}: {label_text(labels.get(latent))}](feature?sae={sae_id}&latent={latent})",
+                              -bound, bound, start, step=round(bound / 100, 5), key=key,
+                              help=f"The query's own value: {start:.4f}; the feature's max in the corpus: {top:.4f}")
+        if abs(value - start) > 1e-9:
             clamps[latent] = value
+    if clamps:
+        st.query_params["clamp"] = ",".join(f"{latent}:{value:.4g}" for latent, value in clamps.items())
+    else:
+        st.query_params.pop("clamp", None)
     if st.button("Reset sliders", key="steer_reset"):
         for latent in latents:
             st.session_state.pop(f"steer_{sae_id}_{query_key}_{latent}", None)
         st.session_state[extra_key] = []
+        st.query_params.pop("clamp", None)
         st.rerun()
 
     try:

@@ -68,11 +68,14 @@ class LocalEmbedder:
             self._encoder.max_seq_length = max_seq_length
         if device.startswith("cuda"):
             self._encoder.half()
+        dim = self._encoder.get_embedding_dimension()
+        if dim is None:
+            raise EmbedderUnavailable(f"sentence-transformers model {model!r} does not report its embedding width")
         self.info = ModelInfo(
             model=model,
             backend="local",
             source=str(folder.resolve()) if folder is not None else model,
-            dim=int(self._encoder.get_embedding_dimension()),
+            dim=int(dim),
             max_seq_length=self._encoder.max_seq_length,
             normalized=True,
             precision="float16" if device.startswith("cuda") else "float32",

@@ -147,7 +147,7 @@ class OpenAIEmbedder:
 
     def _request(self, inputs: list[str]) -> np.ndarray:
         options = {"dimensions": self.settings.dimensions} if self.settings.dimensions else {}
-        response = self._client.embeddings.create(model=self.settings.model, input=inputs, encoding_format="float", **options)
+        response = self._client.embeddings.create(model=self.settings.model, input=inputs, encoding_format="float", **options)  # type: ignore[arg-type]  # only "dimensions"
         data = sorted(response.data, key=lambda item: item.index)
         if len(data) != len(inputs):
             raise InvalidEmbeddingResponse(f"{self.model}: {len(data)} vectors for {len(inputs)} inputs")

@@ -42,11 +42,11 @@ def embed_pending(
     readers (the dashboard) are not locked out of a long run. Vectors that must not be stored
     (NaN/inf, a width other than the stored one) abort with ``EmbeddingError``.
     """
-    batch_size = batch_size or getattr(embedder, "batch_size", 256)
+    size: int = batch_size if batch_size else getattr(embedder, "batch_size", 256)
     with open_writer(warehouse) as con:
         pending = sorted(pending_texts(con, embedder.model), key=lambda item: len(item[1]))
         if pending and getattr(embedder, "info", None) is not None:
-            record_model(con, embedder.info)  # refuses a changed model folder before any work
+            record_model(con, embedder.info)  # type: ignore[attr-defined]  # checked just above; not every Embedder has one  # refuses a changed model folder before any work
     stats = EmbedStats(pending=len(pending))
     columns = (
         TextColumn("embedding"), BarColumn(), MofNCompleteColumn(),
@@ -54,8 +54,8 @@ def embed_pending(
     )
     with Progress(*columns, disable=not show_progress) as progress:
         task = progress.add_task("embed", total=len(pending), rate=0.0)
-        for start in range(0, len(pending), batch_size):
-            chunk = pending[start : start + batch_size]
+        for start in range(0, len(pending), size):
+            chunk = pending[start : start + size]
             _embed_and_store(warehouse, embedder, [h for h, _ in chunk], [text for _, text in chunk], stats)
             elapsed = progress.tasks[task].elapsed or 1e-9
             progress.update(task, advance=len(chunk), rate=(start + len(chunk)) / elapsed)

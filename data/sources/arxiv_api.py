@@ -29,6 +29,7 @@ import duckdb
 from data.corpus import CorpusConfig, Document, IngestStats, split_arxiv_id
 from data.docs import ingest_documents
 from data.sources import BadInput
+from data.sources.cursors import load_cursor, save_cursor
 from data.text import collapse_whitespace
 from data.warehouse import open_writer
 
@@ -129,7 +130,8 @@ def fetch_corpus(
     settings = settings or ArxivApiSettings()
     run_id = f"arxiv:{corpus.name}:{corpus.arxiv_query}"
     with open_writer(warehouse) as con:
-        cursor = _next_window(_load_cursor(con, run_id))
+        stored = load_cursor(con, run_id)
+        cursor = _next_window(_Cursor(**stored) if stored is not None else None)
     client = _PoliteClient(settings)
     limit = min(max_results, settings.query_limit) if max_results is not None else settings.query_limit
     search = f"{corpus.arxiv_query} AND submittedDate:[{cursor.since} TO {cursor.until}]"
@@ -151,7 +153,7 @@ def fetch_corpus(
             ingest_documents(con, (d for d in page.documents if d.abstract.strip()), corpus, "arxiv-api", stats)
             # Saved after the page's documents are committed: a crash in between re-reads one page,
             # which stores nothing twice.
-            _save_cursor(con, run_id, cursor)
+            save_cursor(con, run_id, "arxiv-api", dataclasses.asdict(cursor), cursor.finished)
     if cursor.total is not None and cursor.start >= settings.query_limit and cursor.total > cursor.start:
         stats.note(
             f"the arXiv API serves at most {settings.query_limit} results of one query; {cursor.total - cursor.start} "
@@ -234,19 +236,3 @@ class _PoliteClient:
         except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
             raise _Transient(f"{type(error).__name__}: {getattr(error, 'reason', error)}") from error
 
-
-def _load_cursor(con: duckdb.DuckDBPyConnection, run_id: str) -> _Cursor | None:
-    rows = con.execute("SELECT cursor FROM ingest_runs WHERE run_id = ?", [run_id]).fetchall()
-    if not rows or rows[0][0] is None:
-        return None
-    return _Cursor(**json.loads(rows[0][0]))
-
-
-def _save_cursor(con: duckdb.DuckDBPyConnection, run_id: str, cursor: _Cursor) -> None:
-    con.execute(
-        """
-        INSERT INTO ingest_runs (run_id, source, started_at, finished_at, cursor) VALUES (?, 'arxiv-api', now(), ?, ?)
-        ON CONFLICT (run_id) DO UPDATE SET cursor = excluded.cursor, finished_at = excluded.finished_at
-        """,
-        [run_id, dt.datetime.now() if cursor.finished else None, json.dumps(dataclasses.asdict(cursor))],
-    )

@@ -121,7 +121,8 @@ def parse_page(xml_text: str, bad: BadInput, where: str) -> OaiPage:
     records = listing.findall("oai:record", _NS)
     documents = []
     for number, record in enumerate(records, start=1):
-        if record.find("oai:header", _NS) is not None and record.find("oai:header", _NS).get("status") == "deleted":
+        header = record.find("oai:header", _NS)
+        if header is not None and header.get("status") == "deleted":
             continue
         try:
             documents.append(_document(record))

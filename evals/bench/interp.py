@@ -1,7 +1,7 @@
 """`just bench interp`: the offline interpretation path over every feature of a stored SAE.
 
 Runs on a temporary copy of the warehouse (a full run, never a resume; stored results untouched)
-and prints the workload, the hardware, the wall time per phase against the 10-minute target, the
+and prints the workload, the hardware, the wall time per phase against the 3-minute target, the
 held-out scores next to the random-label baseline, and the speed of the batched example
 selection against a naive per-feature version (SQL queries and one similarity pass per feature,
 as the paper's code does) timed on a sample of features in the same process.
@@ -26,7 +26,8 @@ from evals.saes import pick_sae
 from evals.interp.summary import METRICS
 from data.machine import describe_machine
 
-TARGET_S = 600.0
+TARGET_S = 180.0
+"""Issue 10's target: every feature of the default SAE labelled offline in under 3 minutes."""
 
 
 def naive_selection_seconds(path: Path, sae_id: int, corpus: Corpus, latents: list[int], seed: int = 0) -> float:
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     console.print(work)
 
     phases = Table(title=f"offline path over all features: {report.wall_s:.1f} s "
-                         f"({report.wall_s / TARGET_S:.2f} x the 10-minute target)")
+                         f"({report.wall_s / TARGET_S:.2f} x the 3-minute target)")
     phases.add_column("phase")
     phases.add_column("seconds", justify="right")
     for name, seconds in report.phases.items():
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
     summary = report.summary
     scores = Table(title=f"held-out scores, {summary['scored']} features (q25 / median / q75); offline PROXY labels")
-    for column in ("metric", "keyword label", "random-label baseline"):
+    for column in ("metric", "phrase label", "other-label baseline"):
         scores.add_column(column)
     fmt = lambda q: " / ".join("-" if q[k] is None else f"{q[k]:.3f}" for k in ("q25", "median", "q75"))  # noqa: E731
     for name in METRICS:
@@ -107,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     scores.add_row("clean fraction (r >= 0.8, F1 >= 0.8, density < 0.2)", f"{summary['clean_fraction']:.3f}",
                    f"{summary['random_clean_fraction']:.3f}")
     console.print(scores)
-    console.print(f"features: {summary['features']}")
+    console.print(f"features: {summary['features']}; named {summary['scored']}, (no clear concept) "
+                  f"{summary['no_clear_concept']}, near-duplicates {summary['near_duplicates']}, "
+                  f"beating their baseline {summary['beats_baseline_fraction']}")
     return 0
 
 

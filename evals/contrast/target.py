@@ -78,8 +78,9 @@ def parse_target(con: duckdb.DuckDBPyConnection, expression: str) -> Target:
         condition = f"list_contains({field}, ?)" if op == "=" else f"NOT list_contains({field}, ?)"
         return Target(expression, "binary", f"CASE WHEN {condition} THEN 1.0 ELSE 0.0 END", params + (value,))
     condition = f"{field} {op} ?"
+    # ``field`` appears twice, so its parameters (a JSON path) are passed twice.
     return Target(expression, "binary", f"CASE WHEN {field} IS NULL THEN NULL WHEN {condition} THEN 1.0 ELSE 0.0 END",
-                  params + (_typed(value, data_type, expression),))
+                  params * 2 + (_typed(value, data_type, expression),))
 
 
 def _typed(value: str, data_type: str, expression: str):

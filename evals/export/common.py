@@ -48,9 +48,11 @@ def load_topk_sae(con: duckdb.DuckDBPyConnection, sae: StoredSAE):
     from trainer.sae import TopKSAE
 
     model = load_sae_from_warehouse(con, sae.sae_id)
-    if not isinstance(model, TopKSAE) or type(model).encode is not TopKSAE.encode:
-        raise UnsupportedSAE(f"SAE {sae.sae_id} is a {type(model).__name__} whose encoder is not a fixed top-k; "
-                             "the safetensors and sentence-transformers exports hold top-k SAEs only (parquet works for any)")
+    if not isinstance(model, TopKSAE) or type(model).encode is not TopKSAE.encode or model.batch_topk:
+        kind = model.architecture if isinstance(model, TopKSAE) else type(model).__name__
+        raise UnsupportedSAE(f"SAE {sae.sae_id} is a {kind} SAE whose encoder is not a fixed top-k (BatchTopK keeps "
+                             "every latent above a learned threshold); the safetensors and sentence-transformers exports "
+                             "hold top-k SAEs only: export it as parquet, or train one with --model.batch_topk false")
     return model
 
 

@@ -26,6 +26,13 @@ class FamiliesConfig:
     """A family root has no parent in the oriented forest and at least this many direct children."""
     min_family_children: int = 4
     """Families with fewer descendants (children) are dropped."""
+    min_cooccurrence_lift: float = 3.0
+    """A family's members must fire together this many times more often than independent latents
+    would (mean over member pairs of C_ij N / (C_ii C_jj)); less coherent families are dropped for
+    their nested families."""
+    max_family_share: float = 0.05
+    """A family has at most this share of the SAE's latents as children (and never fewer allowed
+    than min_family_children); larger ones are dropped for their nested families."""
     duplicate_jaccard: float = 0.6
     """A family whose children overlap a larger family's children by a Jaccard above this is dropped."""
     top_cooccurring: int = 20
@@ -51,6 +58,9 @@ class FamiliesConfig:
         for name in ("min_latent_docs", "min_root_children", "min_family_children", "top_cooccurring"):
             if getattr(self, name) < 1:
                 raise ValueError(f"families config: {name} must be at least 1; got {getattr(self, name)}")
+        if not 0.0 < self.max_family_share <= 1.0 or self.min_cooccurrence_lift < 0:
+            raise ValueError(f"families config: max_family_share must lie in (0, 1] and min_cooccurrence_lift be >= 0; "
+                             f"got {self.max_family_share}, {self.min_cooccurrence_lift}")
         if self.smoothing < 0:
             raise ValueError(f"families config: smoothing must be >= 0; got {self.smoothing}")
 

@@ -2,11 +2,11 @@
 
 A family becomes a pseudo-feature whose activation on a document is the max (or sum) of its
 members' activations. interp's example selection then picks its explanation and held-out
-abstracts (stratified positives, random and hard negatives), interp's contrastive keyword
-explainer labels it offline, and interp's proxy scorer rates the held-out abstracts against the
+abstracts (stratified positives, random and hard negatives), interp's phrase explainer labels
+it offline (or says "(no clear concept)"), and interp's proxy scorer rates the held-out abstracts against the
 label (calibrated on the explanation examples only) for Pearson, F1 and AUROC.
 With an API key the explainer LLM names the family instead (the paper's "superfeature" prompt,
-given the member labels, the keyword label and top abstracts) and interp's LLM predictor rates the
+given the member labels, the best phrase and top abstracts) and interp's LLM predictor rates the
 held-out abstracts against that name, exactly as for a single feature.
 """
 from __future__ import annotations
@@ -24,18 +24,19 @@ from evals.families.activation import family_activation
 from evals.families.graph import Family
 from evals.families.store import FamilyLabel
 from evals.interp.config import InterpConfig
-from evals.interp.examples import READY, ROLE_CODE, SCORE_ROLES, ExampleSet, group_activations, load_corpus, select_examples
-from evals.interp.keywords import TfidfIndex, explain_offline, label_text
+from evals.interp.examples import READY, ROLE_CODE, SCORE_ROLES, group_activations, load_corpus, select_examples
+from evals.interp.phrase_labels import EXPLAINER_NAME, NO_CONCEPT, PhraseLabel, explain_phrases, explanation_docs
+from evals.interp.phrases import PhraseIndex
 from evals.interp.metrics import score
 from evals.interp.llm_path import predict_round
 from evals.interp.prompts import parse_label
-from evals.interp.proxy import calibrated_ratings, label_vectors, similarities
+from evals.interp.proxy import LabelScorer
 from evals.interp.store import FeatureResult
 from evals.llm import LLMClient, LLMSettings
 
 FAMILY_PROMPT = """You are an expert in {field}. Below are the labels of related features that a \
 sparse autoencoder learned from {field} abstracts: a general parent feature and its more specific \
-children, plus keywords and titles of abstracts where the family is most active.
+children, plus the best phrase and the titles of abstracts where the family is most active.
 Step 1: brainstorm general concepts that these features share.
 Step 2: pick the one high-level concept that covers most children, as specific as possible.
 Step 3: answer with 2-8 words, without "in {field}", on the last line as: FINAL: <concept>"""
@@ -44,7 +45,7 @@ FIELDS = {"astro": "astronomy and astrophysics", "cslg": "machine learning and A
 
 @dataclass
 class FamilyLabeller:
-    """Labels and scores families: offline keywords + proxy scorer, or the LLM explainer + predictor."""
+    """Labels and scores families: offline phrases + proxy scorer, or the LLM explainer + predictor."""
 
     interp: InterpConfig
     """Example counts, offline scorer and LLM models: the same as for single features."""
@@ -71,19 +72,23 @@ class FamilyLabeller:
             len(families), corpus.doc_ids)
         offline = self.interp.offline
         examples = select_examples(corpus, activations, np.arange(len(families)), self.interp.examples,
-                                   extra_positives=offline.explain_extra_positives)
+                                   extra_positives=offline.explain_extra_positives,
+                                   extra_negatives=offline.explain_extra_negatives)
         ready = [i for i in range(len(families)) if examples.status[i] == READY]
         labels: list[FamilyLabel] = [FamilyLabel(None, not self.use_llm) for _ in families]
         if not ready:
             return labels
-        index = TfidfIndex.build(corpus.texts)
-        positives = [examples.doc_index[examples.of(i, "explain_pos", "explain_extra_pos")] for i in ready]
-        negatives = [examples.doc_index[examples.of(i, "explain_neg_random", "explain_neg_hard")] for i in ready]
-        keyword_terms = explain_offline(index, positives, negatives, offline.label_terms, offline.min_term_docs)
+        index = PhraseIndex.build(corpus.texts, offline.max_phrase_words)
+        # The embedding part needs the corpus's own embedding model; other models use term matching only.
+        scorer = offline.scorer if embed_model == LOCAL_MODEL else "terms"
+        label_scorer = LabelScorer(scorer, corpus, index, self._local_embedder() if scorer != "terms" else None,
+                                   offline.term_weight)
+        phrases = explain_phrases(index, [explanation_docs(examples, i) for i in ready], offline, label_scorer,
+                                  np.random.default_rng([self.interp.examples.seed, 5]))
         if self.use_llm:
-            labels = self._llm_labels(warehouse, families, ready, keyword_terms, member_labels, corpus, examples, labels)
+            labels = self._llm_labels(warehouse, families, ready, phrases, member_labels, corpus, examples, labels)
         else:
-            labels = self._offline_labels(embed_model, ready, keyword_terms, corpus, index, examples, labels)
+            labels = self._offline_labels(ready, phrases, label_scorer, examples, labels)
         # A family's density: the share of documents where any member is active (its activation > 0).
         density = np.array([np.count_nonzero(acts > 0) / max(corpus.size, 1) for _, acts in pieces])
         nan = float("nan")
@@ -91,23 +96,26 @@ class FamilyLabeller:
                                              np.array([nan if x.f1 is None else x.f1 for x in labels]), density)
         return [replace(x, clean=bool(verdict)) for x, verdict in zip(labels, verdicts)]
 
-    def _offline_labels(self, embed_model, ready, keyword_terms, corpus, index, examples, labels) -> list[FamilyLabel]:
-        """Keyword labels scored by interp's proxy (calibrated on each family's explanation examples)."""
-        # The embedding scorer needs the corpus's own embedding model; other models use term matching.
-        scorer = self.interp.offline.scorer if embed_model == LOCAL_MODEL else "terms"
-        vectors = label_vectors(scorer, keyword_terms, index, self._local_embedder() if scorer == "embedding" else None)
-        ratings = _ratings(scorer, vectors, examples, ready, corpus, index)
-        for row, i in enumerate(ready):
+    def _offline_labels(self, ready, phrases: list[PhraseLabel], label_scorer: LabelScorer, examples,
+                        labels) -> list[FamilyLabel]:
+        """Phrase labels scored by interp's proxy; a family without a clear phrase is "(no clear concept)"."""
+        named = [(i, p.label) for i, p in zip(ready, phrases) if p.named]
+        ratings, _ = label_scorer.ratings(examples, np.array([i for i, _ in named], dtype=np.int64),
+                                          [text for _, text in named], np.random.default_rng([self.interp.examples.seed, 7]))
+        for i, phrase in zip(ready, phrases):
+            labels[i] = FamilyLabel(phrase.label, True)
+        for i, text in named:
             rows = examples.of(i, *SCORE_ROLES)
             scores = score(ratings[rows], examples.role[rows] == ROLE_CODE["score_pos"])
-            labels[i] = FamilyLabel(label_text(keyword_terms[row]) or None, True, *_finite_scores(scores))
+            labels[i] = FamilyLabel(text, True, *_finite_scores(scores))
         return labels
 
-    def _llm_labels(self, warehouse, families, ready, keyword_terms, member_labels, corpus, examples, labels) -> list[FamilyLabel]:
+    def _llm_labels(self, warehouse, families, ready, phrases, member_labels, corpus, examples, labels) -> list[FamilyLabel]:
         """Explainer names, rated on the held-out abstracts by interp's LLM predictor."""
         titles = [[corpus.texts[d].split("\n", 1)[0] for d in examples.doc_index[examples.of(i, "explain_pos")]]
                   for i in ready]
-        names = self._llm_names(warehouse, [families[i] for i in ready], keyword_terms, member_labels, titles)
+        names = self._llm_names(warehouse, [families[i] for i in ready], [p.candidate or "" for p in phrases],
+                                member_labels, titles)
         results = [FeatureResult(i, "complete", label=name) for i, name in zip(ready, names) if name]
         predict_round(self._client(warehouse, self.interp.llm_path.predictor_model), self.corpus_name, corpus, examples,
                       results, self.interp.llm_path, self.interp.examples.seed, {})
@@ -127,17 +135,17 @@ class FamilyLabeller:
                                      timeout_s=settings.timeout_s, max_retries=settings.max_retries),
                          lambda: open_writer(warehouse))
 
-    def _llm_names(self, warehouse, families: list[Family], keyword_terms: list[list[str]],
+    def _llm_names(self, warehouse, families: list[Family], best_phrases: list[str],
                    member_labels: dict[int, str], titles: list[list[str]]) -> list[str | None]:
         """The explainer's name per family (None where the request failed or had no FINAL line)."""
         subject = FIELDS.get(self.corpus_name, self.corpus_name)
         requests = []
-        for family, keywords, top_titles in zip(families, keyword_terms, titles):
+        for family, phrase, top_titles in zip(families, best_phrases, titles):
             children = [member_labels.get(m.latent, f"feature {m.latent} (unlabelled)") for m in family.members[1:]]
             user = "\n".join([
                 f"Parent: {member_labels.get(family.root, f'feature {family.root} (unlabelled)')}",
                 "Children:", *[f"- {c}" for c in children],
-                f"Keywords: {label_text(keywords)}",
+                f"Best phrase of its abstracts: {phrase or '(none)'}",
                 "Top abstracts:", *[f"- {t}" for t in top_titles],
             ])
             requests.append([{"role": "system", "content": FAMILY_PROMPT.format(field=subject)},
@@ -147,24 +155,13 @@ class FamilyLabeller:
 
     def describe(self, labels: list[FamilyLabel]) -> dict:
         """How the labels were made and how well they score (means over labelled families)."""
-        labelled = [x for x in labels if x.label]
-        summary = {"path": self.interp.llm_path.explainer_model if self.use_llm else "offline-keywords",
+        labelled = [x for x in labels if x.label and x.label != NO_CONCEPT]
+        summary = {"path": self.interp.llm_path.explainer_model if self.use_llm else EXPLAINER_NAME,
                    "family_activation": self.reduce, "labelled": len(labelled), "families": len(labels)}
         for metric in ("pearson", "f1", "auroc"):
             values = [getattr(x, metric) for x in labelled if getattr(x, metric) is not None]
             summary[f"mean_{metric}"] = float(np.mean(values)) if values else None
         return summary
-
-
-def _ratings(scorer: str, vectors, examples: ExampleSet, ready: list[int], corpus, index) -> np.ndarray:
-    """interp's proxy ratings of every example of the ready families (NaN elsewhere)."""
-    row_of = np.full(int(examples.latent.max()) + 1, -1)
-    row_of[ready] = np.arange(len(ready))
-    mine = row_of[examples.latent] >= 0
-    ratings = np.full(len(examples.latent), np.nan)
-    similarity = similarities(scorer, vectors, row_of[examples.latent[mine]], examples.doc_index[mine], corpus, index)
-    ratings[mine] = calibrated_ratings(similarity, examples.latent[mine], examples.role[mine])
-    return ratings
 
 
 def _member_labels(con, sae_id: int) -> dict[int, str]:

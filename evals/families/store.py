@@ -33,10 +33,12 @@ def write_families(
     families: list[Family],
     labels: list[FamilyLabel],
     summary: dict,
+    lifts: list[float],
+    coherence: list[float],
 ) -> None:
     """Replace this SAE's rows in cooccurrence, families, family_members and its families summary."""
-    if len(labels) != len(families):
-        raise ValueError("one label per family expected")
+    if not len(labels) == len(lifts) == len(coherence) == len(families):
+        raise ValueError("one label, lift and coherence per family expected")
     family_rows = {
         "sae_id": pa.array([sae_id] * len(families), pa.int32()),
         "family_id": pa.array(range(len(families)), pa.int32()),
@@ -48,6 +50,8 @@ def write_families(
         "pearson": pa.array([x.pearson for x in labels], pa.float64()),
         "f1": pa.array([x.f1 for x in labels], pa.float64()),
         "auroc": pa.array([x.auroc for x in labels], pa.float64()),
+        "cooccurrence_lift": pa.array(lifts, pa.float64()),
+        "coherence": pa.array([None if np.isnan(c) else c for c in coherence], pa.float64()),
         "clean": pa.array([x.clean for x in labels], pa.bool_()),
     }
     members = [(family_id, m) for family_id, f in enumerate(families) for m in f.members]

@@ -1,7 +1,9 @@
 """`python -m evals.interp astro [--llm auto|yes|no] [--max-features N] [--sae-id ID]` (= `just interpret astro`).
 
 Label and score the features of a stored SAE. Settings: conf/interp.yaml, or --config FILE, or any
-field as a flag (e.g. --offline.scorer terms).
+field as a flag (e.g. --offline.scorer terms). A local OpenAI-compatible server (Ollama, llama.cpp,
+vLLM) needs no key: --llm yes --llm-base-url http://localhost:11434/v1 --llm_path.explainer_model
+qwen2.5:7b --llm_path.predictor_model qwen2.5:7b.
 """
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ from rich.table import Table
 
 from data.commands import command_parser, config_from, entry_point, warehouse_of
 from evals.interp.config import DEFAULT_PATH, InterpConfig
-from data.settings import warehouse_path
 from evals.interp.pipeline import RunReport, run_interpretation
 from evals.interp.summary import METRICS
 from evals.llm import add_llm_arguments, use_llm
@@ -28,7 +29,7 @@ def build_parser() -> ArgumentParser:
 
 
 def print_report(report: RunReport, console: Console) -> None:
-    kind = "offline PROXY (keywords, not an LLM)" if report.is_proxy else "LLM"
+    kind = "offline PROXY (phrases, not an LLM)" if report.is_proxy else "LLM"
     console.print(f"SAE {report.sae_id}: {kind} labels by [bold]{report.explainer}[/], scored by {report.predictor}: "
                   f"{report.interpreted} interpreted, {report.not_interpretable} too rarely/often active, {report.errors} errors, "
                   f"{report.skipped_done} already done; {report.wall_s:.1f} s")
@@ -56,9 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     console = Console(width=None if sys.stdout.isatty() else 140)  # logs and CI: no truncated columns
     try:
-        report = run_interpretation(warehouse_of(args), args.corpus, sae_id=args.sae_id, use_llm=use_llm(args.llm),
-                                    max_features=args.max_features, config=config_from(parser, args, InterpConfig),
-                                    llm_base_url=args.llm_base_url)
+        config = config_from(parser, args, InterpConfig)
+        base_url = args.llm_base_url or config.llm_path.base_url
+        report = run_interpretation(warehouse_of(args), args.corpus, sae_id=args.sae_id, use_llm=use_llm(args.llm, base_url),
+                                    max_features=args.max_features, config=config, llm_base_url=base_url)
     except (ValueError, FileNotFoundError) as error:
         console.print(f"[red]{error}[/]")
         return 2

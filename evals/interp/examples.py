@@ -33,6 +33,8 @@ ROLES = (
     "score_pos",
     "score_neg_random",
     "score_neg_hard",
+    "explain_extra_neg_random",
+    "explain_extra_neg_hard",
 )
 ROLE_CODE = {role: code for code, role in enumerate(ROLES)}
 SCORE_ROLES = tuple(r for r in ROLES if r.startswith("score_"))
@@ -152,9 +154,10 @@ def select_positives(n_train: int, n_test: int, config: ExampleConfig, rng: np.r
     """
     if n_train < config.min_explain_positives or n_test < config.min_score_positives:
         return None
-    top = min(config.explain_top, n_train)
+    top = min(config.explain_top, n_train) if config.explain_sampling == "top" else 0
     rest = np.arange(top, n_train)
-    quantile = _stratified(rest, config.quantiles, config.explain_quantile, rng)
+    spread = config.explain_quantile + (0 if config.explain_sampling == "top" else config.explain_top)
+    quantile = _stratified(rest, config.quantiles, spread, rng)
     rest = np.setdiff1d(rest, quantile)
     extra_ranks = np.sort(rng.choice(rest, size=min(extra, len(rest)), replace=False)) if extra else rest[:0]
     score = _stratified(np.arange(n_test), config.quantiles, config.score_positives, rng)
@@ -162,8 +165,12 @@ def select_positives(n_train: int, n_test: int, config: ExampleConfig, rng: np.r
 
 
 def select_examples(corpus: Corpus, activations: Activations, latents: np.ndarray, config: ExampleConfig,
-                    extra_positives: int = 0, chunk: int = 256) -> ExampleSet:
-    """Explanation (training split) and held-out (test split) examples of every latent in ``latents``."""
+                    extra_positives: int = 0, extra_negatives: int = 0, chunk: int = 256) -> ExampleSet:
+    """Explanation (training split) and held-out (test split) examples of every latent in ``latents``.
+
+    ``extra_positives`` / ``extra_negatives`` (of each kind) are further explanation examples for
+    an explainer that reads many (the offline phrase explainer); extra hard ones rank after the others.
+    """
     rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     status: dict[int, str] = {}
     eligible = corpus.eligible
@@ -171,7 +178,7 @@ def select_examples(corpus: Corpus, activations: Activations, latents: np.ndarra
     test_pool = np.flatnonzero(eligible & corpus.in_test)
     ready: list[int] = []
     explain_means = []
-    explain_negatives = config.explain_hard_negatives + config.explain_random_negatives
+    explain_negatives = config.explain_hard_negatives + config.explain_random_negatives + 2 * extra_negatives
     score_negatives = config.score_hard_negatives + config.score_random_negatives
     for latent in latents.tolist():
         docs, values = activations.of(latent)
@@ -202,15 +209,19 @@ def select_examples(corpus: Corpus, activations: Activations, latents: np.ndarra
         similarity = np.asarray(explain_means[start:start + chunk]) @ corpus.embeddings.T
         for i, latent in enumerate(block):
             similarity[i, activations.of(latent)[0]] = -np.inf  # hard negatives must not fire
-        explain_hard = _nearest(similarity, train_pool, config.explain_hard_negatives)
+        explain_hard = _nearest(similarity, train_pool, config.explain_hard_negatives + extra_negatives)
         score_hard = _nearest(similarity, test_pool, config.score_hard_negatives)
         for i, latent in enumerate(block):
             active = activations.of(latent)[0]
             rng = np.random.default_rng([config.seed, latent, 1])
-            explain_random = _random_negatives(train_pool, active, explain_hard[i], config.explain_random_negatives, rng)
+            explain_random = _random_negatives(train_pool, active, explain_hard[i],
+                                               config.explain_random_negatives + extra_negatives, rng)
             score_random = _random_negatives(test_pool, active, score_hard[i], config.score_random_negatives, rng)
-            for role, negatives in (("explain_neg_hard", explain_hard[i]), ("score_neg_hard", score_hard[i]),
-                                    ("explain_neg_random", explain_random), ("score_neg_random", score_random)):
+            hard_end, random_end = config.explain_hard_negatives, config.explain_random_negatives
+            for role, negatives in (("explain_neg_hard", explain_hard[i][:hard_end]), ("score_neg_hard", score_hard[i]),
+                                    ("explain_neg_random", explain_random[:random_end]), ("score_neg_random", score_random),
+                                    ("explain_extra_neg_hard", explain_hard[i][hard_end:]),
+                                    ("explain_extra_neg_random", explain_random[random_end:])):
                 rows.append(_rows(latent, role, negatives, np.zeros(len(negatives))))
     if rows:
         latent_col, role_col, doc_col, act_col = (np.concatenate(c) for c in zip(*rows))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import rankdata
 
 
 def _pair(prediction, truth) -> tuple[np.ndarray, np.ndarray]:
@@ -69,6 +70,15 @@ def _average_ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def column_aurocs(positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
+    """AUROC of every column: (n_pos, C) scores of positives against (n_neg, C) of negatives."""
+    n_pos, n_neg = len(positive), len(negative)
+    if n_pos == 0 or n_neg == 0:
+        return np.full(positive.shape[1], np.nan)
+    ranks = rankdata(np.vstack([positive, negative]), axis=0)
+    return (ranks[:n_pos].sum(axis=0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
 @dataclass(frozen=True)
 class Scores:
     pearson: float
@@ -76,13 +86,25 @@ class Scores:
     auroc: float
     balanced_accuracy: float
     n_scored: int
+    auroc_random: float = float("nan")
+    """AUROC of the positives against the random negatives only."""
+    auroc_hard: float = float("nan")
+    """AUROC of the positives against the hard (nearest non-activating) negatives only."""
 
 
-def score(prediction, truth) -> Scores:
-    """All four scores over the examples that have a prediction (NaN predictions are dropped)."""
+def score(prediction, truth, hard=None) -> Scores:
+    """All scores over the examples that have a prediction (NaN predictions are dropped).
+
+    ``hard`` marks the hard negatives; with it, AUROC against random and against hard negatives
+    are reported separately (without it both are NaN).
+    """
     prediction, truth = _pair(prediction, truth)
     keep = ~np.isnan(prediction)
+    by_kind = [float("nan"), float("nan")]
     prediction, truth = prediction[keep], truth[keep]
+    if hard is not None:
+        hard = np.asarray(hard, dtype=bool)[keep] & ~truth
+        by_kind = [auroc(prediction[~hard], truth[~hard]), auroc(prediction[truth | hard], truth[truth | hard])]
     return Scores(pearson(prediction, truth), f1(prediction, truth), auroc(prediction, truth),
-                  balanced_accuracy(prediction, truth), int(keep.sum()))
+                  balanced_accuracy(prediction, truth), int(keep.sum()), *by_kind)
 

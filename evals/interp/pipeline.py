@@ -1,8 +1,8 @@
 """Label every feature of a stored SAE and score each label on held-out abstracts.
 
 Two paths share example selection, metrics and storage:
-- offline (default without an API key): contrastive keyword labels scored by a proxy
-  (``is_proxy = true``, explainer ``offline-keywords``);
+- offline (default without an API key): the best phrase of the activating abstracts, or
+  "(no clear concept)", scored by a proxy (``is_proxy = true``, explainer ``offline-phrases``);
 - LLM: an explainer model writes a label after ``FINAL:``, a predictor model rates the held-out
   abstracts in [-1, 1]; rounds of features are written atomically, so an interrupted run resumes
   where it stopped (features already complete are skipped).
@@ -24,14 +24,15 @@ from data.embeddings import store_vectors
 from data.text import text_hash
 from data.warehouse import open_reader, open_writer
 from evals.interp.config import InterpConfig, load_interp_config
-from evals.interp.examples import (READY, ROLE_CODE, SCORE_ROLES, Corpus, ExampleSet, derangement,
-                                   load_activations, load_corpus, select_examples)
-from evals.interp.keywords import EXPLAINER_NAME, TfidfIndex, explain_offline, label_text
+from evals.interp.examples import (READY, ROLE_CODE, SCORE_ROLES, Corpus, ExampleSet, load_activations, load_corpus,
+                                   select_examples)
 from evals.interp.llm_path import explain_round, predict_round
 from evals.interp.metrics import score
-from evals.interp.proxy import PREDICTOR_NAMES, calibrated_ratings, label_vectors, similarities
-from evals.interp.store import (FeatureResult, finished_latents, failed_attempts, stored_label_map, write_results,
-                                write_summary)
+from evals.interp.phrase_labels import EXPLAINER_NAME, NO_CONCEPT, PhraseLabel, explain_phrases, explanation_docs
+from evals.interp.phrases import PhraseIndex
+from evals.interp.proxy import PREDICTOR_NAMES, LabelScorer
+from evals.interp.store import (FeatureResult, failed_attempts, finished_latents, flag_duplicates, stored_label_map,
+                                write_results, write_summary)
 from evals.saes import StoredSAE, pick_sae
 from evals.interp.summary import summarise
 from evals.llm import LLMClient, LLMSettings, llm_available, usage_rows
@@ -76,18 +77,21 @@ def _score_rows(examples: ExampleSet, latent: int) -> np.ndarray:
 
 
 def _scores(examples: ExampleSet, rows: np.ndarray, ratings: np.ndarray):
+    """Held-out scores, with AUROC against random and against hard negatives apart."""
     truth = examples.role[rows] == ROLE_CODE["score_pos"]
-    return score(ratings[rows], truth)
+    return score(ratings[rows], truth, hard=examples.role[rows] == ROLE_CODE["score_neg_hard"])
 
 
 def run_interpretation(warehouse: Path, corpus_name: str, *, sae_id: int | None = None, use_llm: bool | None = None,
                        max_features: int | None = None, config: InterpConfig | None = None,
                        llm_base_url: str | None = None) -> RunReport:
-    """Interpret the features of one SAE; ``use_llm=None`` picks the LLM path iff a key is set."""
+    """Interpret the features of one SAE; ``use_llm=None`` picks the LLM path iff a key or an endpoint is set."""
     config = config or load_interp_config()
-    use_llm = llm_available() if use_llm is None else use_llm
+    llm_base_url = llm_base_url or config.llm_path.base_url
+    use_llm = llm_available(llm_base_url) if use_llm is None else use_llm
     started, clock = time.perf_counter(), Stopwatch()
     extra = 0 if use_llm else config.offline.explain_extra_positives
+    extra_negatives = 0 if use_llm else config.offline.explain_extra_negatives
     explainer = config.llm_path.explainer_model if use_llm else EXPLAINER_NAME
     with clock.phase("load"), open_reader(warehouse) as con:
         sae = pick_sae(con, corpus_name, sae_id)
@@ -98,7 +102,8 @@ def run_interpretation(warehouse: Path, corpus_name: str, *, sae_id: int | None 
     wanted = sae.n_latents if max_features is None else min(max_features, sae.n_latents)
     todo = np.array([latent for latent in range(wanted) if latent not in done], dtype=np.int64)
     with clock.phase("select examples"):
-        examples = select_examples(corpus, activations, todo, config.examples, extra_positives=extra)
+        examples = select_examples(corpus, activations, todo, config.examples, extra_positives=extra,
+                                   extra_negatives=extra_negatives)
     # Too rarely (or too often) active to hold out 10 + 10 abstracts: stored with that status, no label.
     rare = [FeatureResult(latent, s) for latent, s in examples.status.items() if s != READY]
     ready = np.array([latent for latent, s in examples.status.items() if s == READY], dtype=np.int64)
@@ -109,6 +114,7 @@ def run_interpretation(warehouse: Path, corpus_name: str, *, sae_id: int | None 
         is_proxy, usage = True, []
         predictor, results = _run_offline(warehouse, sae, corpus, examples, ready, rare, config, clock)
     with clock.phase("summarise"), open_writer(warehouse) as con:
+        flag_duplicates(con, sae.sae_id, explainer)
         summary = summarise(con, sae.sae_id, explainer, config.clean)
         summary["wall_s_last_run"] = round(time.perf_counter() - started, 1)
         write_summary(con, sae.sae_id, explainer, summary)
@@ -123,52 +129,56 @@ def run_interpretation(warehouse: Path, corpus_name: str, *, sae_id: int | None 
 def _run_offline(warehouse: Path, sae: StoredSAE, corpus: Corpus, examples: ExampleSet, ready: np.ndarray,
                  rare: list[FeatureResult], config: InterpConfig, clock: Stopwatch) -> tuple[str, list[FeatureResult]]:
     offline = config.offline
-    # The embedding scorer needs the label in the corpus's embedding space: only the local model is offline.
+    # The embedding part needs the label in the corpus's embedding space: only the local model is offline.
     scorer = offline.scorer if sae.embed_model == LOCAL_MODEL else "terms"
     predictor = PREDICTOR_NAMES[scorer]
     predictions = np.full(len(examples.latent), np.nan)
     results: list[FeatureResult] = list(rare)
     if len(ready):
-        with clock.phase("explain (TF-IDF keywords)"):
-            index = TfidfIndex.build(corpus.texts)
-            positives = [examples.doc_index[examples.of(l, "explain_pos", "explain_extra_pos")] for l in ready]
-            negatives = [examples.doc_index[examples.of(l, "explain_neg_random", "explain_neg_hard")] for l in ready]
-            labels = explain_offline(index, positives, negatives, offline.label_terms, offline.min_term_docs)
+        with clock.phase("explain (phrases)"):
+            index = PhraseIndex.build(corpus.texts, offline.max_phrase_words)
+            embedder = make_embedder("local", LOCAL_MODEL) if scorer != "terms" else None
+            label_scorer = LabelScorer(scorer, corpus, index, embedder, offline.term_weight)
+            labels = explain_phrases(index, [explanation_docs(examples, latent) for latent in ready.tolist()], offline,
+                                     label_scorer, np.random.default_rng([config.examples.seed, 5]))
         with clock.phase("score (proxy)"):
-            embedder = make_embedder("local", LOCAL_MODEL) if scorer == "embedding" else None
-            vectors = label_vectors(scorer, labels, index, embedder)
-            row_of = np.full(sae.n_latents, -1)
-            row_of[ready] = np.arange(len(ready))
-            mine = row_of[examples.latent] >= 0
-            label_rows = row_of[examples.latent[mine]]
-            # Random-label baseline: feature i is scored with the label of feature borrowed[i] != i.
-            borrowed = derangement(len(ready), np.random.default_rng([config.examples.seed, 7])) if len(ready) > 1 else None
-
-            def ratings_with(rows: np.ndarray) -> np.ndarray:
-                ratings = np.full(len(examples.latent), np.nan)
-                similarity = similarities(scorer, vectors, rows, examples.doc_index[mine], corpus, index)
-                ratings[mine] = calibrated_ratings(similarity, examples.latent[mine], examples.role[mine])
-                return ratings
-
-            ratings = ratings_with(label_rows)
-            baseline = ratings_with(borrowed[label_rows]) if borrowed is not None else None
-            for i, latent in enumerate(ready.tolist()):
-                rows = _score_rows(examples, latent)
-                predictions[rows] = ratings[rows]
-                results.append(FeatureResult(
-                    latent, "complete", label=label_text(labels[i]) or None,
-                    reasoning=f"contrastive TF-IDF keywords of {len(positives[i])} activating vs {len(negatives[i])} "
-                              f"non-activating explanation abstracts; scored by {predictor}",
-                    scores=_scores(examples, rows, ratings),
-                    baseline=_scores(examples, rows, baseline) if baseline is not None else None,
-                ))
+            named = np.array([label.named for label in labels])
+            ratings, baseline = label_scorer.ratings(examples, ready[named], [label.label for label in labels if label.named],
+                                                     np.random.default_rng([config.examples.seed, 7]))
+            results += _offline_results(examples, ready, labels, ratings, baseline, predictions, predictor)
     with clock.phase("write"), open_writer(warehouse) as con:
         write_results(con, sae.sae_id, EXPLAINER_NAME, predictor, True, results, examples, predictions, corpus,
                       config.clean)
-        if len(ready) and scorer == "embedding":  # `just report` scores these labels again: cache their vectors
-            named = [i for i, terms in enumerate(labels) if label_text(terms)]
-            store_vectors(con, LOCAL_MODEL, [text_hash(label_text(labels[i])) for i in named], np.asarray(vectors)[named])
+        if len(ready) and embedder is not None:  # `just report` scores these labels again: cache their vectors
+            texts = sorted({label.label for label in labels if label.named})
+            if texts:
+                embedded, _ = label_scorer.vectors(texts)
+                store_vectors(con, LOCAL_MODEL, [text_hash(text) for text in texts], np.asarray(embedded))
     return predictor, results
+
+
+def _offline_results(examples: ExampleSet, ready: np.ndarray, labels: list[PhraseLabel], ratings: np.ndarray,
+                     baseline: np.ndarray | None, predictions: np.ndarray, predictor: str) -> list[FeatureResult]:
+    """One result per ready feature; a "(no clear concept)" feature keeps its rejected candidate in the reasoning."""
+    results = []
+    for latent, label in zip(ready.tolist(), labels):
+        check = (f"check half: AUROC {label.check[0]:.2f} vs random, {label.check[1]:.2f} vs hard negatives; "
+                 f"another feature's label {label.baseline[0]:.2f} / {label.baseline[1]:.2f}")
+        if not label.named:
+            why = f"best candidate {label.candidate!r} does not beat the other-label baseline ({check})" \
+                if label.candidate else "no specific phrase is shared by enough activating abstracts"
+            results.append(FeatureResult(latent, "complete", label=NO_CONCEPT, reasoning=why))
+            continue
+        rows = _score_rows(examples, latent)
+        predictions[rows] = ratings[rows]
+        results.append(FeatureResult(
+            latent, "complete", label=label.label,
+            reasoning=f"best of the phrases of the activating explanation abstracts (select half: mean AUROC "
+                      f"{label.select_score:.2f}); {check}; scored by {predictor}",
+            scores=_scores(examples, rows, ratings),
+            baseline=_scores(examples, rows, baseline) if baseline is not None else None,
+        ))
+    return results
 
 
 def _run_llm(warehouse: Path, corpus_name: str, sae: StoredSAE, corpus: Corpus, examples: ExampleSet,
@@ -184,13 +194,19 @@ def _run_llm(warehouse: Path, corpus_name: str, sae: StoredSAE, corpus: Corpus, 
     with open_reader(warehouse) as con:
         stored_labels = stored_label_map(con, sae.sae_id, settings.explainer_model)
         retry_tags = failed_attempts(con, sae.sae_id, settings.explainer_model)
+    label_scorer = None
+    if settings.candidates > 1 and len(ready):  # candidates are compared by the offline proxy on explanation examples
+        scorer = config.offline.scorer if sae.embed_model == LOCAL_MODEL else "terms"
+        label_scorer = LabelScorer(scorer, corpus, PhraseIndex.build(corpus.texts, config.offline.max_phrase_words),
+                                   make_embedder("local", LOCAL_MODEL) if scorer != "terms" else None,
+                                   config.offline.term_weight)
     all_results: list[FeatureResult] = []
     pending_rare = list(rare)
     rounds = [ready[i:i + settings.features_per_batch] for i in range(0, len(ready), settings.features_per_batch)] or [ready]
     for round_latents in rounds:
         with clock.phase("explain (LLM)"):
             results = explain_round(clients["explainer"], corpus_name, corpus, examples, round_latents, settings,
-                                    config.examples.seed, retry_tags)
+                                    config.examples.seed, retry_tags, label_scorer)
         with clock.phase("score (LLM)"):
             predictions = predict_round(clients["predictor"], corpus_name, corpus, examples, results, settings,
                                         config.examples.seed, stored_labels)

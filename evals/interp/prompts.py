@@ -5,6 +5,7 @@ counted as a parse failure by the caller.
 """
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -22,8 +23,12 @@ def _clip(text: str, max_chars: int) -> str:
 
 
 def explain_messages(corpus_name: str, positives: list[tuple[float, str]], negatives: list[str],
-                     max_chars: int = 1500) -> list[dict[str, str]]:
-    """The explainer request: activating abstracts with values (strongest first), then zero ones."""
+                     max_chars: int = 1500, candidates: int = 1) -> list[dict[str, str]]:
+    """The explainer request: activating abstracts with values (strongest first), then zero ones.
+
+    With ``candidates`` > 1 the model is asked for that many alternative labels, best first, as
+    JSON (``CANDIDATES_SCHEMA``) and, for a model that ignores the format, as ``FINAL:`` lines.
+    """
     domain = DOMAINS.get(corpus_name, "science")
     shown = SEPARATOR.join(f"Activation: {value:.3f}\n{_clip(text, max_chars)}" for value, text in positives)
     zero = SEPARATOR.join(_clip(text, max_chars) for text in negatives)
@@ -39,9 +44,72 @@ def explain_messages(corpus_name: str, positives: list[tuple[float, str]], negat
         "2. Strike any that also appear in the non-activating abstracts.\n"
         "3. Choose the right granularity (Occam's razor): specific enough to exclude the non-activating "
         "abstracts, general enough to cover the activating ones.\n"
-        "4. End with one line `FINAL: <label of 1-8 words>`."
+        + ("4. End with one line `FINAL: <label of 1-8 words>`." if candidates == 1 else
+           f"4. Give {candidates} different candidate labels of 1-8 words each, the most likely first. Name the "
+           "specific concept: never answer with a generic topic, a keyword list or 'presence of ...'.\n"
+           f'Answer as JSON: {{"reasoning": "<steps 1-3>", "candidates": [<{candidates} labels>]}}; if you cannot '
+           f"write JSON, end with {candidates} lines `FINAL: <label>`.")
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+CANDIDATES_SCHEMA = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "feature_labels",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": {"reasoning": {"type": "string"}, "candidates": {"type": "array", "items": {"type": "string"}}},
+            "required": ["reasoning", "candidates"],
+            "additionalProperties": False,
+        },
+    },
+}
+"""OpenAI-style structured output (``response_format``); Ollama, the llama.cpp server and vLLM accept it too."""
+_JSON_OBJECT = re.compile(r"\{.*\}", re.S)
+_LISTED = re.compile(r"^\s*(?:\d+[.)]|[-*])\s+(.+)$")
+
+
+def parse_candidates(text: str) -> list[str]:
+    """Candidate labels from any of: the JSON object asked for (also inside prose or a code fence),
+    ``FINAL:`` lines, or, failing both, a numbered or bulleted list. Empty when none is readable."""
+    text = text or ""
+    match = _JSON_OBJECT.search(text)
+    if match:
+        try:
+            found = json.loads(match.group(0))
+        except json.JSONDecodeError:
+            found = None
+        listed = next((found[key] for key in ("candidates", "labels", "explanations")
+                       if isinstance(found, dict) and isinstance(found.get(key), list)), None)
+        if listed is not None:
+            return _tidy([str(item) for item in listed])
+    finals = _FINAL.findall(text)
+    if finals:
+        return _tidy(finals)
+    return _tidy([m.group(1) for line in text.splitlines() if (m := _LISTED.match(line))])
+
+
+def _tidy(labels: list[str]) -> list[str]:
+    out = []
+    for label in labels:
+        words = label.strip().strip("*_`\"' .").strip().split()
+        if words and " ".join(words[:MAX_LABEL_WORDS]) not in out:
+            out.append(" ".join(words[:MAX_LABEL_WORDS]))
+    return out
+
+
+_DOMAIN_SUFFIX = re.compile(r"\s+in\s+(?:astronomy|astrophysics|astronomical|astrophysical|physics|computer science|cs|"
+                            r"machine learning)\s*$", re.IGNORECASE)
+_GENERIC = re.compile(r"\b(?:keywords?|topics?|concepts?|presence)\b|['\"][a-z]['\"]", re.IGNORECASE)
+
+
+def filtered_label(label: str) -> str | None:
+    """The paper's label filter: domain suffixes ("... in astronomy") stripped; None for a generic
+    label (it names a "topic", "keyword", "concept" or "presence", or quotes a single letter)."""
+    label = _DOMAIN_SUFFIX.sub("", label).strip()
+    return None if not label or _GENERIC.search(label) else label
 
 
 def parse_label(text: str) -> str | None:

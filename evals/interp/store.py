@@ -12,6 +12,7 @@ from data.warehouse import insert_arrow, transaction
 from evals.interp.config import CleanConfig
 from evals.interp.examples import ROLES, Corpus, ExampleSet
 from evals.interp.metrics import Scores
+from evals.interp.phrase_labels import duplicate_of
 
 DONE_STATUSES = ("complete", "too_few_active", "too_few_inactive")
 
@@ -91,6 +92,8 @@ def write_results(con: duckdb.DuckDBPyConnection, sae_id: int, explainer: str, p
         "reasoning": pa.array([r.reasoning for r in results], pa.string()),
         **{name: metric(name, "scores") for name in ("pearson", "f1", "auroc", "balanced_accuracy")},
         **{f"random_{name}": metric(name, "baseline") for name in ("pearson", "f1", "auroc", "balanced_accuracy")},
+        **{name: metric(name, "scores") for name in ("auroc_random", "auroc_hard")},
+        **{f"random_{name}": metric(name, "baseline") for name in ("auroc_random", "auroc_hard")},
         "n_scored": pa.array([r.scores.n_scored if r.scores else None for r in results], pa.int32()),
         "parse_failures": pa.array([r.parse_failures for r in results], pa.int32()),
         "status": pa.array([r.status for r in results]),
@@ -123,6 +126,27 @@ def write_results(con: duckdb.DuckDBPyConnection, sae_id: int, explainer: str, p
             insert_arrow(con, "interp_examples", example_rows, order_by="latent, role, activation DESC")
     finally:
         con.unregister("_done_latents")
+
+
+def flag_duplicates(con: duckdb.DuckDBPyConnection, sae_id: int, explainer: str) -> int:
+    """Point every near-duplicate label of this explainer at the latent that keeps it (the best
+    scored one); returns how many are flagged."""
+    rows = con.execute(
+        "SELECT latent, label, (auroc_random + auroc_hard) / 2 FROM interpretations "
+        "WHERE sae_id = ? AND explainer = ? AND status = 'complete' AND label IS NOT NULL ORDER BY latent",
+        [sae_id, explainer],
+    ).fetchall()
+    flagged = duplicate_of([r[0] for r in rows], [r[1] for r in rows], [np.nan if r[2] is None else r[2] for r in rows])
+    table = pa.table({"latent": pa.array(list(flagged), pa.int32()), "keeper": pa.array(list(flagged.values()), pa.int32())})
+    with transaction(con):
+        con.execute("UPDATE interpretations SET duplicate_of = NULL WHERE sae_id = ? AND explainer = ?", [sae_id, explainer])
+        con.register("_duplicates", table)
+        try:
+            con.execute("UPDATE interpretations SET duplicate_of = d.keeper FROM _duplicates d "
+                        "WHERE sae_id = ? AND explainer = ? AND interpretations.latent = d.latent", [sae_id, explainer])
+        finally:
+            con.unregister("_duplicates")
+    return len(flagged)
 
 
 def write_summary(con: duckdb.DuckDBPyConnection, sae_id: int, explainer: str, summary: dict) -> None:

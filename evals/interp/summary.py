@@ -5,8 +5,9 @@ import duckdb
 import numpy as np
 
 from evals.interp.config import CleanConfig
+from evals.interp.phrase_labels import NO_CONCEPT
 
-METRICS = ("pearson", "f1", "auroc", "balanced_accuracy")
+METRICS = ("pearson", "f1", "auroc", "balanced_accuracy", "auroc_random", "auroc_hard")
 
 
 def _quartiles(values: np.ndarray) -> dict[str, float | None]:
@@ -25,11 +26,12 @@ def summarise(con: duckdb.DuckDBPyConnection, sae_id: int, explainer: str, clean
     table = con.execute(
         """
         SELECT i.pearson, i.f1, i.auroc, i.balanced_accuracy, i.random_pearson, i.random_f1, i.random_auroc,
-               i.random_balanced_accuracy, l.density, coalesce(i.clean, false)::DOUBLE AS clean, i.parse_failures
+               i.random_balanced_accuracy, i.auroc_random, i.auroc_hard, i.random_auroc_random, i.random_auroc_hard,
+               (i.label = ?)::DOUBLE AS no_concept, (i.duplicate_of IS NOT NULL)::DOUBLE AS duplicate, l.density, coalesce(i.clean, false)::DOUBLE AS clean, i.parse_failures
         FROM interpretations i LEFT JOIN latents l ON l.sae_id = i.sae_id AND l.latent = i.latent
         WHERE i.sae_id = ? AND i.explainer = ? AND i.status = 'complete'
         """,
-        [sae_id, explainer],
+        [NO_CONCEPT, sae_id, explainer],
     ).fetchnumpy()
     counts = dict(con.execute(
         "SELECT status, count(*) FROM interpretations WHERE sae_id = ? AND explainer = ? GROUP BY status",
@@ -37,7 +39,9 @@ def summarise(con: duckdb.DuckDBPyConnection, sae_id: int, explainer: str, clean
     ).fetchall())
     # fetchnumpy returns masked arrays where there are NULLs (undefined scores): keep them NaN.
     column = {name: np.ma.filled(np.ma.asarray(table[name]).astype(np.float64), np.nan) for name in table}
-    summary: dict = {"features": counts, "scored": int(len(column["pearson"]))}
+    summary: dict = {"features": counts, "scored": int((~np.isnan(column["auroc"])).sum()),
+                     "no_clear_concept": int(np.nansum(column["no_concept"])),
+                     "near_duplicates": int(np.nansum(column["duplicate"]))}
     for name in METRICS:
         summary[name] = _quartiles(column[name])
         summary[f"random_{name}"] = _quartiles(column[f"random_{name}"])
@@ -45,5 +49,10 @@ def summarise(con: duckdb.DuckDBPyConnection, sae_id: int, explainer: str, clean
     scored = max(len(column["clean"]), 1)
     summary["clean_fraction"] = round(float(column["clean"].sum()) / scored, 4)
     summary["random_clean_fraction"] = round(float(random_clean.sum()) / scored, 4)
+    # A label beats its baseline when its mean AUROC (random, hard negatives) is higher than the borrowed label's.
+    own = (column["auroc_random"] + column["auroc_hard"]) / 2
+    borrowed = (column["random_auroc_random"] + column["random_auroc_hard"]) / 2
+    both = ~np.isnan(own) & ~np.isnan(borrowed)
+    summary["beats_baseline_fraction"] = round(float((own[both] > borrowed[both]).mean()), 4) if both.any() else None
     summary["parse_failures"] = int(np.nansum(column["parse_failures"]))
     return summary

@@ -1,8 +1,9 @@
 """Labels on the test split: does a feature's stored label pick out the test documents it fires on?
 
-The scorer is interpretation's offline proxy (evals/interp/proxy.py), whoever wrote the label (an
-LLM or the keyword explainer): the cosine between the label text's embedding and a document's
-embedding (corpora embedded with the local MiniLM; other models: TF-IDF term match). Per labelled
+The scorer is interpretation's offline proxy (evals/interp/proxy.py, ``offline.scorer``), whoever
+wrote the label (an LLM or the phrase explainer): by default the cosine between the label text's
+embedding and a document's embedding plus the term match of the label's words (corpora embedded
+with another model than the local MiniLM: term match only). Labels "(no clear concept)" are not scored. Per labelled
 feature active on at least ``min_positives`` test documents, with its positives = every test
 document it fires on:
 - AUROC against random negatives: every test document it does not fire on (the expectation of a
@@ -27,9 +28,10 @@ from data.embed.local import LOCAL_MODEL
 from data.text import text_hash
 from evals.interp.config import InterpConfig
 from evals.interp.examples import derangement, load_corpus
-from evals.interp.keywords import TfidfIndex
+from evals.interp.phrases import PhraseIndex
 from evals.interp.metrics import auroc
-from evals.interp.proxy import PREDICTOR_NAMES, label_vectors, similarity_matrix
+from evals.interp.phrase_labels import NO_CONCEPT
+from evals.interp.proxy import PREDICTOR_NAMES, LabelScorer
 from evals.report.inputs import ReportInputs
 
 
@@ -44,8 +46,9 @@ class StoredLabels:
 
 
 def stored_labels(con: duckdb.DuckDBPyConnection, sae_id: int) -> StoredLabels:
+    # A feature labelled "(no clear concept)" names nothing: it is not scored as if it did.
     rows = con.execute("SELECT latent, label, explainer, coalesce(clean, false) FROM best_labels WHERE sae_id = ? "
-                       "ORDER BY latent", [sae_id]).fetchall()
+                       "AND label <> ? ORDER BY latent", [sae_id, NO_CONCEPT]).fetchall()
     return StoredLabels(np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows], [r[2] for r in rows],
                         np.array([r[3] for r in rows], dtype=bool))
 
@@ -78,8 +81,7 @@ def embedded_labels(con: duckdb.DuckDBPyConnection, labels: list[str]) -> tuple[
     missing = sorted({h: label for h, label in zip(hashes, labels) if h not in known}.items())
     new = NewLabelVectors()
     if missing:
-        # label_vectors embeds label_text(terms): one "term" per label keeps the label text as it is.
-        fresh = label_vectors("embedding", [[label] for _, label in missing], embedder=make_embedder("local", LOCAL_MODEL))
+        fresh = make_embedder("local", LOCAL_MODEL).embed([label for _, label in missing])
         new = NewLabelVectors(LOCAL_MODEL, [h for h, _ in missing], np.asarray(fresh, dtype=np.float32))
         known.update(zip(new.hashes, new.vectors))
     return np.stack([known[h] for h in hashes]), new
@@ -106,13 +108,13 @@ def label_section(con: duckdb.DuckDBPyConnection, inputs: ReportInputs, labels: 
     texts = [labels.label[i] for i in scored]
     corpus = load_corpus(con, inputs.sae.embed_model, 0)  # interp's view of the corpus: unit vectors, texts
     test_docs = np.searchsorted(corpus.doc_ids, inputs.doc_ids[test])
-    new, index = NewLabelVectors(), None
-    if scorer == "embedding":
-        vectors, new = embedded_labels(con, texts)
-    else:
-        index = TfidfIndex.build(corpus.texts)
-        vectors = label_vectors("terms", [text.split(", ") for text in texts], index)  # keyword labels: ", "-joined terms
-    similarity = similarity_matrix(scorer, vectors, test_docs, corpus, index)  # (test docs, scored labels)
+    new = NewLabelVectors()
+    label_scorer = LabelScorer(scorer, corpus, PhraseIndex.build(corpus.texts, interp.offline.max_phrase_words),
+                               term_weight=interp.offline.term_weight)
+    if scorer != "terms":
+        embedded, new = embedded_labels(con, texts)
+        label_scorer.remember(texts, embedded)
+    similarity = label_scorer.similarity_matrix(label_scorer.vectors(texts), test_docs)  # (test docs, scored labels)
     hard = _hard_negatives(corpus.embeddings[test_docs], [positives_of[int(labels.latent[i])] for i in scored], hard_negatives)
     borrowed = derangement(len(scored), np.random.default_rng([seed, 7]))
     results = np.full((len(scored), 4), np.nan)  # label random, label hard, baseline random, baseline hard

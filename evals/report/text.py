@@ -59,7 +59,7 @@ def format_card(report: dict) -> str:
               f"{_num(r['label_auroc_hard_median']):>8}  {_num(r['label_baseline_auroc_hard_median']):>20}",
               f"  label beats its baseline             {_num(r['label_beats_baseline_fraction'])} of features (random negatives), "
               f"{_num(r['label_beats_baseline_hard_fraction'])} (hard negatives)",
-              f"  clean features                       {_num(r['clean_count'])} (interpretation's stored verdict: Pearson and F1 >= 0.8, density < 0.2)",
+              f"  clean features                       {_num(r['clean_count'])} (interpretation's stored verdict, conf/interp.yaml `clean`)",
               f"  explainers                           " + (", ".join(f"{e}: {n:,}" for e, n in r["label_explainers"].items()) or "none"),
               "",
               f"Retrieval fidelity (the {_num(r['fidelity_queries'])} test documents as queries; top 10 over reconstructions vs originals)",

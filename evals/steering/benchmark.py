@@ -240,7 +240,8 @@ def pareto_front(points: list[dict], metric: str) -> list[dict]:
 
 
 def summarise(run: BenchmarkRun, config: SteeringBenchConfig) -> dict:
-    """Headline (per-query paired comparison, judge, tests) plus per-(method, u, d) means and Pareto fronts."""
+    """``headline`` (judge, per-query paired comparison, tests; keys in the README) plus per-query values,
+    per-(method, u, d) means and Pareto fronts."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in run.rows:
         groups[(row["method"], row["u"], row["d"])].append(row)
@@ -260,12 +261,19 @@ def summarise(run: BenchmarkRun, config: SteeringBenchConfig) -> dict:
             "n_judged": sum(v["up_correct"] is not None for v in verdicts),
         })
     sae_points = [p for p in points if p["method"] == "sae"]
-    return {
-        "run_id": run.run_id,
+    paired = paired_summary(run.rows, config, run.rewrite_method)
+    per_query, path = paired.pop("per_query"), paired.pop("paired_path")
+    headline = {
         "judge": run.judge,
         "judge_sae_id": json.loads(run.rows[0]["judge"])["judge_sae_id"] if run.rows else None,
         "llm_judge": config.judge_model if any(p["n_judged"] for p in points) else None,
-        **paired_summary(run.rows, config, run.rewrite_method),
+        **paired,
+    }
+    return {
+        "run_id": run.run_id,
+        "headline": headline,  # scalars only: what `just report` and the dashboard show
+        "paired_path": path,
+        "per_query": per_query,
         "points": points,
         "sae_front_up": pareto_front(sae_points, "up_success"),
         "sae_front_down": pareto_front(sae_points, "down_success"),

@@ -5,17 +5,24 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from jsonargparse import ArgumentParser
 from rich.console import Console
 from rich.table import Table
-
-from jsonargparse import ArgumentParser
 
 from data.commands import command_parser, config_from, entry_point, warehouse_of
 from data.settings import artifacts_dir
 from data.warehouse import open_reader, open_writer
 from evals.llm import LLMClient, LLMSettings, llm_available
 from evals.saes import pick_sae
-from evals.steering.benchmark import BenchmarkRun, Evidence, default_queries, read_queries, run_benchmark, store_run, summarise
+from evals.steering.benchmark import (
+    BenchmarkRun,
+    Evidence,
+    default_queries,
+    read_queries,
+    run_benchmark,
+    store_run,
+    summarise,
+)
 from evals.steering.concept_judge import build_judge, ensure_judge_sae, stored_seed
 from evals.steering.config import DEFAULT_PATH, SteeringBenchConfig
 from evals.steering.features import load_active_docs, load_catalog, load_doc_latents
@@ -97,8 +104,9 @@ def fmt_p(value) -> str:
 
 def print_report(report: SteeringReport, console: Console) -> None:
     s = report.summary
-    console.print(f"judge: {s['judge']}" + (f"; LLM judge {s['llm_judge']}" if s["llm_judge"] else ""))
-    table = Table(title=f"steering benchmark {s['run_id']}: {s['n_queries']} queries; success judged by SAE {s['judge_sae_id']}; "
+    h = s["headline"]
+    console.print(f"judge: {h['judge']}" + (f"; LLM judge {h['llm_judge']}" if h["llm_judge"] else ""))
+    table = Table(title=f"steering benchmark {s['run_id']}: {h['n_queries']} queries; success judged by SAE {h['judge_sae_id']}; "
                         "control = same cos(q, q') towards a random feature")
     for column in ("method", "u", "d", "cos(q,q')", "up", "up ctrl", "up self", "down (n)", "down ctrl", "overlap", "LLM up/down (n)"):
         table.add_column(column, justify="right")
@@ -116,17 +124,17 @@ def print_report(report: SteeringReport, console: Console) -> None:
                       fmt(p["overlap"]), judged)
     console.print(table)
     console.print(
-        f"SAE along {s['paired_path']} at each query's matched cos (mean {fmt(s['matched_cos'])}), {s['n_queries']} queries: "
-        f"up-success {fmt(s['up_success_sae'])} vs drift control {fmt(s['up_success_control'])} (Wilcoxon p {fmt_p(s['up_vs_control_p'])}; "
-        f"beats control: {s['sae_beats_control']}); self-judged it would read {fmt(s['up_success_sae_self_judged'])}; "
-        f"down-success net of control {fmt(s['down_success_net_sae'])} over {s['n_down']} queries (p {fmt_p(s['down_net_p'])})"
+        f"SAE along {s['paired_path']} at each query's matched cos (mean {fmt(h['matched_cos'])}), {h['n_queries']} queries: "
+        f"up-success {fmt(h['up_success_sae'])} vs drift control {fmt(h['up_success_control'])} (Wilcoxon p {fmt_p(h['up_vs_control_p'])}; "
+        f"beats control: {h['sae_beats_control']}); self-judged it would read {fmt(h['up_success_sae_self_judged'])}; "
+        f"down-success net of control {fmt(h['down_success_net_sae'])} over {h['n_down']} queries (p {fmt_p(h['down_net_p'])})"
     )
-    if s["rewrite_method"]:
+    if h["rewrite_method"]:
         console.print(
-            f"paired vs {s['rewrite_method']} ({s['n_paired']} queries, same cos each): up-success SAE {fmt(s['up_success_sae_paired'])} "
-            f"vs rewrite {fmt(s['up_success_rewrite'])}; {s['queries_better']} queries better, {s['queries_worse']} worse, "
-            f"{s['queries_tied']} tied; Wilcoxon p {fmt_p(s['wilcoxon_p'])} (beats rewrite: {s['sae_beats_rewrite']}); "
-            f"down net of control SAE {fmt(s['down_success_net_sae'])} vs rewrite {fmt(s['down_success_net_rewrite'])} (p {fmt_p(s['wilcoxon_p_down'])})"
+            f"paired vs {h['rewrite_method']} ({h['n_paired']} queries, same cos each): up-success SAE {fmt(h['up_success_sae_paired'])} "
+            f"vs rewrite {fmt(h['up_success_rewrite'])}; {h['queries_better']} queries better, {h['queries_worse']} worse, "
+            f"{h['queries_tied']} tied; Wilcoxon p {fmt_p(h['wilcoxon_p'])} (beats rewrite: {h['sae_beats_rewrite']}); "
+            f"down net of control SAE {fmt(h['down_success_net_sae'])} vs rewrite {fmt(h['down_success_net_rewrite'])} (p {fmt_p(h['wilcoxon_p_down'])})"
         )
     else:
         console.print("no SAE-vs-rewrite comparison: no rewrite ran (the up features have no labels; run `just interpret <corpus>` first)")

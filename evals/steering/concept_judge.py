@@ -119,7 +119,8 @@ def ensure_judge_sae(path: str | Path, con_factory, steering: StoredSAE, config:
         if found is not None:
             return found
         overrides = judge_training_overrides(con, steering, seed, config.judge_max_steps)
-    from trainer.api import train_sae  # trainer's public entry point; imported only when a judge must be trained
+    # the trainer's public entry point, imported only when a judge must be trained
+    from trainer.api import train_sae
 
     log(f"training the judge SAE (SAE {steering.sae_id}'s configuration, seed {seed}, {overrides['max_steps']} steps); "
         "it is stored and reused by later runs")

@@ -109,7 +109,7 @@ def load_active_docs(con: duckdb.DuckDBPyConnection, sae_id: int, latents: list[
     """For each latent, the documents where it is active (the ``activations`` table)."""
     rows = con.execute(
         "SELECT latent, list(doc_id) FROM activations WHERE sae_id = ? AND value > 0 AND list_contains(?, latent) GROUP BY latent",
-        [sae_id, sorted(set(int(latent) for latent in latents))],
+        [sae_id, sorted({int(latent) for latent in latents})],
     ).fetchall()
     found = {latent: frozenset(docs) for latent, docs in rows}
     return {int(latent): found.get(int(latent), frozenset()) for latent in latents}

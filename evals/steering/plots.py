@@ -58,6 +58,6 @@ def write_figure(figure: go.Figure, stem: Path) -> tuple[Path, Path | None, str 
     png = stem.with_suffix(".png")
     try:
         figure.write_image(png)
-    except Exception as error:  # kaleido needs a Chrome/Chromium; say why and keep the HTML
+    except Exception as error:  # noqa: BLE001 - kaleido needs a Chrome/Chromium; say why and keep the HTML
         return html, None, f"PNG export failed ({type(error).__name__}: {error}); install Chromium or set BROWSER_PATH"
     return html, png, None

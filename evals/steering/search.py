@@ -19,7 +19,12 @@ from data.embed import Embedder, make_embedder
 from data.embeddings import load_embeddings
 from data.warehouse import open_reader
 from evals.saes import StoredSAE, complete_sae
-from evals.steering.errors import DegenerateQuery, EmptyQuery, ModelMismatch, SteeringError
+from evals.steering.errors import (
+    DegenerateQuery,
+    EmptyQuery,
+    ModelMismatch,
+    SteeringError,
+)
 from evals.steering.index import DocumentIndex
 from evals.steering.interventions import add_directions, clamp_latents
 from trainer.sae import TopKSAE
@@ -55,7 +60,7 @@ class SteerableSearch:
     def from_parts(
         cls, info: StoredSAE, sae: TopKSAE, doc_ids: np.ndarray, matrix: np.ndarray,
         embedder: Embedder | None = None, candidates: int = 1024,
-    ) -> "SteerableSearch":
+    ) -> SteerableSearch:
         """Build from already-loaded parts (benchmarks on synthetic data, evaluations that hold them)."""
         search = cls.__new__(cls)
         search._setup(info, sae, doc_ids, matrix, embedder, candidates)

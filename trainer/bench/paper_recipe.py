@@ -52,12 +52,13 @@ class PaperAutoencoder(nn.Module):
 
     @torch.no_grad()
     def remove_parallel_decoder_grad(self) -> None:
+        assert self.W_dec.grad is not None  # called after backward
         parallel = (self.W_dec.grad * self.W_dec).sum(dim=0, keepdim=True)
         self.W_dec.grad -= parallel * self.W_dec
 
     @torch.no_grad()
     def normalise_decoder(self) -> None:
-        self.W_dec /= self.W_dec.norm(dim=0, keepdim=True)
+        self.W_dec.div_(self.W_dec.norm(dim=0, keepdim=True))
 
     def train_step(self, x: torch.Tensor, dead_mask: torch.Tensor, optimiser: torch.optim.Optimizer) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """backward, project the decoder gradient, clip at 1.0, Adam, renormalise: the paper's step.

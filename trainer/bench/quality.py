@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +76,7 @@ def compare(vectors: torch.Tensor, cfg: QualityConfig) -> Table:
     fast.init_b_pre(train)
     paper = PaperAutoencoder(d, cfg.n_latents, cfg.k, k_aux=2 * cfg.k)
     paper.copy_from(fast)
-    runs = {
+    runs: dict[str, tuple[torch.nn.Module, torch.optim.Optimizer, Callable[..., None]]] = {
         "this trainer (fast path)": (fast, torch.optim.Adam(fast.parameters(), lr=cfg.lr, fused=True), _trainer_step),
         "paper recipe": (paper, torch.optim.Adam(paper.parameters(), lr=cfg.lr, fused=True), _paper_step),
     }

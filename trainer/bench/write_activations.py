@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     latents, values, rows = synthetic_codes(args.docs, args.k, args.latents)
     doc_ids = np.arange(args.docs, dtype=np.int32) * 3 + 7  # warehouse ids are not row numbers
-    results = []
+    results: list[tuple[str, float, float, bool, float]] = []
     with tempfile.TemporaryDirectory() as folder:
         for name, run in variants(doc_ids, latents, values, rows).items():
             if any(name.startswith(prefix) for prefix in args.skip):
