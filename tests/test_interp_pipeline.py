@@ -207,10 +207,12 @@ def test_llm_path_end_to_end_against_fake_server(trained_astro_copy, fake_openai
     assert rows[failing][1] == "error" and "FINAL" in rows[failing][9]
     for latent in set(latents) - {failing, garbled}:
         label, status, pearson_r, f1_score, auroc, random_auroc, failures, n_scored, is_proxy, _ = rows[latent]
-        assert (label, status, failures, n_scored, is_proxy) == (f"synthetic feature {latent}", "complete", 0, 20, False)
+        held_out = len(examples.of(latent, "score_pos", "score_neg_random", "score_neg_hard"))  # 5-10 test positives + 10
+        assert (label, status, failures, n_scored, is_proxy) == (f"synthetic feature {latent}", "complete", 0, held_out, False)
         assert pearson_r == pytest.approx(1.0) and f1_score == 1.0 and auroc == 1.0
         assert random_auroc < 1.0  # another feature's label does not predict this one
-    assert rows[garbled][6] == 5 and rows[garbled][7] == 15 and nulls == 5  # unreadable: counted, stored NULL
+    garbled_held_out = len(examples.of(garbled, "score_pos", "score_neg_random", "score_neg_hard"))
+    assert rows[garbled][6] == 5 and rows[garbled][7] == garbled_held_out - 5 and nulls == 5  # unreadable: counted, stored NULL
     assert cached == len(fake_openai.requests["chat"]) - 4  # every answered request (the faults were retried)
     explain_prompts = [r["messages"][-1]["content"] for r in fake_openai.requests["chat"] if "FINAL" in r["messages"][-1]["content"]]
     assert all("Activation: " in p and "NON-ACTIVATING ABSTRACTS" in p for p in explain_prompts)
