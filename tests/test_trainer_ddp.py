@@ -20,7 +20,8 @@ from trainer.api import train_sae
 from trainer.checkpoint import load_sae_from_warehouse
 from trainer.sae import TopKSAE
 
-RUN = dict(n_latents=96, k=8, batch_size=256, max_steps=8, lr=1e-3, dead_after_samples=1024)
+# plain top-k: BatchTopK selects per rank (top k x local batch), so it is not meant to equal one process
+RUN = dict(n_latents=96, k=8, batch_size=256, max_steps=8, lr=1e-3, dead_after_samples=1024, batch_topk=False)
 
 
 def flags(run: dict) -> list[str]:
