@@ -19,7 +19,8 @@ FAST = {"max_steps": 3, "val_check_interval": 1, "batch_size": 128, "enable_prog
 def test_sweep_trains_every_cell_judges_it_and_stores_one_recommendation(astro_warehouse, tmp_path, capsys):
     grid = tmp_path / "grid.yaml"
     grid.write_text(yaml.safe_dump({
-        "architectures": {"topk": {}, "batchtopk": {"batch_topk": True}, "matryoshka": {"matryoshka": [0.25]}},
+        "architectures": {"topk": {"batch_topk": False}, "batchtopk": {"batch_topk": True},
+                          "matryoshka": {"batch_topk": False, "matryoshka": [0.25]}},
         "expansion": [0.25], "k": [4, 8], "overrides": FAST,
     }, sort_keys=False))
     assert main(["astro", "--grid", str(grid), "--warehouse", str(astro_warehouse)]) == 0

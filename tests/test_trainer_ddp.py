@@ -25,7 +25,7 @@ RUN = dict(n_latents=96, k=8, batch_size=256, max_steps=8, lr=1e-3, dead_after_s
 
 
 def flags(run: dict) -> list[str]:
-    sections = {"n_latents": "model", "k": "model", "lr": "model", "dead_after_samples": "model",
+    sections = {"n_latents": "model", "k": "model", "lr": "model", "dead_after_samples": "model", "batch_topk": "model",
                 "batch_size": "data", "max_steps": "trainer"}
     return [arg for key, value in run.items() for arg in (f"--{sections[key]}.{key}", str(value))]
 
