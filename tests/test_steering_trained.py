@@ -50,7 +50,7 @@ def test_fidelity_of_every_sae_is_stored_and_reconstructions_match_the_sae(train
         doc_ids, original = load_embeddings(con, info.embed_model)
         rebuilt = reconstruct_documents(con, info, doc_ids, sae.W_dec.detach().numpy(), sae.b_pre.detach().numpy())
     with torch.no_grad():
-        direct = sae(torch.from_numpy(original[:200].copy())).x_hat.numpy()
+        direct = sae.decode(*sae.encode(torch.from_numpy(original[:200].copy()))).numpy()  # inference codes (BatchTopK: threshold)
     np.testing.assert_allclose(rebuilt[:200], direct, atol=2e-4)
 
     results = corpus_fidelity(path, "astro", FidelityConfig(n_queries=150))
