@@ -98,3 +98,21 @@ def test_bad_grids_are_clear_errors(tmp_path, grid, message):
     path.write_text(yaml.safe_dump(grid))
     with pytest.raises(ValueError, match=message):
         load_config(SweepGrid, path)
+
+
+def test_share_of_family_children_in_a_later_matryoshka_prefix(tmp_path):
+    from data.warehouse import open_writer
+    from evals.families.stats import children_in_later_prefix
+
+    with open_writer(tmp_path / "w.duckdb") as con:
+        # latents 0-1 level 0, 2-5 level 1, 6-9 level 2
+        for latent in range(10):
+            con.execute("INSERT INTO latents VALUES (1, ?, 0.1, 1, 1, 0.9, ?)", [latent, 0 if latent < 2 else 1 if latent < 6 else 2])
+            con.execute("INSERT INTO latents VALUES (2, ?, 0.1, 1, 1, 0.9, 0)", [latent])
+        members = [(0, None, 0), (2, 0, 1), (7, 0, 1), (1, 0, 1), (3, None, 0), (4, 3, 1), (8, 3, 1)]  # children: 2, 7, 1 | 4, 8
+        for sae_id in (1, 2):
+            for latent, parent, depth in members:
+                con.execute("INSERT INTO family_members VALUES (?, 1, ?, ?, ?)", [sae_id, latent, parent, depth])
+        assert children_in_later_prefix(con, 1) == pytest.approx(3 / 5)  # 2 and 7 under 0; 8 under 3
+        assert children_in_later_prefix(con, 2) is None  # one level: nothing to compare
+        assert children_in_later_prefix(con, 3) is None

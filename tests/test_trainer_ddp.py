@@ -20,11 +20,12 @@ from trainer.api import train_sae
 from trainer.checkpoint import load_sae_from_warehouse
 from trainer.sae import TopKSAE
 
-RUN = dict(n_latents=96, k=8, batch_size=256, max_steps=8, lr=1e-3, dead_after_samples=1024)
+# plain top-k: BatchTopK selects per rank (top k x local batch), so it is not meant to equal one process
+RUN = dict(n_latents=96, k=8, batch_size=256, max_steps=8, lr=1e-3, dead_after_samples=1024, batch_topk=False)
 
 
 def flags(run: dict) -> list[str]:
-    sections = {"n_latents": "model", "k": "model", "lr": "model", "dead_after_samples": "model",
+    sections = {"n_latents": "model", "k": "model", "lr": "model", "dead_after_samples": "model", "batch_topk": "model",
                 "batch_size": "data", "max_steps": "trainer"}
     return [arg for key, value in run.items() for arg in (f"--{sections[key]}.{key}", str(value))]
 

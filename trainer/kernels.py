@@ -174,7 +174,10 @@ def _largest_entries(flat: torch.Tensor, count: int, sample_size: int = 1 << 16)
     if candidates.numel() < count:
         candidates = torch.arange(flat.numel(), device=flat.device)
     values = flat[candidates]
-    return candidates[values >= values.topk(count, sorted=False).values.min()]
+    picked = candidates[values >= values.topk(count, sorted=False).values.min()]
+    if picked.numel() < count:  # NaN compares false: select them as topk does, so a diverged run shows a NaN loss
+        return flat.topk(count, sorted=False).indices.sort().values
+    return picked
 
 
 # ---------------------------------------------------------------- reference path (plain autograd)

@@ -111,3 +111,20 @@ def family_statistics(counts: sp.csr_array, families: list[Family], random_basel
         "parent_child_ratio": parent_child_ratio(counts, families),
         "block_diagonal": block_diagonal_ratio(counts, families, random_baselines, seed),
     }
+
+
+def children_in_later_prefix(con, sae_id: int) -> float | None:
+    """Matryoshka vs families: the share of family children whose latent sits in a later (finer) prefix than
+    their parent's (``latents.level``); None for an SAE with one level or no families."""
+    share, levels = con.execute(
+        """
+        SELECT avg(CASE WHEN c.level > p.level THEN 1.0 ELSE 0.0 END),
+               (SELECT max(level) FROM latents WHERE sae_id = ?)
+        FROM family_members m
+        JOIN latents c ON c.sae_id = m.sae_id AND c.latent = m.latent
+        JOIN latents p ON p.sae_id = m.sae_id AND p.latent = m.parent_latent
+        WHERE m.sae_id = ?
+        """,
+        [sae_id, sae_id],
+    ).fetchall()[0]
+    return None if not levels or share is None else float(share)
