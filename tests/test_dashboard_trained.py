@@ -103,8 +103,9 @@ def test_pages_show_the_labels_and_families_the_pipelines_store(monkeypatch, tra
     active = {int(s.key.rsplit("_", 1)[1]) for s in at.slider if s.key.startswith(f"steer_{small}_")}
     candidates = sql(path, "SELECT latent, label FROM interpretations WHERE sae_id = ? AND label IS NOT NULL ORDER BY latent", [small])
     latent, label = next((l, lab) for l, lab in candidates if l not in active)
-    at.text_input(key="steer_label_search").set_value(label.split()[0]).run()
-    at.multiselect(key="steer_add_pick").select(latent).run()
+    # the add box's widgets are keyed per query, so a new query starts them empty
+    next(w for w in at.text_input if w.key.startswith("steer_label_search_")).set_value(label.split()[0]).run()
+    next(w for w in at.multiselect if w.key.startswith("steer_add_pick_")).select(latent).run()
     at.button(key="steer_add").click().run()
     added = [s for s in at.slider if s.key.endswith(f"_{latent}")]
     assert len(added) == 1 and added[0].value == 0 and label in added[0].label
