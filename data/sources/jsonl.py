@@ -16,7 +16,8 @@ from data.corpus import Document, split_arxiv_id
 from data.sources import BadInput, InputLines
 
 
-def read_jsonl(path: Path, bad: BadInput) -> Iterator[Document]:
+def json_objects(path: Path, bad: BadInput) -> Iterator[tuple[str, dict]]:
+    """(``file:line``, object) of every JSON-object line; other lines are reported through ``bad`` and skipped."""
     lines = InputLines(path, bad)
     for line in lines:
         if not line.strip():
@@ -30,6 +31,11 @@ def read_jsonl(path: Path, bad: BadInput) -> Iterator[Document]:
         if not isinstance(record, dict):
             bad.malformed(where, "expected a JSON object")
             continue
+        yield where, record
+
+
+def read_jsonl(path: Path, bad: BadInput) -> Iterator[Document]:
+    for where, record in json_objects(path, bad):
         try:
             document = _document(record)
         except (KeyError, TypeError, ValueError) as error:

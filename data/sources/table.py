@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import json
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +19,7 @@ import pyarrow.parquet as pq
 from data.corpus import Document, TableSource
 from data.sources import BadInput, InputLines
 from data.sources.csv_source import FIELD_LIMIT, content_id
+from data.sources.jsonl import json_objects
 
 _PARQUET_BATCH = 10_000
 
@@ -81,20 +81,7 @@ def _csv_rows(source: TableSource, bad: BadInput) -> Iterator[tuple[str, dict]]:
 
 
 def _jsonl_rows(source: TableSource, bad: BadInput) -> Iterator[tuple[str, dict]]:
-    lines = InputLines(source.path, bad)
-    for line in lines:
-        if not line.strip():
-            continue
-        where = f"{source.path}:{lines.number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            bad.malformed(where, f"not valid JSON ({error.msg})")
-            continue
-        if not isinstance(record, dict):
-            bad.malformed(where, "expected a JSON object")
-            continue
-        yield where, record
+    return json_objects(source.path, bad)
 
 
 def _parquet_rows(source: TableSource, bad: BadInput) -> Iterator[tuple[str, dict]]:
