@@ -23,6 +23,7 @@ sql corpus *query:
 # Static checks: lint, formatting, types (data/, trainer/), layering (dashboard -> evals -> trainer -> data)
 lint:
     ruff check .
+    ruff format --check .
     mypy
     lint-imports
 

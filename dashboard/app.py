@@ -1,4 +1,5 @@
 """SAE Atlas dashboard: `streamlit run dashboard/app.py` (warehouse from SAE_ATLAS_WAREHOUSE or the sidebar)."""
+
 from __future__ import annotations
 
 import sys

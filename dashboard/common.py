@@ -1,4 +1,5 @@
 """What every page shares: the warehouse picker, the SAE picker, empty and busy states."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -31,8 +32,12 @@ def sidebar_warehouse_picker() -> None:
     candidates = [str(path) for path in candidate_warehouses(settings)]
     with st.sidebar:
         st.markdown("### Warehouse")
-        choice = st.selectbox("Corpus warehouse", candidates + [_OTHER], key="warehouse_choice",
-                              help="SAE_ATLAS_WAREHOUSE, or any *.duckdb in the artifacts folder")
+        choice = st.selectbox(
+            "Corpus warehouse",
+            candidates + [_OTHER],
+            key="warehouse_choice",
+            help="SAE_ATLAS_WAREHOUSE, or any *.duckdb in the artifacts folder",
+        )
         if choice == _OTHER:
             typed = st.text_input("Path to a .duckdb warehouse", key="warehouse_path_input")
             st.session_state["warehouse"] = typed.strip() or None
@@ -47,16 +52,22 @@ def run_page(render: Callable[[PageContext], None]) -> None:
     """Render a page on the chosen warehouse; missing, empty or busy warehouses get a clear note."""
     path = st.session_state.get("warehouse")
     if not path:
-        empty_state("No warehouse found", "Build one, then reload this page:",
-                    "just data astro      # documents + embeddings\njust train astro     # SAEs, activations, latents",
-                    "Or set SAE_ATLAS_WAREHOUSE, or choose a path in the sidebar.")
+        empty_state(
+            "No warehouse found",
+            "Build one, then reload this page:",
+            "just data astro      # documents + embeddings\njust train astro     # SAEs, activations, latents",
+            "Or set SAE_ATLAS_WAREHOUSE, or choose a path in the sidebar.",
+        )
         return
     try:
         version = queries.warehouse_version(path)
         # Only a page served from the cache can miss a writer that holds the file: probe then.
         if st.session_state.get("_shown_version") == (path, version) and queries.writer_active(path):
-            st.warning("The warehouse is busy: another process (e.g. a training run) is writing to it. This page "
-                       "shows the last data read, and the new data once the writer finishes.", icon="⏳")
+            st.warning(
+                "The warehouse is busy: another process (e.g. a training run) is writing to it. This page "
+                "shows the last data read, and the new data once the writer finishes.",
+                icon="⏳",
+            )
         overview = queries.overview(path, version)
         if not overview.is_warehouse:
             empty_state(f"{path} is not an SAE Atlas warehouse yet", "Create it with:", "just data astro")
@@ -64,14 +75,23 @@ def run_page(render: Callable[[PageContext], None]) -> None:
         render(PageContext(path, version, overview, DashboardSettings.from_env()))
         st.session_state["_shown_version"] = (path, version)
     except WarehouseMissing:
-        empty_state(f"No warehouse at {path}", "Build it with:",
-                    "just data astro      # documents + embeddings\njust train astro     # SAEs, activations, latents")
+        empty_state(
+            f"No warehouse at {path}",
+            "Build it with:",
+            "just data astro      # documents + embeddings\njust train astro     # SAEs, activations, latents",
+        )
     except WarehouseOutdated as error:
-        empty_state("This warehouse was written by an older SAE Atlas", str(error),
-                    f"python -m data migrate <corpus> --warehouse {path}")
+        empty_state(
+            "This warehouse was written by an older SAE Atlas",
+            str(error),
+            f"python -m data migrate <corpus> --warehouse {path}",
+        )
     except WarehouseBusy:
-        st.warning(f"The warehouse is busy: another process (e.g. a training run) is writing to {path}. "
-                   "The page retried for a moment; it shows the new data once the writer finishes.", icon="⏳")
+        st.warning(
+            f"The warehouse is busy: another process (e.g. a training run) is writing to {path}. "
+            "The page retried for a moment; it shows the new data once the writer finishes.",
+            icon="⏳",
+        )
         st.button("Retry now", key="busy_retry")
     except WarehouseUnreadable as error:
         st.error(str(error))
@@ -99,10 +119,18 @@ def sae_picker(ctx: PageContext, populated_only: bool = True) -> pd.Series | Non
     if wanted not in ids:
         # The default SAE of every command (data.saes.default_sae_id); the first listed if it is not shown here.
         wanted = ctx.overview.default_sae_id if ctx.overview.default_sae_id in ids else ids[0]
-    names = {int(row.sae_id): f"#{row.sae_id} · {row.name} · n={row.n_latents:,} k={row.k}" for row in runs.itertuples()}
+    names = {
+        int(row.sae_id): f"#{row.sae_id} · {row.name} · n={row.n_latents:,} k={row.k}" for row in runs.itertuples()
+    }
     st.session_state["sae_select"] = wanted
-    chosen = st.selectbox("SAE", ids, format_func=names.__getitem__, key="sae_select",
-                          on_change=remember, args=("sae", "sae_id", "sae_select"))
+    chosen = st.selectbox(
+        "SAE",
+        ids,
+        format_func=names.__getitem__,
+        key="sae_select",
+        on_change=remember,
+        args=("sae", "sae_id", "sae_select"),
+    )
     st.session_state["sae_id"] = chosen
     return runs[runs["sae_id"] == chosen].iloc[0]
 

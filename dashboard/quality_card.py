@@ -1,4 +1,5 @@
 """The quality card of one SAE on the Runs page: the stored `just report`, fidelity and steering results."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -7,8 +8,11 @@ import streamlit as st
 from dashboard.queries import StoredEvaluations
 from evals.report.steering import digest_lines
 
-SEARCHED = {"all": "test queries over every other document", "test": "test queries over test documents only",
-            "sampled": "random queries (before the test split; not held out)"}
+SEARCHED = {
+    "all": "test queries over every other document",
+    "test": "test queries over test documents only",
+    "sampled": "random queries (before the test split; not held out)",
+}
 
 
 def _num(value, digits: int = 3) -> str:
@@ -41,57 +45,108 @@ def render_card(sae_id: int, corpus: str, stored: StoredEvaluations) -> None:
     else:
         summary, when = stored.steering[sae_id]
         st.caption(f"stored {when}")
-        st.dataframe(pd.DataFrame(digest_lines(summary), columns=["result", "value"]), hide_index=True,
-                     width="stretch", key=f"steering_{sae_id}")
+        st.dataframe(
+            pd.DataFrame(digest_lines(summary), columns=["result", "value"]),
+            hide_index=True,
+            width="stretch",
+            key=f"steering_{sae_id}",
+        )
 
 
 def _report(r: dict) -> None:
-    st.caption(f"`just report`: every number on the {r['n_test_docs']:,} test documents (never trained on) unless named "
-               f"otherwise; {r['n_train_docs']:,} training-split documents")
+    st.caption(
+        f"`just report`: every number on the {r['n_test_docs']:,} test documents (never trained on) unless named "
+        f"otherwise; {r['n_train_docs']:,} training-split documents"
+    )
     for warning in r["warnings"]:
         st.warning(warning, icon="⚠️")
     columns = st.columns(5)
     columns[0].metric("Test FVU", _num(r["test_fvu"]))
     columns[1].metric("Train FVU", _num(r["train_fvu"]))
     columns[2].metric("Dead latents (test)", _num(r["dead_fraction"]))
-    columns[3].metric("Coherence (median)", _num(r["coherence_median"]),
-                      help=f"random {_num(r['coherence_random'])}, a document + its neighbours {_num(r['coherence_neighbours'])}")
-    columns[4].metric("Fidelity recall@10", _num(r["fidelity_test_recall10"]), help="test queries over test documents only")
+    columns[3].metric(
+        "Coherence (median)",
+        _num(r["coherence_median"]),
+        help=f"random {_num(r['coherence_random'])}, a document + its neighbours {_num(r['coherence_neighbours'])}",
+    )
+    columns[4].metric(
+        "Fidelity recall@10", _num(r["fidelity_test_recall10"]), help="test queries over test documents only"
+    )
     left, right = st.columns(2)
     with left:
         quantiles = r["test_cosine_quantiles"]
         st.markdown("**Reconstruction**")
-        st.dataframe(pd.DataFrame([
-            ("FVU test / train / val", f"{_num(r['test_fvu'])} / {_num(r['train_fvu'])} / {_num(r['val_fvu'])}"),
-            ("cos(x, x̂) q05 / q25 / median / q75 / q95", " / ".join(_num(v) for v in quantiles.values())),
-            ("L0 mean (min, max)", f"{_num(r['test_l0'], 1)} ({r['test_l0_min']}, {r['test_l0_max']})"),
-            ("dead: test / all docs / trainer", f"{_num(r['dead_fraction'])} / {_num(r['dead_fraction_all_docs'])} / "
-                                                f"{_num(r['trainer_dead_fraction'])}"),
-            ("dense (density > 0.1)", _num(r["dense_fraction"])),
-        ], columns=["metric", "value"]), hide_index=True, width="stretch", key=f"recon_{r['sae_id']}")
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    (
+                        "FVU test / train / val",
+                        f"{_num(r['test_fvu'])} / {_num(r['train_fvu'])} / {_num(r['val_fvu'])}",
+                    ),
+                    ("cos(x, x̂) q05 / q25 / median / q75 / q95", " / ".join(_num(v) for v in quantiles.values())),
+                    ("L0 mean (min, max)", f"{_num(r['test_l0'], 1)} ({r['test_l0_min']}, {r['test_l0_max']})"),
+                    (
+                        "dead: test / all docs / trainer",
+                        f"{_num(r['dead_fraction'])} / {_num(r['dead_fraction_all_docs'])} / "
+                        f"{_num(r['trainer_dead_fraction'])}",
+                    ),
+                    ("dense (density > 0.1)", _num(r["dense_fraction"])),
+                ],
+                columns=["metric", "value"],
+            ),
+            hide_index=True,
+            width="stretch",
+            key=f"recon_{r['sae_id']}",
+        )
         histogram = r["density_histogram"]
         edges = histogram["edges"]
-        bins = ["dead"] + [f"{low:.0e}–{high:.0e}" for low, high in zip(edges, edges[1:])]
+        bins = ["dead"] + [f"{low:.0e}–{high:.0e}" for low, high in zip(edges, edges[1:], strict=False)]
         st.bar_chart(pd.DataFrame({"latents": [histogram["dead"], *histogram["counts"]]}, index=bins), height=180)
     with right:
         m = r["coherence_top_docs"]
         st.markdown(f"**Coherence** (centred embeddings, top {m} test documents per feature)")
-        coherence = [("median over features", _num(r["coherence_median"])),
-                     (f"{m} random test documents", _num(r["coherence_random"])),
-                     (f"a document + its {m - 1} nearest", _num(r["coherence_neighbours"])),
-                     (f"top {m} over all documents", _num(r["coherence_median_all_docs"]))]
-        coherence += [(f"level {level} ({v['features']:,} features)", _num(v["median"]))
-                      for level, v in (r.get("coherence_by_level") or {}).items()]
-        st.dataframe(pd.DataFrame(coherence, columns=["set", "mean pairwise cosine"]), hide_index=True,
-                     width="stretch", key=f"coherence_{r['sae_id']}")
+        coherence = [
+            ("median over features", _num(r["coherence_median"])),
+            (f"{m} random test documents", _num(r["coherence_random"])),
+            (f"a document + its {m - 1} nearest", _num(r["coherence_neighbours"])),
+            (f"top {m} over all documents", _num(r["coherence_median_all_docs"])),
+        ]
+        coherence += [
+            (f"level {level} ({v['features']:,} features)", _num(v["median"]))
+            for level, v in (r.get("coherence_by_level") or {}).items()
+        ]
+        st.dataframe(
+            pd.DataFrame(coherence, columns=["set", "mean pairwise cosine"]),
+            hide_index=True,
+            width="stretch",
+            key=f"coherence_{r['sae_id']}",
+        )
         st.markdown(f"**Labels** ({r['labels_scored']:,} scored on test documents by {r.get('label_scorer') or 'n/a'})")
-        st.dataframe(pd.DataFrame([
-            ("AUROC vs random negatives (median)", _num(r["label_auroc_random_median"]), _num(r["label_baseline_auroc_random_median"])),
-            (f"AUROC vs {r['label_hard_negatives']} hard negatives (median)", _num(r["label_auroc_hard_median"]),
-             _num(r["label_baseline_auroc_hard_median"])),
-            ("share beating the other-label baseline", _num(r["label_beats_baseline_fraction"]),
-             _num(r["label_beats_baseline_hard_fraction"]) + " (hard)"),
-            ("clean features", _num(r["clean_count"]), ""),
-        ], columns=["metric", "label", "other feature's label"]), hide_index=True, width="stretch", key=f"labels_{r['sae_id']}")
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    (
+                        "AUROC vs random negatives (median)",
+                        _num(r["label_auroc_random_median"]),
+                        _num(r["label_baseline_auroc_random_median"]),
+                    ),
+                    (
+                        f"AUROC vs {r['label_hard_negatives']} hard negatives (median)",
+                        _num(r["label_auroc_hard_median"]),
+                        _num(r["label_baseline_auroc_hard_median"]),
+                    ),
+                    (
+                        "share beating the other-label baseline",
+                        _num(r["label_beats_baseline_fraction"]),
+                        _num(r["label_beats_baseline_hard_fraction"]) + " (hard)",
+                    ),
+                    ("clean features", _num(r["clean_count"]), ""),
+                ],
+                columns=["metric", "label", "other feature's label"],
+            ),
+            hide_index=True,
+            width="stretch",
+            key=f"labels_{r['sae_id']}",
+        )
     for key, reason in r["reasons"].items():
         st.caption(f"not computed, {key}: {reason}")

@@ -5,6 +5,7 @@ is cached on those arguments, so a file that a writer changed is read again whil
 one is served from memory. Connections are opened per call and closed before it returns: a
 cached connection would block every writer (DuckDB: one writer process or many readers).
 """
+
 from __future__ import annotations
 
 import json
@@ -100,8 +101,9 @@ def overview(path: str, version: Version) -> Overview:
                    (SELECT count(*) FROM splits)
             """
         ).fetchall()[0]
-        metrics = ", ".join(f"coalesce(try_cast(s.metrics->>'{name}' AS DOUBLE), 'NaN') AS {name}"
-                            for name in RUN_METRICS)
+        metrics = ", ".join(
+            f"coalesce(try_cast(s.metrics->>'{name}' AS DOUBLE), 'NaN') AS {name}" for name in RUN_METRICS
+        )
         frame = _frame(
             con,
             f"""
@@ -167,8 +169,10 @@ def weak_label_sql(alias: str) -> str:
     """SQL: the label scores at or below its other-label baseline (mean AUROC against random and hard
     negatives; the combined AUROC for rows scored before they were apart)."""
     a = alias
-    return (f"coalesce(({a}.auroc_random + {a}.auroc_hard) / 2 <= ({a}.random_auroc_random + {a}.random_auroc_hard) / 2, "
-            f"{a}.auroc <= {a}.random_auroc, false)")
+    return (
+        f"coalesce(({a}.auroc_random + {a}.auroc_hard) / 2 <= ({a}.random_auroc_random + {a}.random_auroc_hard) / 2, "
+        f"{a}.auroc <= {a}.random_auroc, false)"
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -316,7 +320,8 @@ def feature_detail(path: str, version: Version, sae_id: int, latent: int, n_top:
     tables = sae_tables(path, version, sae_id)
     with reader(path) as con:
         values = con.execute(
-            "SELECT doc_id, value FROM activations WHERE sae_id = ? AND latent = ? ORDER BY value DESC", [sae_id, latent]
+            "SELECT doc_id, value FROM activations WHERE sae_id = ? AND latent = ? ORDER BY value DESC",
+            [sae_id, latent],
         ).fetchnumpy()
         top_docs = _top_docs(con, values["doc_id"][:n_top], values["value"][:n_top])
         range_docs = _range_docs(con, values["doc_id"], values["value"], latent)
@@ -341,27 +346,40 @@ def feature_detail(path: str, version: Version, sae_id: int, latent: int, n_top:
     return FeatureDetail(
         stats=_rows_of(tables.stats, latent, "latent").assign(latent=latent),
         interpretations=_rows_of(tables.interpretations, latent),
-        top_docs=top_docs, activation_values=values["value"],
+        top_docs=top_docs,
+        activation_values=values["value"],
         nearest=neighbors[neighbors["kind"] == "nearest"].drop(columns="kind").reset_index(drop=True),
         farthest=neighbors[neighbors["kind"] == "farthest"].drop(columns="kind").reset_index(drop=True),
-        cooccurring=_with_labels(cooccurring, "latent", tables.labels), cooccurrence_source=source,
+        cooccurring=_with_labels(cooccurring, "latent", tables.labels),
+        cooccurrence_source=source,
         families=_rows_of(tables.families, latent),
         split_parents=_rows_of(tables.split_parents, latent, "here"),
         split_children=_rows_of(tables.split_children, latent, "here"),
-        range_docs=range_docs, near_misses=near_misses,
+        range_docs=range_docs,
+        near_misses=near_misses,
     )
 
 
-def _range_docs(con: duckdb.DuckDBPyConnection, doc_ids: np.ndarray, values: np.ndarray, latent: int,
-                quantiles: int = 4, per_band: int = 2, random: int = 3) -> pd.DataFrame:
+def _range_docs(
+    con: duckdb.DuckDBPyConnection,
+    doc_ids: np.ndarray,
+    values: np.ndarray,
+    latent: int,
+    quantiles: int = 4,
+    per_band: int = 2,
+    random: int = 3,
+) -> pd.DataFrame:
     """A few abstracts from every part of the activation range (``values`` sorted, strongest first):
     the top, each quantile below it, and random activating ones (seeded by the latent)."""
     if not len(doc_ids):
         return _top_docs(con, doc_ids, values).assign(band=[])
     picks: list[tuple[str, int]] = [("top", i) for i in range(min(per_band, len(doc_ids)))]
     for band, ranks in enumerate(np.array_split(np.arange(per_band, len(doc_ids)), quantiles), start=1):
-        picks += [(f"quantile {band}/{quantiles}", int(r)) for r in ranks[np.linspace(0, len(ranks) - 1, per_band).astype(int)]
-                  if len(ranks)]
+        picks += [
+            (f"quantile {band}/{quantiles}", int(r))
+            for r in ranks[np.linspace(0, len(ranks) - 1, per_band).astype(int)]
+            if len(ranks)
+        ]
     rng = np.random.default_rng(latent)
     picks += [("random activating", int(r)) for r in rng.choice(len(doc_ids), min(random, len(doc_ids)), replace=False)]
     seen: dict[int, str] = {}
@@ -369,7 +387,7 @@ def _range_docs(con: duckdb.DuckDBPyConnection, doc_ids: np.ndarray, values: np.
         seen.setdefault(rank, band)
     ranks = np.array(sorted(seen), dtype=np.int64)
     frame = _top_docs(con, doc_ids[ranks], values[ranks])
-    return frame.assign(band=[seen[int(r)] for r in ranks][:len(frame)])
+    return frame.assign(band=[seen[int(r)] for r in ranks][: len(frame)])
 
 
 def _top_docs(con: duckdb.DuckDBPyConnection, doc_ids: np.ndarray, values: np.ndarray) -> pd.DataFrame:
@@ -397,7 +415,9 @@ def _labels(con: duckdb.DuckDBPyConnection, sae_id: int, latents: list[int]) -> 
     return {int(latent): label for latent, label in rows}
 
 
-def _cooccurring_from_activations(con: duckdb.DuckDBPyConnection, sae_id: int, latent: int, top: int = 10) -> pd.DataFrame:
+def _cooccurring_from_activations(
+    con: duckdb.DuckDBPyConnection, sae_id: int, latent: int, top: int = 10
+) -> pd.DataFrame:
     """Top co-occurring latents counted from activations (when the families pipeline has not stored any).
 
     The weight is P(j | i) for the rarer of the two, as the paper normalises co-occurrence.
@@ -588,8 +608,11 @@ def trends(path: str, version: Version, sae_id: int) -> pd.DataFrame:
 def trend_months(path: str, version: Version, sae_id: int) -> pd.DataFrame:
     """The months of the SAE's trends run: documents, whether tested (else why not), effect-size period."""
     with reader(path) as con:
-        return _frame(con, "SELECT month, n_docs, eligible, excluded, period FROM trend_months WHERE sae_id = ? ORDER BY month",
-                      [sae_id])
+        return _frame(
+            con,
+            "SELECT month, n_docs, eligible, excluded, period FROM trend_months WHERE sae_id = ? ORDER BY month",
+            [sae_id],
+        )
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -631,7 +654,9 @@ def contrast_features(path: str, version: Version, sae_id: int, target: str, met
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def common_features(path: str, version: Version, sae_id: int, doc_ids: tuple[int, ...], limit: int = 12) -> pd.DataFrame:
+def common_features(
+    path: str, version: Version, sae_id: int, doc_ids: tuple[int, ...], limit: int = 12
+) -> pd.DataFrame:
     """The latents active in most of ``doc_ids`` (e.g. a query's top 100), with how many of them each fires in."""
     if not doc_ids:
         return pd.DataFrame(columns=["latent", "n_docs"])

@@ -1,4 +1,5 @@
 """Which warehouse the dashboard opens: a setting, an env var, or a picker over the artifacts folder."""
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,7 @@ class DashboardSettings:
     """The most rows the SQL page returns (``SAE_ATLAS_SQL_ROW_LIMIT``)."""
 
     @classmethod
-    def from_env(cls) -> "DashboardSettings":
+    def from_env(cls) -> DashboardSettings:
         value = os.environ.get(WAREHOUSE_ENV)
         limit = int(os.environ.get("SAE_ATLAS_SQL_ROW_LIMIT", "1000"))
         return cls(warehouse=Path(value).expanduser() if value else None, sql_row_limit=limit)

@@ -10,6 +10,7 @@ Either way a wrong type or an unknown key is an error naming the file and the ke
 ``entry_point`` wraps every command's ``main``: a warehouse it cannot use (missing, busy, not DuckDB,
 damaged or truncated) is one clear message and exit 2 instead of a traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,7 +49,9 @@ def command_parser(
 ) -> ArgumentParser:
     """A parser with the shared arguments, plus ``config``'s fields (defaults read from ``config_file``)."""
     parser = ArgumentParser(
-        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=prog,
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         default_config_files=[str(config_file)] if config_file is not None else None,
     )
     source = f" (read after {config_file.relative_to(config_file.parents[1])})" if config_file is not None else ""

@@ -1,4 +1,5 @@
 """Corpus definitions (sources, a filter, an embedding model) and the document record every source yields."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -47,7 +48,9 @@ class CorpusConfig:
         check_test_fraction(self.test_fraction, f"corpus {self.name!r}")
         if not isinstance(self.where, dict) or not all(isinstance(v, list) for v in self.where.values()):
             raise ValueError(f"corpus {self.name!r}: where must map metadata columns to lists of accepted values")
-        object.__setattr__(self, "sources", [s if isinstance(s, TableSource) else TableSource.from_config(s) for s in self.sources])
+        object.__setattr__(
+            self, "sources", [s if isinstance(s, TableSource) else TableSource.from_config(s) for s in self.sources]
+        )
 
     def embedder_options(self) -> dict:
         """The backend options this config sets (the local model makes no requests)."""
@@ -106,7 +109,7 @@ class TableSource:
         return {"json": "jsonl", "ndjson": "jsonl", "pq": "parquet"}.get(suffix, suffix)
 
     @classmethod
-    def from_config(cls, raw: dict) -> "TableSource":
+    def from_config(cls, raw: dict) -> TableSource:
         if not isinstance(raw, dict) or "path" not in raw:
             raise ValueError(f"a corpus source needs at least a path, got {raw!r}")
         return cls(**raw)

@@ -1,4 +1,5 @@
 """Storing documents: de-duplicated by id (latest version wins), stable doc_ids, atomic."""
+
 from __future__ import annotations
 
 import json

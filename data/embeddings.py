@@ -3,6 +3,7 @@
 A vector is stored only when it is finite and of the model's width; a failed batch is recorded
 in ``embedding_failures`` (never stored as zeros) and retried on the next run.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -67,7 +68,16 @@ def record_model(con: duckdb.DuckDBPyConnection, info: ModelInfo, replace: bool 
             (model, backend, source, dim, max_seq_length, normalized, precision, fingerprint, recorded_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())
         """,
-        [info.model, info.backend, info.source, info.dim, info.max_seq_length, info.normalized, info.precision, info.fingerprint],
+        [
+            info.model,
+            info.backend,
+            info.source,
+            info.dim,
+            info.max_seq_length,
+            info.normalized,
+            info.precision,
+            info.fingerprint,
+        ],
     )
 
 
@@ -80,9 +90,7 @@ def validate_vectors(model: str, matrix: np.ndarray, expected_dim: int | None, l
     """Return ``matrix`` as float32 or raise naming the model: a (len(labels), d) matrix of the stored width."""
     matrix = np.asarray(matrix, dtype=np.float32)
     if matrix.ndim != 2 or matrix.shape[0] != len(labels):
-        raise EmbeddingError(
-            f"{model}: expected a ({len(labels)}, dim) matrix, got shape {matrix.shape}"
-        )
+        raise EmbeddingError(f"{model}: expected a ({len(labels)}, dim) matrix, got shape {matrix.shape}")
     if expected_dim is not None and matrix.shape[1] != expected_dim:
         raise EmbeddingError(
             f"{model}: vectors have width {matrix.shape[1]} but stored vectors of this model have "
@@ -101,15 +109,20 @@ def invalid_rows(matrix: np.ndarray) -> np.ndarray:
 
 INVALID_VECTOR_SQL = "NOT isfinite(list_dot_product(vec, vec)) OR list_dot_product(vec, vec) = 0"
 """The same test in SQL, for vectors already stored (by a version that did not refuse them)."""
-FIX_INVALID_VECTORS = "`just data <corpus>` (python -m data ingest <corpus>) removes them and embeds those documents again"
+FIX_INVALID_VECTORS = (
+    "`just data <corpus>` (python -m data ingest <corpus>) removes them and embeds those documents again"
+)
 
 
 def remove_invalid_vectors(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Delete stored vectors that are zero or hold NaN/inf, so the documents are embedded again; their arXiv ids."""
     with transaction(con):
-        ids = [row[0] for row in con.execute(
-            f"SELECT DISTINCT d.arxiv_id FROM docs d JOIN embeddings e USING (text_hash) WHERE {INVALID_VECTOR_SQL} ORDER BY 1"
-        ).fetchall()]
+        ids = [
+            row[0]
+            for row in con.execute(
+                f"SELECT DISTINCT d.arxiv_id FROM docs d JOIN embeddings e USING (text_hash) WHERE {INVALID_VECTOR_SQL} ORDER BY 1"
+            ).fetchall()
+        ]
         con.execute(f"DELETE FROM embeddings WHERE {INVALID_VECTOR_SQL}")
     return ids
 
@@ -120,17 +133,17 @@ def store_vectors(con: duckdb.DuckDBPyConnection, model: str, hashes: list[str],
     bad = invalid_rows(matrix)
     if bad.size:  # name the documents, not the text hashes
         ids = arxiv_ids_of(con, [hashes[i] for i in bad[:5]])
-        raise EmbeddingError(f"{model}: {bad.size} vectors are zero or contain NaN/inf, e.g. for documents {ids}; "
-                             "nothing of this batch was stored")
+        raise EmbeddingError(
+            f"{model}: {bad.size} vectors are zero or contain NaN/inf, e.g. for documents {ids}; "
+            "nothing of this batch was stored"
+        )
     dim = matrix.shape[1]
     rows = pa.table(
         {
             "model": pa.array([model] * len(hashes), pa.string()),
             "text_hash": pa.array(hashes, pa.string()),
             "dim": pa.array(np.full(len(hashes), dim, dtype=np.int32)),
-            "vec": pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), dim).cast(
-                pa.list_(pa.float32())
-            ),
+            "vec": pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), dim).cast(pa.list_(pa.float32())),
         }
     )
     con.register("_new_vectors", rows)
@@ -203,9 +216,13 @@ def load_embeddings(con: duckdb.DuckDBPyConnection, model: str) -> tuple[np.ndar
     matrix = np.ascontiguousarray(vectors.flatten().to_numpy().reshape(len(doc_ids), dim), dtype=np.float32)
     bad = invalid_rows(matrix)
     if bad.size:  # stored before such vectors were refused: nothing can search, steer or train with them
-        ids = [row[0] for row in con.execute(
-            "SELECT arxiv_id FROM docs WHERE doc_id IN (SELECT unnest(?)) ORDER BY arxiv_id", [doc_ids[bad[:10]].tolist()]
-        ).fetchall()]
+        ids = [
+            row[0]
+            for row in con.execute(
+                "SELECT arxiv_id FROM docs WHERE doc_id IN (SELECT unnest(?)) ORDER BY arxiv_id",
+                [doc_ids[bad[:10]].tolist()],
+            ).fetchall()
+        ]
         raise EmbeddingError(
             f"{bad.size} stored {model!r} vectors are zero or contain NaN/inf, e.g. documents {ids}; "
             f"{FIX_INVALID_VECTORS}"
@@ -215,7 +232,9 @@ def load_embeddings(con: duckdb.DuckDBPyConnection, model: str) -> tuple[np.ndar
 
 def arxiv_ids_of(con: duckdb.DuckDBPyConnection, hashes: list[str]) -> list[str]:
     """The arXiv ids of the documents with these text hashes (to name documents in messages)."""
-    rows = con.execute("SELECT arxiv_id FROM docs WHERE text_hash IN (SELECT unnest(?)) ORDER BY 1", [hashes]).fetchall()
+    rows = con.execute(
+        "SELECT arxiv_id FROM docs WHERE text_hash IN (SELECT unnest(?)) ORDER BY 1", [hashes]
+    ).fetchall()
     return [row[0] for row in rows] or hashes
 
 

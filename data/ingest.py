@@ -1,8 +1,9 @@
 """The Python API behind `just data <corpus>`: sources in, documents stored, embeddings cached.
 
-    from data.ingest import IngestRequest, ingest_corpus
-    report = ingest_corpus(IngestRequest("astro", jsonl=[Path("snapshot.json")]))
+from data.ingest import IngestRequest, ingest_corpus
+report = ingest_corpus(IngestRequest("astro", jsonl=[Path("snapshot.json")]))
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -115,8 +116,12 @@ class IngestReport:
 
 
 def ingest_corpus(request: IngestRequest) -> IngestReport:
-    overrides = {"embed_backend": request.embed_backend, "embed_model": request.embed_model,
-                 "embed_timeout_s": request.embed_timeout_s, "embed_retries": request.embed_retries}
+    overrides = {
+        "embed_backend": request.embed_backend,
+        "embed_model": request.embed_model,
+        "embed_timeout_s": request.embed_timeout_s,
+        "embed_retries": request.embed_retries,
+    }
     corpus, is_new = _corpus(request, {k: v for k, v in overrides.items() if v is not None})
     path = request.warehouse or warehouse_path(corpus.name)
     jsonl, csv_files, vector_files = list(request.jsonl), list(request.csv), list(request.embeddings)
@@ -146,8 +151,10 @@ def ingest_corpus(request: IngestRequest) -> IngestReport:
         assign_splits(con, corpus.test_fraction, corpus.name)  # refuses a changed split under trained SAEs
         removed = remove_invalid_vectors(con)
         if removed:
-            stats.note(f"removed {len(removed)} stored vectors that were zero or held NaN/inf (documents "
-                       f"{', '.join(removed[:10])}{' ...' if len(removed) > 10 else ''}); they are embedded again")
+            stats.note(
+                f"removed {len(removed)} stored vectors that were zero or held NaN/inf (documents "
+                f"{', '.join(removed[:10])}{' ...' if len(removed) > 10 else ''}); they are embedded again"
+            )
         for file in jsonl:
             ingest_documents(con, read_jsonl(file, bad), corpus, f"jsonl:{file.name}", stats)
         for file in csv_files:
@@ -167,10 +174,14 @@ def ingest_corpus(request: IngestRequest) -> IngestReport:
     if is_new:  # saved once its files were read without error
         write_corpus_config(corpus, f"written by `just data {corpus.name}` from the files it was given; edit freely")
     if needs_embedding:
-        embedded = embed_pending(path, make_embedder(corpus.embed_backend, corpus.embed_model, **corpus.embedder_options()))
+        embedded = embed_pending(
+            path, make_embedder(corpus.embed_backend, corpus.embed_model, **corpus.embedder_options())
+        )
     with open_writer(path) as con:
         apis = ["arxiv-api"] * use_api + ["arxiv-oai"] * request.harvest_all
-        _record_run(con, started_at, corpus.name, jsonl, csv_files, tables, apis, vector_files, stats, imported, embedded)
+        _record_run(
+            con, started_at, corpus.name, jsonl, csv_files, tables, apis, vector_files, stats, imported, embedded
+        )
         n_docs, n_vectors, n_awaiting = con.execute(
             """
             SELECT (SELECT count(*) FROM docs),
@@ -180,8 +191,18 @@ def ingest_corpus(request: IngestRequest) -> IngestReport:
             [corpus.embed_model, corpus.embed_model],
         ).fetchall()[0]
     return IngestReport(
-        corpus.name, path, corpus.embed_model, stats, imported, embedded, n_docs, n_vectors, n_awaiting,
-        time.perf_counter() - started, len(removed), request.embed,
+        corpus.name,
+        path,
+        corpus.embed_model,
+        stats,
+        imported,
+        embedded,
+        n_docs,
+        n_vectors,
+        n_awaiting,
+        time.perf_counter() - started,
+        len(removed),
+        request.embed,
     )
 
 
@@ -194,8 +215,19 @@ def _corpus(request: IngestRequest, overrides: dict) -> tuple[CorpusConfig, bool
     return dataclasses.replace(load_corpus_config(request.corpus), **overrides), False
 
 
-def _record_run(con, started_at: dt.datetime, corpus: str, jsonl, csv_files, tables, apis: list[str], vector_files,
-                stats: IngestStats, imported: ImportStats, embedded: EmbedStats | None) -> None:
+def _record_run(
+    con,
+    started_at: dt.datetime,
+    corpus: str,
+    jsonl,
+    csv_files,
+    tables,
+    apis: list[str],
+    vector_files,
+    stats: IngestStats,
+    imported: ImportStats,
+    embedded: EmbedStats | None,
+) -> None:
     """One ``ingest_runs`` row per ingest: what was read and what was skipped, queryable later."""
     sources = [f"jsonl:{f}" for f in jsonl] + [f"csv:{f}" for f in csv_files] + [f"vectors:{f}" for f in vector_files]
     sources += [f"{t.kind}:{t.path}" for t in tables]
@@ -205,9 +237,14 @@ def _record_run(con, started_at: dt.datetime, corpus: str, jsonl, csv_files, tab
         "documents": {k: v for k, v in dataclasses.asdict(stats).items() if k != "problems"},
         "problems": stats.problems,
         "precomputed": dataclasses.asdict(imported),
-        "embedded": None if embedded is None else {
-            "stored": embedded.stored, "failed": embedded.failed, "errors": embedded.errors,
-            "cut": embedded.cut, "mostly_unknown": embedded.mostly_unknown,
+        "embedded": None
+        if embedded is None
+        else {
+            "stored": embedded.stored,
+            "failed": embedded.failed,
+            "errors": embedded.errors,
+            "cut": embedded.cut,
+            "mostly_unknown": embedded.mostly_unknown,
         },
     }
     con.execute(

@@ -1,4 +1,5 @@
 """One line describing the machine a benchmark ran on (every `just bench` table prints it)."""
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 ``data`` owns the ``saes`` table, so it owns the status vocabulary and the default-SAE rule: the
 trainer writes the statuses, every eval and the dashboard read them through here.
 """
+
 from __future__ import annotations
 
 from enum import Enum

@@ -3,6 +3,7 @@
 ``data`` owns all DDL. A new table or column is a new entry at the end of ``MIGRATIONS``;
 never edit an entry that has shipped, because existing warehouses already ran it.
 """
+
 from __future__ import annotations
 
 import duckdb

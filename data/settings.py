@@ -2,6 +2,7 @@
 
 One env var moves every generated artifact (warehouses, checkpoints, caches): ``SAE_ATLAS_ARTIFACTS``.
 """
+
 from __future__ import annotations
 
 import os

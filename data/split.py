@@ -6,6 +6,7 @@ an old one, and the same document is on the same side in every corpus that holds
 stored in ``docs.split`` (``'train'`` | ``'test'``) so SQL can filter on it; the SAE's validation
 split is carved out of the training documents by the trainer.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """The exact text that gets embedded, and its content hash (the embedding cache key)."""
+
 from __future__ import annotations
 
 import hashlib

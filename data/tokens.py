@@ -5,6 +5,7 @@ tiktoken downloads ``cl100k_base`` / ``o200k_base`` on first use, which fails wi
 tiktoken's cache under the name tiktoken looks for (SHA-1 of the blob URL) and let tiktoken load
 them as usual. Reuse ``encoding_for_model`` anywhere the project counts tokens.
 """
+
 from __future__ import annotations
 
 import functools
@@ -45,7 +46,7 @@ def install_bundled_encoding(name: str) -> Path:
     return target
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def get_encoding(name: str) -> tiktoken.Encoding:
     if os.environ.get("TIKTOKEN_CACHE_DIR") == "":
         raise RuntimeError("TIKTOKEN_CACHE_DIR is set to '' (caching off), so tiktoken cannot load offline; unset it")

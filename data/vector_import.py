@@ -14,6 +14,7 @@
   changes the text hash, and they are embedded afresh rather than reusing a vector for a text it
   was not computed from.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -62,7 +63,9 @@ def import_precomputed(
         result.matched = len(ids) - result.unmatched
         return result
     result.new_documents = _insert_missing_documents(con, corpus, ids, vectors, stats)
-    current = {a: (abstract, h) for a, abstract, h in con.execute("SELECT arxiv_id, abstract, text_hash FROM docs").fetchall()}
+    current = {
+        a: (abstract, h) for a, abstract, h in con.execute("SELECT arxiv_id, abstract, text_hash FROM docs").fetchall()
+    }
     rows, hashes = [], []
     for row, arxiv_id in enumerate(ids):
         if arxiv_id not in current:
@@ -81,12 +84,16 @@ def import_precomputed(
 
 
 def _insert_missing_documents(
-    con: duckdb.DuckDBPyConnection, corpus: CorpusConfig, ids: list[str], vectors: PrecomputedVectors, stats: IngestStats
+    con: duckdb.DuckDBPyConnection,
+    corpus: CorpusConfig,
+    ids: list[str],
+    vectors: PrecomputedVectors,
+    stats: IngestStats,
 ) -> int:
     known = {a for (a,) in con.execute("SELECT arxiv_id FROM docs").fetchall()}
     assert vectors.abstracts is not None  # the caller checked the vectors carry abstracts
     documents = []
-    for arxiv_id, abstract in zip(ids, vectors.abstracts):
+    for arxiv_id, abstract in zip(ids, vectors.abstracts, strict=False):
         if arxiv_id in known:
             continue
         if not abstract.strip():

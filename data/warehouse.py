@@ -4,6 +4,7 @@ DuckDB allows one read-write process *or* many read-only ones. Writers therefore
 transactions short and readers open short-lived read-only connections that retry while a
 writer holds the file. Nobody caches a connection across requests.
 """
+
 from __future__ import annotations
 
 import logging
@@ -74,7 +75,9 @@ def _refuse_if_cut_short(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     size = path.stat().st_size
     if size < needed:
         con.close()
-        raise unreadable(path, f"the file has {size} bytes but uses {used_blocks} blocks of {block_size} bytes: it was cut short")
+        raise unreadable(
+            path, f"the file has {size} bytes but uses {used_blocks} blocks of {block_size} bytes: it was cut short"
+        )
 
 
 def _is_lock_error(error: Exception) -> bool:
@@ -120,8 +123,10 @@ def _require_current_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Readers query views and columns of the current schema; an older file gets a clear way forward."""
     version = current_version(con)
     if 0 < version < SCHEMA_VERSION:
-        raise WarehouseOutdated(f"{path} has schema version {version}, this code reads version {SCHEMA_VERSION}: "
-                                f"migrate it once with `python -m data migrate <corpus> --warehouse {path}`")
+        raise WarehouseOutdated(
+            f"{path} has schema version {version}, this code reads version {SCHEMA_VERSION}: "
+            f"migrate it once with `python -m data migrate <corpus> --warehouse {path}`"
+        )
 
 
 def _connect_retrying(connect, path: Path, wait_s: float, writing: bool = False) -> duckdb.DuckDBPyConnection:
@@ -150,7 +155,8 @@ def _connect_retrying(connect, path: Path, wait_s: float, writing: bool = False)
                 logger.warning(
                     "waiting up to %g s for %s: another process has it open (a `just sql` shell, a notebook, the "
                     "dashboard, another run); close it and this continues (SAE_ATLAS_WRITER_WAIT_S sets the wait)",
-                    wait_s, path,
+                    wait_s,
+                    path,
                 )
                 told = True
             time.sleep(delay)

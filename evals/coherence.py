@@ -10,6 +10,7 @@ about 0.3-0.45 on the astro data).
 - ``pool_coherence`` with ``random_sets`` and ``neighbour_sets``: features over one pool of
   documents (the test split, for `just report`), with the scale of that pool beside them.
 """
+
 from __future__ import annotations
 
 import duckdb
@@ -45,8 +46,10 @@ def top_documents(codes: scipy.sparse.csr_matrix, m: int) -> tuple[np.ndarray, n
 def pool_coherence(z: np.ndarray, codes: scipy.sparse.csr_matrix, m: int) -> tuple[np.ndarray, np.ndarray]:
     """(latents scored, their coherence) over the rows of ``z`` (centred unit embeddings) and ``codes``."""
     latents, top = top_documents(codes, m)
-    members = scipy.sparse.csr_matrix((np.ones(top.size, dtype=np.float32), top.reshape(-1),
-                                       np.arange(0, top.size + 1, m)), shape=(len(latents), len(z)))
+    members = scipy.sparse.csr_matrix(
+        (np.ones(top.size, dtype=np.float32), top.reshape(-1), np.arange(0, top.size + 1, m)),
+        shape=(len(latents), len(z)),
+    )
     return latents, mean_pairwise_cosine(np.asarray(members @ z), m)
 
 
@@ -65,7 +68,9 @@ def neighbour_sets(z: np.ndarray, m: int, draws: int, rng: np.random.Generator) 
     return mean_pairwise_cosine(z[nearest].sum(axis=1), m)
 
 
-def feature_coherence(con: duckdb.DuckDBPyConnection, sae_id: int, embed_model: str, n_latents: int, top: int = 10) -> np.ndarray:
+def feature_coherence(
+    con: duckdb.DuckDBPyConnection, sae_id: int, embed_model: str, n_latents: int, top: int = 10
+) -> np.ndarray:
     """(n_latents,) coherence of every feature of SAE ``sae_id``, from its stored activations."""
     rows = con.execute(
         """

@@ -8,6 +8,7 @@ done one row at a time: for latent i, gather the top-k lists of every document w
 ``np.bincount`` them into row i. numpy releases the GIL in these calls, so groups of rows run on
 all cores in threads.
 """
+
 from __future__ import annotations
 
 import os
@@ -89,7 +90,7 @@ def cooccurrence_from_pairs(
             begin, end = latent_ptr[latent], latent_ptr[latent + 1]
             counts = None
             for start in range(begin, end, docs_per_bincount):
-                gathered = np.take(rows, by_latent_docs[start:min(start + docs_per_bincount, end)], axis=0)
+                gathered = np.take(rows, by_latent_docs[start : min(start + docs_per_bincount, end)], axis=0)
                 histogram = np.bincount(gathered.ravel(), minlength=width)
                 counts = histogram if counts is None else counts + histogram
             if counts is None:
@@ -153,8 +154,9 @@ def _compact(doc_ids: np.ndarray) -> np.ndarray:
     return np.unique(doc_ids, return_inverse=True)[1].astype(np.int32)
 
 
-def pair_weights(counts: sp.csr_array, n_docs: int, smoothing: float = 1.0, minimum: float = 1e-12,
-                 rows_per_chunk: int = 512) -> sp.csr_array:
+def pair_weights(
+    counts: sp.csr_array, n_docs: int, smoothing: float = 1.0, minimum: float = 1e-12, rows_per_chunk: int = 512
+) -> sp.csr_array:
     """Symmetric edge weights: Loevinger's H of every co-occurring pair with H >= ``minimum`` (> 0).
 
     ``H_ij = (C_ij - E_ij) / (min(C_ii, C_jj) + smoothing - E_ij)`` with ``E_ij = C_ii C_jj / N``,
@@ -184,7 +186,7 @@ def pair_weights(counts: sp.csr_array, n_docs: int, smoothing: float = 1.0, mini
         stop = min(first + rows_per_chunk, n)
         lo, hi = counts.indptr[first], counts.indptr[stop]
         cols = counts.indices[lo:hi]
-        rows = np.repeat(np.arange(first, stop, dtype=cols.dtype), np.diff(counts.indptr[first:stop + 1]))
+        rows = np.repeat(np.arange(first, stop, dtype=cols.dtype), np.diff(counts.indptr[first : stop + 1]))
         weight = _loevinger(counts.data[lo:hi].astype(np.float64), density[rows], density[cols], n_docs, smoothing)
         keep = (weight >= minimum) & (rows != cols)
         kept_rows.append(rows[keep])
@@ -198,7 +200,9 @@ def pair_weights(counts: sp.csr_array, n_docs: int, smoothing: float = 1.0, mini
     return sp.csr_array((weights, cols, indptr), shape=counts.shape)
 
 
-def _loevinger(together: np.ndarray, count_a: np.ndarray, count_b: np.ndarray, n_docs: int, smoothing: float) -> np.ndarray:
+def _loevinger(
+    together: np.ndarray, count_a: np.ndarray, count_b: np.ndarray, n_docs: int, smoothing: float
+) -> np.ndarray:
     expected = count_a * count_b / n_docs
     return (together - expected) / (np.minimum(count_a, count_b) + smoothing - expected)
 

@@ -13,6 +13,7 @@ SAE's previous rows).
 
 `python -m evals.fidelity astro` (= `just fidelity astro`).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -64,7 +65,9 @@ def sparse_codes(con: duckdb.DuckDBPyConnection, info: StoredSAE, doc_ids: np.nd
     """(len(doc_ids), n_latents) stored activations of the SAE; documents it never encoded have empty rows."""
     table = con.execute("SELECT doc_id, latent, value FROM activations WHERE sae_id = ?", [info.sae_id]).fetchnumpy()
     if len(table["doc_id"]) == 0:
-        raise ValueError(f"SAE {info.sae_id} has no stored activations; run its training to the end (`just train {info.corpus}`)")
+        raise ValueError(
+            f"SAE {info.sae_id} has no stored activations; run its training to the end (`just train {info.corpus}`)"
+        )
     position = np.searchsorted(doc_ids, table["doc_id"])
     position = np.clip(position, 0, len(doc_ids) - 1)
     known = doc_ids[position] == table["doc_id"]
@@ -88,7 +91,9 @@ def decode(codes: scipy.sparse.csr_matrix, decoder: np.ndarray, b_pre: np.ndarra
     return np.asarray(codes @ decoder, dtype=np.float32) + b_pre.astype(np.float32)
 
 
-def reconstruct_documents(con: duckdb.DuckDBPyConnection, info: StoredSAE, doc_ids: np.ndarray, decoder: np.ndarray, b_pre: np.ndarray) -> np.ndarray:
+def reconstruct_documents(
+    con: duckdb.DuckDBPyConnection, info: StoredSAE, doc_ids: np.ndarray, decoder: np.ndarray, b_pre: np.ndarray
+) -> np.ndarray:
     """x_hat for every doc in ``doc_ids`` from the SAE's stored activations (sparse @ W_dec + b_pre)."""
     return decode(sparse_codes(con, info, doc_ids), decoder, b_pre)
 
@@ -105,8 +110,14 @@ def query_rows(test_rows: np.ndarray, config: FidelityConfig) -> np.ndarray:
     return np.sort(np.random.default_rng(config.seed).choice(test_rows, config.n_queries, replace=False))
 
 
-def retrieval_fidelity(original: np.ndarray, reconstructed: np.ndarray, query_rows: np.ndarray, top: int = 10,
-                       searched_rows: np.ndarray | None = None, searched: str = SEARCHED_ALL) -> FidelityScores:
+def retrieval_fidelity(
+    original: np.ndarray,
+    reconstructed: np.ndarray,
+    query_rows: np.ndarray,
+    top: int = 10,
+    searched_rows: np.ndarray | None = None,
+    searched: str = SEARCHED_ALL,
+) -> FidelityScores:
     """recall@top and nDCG@top of search over ``reconstructed`` against ``original`` (rows aligned).
 
     Each query row is searched over ``searched_rows`` (default: every row) without itself.
@@ -114,51 +125,61 @@ def retrieval_fidelity(original: np.ndarray, reconstructed: np.ndarray, query_ro
     if searched_rows is None:
         searched_rows = np.arange(len(original))
     if len(query_rows) == 0:
-        raise ValueError("no query documents: the corpus has no test-split documents with an embedding "
-                         "(see `test_fraction` in conf/corpus/<corpus>.yaml)")
+        raise ValueError(
+            "no query documents: the corpus has no test-split documents with an embedding "
+            "(see `test_fraction` in conf/corpus/<corpus>.yaml)"
+        )
     queries = original[query_rows]
     reference = _top_rows(original, searched_rows, queries, query_rows, top)
     tested = _top_rows(reconstructed, searched_rows, queries, query_rows, top)
     discounts = 1.0 / np.log2(np.arange(top) + 2)
     ideal = float(np.sum(np.arange(top, 0, -1) * discounts))
     recalls, ndcgs = [], []
-    for truth, found in zip(reference, tested):
+    for truth, found in zip(reference, tested, strict=False):
         gain = {int(row): top - rank for rank, row in enumerate(truth)}
         recalls.append(len(gain.keys() & set(found.tolist())) / top)
         ndcgs.append(float(sum(gain.get(int(row), 0) * discounts[i] for i, row in enumerate(found))) / ideal)
     return FidelityScores(searched, len(query_rows), float(np.mean(recalls)), float(np.mean(ndcgs)))
 
 
-def _top_rows(matrix: np.ndarray, searched_rows: np.ndarray, queries: np.ndarray, query_rows: np.ndarray,
-              top: int) -> list[np.ndarray]:
+def _top_rows(
+    matrix: np.ndarray, searched_rows: np.ndarray, queries: np.ndarray, query_rows: np.ndarray, top: int
+) -> list[np.ndarray]:
     """Per query, the ``top`` rows of ``searched_rows`` nearest by cosine in ``matrix``, the query's own row left out."""
     hits = searched_rows[DocumentIndex(matrix[searched_rows], coarse="none").search_exact(queries, top + 1).rows]
-    return [found[found != own][:top] for found, own in zip(hits, query_rows)]
+    return [found[found != own][:top] for found, own in zip(hits, query_rows, strict=False)]
 
 
-def fidelity_of_test_queries(original: np.ndarray, reconstructed: np.ndarray, test_rows: np.ndarray,
-                             queries: np.ndarray, top: int = 10) -> list[FidelityScores]:
+def fidelity_of_test_queries(
+    original: np.ndarray, reconstructed: np.ndarray, test_rows: np.ndarray, queries: np.ndarray, top: int = 10
+) -> list[FidelityScores]:
     """Test ``queries`` searched over every other document, and over the other test documents only."""
-    return [retrieval_fidelity(original, reconstructed, queries, top, None, SEARCHED_ALL),
-            retrieval_fidelity(original, reconstructed, queries, top, test_rows, SEARCHED_TEST)]
+    return [
+        retrieval_fidelity(original, reconstructed, queries, top, None, SEARCHED_ALL),
+        retrieval_fidelity(original, reconstructed, queries, top, test_rows, SEARCHED_TEST),
+    ]
 
 
 def store_fidelity(con: duckdb.DuckDBPyConnection, sae_id: int, scores: list[FidelityScores]) -> None:
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    rows = pa.table({
-        "sae_id": pa.array([sae_id] * len(scores), pa.int32()),
-        "searched": pa.array([s.searched for s in scores], pa.string()),
-        "n_queries": pa.array([s.n_queries for s in scores], pa.int32()),
-        "recall_at_10": [s.recall for s in scores],
-        "ndcg_at_10": [s.ndcg for s in scores],
-        "created_at": pa.array([now] * len(scores), pa.timestamp("us")),
-    })
+    rows = pa.table(
+        {
+            "sae_id": pa.array([sae_id] * len(scores), pa.int32()),
+            "searched": pa.array([s.searched for s in scores], pa.string()),
+            "n_queries": pa.array([s.n_queries for s in scores], pa.int32()),
+            "recall_at_10": [s.recall for s in scores],
+            "ndcg_at_10": [s.ndcg for s in scores],
+            "created_at": pa.array([now] * len(scores), pa.timestamp("us")),
+        }
+    )
     with transaction(con):
         con.execute("DELETE FROM fidelity WHERE sae_id = ?", [sae_id])
         insert_arrow(con, "fidelity", rows)
 
 
-def corpus_fidelity(path: str | Path, corpus: str, config: FidelityConfig = FidelityConfig()) -> dict[int, list[FidelityScores]]:
+def corpus_fidelity(
+    path: str | Path, corpus: str, config: FidelityConfig = FidelityConfig()
+) -> dict[int, list[FidelityScores]]:
     """Score every complete SAE of ``corpus`` and store its ``fidelity`` rows (one per searched set)."""
     results: dict[int, list[FidelityScores]] = {}
     with open_reader(path) as con:
@@ -173,8 +194,9 @@ def corpus_fidelity(path: str | Path, corpus: str, config: FidelityConfig = Fide
             doc_ids, original = loaded[info.embed_model]
             reconstructed = reconstruct_documents(con, info, doc_ids, *sae_decoder(con, sae_id))
         test_rows = positions_of(doc_ids, test_doc_ids)
-        results[sae_id] = fidelity_of_test_queries(original, reconstructed, test_rows, query_rows(test_rows, config),
-                                                   config.top)
+        results[sae_id] = fidelity_of_test_queries(
+            original, reconstructed, test_rows, query_rows(test_rows, config), config.top
+        )
         with open_writer(path) as con:
             store_fidelity(con, sae_id, results[sae_id])
     return results
@@ -190,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:  # bad input: say what and why, no traceback
         console.print(f"[red]error:[/red] {error}")
         return 2
-    table = Table(title=f"retrieval fidelity of {args.corpus} SAEs: test documents as queries, reconstructed vs original embeddings")
+    table = Table(
+        title=f"retrieval fidelity of {args.corpus} SAEs: test documents as queries, reconstructed vs original embeddings"
+    )
     for column in ("sae_id", "searched", "queries", "recall@10", "nDCG@10"):
         table.add_column(column, justify="right")
     for sae_id, rows in results.items():

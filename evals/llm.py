@@ -9,6 +9,7 @@
 
 Without ``OPENAI_API_KEY`` the product runs its offline path; ``llm_available()`` says which.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -56,18 +57,27 @@ LlmMode = Literal["auto", "yes", "no"]
 
 def add_llm_arguments(parser: ArgumentParser) -> None:
     """``--llm`` and ``--llm-base-url``, the same for every command that may call an LLM."""
-    parser.add_argument("--llm", type=LlmMode, default="auto",
-                        help="use an LLM: auto = when OPENAI_API_KEY is set; yes; no (the offline path)")
-    parser.add_argument("--llm-base-url", type=str | None, default=None,
-                        help="OpenAI-compatible endpoint (default OPENAI_BASE_URL, else api.openai.com); "
-                             "models: conf/interp.yaml")
+    parser.add_argument(
+        "--llm",
+        type=LlmMode,
+        default="auto",
+        help="use an LLM: auto = when OPENAI_API_KEY is set; yes; no (the offline path)",
+    )
+    parser.add_argument(
+        "--llm-base-url",
+        type=str | None,
+        default=None,
+        help="OpenAI-compatible endpoint (default OPENAI_BASE_URL, else api.openai.com); models: conf/interp.yaml",
+    )
 
 
 def use_llm(mode: LlmMode, base_url: str | None = None) -> bool:
     """Whether ``--llm mode`` means the LLM path; ``yes`` without a key or an endpoint is an error saying what to set."""
     if mode == "yes" and not llm_available(base_url):
-        raise ValueError("--llm yes needs OPENAI_API_KEY, or a local OpenAI-compatible server named by --llm-base-url "
-                         "(or llm_path.base_url in conf/interp.yaml)")
+        raise ValueError(
+            "--llm yes needs OPENAI_API_KEY, or a local OpenAI-compatible server named by --llm-base-url "
+            "(or llm_path.base_url in conf/interp.yaml)"
+        )
     return mode == "yes" or (mode == "auto" and llm_available(base_url))
 
 
@@ -148,13 +158,18 @@ class LLMClient:
     ``lambda: open_writer(path)``); ``None`` disables the persistent cache.
     """
 
-    def __init__(self, settings: LLMSettings, warehouse_con_factory: ConnectionFactory | None = None,
-                 flush_every: int = 50) -> None:
+    def __init__(
+        self, settings: LLMSettings, warehouse_con_factory: ConnectionFactory | None = None, flush_every: int = 50
+    ) -> None:
         base_url = settings.base_url or os.environ.get("OPENAI_BASE_URL") or None
-        api_key = settings.api_key or os.environ.get("OPENAI_API_KEY") or (LOCAL_SERVER_KEY if settings.base_url else None)
+        api_key = (
+            settings.api_key or os.environ.get("OPENAI_API_KEY") or (LOCAL_SERVER_KEY if settings.base_url else None)
+        )
         if not api_key:
-            raise ValueError("no API key: set OPENAI_API_KEY (or LLMSettings.api_key), name a local server's base URL, "
-                             "or use the offline path")
+            raise ValueError(
+                "no API key: set OPENAI_API_KEY (or LLMSettings.api_key), name a local server's base URL, "
+                "or use the offline path"
+            )
         self.settings = settings
         self.usage = Usage()
         self._connect = warehouse_con_factory
@@ -169,7 +184,9 @@ class LLMClient:
     @property
     def estimated_cost_usd(self) -> float:
         s = self.settings
-        return (self.usage.prompt_tokens * s.price_prompt_per_1k + self.usage.completion_tokens * s.price_completion_per_1k) / 1000
+        return (
+            self.usage.prompt_tokens * s.price_prompt_per_1k + self.usage.completion_tokens * s.price_completion_per_1k
+        ) / 1000
 
     def _params(self, overrides: dict[str, Any]) -> dict[str, Any]:
         params = {"temperature": self.settings.temperature, "max_tokens": self.settings.max_tokens}
@@ -183,8 +200,9 @@ class LLMClient:
             raise result
         return result
 
-    def complete_many(self, many: Sequence[Sequence[Message]], cache_tag: str | Sequence[str] = "",
-                      **params: Any) -> list[LLMResult | Exception]:
+    def complete_many(
+        self, many: Sequence[Sequence[Message]], cache_tag: str | Sequence[str] = "", **params: Any
+    ) -> list[LLMResult | Exception]:
         """Completions in input order; a request that failed after its retries yields its exception.
 
         ``cache_tag`` (one for all, or one per request) joins the cache key without being sent:
@@ -192,18 +210,22 @@ class LLMClient:
         """
         params = self._params(params)
         tags = [cache_tag] * len(many) if isinstance(cache_tag, str) else list(cache_tag)
-        keys = [cache_key(self.settings.model, messages, {**params, "_tag": tag} if tag else params)
-                for messages, tag in zip(many, tags)]
+        keys = [
+            cache_key(self.settings.model, messages, {**params, "_tag": tag} if tag else params)
+            for messages, tag in zip(many, tags, strict=False)
+        ]
         results: dict[str, LLMResult | Exception] = self._cached(set(keys))
         for key in keys:
             if key in results:
                 self.usage.add(results[key])  # type: ignore[arg-type]
-        missing = {key: messages for key, messages in zip(keys, many) if key not in results}
+        missing = {key: messages for key, messages in zip(keys, many, strict=False) if key not in results}
         if missing:
             results.update(self._call_all(missing, params))
         return [results[key] for key in keys]
 
-    def _call_all(self, requests: dict[str, Sequence[Message]], params: dict[str, Any]) -> dict[str, LLMResult | Exception]:
+    def _call_all(
+        self, requests: dict[str, Sequence[Message]], params: dict[str, Any]
+    ) -> dict[str, LLMResult | Exception]:
         done: dict[str, LLMResult | Exception] = {}
         pending_rows: list[dict[str, Any]] = []
         last_flush = time.monotonic()
@@ -224,7 +246,9 @@ class LLMClient:
                     done[key] = result
                     pending_rows.append(self._cache_row(key, requests[key], params, result))
                 # Written from this (the calling) thread, in short transactions.
-                if pending_rows and (len(pending_rows) >= self._flush_every or time.monotonic() - last_flush > 10 or not waiting):
+                if pending_rows and (
+                    len(pending_rows) >= self._flush_every or time.monotonic() - last_flush > 10 or not waiting
+                ):
                     self._store(pending_rows)
                     pending_rows, last_flush = [], time.monotonic()
         return done
@@ -239,7 +263,9 @@ class LLMClient:
             cached=False,
         )
 
-    def _cache_row(self, key: str, messages: Sequence[Message], params: dict[str, Any], result: LLMResult) -> dict[str, Any]:
+    def _cache_row(
+        self, key: str, messages: Sequence[Message], params: dict[str, Any], result: LLMResult
+    ) -> dict[str, Any]:
         return {
             "cache_key": key,
             "model": self.settings.model,
@@ -261,7 +287,9 @@ class LLMClient:
                 ).fetchall()
             finally:
                 con.unregister("_wanted_keys")
-        return {key: LLMResult(text, prompt or 0, completion or 0, cached=True) for key, text, prompt, completion in rows}
+        return {
+            key: LLMResult(text, prompt or 0, completion or 0, cached=True) for key, text, prompt, completion in rows
+        }
 
     def _store(self, rows: list[dict[str, Any]]) -> None:
         if self._connect is None:
@@ -282,4 +310,13 @@ def usage_rows(clients: dict[str, LLMClient]) -> Iterator[tuple[str, str, int, i
     """(role, model, calls, cache hits, failures, prompt tokens, completion tokens, est. USD) per client."""
     for role, client in clients.items():
         u = client.usage
-        yield role, client.settings.model, u.calls, u.cache_hits, u.failures, u.prompt_tokens, u.completion_tokens, client.estimated_cost_usd
+        yield (
+            role,
+            client.settings.model,
+            u.calls,
+            u.cache_hits,
+            u.failures,
+            u.prompt_tokens,
+            u.completion_tokens,
+            client.estimated_cost_usd,
+        )

@@ -3,6 +3,7 @@
 The trainer writes ``saes`` rows (``trainer.runs``); every eval and the steering API look them up here.
 Statuses and the default-SAE rule belong to ``data.saes`` (the schema owner).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,11 +36,16 @@ def complete_sae(con: duckdb.DuckDBPyConnection, sae_id: int) -> StoredSAE:
         "SELECT sae_id, name, corpus, embed_model, d, n_latents, k, status FROM saes WHERE sae_id = ?", [int(sae_id)]
     ).fetchall()
     if rows and rows[0][-1] != SaeStatus.COMPLETE:
-        raise UnknownSAE(f"SAE {sae_id} has status {rows[0][-1]!r}: no complete SAE with id {sae_id}; {_status_hint(con, rows[0])}")
+        raise UnknownSAE(
+            f"SAE {sae_id} has status {rows[0][-1]!r}: no complete SAE with id {sae_id}; {_status_hint(con, rows[0])}"
+        )
     if not rows:
         known = [r[0] for r in con.execute("SELECT sae_id FROM complete_saes ORDER BY sae_id").fetchall()]
-        hint = (f"complete SAEs here: {known}" if known
-                else "this warehouse has no complete SAE yet; train one with `just train <corpus>`")
+        hint = (
+            f"complete SAEs here: {known}"
+            if known
+            else "this warehouse has no complete SAE yet; train one with `just train <corpus>`"
+        )
         raise UnknownSAE(f"unknown SAE id {sae_id}: no complete SAE with id {sae_id}; {hint}")
     return StoredSAE(*rows[0][:-1])
 
@@ -69,10 +75,14 @@ def _status_hint(con: duckdb.DuckDBPyConnection, row: tuple) -> str:
     sae_id, corpus, status = row[0], row[2], row[-1]
     if status == SaeStatus.FAILED:
         error = con.execute("SELECT metrics->>'error' FROM saes WHERE sae_id = ?", [sae_id]).fetchall()[0][0]
-        return (f"its training failed ({error or 'no reason recorded'}); fix that and train it again "
-                f"(`just train {corpus}` with the same options), or pick a complete SAE")
-    return (f"it is being trained, or its run was stopped: wait for it, or run the same `just train {corpus}` "
-            "command again to resume and complete it")
+        return (
+            f"its training failed ({error or 'no reason recorded'}); fix that and train it again "
+            f"(`just train {corpus}` with the same options), or pick a complete SAE"
+        )
+    return (
+        f"it is being trained, or its run was stopped: wait for it, or run the same `just train {corpus}` "
+        "command again to resume and complete it"
+    )
 
 
 def _none_of(corpus: str) -> UnknownSAE:

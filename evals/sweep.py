@@ -11,6 +11,7 @@ Stored per SAE in ``eval_summaries`` (eval = 'sweep'; JSON with every number abo
 ``recommended``), so the dashboard and the evals can read the recommendation:
 ``SELECT sae_id FROM eval_summaries WHERE eval = 'sweep' AND summary->>'recommended' = 'true'``.
 """
+
 from __future__ import annotations
 
 import json
@@ -69,17 +70,28 @@ def architecture_of(config: dict) -> str:
 
 def sae_quality(con: duckdb.DuckDBPyConnection, sae_id: int) -> SaeQuality:
     info = complete_sae(con, sae_id)
-    config, metrics = (json.loads(text) for text in con.execute(
-        "SELECT config, metrics FROM saes WHERE sae_id = ?", [sae_id]).fetchall()[0])
+    config, metrics = (
+        json.loads(text)
+        for text in con.execute("SELECT config, metrics FROM saes WHERE sae_id = ?", [sae_id]).fetchall()[0]
+    )
     latents = con.execute("SELECT density, level FROM latents WHERE sae_id = ? ORDER BY latent", [sae_id]).fetchnumpy()
     coherence = feature_coherence(con, sae_id, info.embed_model, info.n_latents)
     levels = latents["level"]
     by_level = [_median(coherence[levels == level]) for level in range(int(levels.max(initial=0)) + 1)]
     test, train = metrics.get("test_fvu"), metrics.get("train_fvu")
     return SaeQuality(
-        sae_id, info.name, architecture_of(config), info.n_latents, info.k, test, train,
-        None if test is None or train is None else test - train, metrics.get("test_l0"),
-        _median(coherence), by_level if len(by_level) > 1 else [], float(np.mean(latents["density"] == 0)),
+        sae_id,
+        info.name,
+        architecture_of(config),
+        info.n_latents,
+        info.k,
+        test,
+        train,
+        None if test is None or train is None else test - train,
+        metrics.get("test_l0"),
+        _median(coherence),
+        by_level if len(by_level) > 1 else [],
+        float(np.mean(latents["density"] == 0)),
     )
 
 
@@ -97,7 +109,8 @@ def mark_pareto_and_recommended(rows: list[SaeQuality], health: Health) -> None:
 
     for row in scored:
         row.pareto = not any(
-            all(a <= b for a, b in zip(key(other), key(row))) and key(other) != key(row) for other in scored
+            all(a <= b for a, b in zip(key(other), key(row), strict=False)) and key(other) != key(row)
+            for other in scored
         )
     healthy = [row for row in scored if row.gap <= health.max_gap and row.dead_fraction <= health.max_dead]
     candidates = healthy or scored
@@ -107,10 +120,14 @@ def mark_pareto_and_recommended(rows: list[SaeQuality], health: Health) -> None:
 
 def store(con: duckdb.DuckDBPyConnection, rows: list[SaeQuality]) -> None:
     with transaction(con):
-        con.execute("DELETE FROM eval_summaries WHERE eval = ? AND list_contains(?, sae_id)", [EVAL, [r.sae_id for r in rows]])
+        con.execute(
+            "DELETE FROM eval_summaries WHERE eval = ? AND list_contains(?, sae_id)", [EVAL, [r.sae_id for r in rows]]
+        )
         for row in rows:
-            con.execute("INSERT INTO eval_summaries (sae_id, eval, summary, created_at) VALUES (?, ?, ?, now())",
-                        [row.sae_id, EVAL, json.dumps(asdict(row))])
+            con.execute(
+                "INSERT INTO eval_summaries (sae_id, eval, summary, created_at) VALUES (?, ?, ?, now())",
+                [row.sae_id, EVAL, json.dumps(asdict(row))],
+            )
 
 
 def recommended_sae(con: duckdb.DuckDBPyConnection, corpus: str) -> int | None:
@@ -124,8 +141,23 @@ def recommended_sae(con: duckdb.DuckDBPyConnection, corpus: str) -> int | None:
 
 
 def table_of(corpus: str, rows: list[SaeQuality]) -> Table:
-    table = Table(title=f"SAE sweep, {corpus}: held-out quality (* Pareto front: test FVU, L0, coherence; >> recommended)")
-    for column in ("", "sae", "architecture", "n", "k", "test FVU", "train FVU", "gap", "test L0", "coherence", "by level", "dead"):
+    table = Table(
+        title=f"SAE sweep, {corpus}: held-out quality (* Pareto front: test FVU, L0, coherence; >> recommended)"
+    )
+    for column in (
+        "",
+        "sae",
+        "architecture",
+        "n",
+        "k",
+        "test FVU",
+        "train FVU",
+        "gap",
+        "test L0",
+        "coherence",
+        "by level",
+        "dead",
+    ):
         table.add_column(column, justify="left" if column in ("", "architecture", "by level") else "right")
 
     def number(value: float | None, digits: int = 3) -> str:
@@ -133,9 +165,20 @@ def table_of(corpus: str, rows: list[SaeQuality]) -> Table:
 
     for row in sorted(rows, key=lambda r: (r.test_fvu is None, r.test_fvu or 0)):
         mark = (">>" if row.recommended else "  ") + ("*" if row.pareto else " ")
-        table.add_row(mark, str(row.sae_id), row.architecture, str(row.n_latents), str(row.k), number(row.test_fvu),
-                      number(row.train_fvu), number(row.gap), number(row.l0, 1), number(row.coherence),
-                      " / ".join(number(c, 2) for c in row.coherence_by_level), f"{row.dead_fraction:.1%}")
+        table.add_row(
+            mark,
+            str(row.sae_id),
+            row.architecture,
+            str(row.n_latents),
+            str(row.k),
+            number(row.test_fvu),
+            number(row.train_fvu),
+            number(row.gap),
+            number(row.l0, 1),
+            number(row.coherence),
+            " / ".join(number(c, 2) for c in row.coherence_by_level),
+            f"{row.dead_fraction:.1%}",
+        )
     return table
 
 

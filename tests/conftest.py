@@ -1,4 +1,5 @@
 """Shared fixtures: the real shared arXiv data, a warehouse built from it, a fake OpenAI server."""
+
 from __future__ import annotations
 
 import gzip
@@ -31,7 +32,9 @@ def shared_data_dir() -> Path:
     """The read-only shared data (``SAE_ATLAS_SHARED_DATA``, default ``../shared/data``)."""
     path = Path(os.environ.get("SAE_ATLAS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
     if not (path / "arxiv_abstracts.jsonl.gz").exists():
-        pytest.fail(f"shared data not found at {path}; set SAE_ATLAS_SHARED_DATA to the folder holding arxiv_abstracts.jsonl.gz")
+        pytest.fail(
+            f"shared data not found at {path}; set SAE_ATLAS_SHARED_DATA to the folder holding arxiv_abstracts.jsonl.gz"
+        )
     return path
 
 
@@ -52,7 +55,9 @@ def build_warehouse(path: Path, shared: Path, corpus_name: str) -> Path:
     corpus = load_corpus_config(corpus_name)
     stats = IngestStats()
     with open_writer(path) as con:
-        ingest_documents(con, read_jsonl(shared / "arxiv_abstracts.jsonl.gz", BadInput(stats, strict=True)), corpus, "shared", stats)
+        ingest_documents(
+            con, read_jsonl(shared / "arxiv_abstracts.jsonl.gz", BadInput(stats, strict=True)), corpus, "shared", stats
+        )
         ids, matrix = read_parquet_vectors(shared / "minilm_l6_v2.parquet")
         import_vectors_by_arxiv_id(con, corpus.embed_model, ids, matrix)
     return path
@@ -98,8 +103,18 @@ def trained_astro(astro_warehouse_template, tmp_path_factory) -> TrainedWarehous
     path = tmp_path_factory.mktemp("trained_astro") / "astro.duckdb"
     shutil.copy(astro_warehouse_template, path)
     sae_ids = [
-        train_sae(path, "astro", n_latents=n, k=32, batch_topk=False, max_steps=TRAINED_ASTRO_STEPS, batch_size=512,
-                  lr=1e-3, enable_progress_bar=False, logger=False)
+        train_sae(
+            path,
+            "astro",
+            n_latents=n,
+            k=32,
+            batch_topk=False,
+            max_steps=TRAINED_ASTRO_STEPS,
+            batch_size=512,
+            lr=1e-3,
+            enable_progress_bar=False,
+            logger=False,
+        )
         for n in TRAINED_ASTRO_LATENTS
     ]
     return TrainedWarehouse(path, sae_ids)

@@ -1,4 +1,5 @@
 """Fixtures of the dashboard tests: a warehouse with real astro documents and synthetic SAE content."""
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,16 @@ REPO_ROOT = str(Path(__file__).resolve().parent.parent)
 APP = str(Path(REPO_ROOT) / "dashboard" / "app.py")
 
 # Small enough to build in about a second on top of the 12,623 real astro documents.
-SMALL_SPEC = SyntheticSpec(sizes=(256, 768), k=16, grid_k=(16, 32, 64), grid_n=(768, 1536, 3072), d_model=384,
-                           n_topics=40, n_families=25, embed_model="all-MiniLM-L6-v2")
+SMALL_SPEC = SyntheticSpec(
+    sizes=(256, 768),
+    k=16,
+    grid_k=(16, 32, 64),
+    grid_n=(768, 1536, 3072),
+    d_model=384,
+    n_topics=40,
+    n_families=25,
+    embed_model="all-MiniLM-L6-v2",
+)
 
 
 @pytest.fixture(scope="session")
@@ -83,9 +92,27 @@ def streamlit_server(warehouse: Path, log_path: Path) -> Iterator[str]:
     env = {**os.environ, "SAE_ATLAS_WAREHOUSE": str(warehouse), "PYTHONPATH": REPO_ROOT}
     log = open(log_path, "w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", APP, "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            APP,
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=REPO_ROOT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -113,7 +140,8 @@ def chromium_page() -> Iterator:
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
+            executable_path=CHROMIUM,
+            headless=True,
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         try:

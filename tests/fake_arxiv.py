@@ -12,6 +12,7 @@ page without entries).
         server.faults += [503, 503]
         fetch_corpus(..., settings=ArxivApiSettings(base_url=server.url, delay_s=0))
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -39,7 +40,7 @@ def atom_feed(entries: list[dict], total: int, start: int, page_size: int) -> st
         '<feed xmlns="http://www.w3.org/2005/Atom" xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/" '
         'xmlns:arxiv="http://arxiv.org/schemas/atom">',
         '<link href="http://arxiv.org/api/query" rel="self" type="application/atom+xml"/>',
-        "<title type=\"html\">ArXiv Query</title>",
+        '<title type="html">ArXiv Query</title>',
         "<id>http://arxiv.org/api/test</id>",
         "<updated>2026-05-01T00:00:00-04:00</updated>",
         f"<opensearch:totalResults>{total}</opensearch:totalResults>",
@@ -59,7 +60,7 @@ def atom_feed(entries: list[dict], total: int, start: int, page_size: int) -> st
             f"<summary>  {escape(_wrap(record['abstract']))}\n</summary>",
             "<author><name>A. Author</name></author>",
             f'<link href="http://arxiv.org/abs/{escape(versioned)}" rel="alternate" type="text/html"/>',
-            f"<arxiv:primary_category term={quoteattr(categories[0])} scheme=\"http://arxiv.org/schemas/atom\"/>",
+            f'<arxiv:primary_category term={quoteattr(categories[0])} scheme="http://arxiv.org/schemas/atom"/>',
             *(f'<category term={quoteattr(c)} scheme="http://arxiv.org/schemas/atom"/>' for c in categories),
             "</entry>",
         ]
@@ -84,12 +85,15 @@ class FakeArxiv(LocalHTTPServer):
         return self.origin + "/api/query"
 
     def _matching(self, query: dict) -> list[dict]:
-        match = re.fullmatch(r"cat:(\S+)(?: AND submittedDate:\[(\d{12}) TO (\d{12})\])?", query.get("search_query", ""))
+        match = re.fullmatch(
+            r"cat:(\S+)(?: AND submittedDate:\[(\d{12}) TO (\d{12})\])?", query.get("search_query", "")
+        )
         if match is None:
             return []
         pattern, since, until = match.groups()
         found = [
-            r for r in self.records
+            r
+            for r in self.records
             if any(fnmatch.fnmatchcase(c, pattern) for c in r["categories"])
             and (since is None or since <= r["published"].replace("-", "") + "1200" <= until)
         ]

@@ -9,6 +9,7 @@ Faults come from a queue, one per request: ``("retry_after", seconds)`` answers 
 truncates the page, ``"expire"`` forgets every token issued so far (the request gets
 ``badResumptionToken``).
 """
+
 from __future__ import annotations
 
 import textwrap
@@ -34,7 +35,9 @@ def set_specs(categories: list[str]) -> set[str]:
     specs = set()
     for category in categories:
         archive = category.split(".")[0]
-        specs.add(archive if archive in {"cs", "math", "stat", "q-bio", "q-fin", "econ", "eess"} else f"physics:{archive}")
+        specs.add(
+            archive if archive in {"cs", "math", "stat", "q-bio", "q-fin", "econ", "eess"} else f"physics:{archive}"
+        )
     return specs
 
 
@@ -101,15 +104,23 @@ class FakeOai(LocalHTTPServer):
         if "resumptionToken" in query:
             token_generation, oai_set, since, offset = query["resumptionToken"].split("|")
             if int(token_generation) != generation:
-                return _error("badResumptionToken", "The value of the resumptionToken argument is invalid or expired.", query)
+                return _error(
+                    "badResumptionToken", "The value of the resumptionToken argument is invalid or expired.", query
+                )
             offset = int(offset)
         else:
             if query.get("metadataPrefix") != "arXiv":
                 return _error("cannotDisseminateFormat", f"unknown format {query.get('metadataPrefix')}", query)
             oai_set, since, offset = query.get("set", ""), query.get("from", ""), 0
-        matching = [r for r in self.records if (not oai_set or oai_set in set_specs(r["categories"])) and r["datestamp"] >= since]
+        matching = [
+            r
+            for r in self.records
+            if (not oai_set or oai_set in set_specs(r["categories"])) and r["datestamp"] >= since
+        ]
         if not matching:
-            return _error("noRecordsMatch", "The combination of the values of the arguments results in an empty list.", query)
+            return _error(
+                "noRecordsMatch", "The combination of the values of the arguments results in an empty list.", query
+            )
         page = matching[offset : offset + self.page_size]
         following = offset + self.page_size
         token = f"{generation}|{oai_set}|{since}|{following}" if following < len(matching) else ""

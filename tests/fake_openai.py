@@ -8,6 +8,7 @@ a queue: the next request to an endpoint takes the next fault, if any.
         server.faults["embeddings"] += [Fault.status(429), Fault.timeout(2.0), Fault.malformed()]
         client = openai.OpenAI(base_url=server.base_url, api_key="test")
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,15 +32,15 @@ class Fault:
     seconds: float = 0.0
 
     @staticmethod
-    def status_code(code: int) -> "Fault":
+    def status_code(code: int) -> Fault:
         return Fault("status", status=code)
 
     @staticmethod
-    def timeout(seconds: float) -> "Fault":
+    def timeout(seconds: float) -> Fault:
         return Fault("timeout", seconds=seconds)
 
     @staticmethod
-    def malformed() -> "Fault":
+    def malformed() -> Fault:
         return Fault("malformed")
 
 
@@ -117,7 +118,12 @@ class FakeOpenAI(LocalHTTPServer):
         if fault is not None and fault.kind == "missing_rows":
             data = data[:-1]
         tokens = sum(len(str(t).split()) for t in inputs)
-        return {"object": "list", "data": data, "model": body.get("model"), "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        return {
+            "object": "list",
+            "data": data,
+            "model": body.get("model"),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
 
     def _chat(self, body: dict) -> dict:
         content = self.chat(body)
@@ -128,7 +134,11 @@ class FakeOpenAI(LocalHTTPServer):
             "created": int(time.time()),
             "model": body.get("model"),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(content.split()), "total_tokens": prompt_tokens + len(content.split())},
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": len(content.split()),
+                "total_tokens": prompt_tokens + len(content.split()),
+            },
         }
 
     def _handler_class(self):

@@ -1,4 +1,5 @@
 """A threaded HTTP server on 127.0.0.1 (a free port) that runs for the length of a ``with`` block."""
+
 from __future__ import annotations
 
 import threading
@@ -30,7 +31,9 @@ class LocalHTTPServer:
         self._server.server_close()
 
 
-def reply(handler: BaseHTTPRequestHandler, status: int, payload: bytes, content_type: str, headers: dict | None = None) -> None:
+def reply(
+    handler: BaseHTTPRequestHandler, status: int, payload: bytes, content_type: str, headers: dict | None = None
+) -> None:
     """Send one complete response; a client that already gave up (timed out) is not an error."""
     try:
         handler.send_response(status)

@@ -1,4 +1,5 @@
 """One configuration system: every command shares corpus / --warehouse / --config, configs are checked dataclasses."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,4 +48,3 @@ def test_load_config_names_the_file_and_the_bad_key(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.yaml"):
         load_config(FamiliesConfig, tmp_path / "missing.yaml")
     assert load_config(FamiliesConfig, CONF_DIR / "families.yaml", seed=4).seed == 4
-

@@ -1,4 +1,5 @@
 """Contrasts: target expressions, feature selection, and a real astro-ph.GA contrast on the test split."""
+
 from __future__ import annotations
 
 import duckdb
@@ -28,22 +29,37 @@ def _positives(con, target) -> int:
 def test_target_expressions_become_parameterised_sql(docs_con):
     target = parse_target(docs_con, GA)
     assert target.kind == "binary" and "?" in target.sql and "astro-ph.GA" not in target.sql
-    assert _positives(docs_con, target) == docs_con.execute("SELECT count(*) FROM docs WHERE list_contains(categories, 'astro-ph.GA')").fetchall()[0][0]
-    assert _positives(docs_con, parse_target(docs_con, "category!=astro-ph.GA")) == docs_con.execute(
-        "SELECT count(*) FROM docs WHERE NOT list_contains(categories, 'astro-ph.GA')").fetchall()[0][0]
-    assert _positives(docs_con, parse_target(docs_con, "published >= 2026-01-01")) == docs_con.execute(
-        "SELECT count(*) FROM docs WHERE published >= DATE '2026-01-01'").fetchall()[0][0]
+    assert (
+        _positives(docs_con, target)
+        == docs_con.execute("SELECT count(*) FROM docs WHERE list_contains(categories, 'astro-ph.GA')").fetchall()[0][0]
+    )
+    assert (
+        _positives(docs_con, parse_target(docs_con, "category!=astro-ph.GA"))
+        == docs_con.execute("SELECT count(*) FROM docs WHERE NOT list_contains(categories, 'astro-ph.GA')").fetchall()[
+            0
+        ][0]
+    )
+    assert (
+        _positives(docs_con, parse_target(docs_con, "published >= 2026-01-01"))
+        == docs_con.execute("SELECT count(*) FROM docs WHERE published >= DATE '2026-01-01'").fetchall()[0][0]
+    )
     assert parse_target(docs_con, "doc_id").kind == "numeric"
-    assert _positives(docs_con, parse_target(docs_con, "source=shared")) == docs_con.execute("SELECT count(*) FROM docs").fetchall()[0][0]
+    assert (
+        _positives(docs_con, parse_target(docs_con, "source=shared"))
+        == docs_con.execute("SELECT count(*) FROM docs").fetchall()[0][0]
+    )
 
 
-@pytest.mark.parametrize("expression, message", [
-    ("colour=red", "unknown column 'colour'.*docs columns: doc_id, arxiv_id"),
-    ("title", "bare target must be a numeric column"),
-    ("category>astro", "category takes = or !="),
-    ("published>=yesterday", "not a valid DATE"),
-    ("; DROP TABLE docs", "cannot read the target expression"),
-])
+@pytest.mark.parametrize(
+    "expression, message",
+    [
+        ("colour=red", "unknown column 'colour'.*docs columns: doc_id, arxiv_id"),
+        ("title", "bare target must be a numeric column"),
+        ("category>astro", "category takes = or !="),
+        ("published>=yesterday", "not a valid DATE"),
+        ("; DROP TABLE docs", "cannot read the target expression"),
+    ],
+)
 def test_bad_targets_say_what_is_possible(docs_con, expression, message):
     with pytest.raises(BadTarget, match=message):
         parse_target(docs_con, expression)
@@ -72,19 +88,37 @@ def test_astro_ph_ga_contrast_on_the_test_split(trained_astro_copy):
     report = run_contrast(path, "astro", GA, sae_id, ContrastConfig(n_features=20))
     n_test = sql(path, "SELECT count(*) FROM docs WHERE split = 'test'")[0][0]
     assert len(report.latents) == 20 and report.n_test == n_test and report.n_train + n_test == 12623
-    assert report.metric == "auc" and 0.7 < report.features_score < report.embedding_score and report.embedding_score > 0.9
-    stored = sql(path, "SELECT n_features, features_score, embedding_score, test_mean FROM contrasts WHERE sae_id = ? AND target = ?",
-                 [sae_id, GA])
-    assert stored == [(20, pytest.approx(report.features_score), pytest.approx(report.embedding_score), pytest.approx(report.test_mean))]
+    assert (
+        report.metric == "auc" and 0.7 < report.features_score < report.embedding_score and report.embedding_score > 0.9
+    )
+    stored = sql(
+        path,
+        "SELECT n_features, features_score, embedding_score, test_mean FROM contrasts WHERE sae_id = ? AND target = ?",
+        [sae_id, GA],
+    )
+    assert stored == [
+        (
+            20,
+            pytest.approx(report.features_score),
+            pytest.approx(report.embedding_score),
+            pytest.approx(report.test_mean),
+        )
+    ]
     latent, n_with, mean_with, mean_without, q = sql(
-        path, "SELECT latent, n_with, mean_with, mean_without, q_value FROM contrast_features WHERE sae_id = ? AND target = ? AND rank = 1",
-        [sae_id, GA])[0]
-    counted = sql(path, """
+        path,
+        "SELECT latent, n_with, mean_with, mean_without, q_value FROM contrast_features WHERE sae_id = ? AND target = ? AND rank = 1",
+        [sae_id, GA],
+    )[0]
+    counted = sql(
+        path,
+        """
         SELECT count(*) FILTER (WHERE a.doc_id IS NOT NULL),
                avg(list_contains(d.categories, 'astro-ph.GA')::INT) FILTER (WHERE a.doc_id IS NOT NULL),
                avg(list_contains(d.categories, 'astro-ph.GA')::INT) FILTER (WHERE a.doc_id IS NULL)
         FROM docs d LEFT JOIN activations a ON a.doc_id = d.doc_id AND a.sae_id = ? AND a.latent = ? AND a.value > 0
-        WHERE d.split = 'test'""", [sae_id, latent])[0]
+        WHERE d.split = 'test'""",
+        [sae_id, latent],
+    )[0]
     assert (n_with, mean_with, mean_without) == (counted[0], pytest.approx(counted[1]), pytest.approx(counted[2]))
     assert q < 0.05
 
@@ -104,7 +138,9 @@ def test_other_targets_and_methods(trained_astro_copy):
     path, sae_id = trained_astro_copy.path, trained_astro_copy.sae_ids[0]
     numeric = run_contrast(path, "astro", "doc_id", sae_id, ContrastConfig(method="correlation", n_features=5))
     assert numeric.metric == "r2" and np.isfinite(numeric.features_score) and np.isfinite(numeric.embedding_score)
-    dated = run_contrast(path, "astro", "published>=2026-01-01", sae_id, ContrastConfig(method="correlation", n_features=5))
+    dated = run_contrast(
+        path, "astro", "published>=2026-01-01", sae_id, ContrastConfig(method="correlation", n_features=5)
+    )
     assert dated.target.kind == "binary" and len(dated.latents) == 5
     rows = sql(path, "SELECT target, method FROM contrasts WHERE sae_id = ? ORDER BY target", [sae_id])
     assert rows == [("doc_id", "correlation"), ("published>=2026-01-01", "correlation")]

@@ -7,6 +7,7 @@ both SAEs live in one warehouse, steer search and get a quality card each with i
 the collection's metadata serves as the groups of `just contrast`. The slow test of this
 feature (~1-2 min on two cores): two models embed 100 real texts each.
 """
+
 from __future__ import annotations
 
 import os
@@ -54,8 +55,9 @@ class RecordingHub(LocalHTTPServer):
 
 def _run(module: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     environment = {**os.environ, "COLUMNS": "200", **(env or {})}
-    result = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=environment,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=REPO, env=environment, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
@@ -72,8 +74,20 @@ def test_a_non_arxiv_corpus_and_a_128d_model_run_the_pipeline_beside_the_default
     assert len(rows) == 100
     csv = write_csv(tmp_path / "pydocs.csv", rows)
     warehouse = tmp_path / "artifacts" / "pydocs.duckdb"
-    small = ["--data.batch_size", "32", "--model.n_latents", "256", "--model.k", "8", "--trainer.max_steps", "30",
-             "--trainer.enable_progress_bar", "false", "--trainer.logger", "false"]
+    small = [
+        "--data.batch_size",
+        "32",
+        "--model.n_latents",
+        "256",
+        "--model.k",
+        "8",
+        "--trainer.max_steps",
+        "30",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.logger",
+        "false",
+    ]
 
     # 1. The issue's two commands, nothing else written by hand.
     _run("data", "ingest", "pydocs", "--csv", str(csv), "--text-column", "doc")
@@ -89,14 +103,21 @@ def test_a_non_arxiv_corpus_and_a_128d_model_run_the_pipeline_beside_the_default
 
     with open_reader(warehouse) as con:
         saes = con.execute("SELECT sae_id, embed_model, d, status FROM saes ORDER BY sae_id").fetchall()
-        models = {row[0]: row[1:] for row in con.execute(
-            "SELECT model, backend, source, dim, max_seq_length, normalized, precision, fingerprint FROM embedding_models"
-        ).fetchall()}
+        models = {
+            row[0]: row[1:]
+            for row in con.execute(
+                "SELECT model, backend, source, dim, max_seq_length, normalized, precision, fingerprint FROM embedding_models"
+            ).fetchall()
+        }
         widths = dict(con.execute("SELECT model, list(DISTINCT dim) FROM embeddings GROUP BY model").fetchall())
         n_docs, n_test = con.execute("SELECT count(*), count(*) FILTER (split = 'test') FROM docs").fetchall()[0]
-        by_kind = dict(con.execute(
-            """SELECT m.value, count(DISTINCT a.doc_id) FROM activations a JOIN doc_metadata m USING (doc_id)
-               WHERE a.sae_id = ? AND m.key = 'kind' GROUP BY ALL""", [saes[1][0]]).fetchall())
+        by_kind = dict(
+            con.execute(
+                """SELECT m.value, count(DISTINCT a.doc_id) FROM activations a JOIN doc_metadata m USING (doc_id)
+               WHERE a.sae_id = ? AND m.key = 'kind' GROUP BY ALL""",
+                [saes[1][0]],
+            ).fetchall()
+        )
         minilm_ids, minilm = load_embeddings(con, MINILM)
         projected_ids, projected = load_embeddings(con, str(folder))
     assert [s[1:] for s in saes] == [(MINILM, 384, "complete"), (str(folder), 128, "complete")]
@@ -106,7 +127,9 @@ def test_a_non_arxiv_corpus_and_a_128d_model_run_the_pipeline_beside_the_default
     assert models[str(folder)] == ("local", str(folder.resolve()), 128, 256, True, "float32", models[str(folder)][6])
     assert models[str(folder)][6] is not None  # the folder's fingerprint
     assert n_docs == 100 and 0 < n_test < 30
-    assert set(by_kind) == {"class", "function"} and 0.9 * n_docs <= sum(by_kind.values()) <= n_docs  # metadata as groups
+    assert (
+        set(by_kind) == {"class", "function"} and 0.9 * n_docs <= sum(by_kind.values()) <= n_docs
+    )  # metadata as groups
     assert (minilm_ids == projected_ids).all() and minilm.shape == (100, 384) and projected.shape == (100, 128)
     np.testing.assert_allclose(np.linalg.norm(projected, axis=1), 1.0, atol=1e-5)
 
@@ -129,14 +152,16 @@ def test_a_non_arxiv_corpus_and_a_128d_model_run_the_pipeline_beside_the_default
     # 4. The quality card of each SAE, on its own model's test documents.
     for sae_id, model, d, _status in saes:
         # ~10 test documents: coherence sets of 3, not the default 10 (ReportConfig needs top_docs <= n_test).
-        card = build_report(warehouse, "pydocs", sae_id, ReportConfig(top_docs=3, baseline_draws=50, hard_negatives=5,
-                                                                         min_positives=2))
+        card = build_report(
+            warehouse, "pydocs", sae_id, ReportConfig(top_docs=3, baseline_draws=50, hard_negatives=5, min_positives=2)
+        )
         assert card["sae_id"] == sae_id and card["test_fvu"] is not None and 0 <= card["test_fvu"] < 2, card
         assert card["n_test_docs"] == n_test
 
     # 5. Metadata as groups: features that separate classes from functions, on the 128-d SAE.
-    result = _run("evals.contrast", "pydocs", "--target", "metadata.kind=class", "--sae-id", str(saes[1][0]),
-                  "--min-active", "1")
+    result = _run(
+        "evals.contrast", "pydocs", "--target", "metadata.kind=class", "--sae-id", str(saes[1][0]), "--min-active", "1"
+    )
     assert "metadata.kind=class" in result.stdout + result.stderr
 
     # 6. The written corpus config names the file, its column and the default model.
@@ -154,5 +179,7 @@ def test_a_changed_model_folder_or_width_is_refused_under_the_same_key(tmp_path)
             record_model(con, ModelInfo(**{**info.__dict__, "fingerprint": "bbbb"}))
         with pytest.raises(EmbeddingError, match="produces 256-d vectors but its cached vectors are 128-d"):
             record_model(con, ModelInfo(**{**info.__dict__, "dim": 256}))
-        record_model(con, ModelInfo("/models/mine", "precomputed", "x.parquet", 128), replace=False)  # first record kept
+        record_model(
+            con, ModelInfo("/models/mine", "precomputed", "x.parquet", 128), replace=False
+        )  # first record kept
         assert con.execute("SELECT backend, fingerprint FROM embedding_models").fetchall() == [("local", "aaaa")]

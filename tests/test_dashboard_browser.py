@@ -2,6 +2,7 @@
 
 Screenshots of each page land in ``SAE_ATLAS_SCREENSHOTS`` (default: the test's tmp folder).
 """
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,16 @@ from tests.dashboard_support import check_page, chromium_page, dashboard_warehou
 pytestmark = pytest.mark.browser
 
 # (url path, heading that proves the page rendered, plotly charts it must draw)
-PAGES = [("", "Runs", 3), ("features", "Features", 5), ("feature", "Feature ", 2), ("families", "Families", 2),
-         ("trends", "Trends", 0), ("contrast", "Contrast", 0), ("steer", "Search & steer", 0), ("sql", "SQL", 0)]
+PAGES = [
+    ("", "Runs", 3),
+    ("features", "Features", 5),
+    ("feature", "Feature ", 2),
+    ("families", "Families", 2),
+    ("trends", "Trends", 0),
+    ("contrast", "Contrast", 0),
+    ("steer", "Search & steer", 0),
+    ("sql", "SQL", 0),
+]
 
 
 @pytest.fixture

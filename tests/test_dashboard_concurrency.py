@@ -1,4 +1,5 @@
 """A training run may write while the dashboard is open: the app shows 'busy', then the new data."""
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,14 @@ def test_app_shows_busy_while_a_writer_holds_the_file_and_new_data_after(monkeyp
     at = AppTest.from_file(APP, default_timeout=60).run()
     before = next(m.value for m in at.metric if m.label == "Complete SAEs")
 
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True, cwd=str(tmp_path.parent), env={**os.environ, "PYTHONPATH": REPO_ROOT})
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=str(tmp_path.parent),
+        env={**os.environ, "PYTHONPATH": REPO_ROOT},
+    )
     try:
         assert writer.stdout.readline().strip() == "holding"
         at.run()  # the cached result is keyed by the file version, so the rerun must touch the file

@@ -1,4 +1,5 @@
 """The Trends and Contrast pages and the feature page's prevalence chart: AppTest against SQL, then Chromium."""
+
 from __future__ import annotations
 
 import os
@@ -33,41 +34,65 @@ def test_trends_page_ranks_features_and_charts_them_with_bands(monkeypatch, inst
     assert at.title[0].value == "Trends"
     rising = sql(path, "SELECT count(*) FROM trends WHERE sae_id = ? AND direction = 'rising'", [sae_id])[0][0]
     assert metric(at, "Rising") == str(rising)
-    left_out = sql(path, "SELECT strftime(month, '%Y-%m'), excluded FROM trend_months WHERE sae_id = ? AND NOT eligible", [sae_id])
+    left_out = sql(
+        path, "SELECT strftime(month, '%Y-%m'), excluded FROM trend_months WHERE sae_id = ? AND NOT eligible", [sae_id]
+    )
     assert all(f"{month}" in at.info[0].value and reason in at.info[0].value for month, reason in left_out)
-    expected = [row[0] for row in sql(path, "SELECT latent FROM trends WHERE sae_id = ? AND direction <> 'too_rare' AND z > 0 "
-                                            "ORDER BY p_value, latent LIMIT 50", [sae_id])]
+    expected = [
+        row[0]
+        for row in sql(
+            path,
+            "SELECT latent FROM trends WHERE sae_id = ? AND direction <> 'too_rare' AND z > 0 "
+            "ORDER BY p_value, latent LIMIT 50",
+            [sae_id],
+        )
+    ]
     table = at.dataframe[0].value
     assert table["latent"].tolist() == expected
     charts = figures(at)
     assert len(charts) == 4
     first = expected[0]
     shares = array(charts[0]["data"][2]["y"]).astype(float)
-    months = sql(path, "SELECT strftime(m.month, '%Y-%m'), m.n_docs, m.eligible, count(a.doc_id) FROM trend_months m "
-                       "LEFT JOIN (SELECT a.doc_id, d.published FROM activations a JOIN docs d USING (doc_id) "
-                       "WHERE a.sae_id = ? AND a.latent = ?) a ON date_trunc('month', a.published) = m.month "
-                       "WHERE m.sae_id = ? GROUP BY ALL ORDER BY 1", [sae_id, first, sae_id])
+    months = sql(
+        path,
+        "SELECT strftime(m.month, '%Y-%m'), m.n_docs, m.eligible, count(a.doc_id) FROM trend_months m "
+        "LEFT JOIN (SELECT a.doc_id, d.published FROM activations a JOIN docs d USING (doc_id) "
+        "WHERE a.sae_id = ? AND a.latent = ?) a ON date_trunc('month', a.published) = m.month "
+        "WHERE m.sae_id = ? GROUP BY ALL ORDER BY 1",
+        [sae_id, first, sae_id],
+    )
     assert len(shares) == len(months)
-    for share, (_, n_docs, eligible, active) in zip(shares, months):
-        assert (np.isnan(share) if not eligible else share == pytest.approx(100 * active / n_docs))
+    for share, (_, n_docs, eligible, active) in zip(shares, months, strict=False):
+        assert np.isnan(share) if not eligible else share == pytest.approx(100 * active / n_docs)
     low, high = array(charts[0]["data"][1]["y"]).astype(float), array(charts[0]["data"][0]["y"]).astype(float)
     ok = ~np.isnan(shares)
     assert (low[ok] <= shares[ok]).all() and (shares[ok] <= high[ok]).all() and (high[ok] > low[ok]).all()
     at.radio(key="trends_direction").set_value("falling").run()
     assert not at.exception
-    falling = [row[0] for row in sql(path, "SELECT latent FROM trends WHERE sae_id = ? AND direction <> 'too_rare' AND z < 0 "
-                                           "ORDER BY p_value, latent LIMIT 50", [sae_id])]
+    falling = [
+        row[0]
+        for row in sql(
+            path,
+            "SELECT latent FROM trends WHERE sae_id = ? AND direction <> 'too_rare' AND z < 0 "
+            "ORDER BY p_value, latent LIMIT 50",
+            [sae_id],
+        )
+    ]
     assert at.dataframe[0].value["latent"].tolist() == falling
 
 
 def test_contrast_page_shows_the_stored_scores_and_features(monkeypatch, instruments_warehouse):
     path, sae_id = instruments_warehouse
     at = open_app(monkeypatch, path, "views/contrast.py", sae_id=sae_id)
-    features_auc, embedding_auc = sql(path, "SELECT features_score, embedding_score FROM contrasts WHERE sae_id = ?", [sae_id])[0]
+    features_auc, embedding_auc = sql(
+        path, "SELECT features_score, embedding_score FROM contrasts WHERE sae_id = ?", [sae_id]
+    )[0]
     assert metric(at, "AUC, 20 features") == f"{features_auc:.3f}"
     assert metric(at, "AUC, raw embeddings") == f"{embedding_auc:.3f}"
     table = at.dataframe[0].value
-    assert table["latent"].tolist() == [r[0] for r in sql(path, "SELECT latent FROM contrast_features WHERE sae_id = ? ORDER BY rank", [sae_id])]
+    assert table["latent"].tolist() == [
+        r[0] for r in sql(path, "SELECT latent FROM contrast_features WHERE sae_id = ? ORDER BY rank", [sae_id])
+    ]
     (effects,) = figures(at)
     assert len(array(effects["data"][1]["x"])) == 20
 

@@ -2,6 +2,7 @@
 
 Each test compares what the page shows with the same number computed straight from the warehouse.
 """
+
 from __future__ import annotations
 
 import base64
@@ -55,15 +56,21 @@ def test_features_page_table_filters_and_score_charts(monkeypatch, dashboard_war
     assert at.selectbox(key="sae_select").value == large  # the largest populated SAE by default
     table = at.dataframe[0].value
     assert len(table) == 768
-    clean = sql(path, "SELECT count(*) FROM interpretations JOIN latents USING (sae_id, latent) "
-                "WHERE sae_id = ? AND f1 >= 0.8 AND pearson >= 0.8 AND density < 0.2", [large])[0][0]  # conf/interp.yaml
+    clean = sql(
+        path,
+        "SELECT count(*) FROM interpretations JOIN latents USING (sae_id, latent) "
+        "WHERE sae_id = ? AND f1 >= 0.8 AND pearson >= 0.8 AND density < 0.2",
+        [large],
+    )[0][0]  # conf/interp.yaml
     assert metric(at, "Clean labels") == f"{clean:,}"
     assert int(table["clean"].sum()) == clean
     kinds = [trace["type"] for figure in figures(at) for trace in figure["data"]]
     assert kinds.count("scattergl") == 2 and kinds.count("histogram") == 8  # label + baseline, 4 scores x 2
 
     word = "pulsar"
-    expected = sql(path, "SELECT count(*) FROM interpretations WHERE sae_id = ? AND label ILIKE ?", [large, f"%{word}%"])[0][0]
+    expected = sql(
+        path, "SELECT count(*) FROM interpretations WHERE sae_id = ? AND label ILIKE ?", [large, f"%{word}%"]
+    )[0][0]
     at.text_input(key="features_search").set_value(word).run()
     filtered = at.dataframe[0].value
     assert 0 < len(filtered) == expected
@@ -84,8 +91,11 @@ def test_feature_page_shows_every_part_of_one_latent(monkeypatch, dashboard_ware
     label = sql(path, "SELECT label FROM interpretations WHERE sae_id = ? AND latent = ?", [large, latent])[0][0]
     assert at.title[0].value == f"Feature {latent}: {label}"
     density, n_active, top_value = sql(
-        path, "SELECT l.density, count(*), max(a.value) FROM latents l JOIN activations a USING (sae_id, latent) "
-        "WHERE sae_id = ? AND latent = ? GROUP BY l.density", [large, latent])[0]
+        path,
+        "SELECT l.density, count(*), max(a.value) FROM latents l JOIN activations a USING (sae_id, latent) "
+        "WHERE sae_id = ? AND latent = ? GROUP BY l.density",
+        [large, latent],
+    )[0]
     assert metric(at, "Density") == f"{density:.3%}"
     frames = {frame.proto.id: frame.value for frame in at.dataframe}
     top = at.dataframe[0].value
@@ -95,16 +105,23 @@ def test_feature_page_shows_every_part_of_one_latent(monkeypatch, dashboard_ware
     assert histogram["data"][0]["type"] == "histogram" and len(array(histogram["data"][0]["x"])) == n_active
     assert prevalence["layout"]["title"]["text"] == f"Prevalence over time: feature {latent}"
     assert histogram["layout"]["yaxis"]["type"] == "log"
-    nearest = sql(path, "SELECT neighbor FROM latent_neighbors WHERE sae_id = ? AND latent = ? AND kind = 'nearest' ORDER BY rank",
-                  [large, latent])
+    nearest = sql(
+        path,
+        "SELECT neighbor FROM latent_neighbors WHERE sae_id = ? AND latent = ? AND kind = 'nearest' ORDER BY rank",
+        [large, latent],
+    )
     ranged = [frame.value for frame in at.dataframe if "band" in frame.value.columns]
     assert len(ranged) == 1 and len(ranged[0]) >= 3  # abstracts across the activation range
     tables = [frame.value for frame in at.dataframe if not {"band", "rating"} & set(frame.value.columns)]
     assert [int(x) for x in tables[1]["latent"]] == [row[0] for row in nearest]
     assert tables[2]["cosine"].is_monotonic_increasing  # farthest: most negative first
     assert len(tables[3]) == 10 and tables[3]["weight"].is_monotonic_decreasing  # co-occurring
-    in_families = sql(path, "SELECT count(*) FROM family_members WHERE sae_id = ? AND latent = ?", [large, latent])[0][0]
-    parent = sql(path, "SELECT small_latent FROM splits WHERE large_sae_id = ? AND large_latent = ?", [large, latent])[0][0]
+    in_families = sql(path, "SELECT count(*) FROM family_members WHERE sae_id = ? AND latent = ?", [large, latent])[0][
+        0
+    ]
+    parent = sql(path, "SELECT small_latent FROM splits WHERE large_sae_id = ? AND large_latent = ?", [large, latent])[
+        0
+    ][0]
     family_table = [t for t in tables if "family_id" in t.columns]
     assert (len(family_table[0]) if family_table else 0) == in_families
     parents = [t for t in tables if "n_latents" in t.columns][0]
@@ -114,9 +131,16 @@ def test_feature_page_shows_every_part_of_one_latent(monkeypatch, dashboard_ware
 
 def test_labels_at_or_below_their_baseline_are_red_and_never_the_opening_feature(monkeypatch, dashboard_warehouse):
     path, (_, large) = dashboard_warehouse
-    weak = [row[0] for row in sql(path, "SELECT latent FROM interpretations WHERE sae_id = ? AND "
-                                        "(auroc_random + auroc_hard) / 2 <= (random_auroc_random + random_auroc_hard) / 2 "
-                                        "ORDER BY latent", [large])]
+    weak = [
+        row[0]
+        for row in sql(
+            path,
+            "SELECT latent FROM interpretations WHERE sae_id = ? AND "
+            "(auroc_random + auroc_hard) / 2 <= (random_auroc_random + random_auroc_hard) / 2 "
+            "ORDER BY latent",
+            [large],
+        )
+    ]
     assert weak  # the synthetic SAE has some
     at = open_app(monkeypatch, path, "views/features.py")
     assert f"{len(weak):,} labels score at or below their other-label baseline" in at.caption[0].value
@@ -149,7 +173,9 @@ def test_feature_page_deep_link_and_children_on_the_smaller_sae(monkeypatch, das
 def test_families_page_tree_heatmap_and_scores(monkeypatch, dashboard_warehouse):
     path, (_, large) = dashboard_warehouse
     at = open_app(monkeypatch, path, "views/families.py")
-    n_families, n_members = sql(path, "SELECT count(DISTINCT family_id), count(DISTINCT latent) FROM family_members WHERE sae_id = ?", [large])[0]
+    n_families, n_members = sql(
+        path, "SELECT count(DISTINCT family_id), count(DISTINCT latent) FROM family_members WHERE sae_id = ?", [large]
+    )[0]
     assert metric(at, "Families") == str(n_families)
     assert metric(at, "Features in a family") == str(n_members)
     heatmap, scores = figures(at)
@@ -159,11 +185,18 @@ def test_families_page_tree_heatmap_and_scores(monkeypatch, dashboard_warehouse)
     z = array(heatmap["data"][0]["z"])
     assert z.shape == (min(size, 30), min(size, 30)) and np.allclose(np.diag(z), 1.0)  # P(i | i) = 1, capped at 30
     tree = next(frame.value for frame in at.dataframe if "member" in frame.value.columns)
-    densities = sql(path, "SELECT m.latent, m.depth, l.density FROM family_members m JOIN latents l USING (sae_id, latent) "
-                          "WHERE m.sae_id = ? AND m.family_id = ?", [large, family_id])
+    densities = sql(
+        path,
+        "SELECT m.latent, m.depth, l.density FROM family_members m JOIN latents l USING (sae_id, latent) "
+        "WHERE m.sae_id = ? AND m.family_id = ?",
+        [large, family_id],
+    )
     assert len(tree) == size and sorted(tree["latent"]) == sorted(row[0] for row in densities)
     depth = {row[0]: row[1] for row in densities}
-    assert all(member.startswith("\u2003" * depth[latent]) for latent, member in zip(tree["latent"], tree["member"]))
+    assert all(
+        member.startswith("\u2003" * depth[latent])
+        for latent, member in zip(tree["latent"], tree["member"], strict=False)
+    )
     assert scores["data"][0]["type"] == "scatter" and len(array(scores["data"][0]["x"])) == n_families
 
 
@@ -176,9 +209,12 @@ def test_sql_page_runs_selects_with_a_row_limit_and_refuses_writes(monkeypatch, 
     assert not at.exception and not at.error
     assert len(at.dataframe[0].value) == 25 and "more exist" in at.success[0].value
 
-    for statement, reason in [("DELETE FROM docs", "only SELECT"), ("SELECT 1; DROP TABLE docs", "exactly one statement"),
-                              ("COPY docs TO '/tmp/x.csv'", "only SELECT"),
-                              ("SELECT * FROM read_csv('/etc/passwd')", "failed")]:
+    for statement, reason in [
+        ("DELETE FROM docs", "only SELECT"),
+        ("SELECT 1; DROP TABLE docs", "exactly one statement"),
+        ("COPY docs TO '/tmp/x.csv'", "only SELECT"),
+        ("SELECT * FROM read_csv('/etc/passwd')", "failed"),
+    ]:
         at.text_area(key="sql_text").set_value(statement)
         at.button(key="sql_run").click().run()
         assert not at.exception and reason in at.error[0].value, (statement, at.error[0].value)
@@ -192,8 +228,19 @@ def test_steer_page_explains_when_the_sae_has_no_checkpoint(monkeypatch, dashboa
     assert "not available" in at.warning[0].value
 
 
-@pytest.mark.parametrize("page", [None, "views/features.py", "views/feature.py", "views/families.py", "views/trends.py",
-                                  "views/contrast.py", "views/steer.py", "views/sql.py"])
+@pytest.mark.parametrize(
+    "page",
+    [
+        None,
+        "views/features.py",
+        "views/feature.py",
+        "views/families.py",
+        "views/trends.py",
+        "views/contrast.py",
+        "views/steer.py",
+        "views/sql.py",
+    ],
+)
 def test_missing_and_empty_warehouses_say_what_to_run(monkeypatch, tmp_path, page):
     at = open_app(monkeypatch, tmp_path / "nowhere.duckdb", page)
     assert "just data astro" in at.code[0].value
@@ -209,7 +256,9 @@ def test_missing_and_empty_warehouses_say_what_to_run(monkeypatch, tmp_path, pag
         assert at.code and "just" in at.code[0].value
 
 
-def test_feature_page_counts_cooccurrence_from_activations_when_none_is_stored(monkeypatch, dashboard_warehouse, tmp_path):
+def test_feature_page_counts_cooccurrence_from_activations_when_none_is_stored(
+    monkeypatch, dashboard_warehouse, tmp_path
+):
     import shutil
 
     from data.warehouse import open_writer
@@ -220,9 +269,13 @@ def test_feature_page_counts_cooccurrence_from_activations_when_none_is_stored(m
     with open_writer(path) as con:
         con.execute("DELETE FROM cooccurrence WHERE sae_id = ?", [large])
     latent = 7
-    expected = sql(path, """
+    expected = sql(
+        path,
+        """
         SELECT b.latent, count(*) FROM activations a JOIN activations b USING (sae_id, doc_id)
-        WHERE a.sae_id = ? AND a.latent = ? AND b.latent <> ? GROUP BY b.latent""", [large, latent, latent])
+        WHERE a.sae_id = ? AND a.latent = ? AND b.latent <> ? GROUP BY b.latent""",
+        [large, latent, latent],
+    )
     at = open_app(monkeypatch, path, "views/feature.py", sae_id=large, latent=latent)
     assert any("computed from activations" in m.value for m in at.markdown)
     shown = [f.value for f in at.dataframe if "count" in f.value.columns][0]
@@ -230,7 +283,9 @@ def test_feature_page_counts_cooccurrence_from_activations_when_none_is_stored(m
     assert len(shown) == 10 and all(counts[int(r.latent)] == r.count for r in shown.itertuples())
 
 
-def test_warehouse_picker_lists_the_artifacts_folder_and_accepts_a_typed_path(monkeypatch, dashboard_warehouse, tmp_path):
+def test_warehouse_picker_lists_the_artifacts_folder_and_accepts_a_typed_path(
+    monkeypatch, dashboard_warehouse, tmp_path
+):
     import shutil
 
     from data.settings import artifacts_dir
@@ -260,7 +315,11 @@ def test_visiting_every_page_leaves_the_warehouse_file_untouched(monkeypatch, da
     shutil.copy(dashboard_warehouse[0], path)
 
     def fingerprint():
-        return path.stat().st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest(), sorted(p.name for p in folder.iterdir())
+        return (
+            path.stat().st_mtime_ns,
+            hashlib.sha256(path.read_bytes()).hexdigest(),
+            sorted(p.name for p in folder.iterdir()),
+        )
 
     before = fingerprint()
     at = open_app(monkeypatch, path)

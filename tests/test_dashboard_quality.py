@@ -1,4 +1,5 @@
 """The Runs page shows each SAE's stored quality card, fidelity rows and steering summary (AppTest)."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,10 @@ def test_runs_page_shows_a_quality_card_per_sae(monkeypatch, trained_astro_copy)
     corpus_fidelity(path, "astro", FidelityConfig(n_queries=100))
     headline = {"up_success_net": 0.21, "judge": "independent SAE (seed 1)"}
     with open_writer(path) as con:
-        con.execute("INSERT INTO eval_summaries VALUES (?, 'steering', ?, now())",
-                    [first, json.dumps({"run_id": "r1", "headline": headline, "points": [{"u": 1.0}] * 5})])
+        con.execute(
+            "INSERT INTO eval_summaries VALUES (?, 'steering', ?, now())",
+            [first, json.dumps({"run_id": "r1", "headline": headline, "points": [{"u": 1.0}] * 5})],
+        )
 
     at = open_app(monkeypatch, path, timeout=120)
     cards = [e for e in at.expander if e.label.startswith("#")]
@@ -32,7 +35,10 @@ def test_runs_page_shows_a_quality_card_per_sae(monkeypatch, trained_astro_copy)
     stored = sql(path, "SELECT searched, recall_at_10 FROM fidelity WHERE sae_id = ? ORDER BY searched", [first])
     assert sorted(fidelity["recall_at_10"]) == sorted(r[1] for r in stored) and len(stored) == 2
     steering = next(f for f in frames if list(f.columns) == ["result", "value"])
-    assert dict(zip(steering["result"], steering["value"])) == {"up_success_net": "0.21", "judge": "independent SAE (seed 1)"}
+    assert dict(zip(steering["result"], steering["value"], strict=False)) == {
+        "up_success_net": "0.21",
+        "judge": "independent SAE (seed 1)",
+    }
     assert any("just interpret astro" in c.value for c in card.caption)  # labels not computed: the reason shows
     other = next(e for e in cards if e.label.startswith(f"#{others[0]} "))
     assert any("No quality card" in i.value for i in other.info)

@@ -1,4 +1,5 @@
 """Search & steer on a really trained SAE: per-feature slider ranges, suggestions, and the query + clamps in the URL."""
+
 from __future__ import annotations
 
 import pytest

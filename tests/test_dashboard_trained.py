@@ -1,4 +1,5 @@
 """The dashboard on real trained SAEs (the trainer's ``trained_astro`` fixture): runs, a feature, live steering."""
+
 from __future__ import annotations
 
 import json
@@ -21,12 +22,19 @@ def test_runs_page_plots_the_trained_saes_metrics(monkeypatch, trained_astro):
 
 def test_feature_page_on_a_trained_sae(monkeypatch, trained_astro):
     sae_id = trained_astro.sae_ids[0]
-    latent, n_active = sql(trained_astro.path, "SELECT latent, count(*) FROM activations WHERE sae_id = ? GROUP BY latent "
-                           "ORDER BY count(*) DESC LIMIT 1", [sae_id])[0]
+    latent, n_active = sql(
+        trained_astro.path,
+        "SELECT latent, count(*) FROM activations WHERE sae_id = ? GROUP BY latent ORDER BY count(*) DESC LIMIT 1",
+        [sae_id],
+    )[0]
     at = open_app(monkeypatch, trained_astro.path, "views/feature.py", sae_id=sae_id, latent=latent, timeout=120)
     assert at.title[0].value.startswith(f"Feature {latent}")
-    top_title = sql(trained_astro.path, "SELECT d.title FROM activations a JOIN docs d USING (doc_id) "
-                    "WHERE a.sae_id = ? AND a.latent = ? ORDER BY a.value DESC LIMIT 1", [sae_id, latent])[0][0]
+    top_title = sql(
+        trained_astro.path,
+        "SELECT d.title FROM activations a JOIN docs d USING (doc_id) "
+        "WHERE a.sae_id = ? AND a.latent = ? ORDER BY a.value DESC LIMIT 1",
+        [sae_id, latent],
+    )[0][0]
     assert at.dataframe[0].value["title"].iloc[0] == top_title
     nearest = [f.value for f in at.dataframe if "cosine" in f.value.columns][0]
     assert len(nearest) > 0 and nearest["cosine"].is_monotonic_decreasing
@@ -87,10 +95,17 @@ def test_pages_show_the_labels_and_families_the_pipelines_store(monkeypatch, tra
 
     # Feature splitting: a latent of the middle SAE has a parent in the smallest and children in the largest.
     small, middle, large = trained_astro_copy.sae_ids
-    latent, children = sql(path, "SELECT small_latent, count(*) FROM splits WHERE small_sae_id = ? AND large_sae_id = ? "
-                           "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1", [middle, large])[0]
-    parent = sql(path, "SELECT small_latent FROM splits WHERE large_sae_id = ? AND small_sae_id = ? AND large_latent = ?",
-                 [middle, small, latent])[0][0]
+    latent, children = sql(
+        path,
+        "SELECT small_latent, count(*) FROM splits WHERE small_sae_id = ? AND large_sae_id = ? "
+        "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1",
+        [middle, large],
+    )[0]
+    parent = sql(
+        path,
+        "SELECT small_latent FROM splits WHERE large_sae_id = ? AND small_sae_id = ? AND large_latent = ?",
+        [middle, small, latent],
+    )[0][0]
     at = open_app(monkeypatch, path, "views/feature.py", sae_id=middle, latent=latent, timeout=120)
     split_tables = [f.value for f in at.dataframe if "n_latents" in f.value.columns]
     parents, kids = split_tables
@@ -101,7 +116,11 @@ def test_pages_show_the_labels_and_families_the_pipelines_store(monkeypatch, tra
     at = open_app(monkeypatch, path, "views/steer.py", sae_id=small, timeout=120)
     at.text_input(key="steer_query").set_value("exoplanet atmospheres observed in transmission").run()
     active = {int(s.key.rsplit("_", 1)[1]) for s in at.slider if s.key.startswith(f"steer_{small}_")}
-    candidates = sql(path, "SELECT latent, label FROM interpretations WHERE sae_id = ? AND label IS NOT NULL ORDER BY latent", [small])
+    candidates = sql(
+        path,
+        "SELECT latent, label FROM interpretations WHERE sae_id = ? AND label IS NOT NULL ORDER BY latent",
+        [small],
+    )
     latent, label = next((l, lab) for l, lab in candidates if l not in active)
     # the add box's widgets are keyed per query, so a new query starts them empty
     next(w for w in at.text_input if w.key.startswith("steer_label_search_")).set_value(label.split()[0]).run()

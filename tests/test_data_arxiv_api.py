@@ -1,4 +1,5 @@
 """The arXiv API source against a real Atom server on 127.0.0.1: paging, faults, crash and resume."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,14 @@ def _records(sample: list[dict], n: int) -> list[dict]:
     other = [r for r in sample if r not in astro]
     sample = astro[: n - n // 3] + other[: n // 3]
     return [
-        {"arxiv_id": r["arxiv_id"], "title": r["title"], "abstract": r["abstract"], "categories": r["categories"],
-         "published": r["listing_date"], "version": 1 + i % 3}
+        {
+            "arxiv_id": r["arxiv_id"],
+            "title": r["title"],
+            "abstract": r["abstract"],
+            "categories": r["categories"],
+            "published": r["listing_date"],
+            "version": 1 + i % 3,
+        }
         for i, r in enumerate(sample)
     ]
 
@@ -35,23 +42,41 @@ def _astro(records: list[dict]) -> list[dict]:
 
 
 def _settings(server: FakeArxiv, **overrides) -> ArxivApiSettings:
-    options = {"base_url": server.url, "page_size": PAGE, "delay_s": 0.0, "backoff_s": 0.01, "timeout_s": 5.0, "max_retries": 3}
+    options = {
+        "base_url": server.url,
+        "page_size": PAGE,
+        "delay_s": 0.0,
+        "backoff_s": 0.01,
+        "timeout_s": 5.0,
+        "max_retries": 3,
+    }
     return ArxivApiSettings(**{**options, **overrides})
 
 
 def _fetch(path, server, max_results=None, **overrides) -> IngestStats:
     stats = IngestStats()
-    fetch_corpus(path, ASTRO, stats, BadInput(stats, strict=False), max_results=max_results, settings=_settings(server, **overrides))
+    fetch_corpus(
+        path,
+        ASTRO,
+        stats,
+        BadInput(stats, strict=False),
+        max_results=max_results,
+        settings=_settings(server, **overrides),
+    )
     return stats
 
 
 def _docs(path) -> dict[str, tuple]:
     with open_writer(path) as con:
-        rows = con.execute("SELECT arxiv_id, title, abstract, categories, version, published, text_hash FROM docs").fetchall()
+        rows = con.execute(
+            "SELECT arxiv_id, title, abstract, categories, version, published, text_hash FROM docs"
+        ).fetchall()
     return {row[0]: row[1:] for row in rows}
 
 
-def test_pages_through_a_category_query_and_stores_every_matching_abstract(tmp_path, shared_sample, astro_warehouse_template):
+def test_pages_through_a_category_query_and_stores_every_matching_abstract(
+    tmp_path, shared_sample, astro_warehouse_template
+):
     records = _records(shared_sample, 60)
     astro = _astro(records)
     assert 0 < len(astro) < len(records)  # the sample mixes astro-ph with cs.LG
@@ -64,7 +89,9 @@ def test_pages_through_a_category_query_and_stores_every_matching_abstract(tmp_p
     assert [int(q["start"]) for q in server.requests] == list(range(0, len(astro), PAGE))
     (search,) = {q["search_query"] for q in server.requests}
     assert re.fullmatch(r"cat:astro-ph\* AND submittedDate:\[199101010000 TO \d{12}\]", search)
-    assert {(q["sortBy"], q["sortOrder"], q["max_results"]) for q in server.requests} == {("submittedDate", "descending", str(PAGE))}
+    assert {(q["sortBy"], q["sortOrder"], q["max_results"]) for q in server.requests} == {
+        ("submittedDate", "descending", str(PAGE))
+    }
     with open_reader(tmp_path / "w.duckdb") as con:
         first_page = [a for (a,) in con.execute("SELECT arxiv_id FROM docs ORDER BY doc_id LIMIT ?", [PAGE]).fetchall()]
     newest = sorted(astro, key=lambda r: (r["published"], r["arxiv_id"]), reverse=True)[:PAGE]
@@ -156,10 +183,18 @@ def test_max_results_caps_the_query_and_a_rejected_query_fails_fast(tmp_path, sh
 def test_atom_parsing_old_style_ids_versions_and_malformed_entries():
     feed = atom_feed(
         [
-            {"arxiv_id": "astro-ph/0501001", "version": 4, "title": "Old  \n style", "abstract": "An abstract.",
-             "categories": ["astro-ph"], "published": "2005-01-03"},
+            {
+                "arxiv_id": "astro-ph/0501001",
+                "version": 4,
+                "title": "Old  \n style",
+                "abstract": "An abstract.",
+                "categories": ["astro-ph"],
+                "published": "2005-01-03",
+            },
         ],
-        total=2, start=0, page_size=10,
+        total=2,
+        start=0,
+        page_size=10,
     ).replace("</feed>", "<entry><id>not-an-arxiv-url</id><title>x</title></entry></feed>")
     stats = IngestStats()
     page = parse_feed(feed, BadInput(stats, strict=False), "page1")

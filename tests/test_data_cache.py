@@ -1,4 +1,5 @@
 """The embedding cache: a re-run embeds only new or changed documents (counted at the backend)."""
+
 from __future__ import annotations
 
 import numpy as np

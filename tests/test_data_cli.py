@@ -1,4 +1,5 @@
 """`python -m data ingest` end to end, as a user runs it: real processes, files, servers."""
+
 from __future__ import annotations
 
 import gzip
@@ -19,8 +20,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _cli(*args, env=None):
     environment = {**os.environ, "COLUMNS": "200", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "data", "ingest", *args], cwd=REPO, env=environment,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "data", "ingest", *args],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _count(path, sql):
@@ -44,8 +51,19 @@ def test_ingest_files_and_embed_through_an_openai_compatible_server(tmp_path, sh
     jsonl, csv = _small_inputs(tmp_path, shared_sample)
     warehouse = tmp_path / "cslg.duckdb"
     env = {"OPENAI_BASE_URL": fake_openai.base_url, "OPENAI_API_KEY": "test"}
-    args = ["cslg", "--jsonl", str(jsonl), "--csv", str(csv), "--warehouse", str(warehouse),
-            "--embed-backend", "openai", "--embed-model", "fake-embedder"]
+    args = [
+        "cslg",
+        "--jsonl",
+        str(jsonl),
+        "--csv",
+        str(csv),
+        "--warehouse",
+        str(warehouse),
+        "--embed-backend",
+        "openai",
+        "--embed-model",
+        "fake-embedder",
+    ]
     result = _cli(*args, env=env)
     assert result.returncode == 0, result.stderr
     assert f"{jsonl}:4: not valid JSON" in result.stderr  # file and line of the malformed line
@@ -81,9 +99,15 @@ def test_local_data_dir_imports_the_listing_and_its_precomputed_vectors(tmp_path
     astro_ids = [r["arxiv_id"] for r in shared_sample if any(c.startswith("astro-ph") for c in r["categories"])]
     vectors = np.random.default_rng(0).standard_normal((len(shared_sample), 384)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    pq.write_table(pa.table({"arxiv_id": [r["arxiv_id"] for r in shared_sample],
-                             "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), 384)}),
-                   data_dir / "minilm_l6_v2.parquet")
+    pq.write_table(
+        pa.table(
+            {
+                "arxiv_id": [r["arxiv_id"] for r in shared_sample],
+                "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), 384),
+            }
+        ),
+        data_dir / "minilm_l6_v2.parquet",
+    )
     artifacts = tmp_path / "artifacts"
     result = _cli("astro", env={"SAE_ATLAS_DATA_DIR": str(data_dir), "SAE_ATLAS_ARTIFACTS": str(artifacts)})
     assert result.returncode == 0, result.stderr
@@ -98,8 +122,16 @@ def test_arxiv_api_through_the_cli_and_bad_inputs_exit_with_a_clear_error(tmp_pa
     records = [{**r, "published": r["listing_date"]} for r in shared_sample if "cs.LG" in r["categories"]][:20]
     warehouse = tmp_path / "cslg.duckdb"
     with FakeArxiv(records) as server:
-        result = _cli("cslg", "--arxiv", "--max-results", "15", "--no-embed", "--warehouse", str(warehouse),
-                      env={"SAE_ATLAS_ARXIV_URL": server.url})
+        result = _cli(
+            "cslg",
+            "--arxiv",
+            "--max-results",
+            "15",
+            "--no-embed",
+            "--warehouse",
+            str(warehouse),
+            env={"SAE_ATLAS_ARXIV_URL": server.url},
+        )
     assert result.returncode == 0, result.stderr
     assert _count(warehouse, "SELECT count(*) FROM docs") == 15
     assert [q["search_query"].split(" AND ")[0] for q in server.requests] == ["cat:cs.LG"]
@@ -121,14 +153,33 @@ def test_the_papers_npy_format_into_a_fresh_warehouse(tmp_path, shared_sample):
         json.dumps({"doc_ids": [r["arxiv_id"] for r in records], "abstracts": [r["abstract"] for r in records]})
     )
     warehouse = tmp_path / "astro.duckdb"
-    args = ["astro", "--embeddings", str(tmp_path / "abstract_embeddings.npy"), "--warehouse", str(warehouse),
-            "--embed-backend", "openai", "--embed-model", "text-embedding-3-small"]
+    args = [
+        "astro",
+        "--embeddings",
+        str(tmp_path / "abstract_embeddings.npy"),
+        "--warehouse",
+        str(warehouse),
+        "--embed-backend",
+        "openai",
+        "--embed-model",
+        "text-embedding-3-small",
+    ]
     result = _cli(*args, env={"OPENAI_API_KEY": ""})  # every document has its vector: no API call needed
     assert result.returncode == 0, result.stderr
-    assert _count(warehouse, "SELECT count(*) FROM docs WHERE title = '' AND source = 'npy:abstract_embeddings.npy'") == 4
-    assert _count(warehouse, "SELECT count(*) FROM embeddings WHERE model = 'text-embedding-3-small' AND dim = 1536") == 4
+    assert (
+        _count(warehouse, "SELECT count(*) FROM docs WHERE title = '' AND source = 'npy:abstract_embeddings.npy'") == 4
+    )
+    assert (
+        _count(warehouse, "SELECT count(*) FROM embeddings WHERE model = 'text-embedding-3-small' AND dim = 1536") == 4
+    )
 
     # the same file under the local model's name is refused: wrong width, nothing written
-    result = _cli("astro", "--embeddings", str(tmp_path / "abstract_embeddings.npy"), "--warehouse", str(tmp_path / "other.duckdb"))
+    result = _cli(
+        "astro",
+        "--embeddings",
+        str(tmp_path / "abstract_embeddings.npy"),
+        "--warehouse",
+        str(tmp_path / "other.duckdb"),
+    )
     assert result.returncode == 2 and "width 1536 but all-MiniLM-L6-v2 produces 384" in result.stderr
     assert _count(tmp_path / "other.duckdb", "SELECT count(*) FROM docs") == 0

@@ -1,5 +1,6 @@
 """Any text collection as a corpus: CSV, JSONL and Parquet with named columns, on a non-arXiv collection
 (docstrings of the Python standard library), metadata kept and queried in SQL, bad rows reported."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -48,16 +49,25 @@ def test_a_csv_collection_keeps_ids_dates_and_every_other_column_as_queryable_me
     stats = _ingest(warehouse, source)
     assert (stats.read, stats.inserted, stats.malformed) == (60, 60, 0)
     first = rows[0]
-    (stored,) = _sql(warehouse, "SELECT title, abstract, published, metadata, split, categories FROM docs WHERE arxiv_id = ?",
-                     [first["qualname"]])
+    (stored,) = _sql(
+        warehouse,
+        "SELECT title, abstract, published, metadata, split, categories FROM docs WHERE arxiv_id = ?",
+        [first["qualname"]],
+    )
     assert stored[:3] == (first["name"], first["doc"].strip(), dt.date(2020, 1, 1))
-    assert json.loads(stored[3]) == {"module": first["module"], "kind": first["kind"]}  # id, text, title, date are columns
+    assert json.loads(stored[3]) == {
+        "module": first["module"],
+        "kind": first["kind"],
+    }  # id, text, title, date are columns
     assert stored[4] == split_of(first["qualname"]) and stored[5] == []
     # Metadata is plain SQL: the JSON column, and the long view for grouping without knowing the columns.
     by_kind = dict(_sql(warehouse, "SELECT metadata->>'kind', count(*) FROM docs GROUP BY ALL"))
     assert by_kind == {k: sum(r["kind"] == k for r in rows) for k in ("class", "function")}
-    grouped = _sql(warehouse, "SELECT key, value, count(*) FROM doc_metadata WHERE key = ? GROUP BY ALL ORDER BY 3 DESC, 2",
-                   ["module"])
+    grouped = _sql(
+        warehouse,
+        "SELECT key, value, count(*) FROM doc_metadata WHERE key = ? GROUP BY ALL ORDER BY 3 DESC, 2",
+        ["module"],
+    )
     expected = sorted({r["module"] for r in rows}, key=lambda m: (-sum(r["module"] == m for r in rows), m))
     assert [value for _, value, _ in grouped] == expected
     # Re-ingesting is a no-op; a changed metadata value updates the document in place.
@@ -65,19 +75,25 @@ def test_a_csv_collection_keeps_ids_dates_and_every_other_column_as_queryable_me
     write_csv(csv, [{**r, "kind": "renamed"} if i == 0 else r for i, r in enumerate(rows)])
     again = _ingest(warehouse, source)
     assert (again.updated, again.unchanged, again.inserted) == (1, 59, 0)
-    assert _sql(warehouse, "SELECT metadata->>'kind' FROM docs WHERE arxiv_id = ?", [first["qualname"]]) == [("renamed",)]
+    assert _sql(warehouse, "SELECT metadata->>'kind' FROM docs WHERE arxiv_id = ?", [first["qualname"]]) == [
+        ("renamed",)
+    ]
 
 
 def test_jsonl_and_parquet_collections_with_chosen_metadata_and_typed_values(tmp_path, rows):
     jsonl = tmp_path / "pydocs.jsonl"
-    jsonl.write_text("".join(json.dumps({**r, "tags": [r["module"], r["kind"]], "n": len(r["doc"])}) + "\n" for r in rows[:30]))
-    table = pa.table({
-        "key": [r["qualname"] for r in rows[30:]],
-        "body": [r["doc"] for r in rows[30:]],
-        "when": pa.array([dt.datetime.fromisoformat(r["added"]) for r in rows[30:]], pa.timestamp("s")),
-        "chars": [len(r["doc"]) for r in rows[30:]],
-        "module": [r["module"] for r in rows[30:]],
-    })
+    jsonl.write_text(
+        "".join(json.dumps({**r, "tags": [r["module"], r["kind"]], "n": len(r["doc"])}) + "\n" for r in rows[:30])
+    )
+    table = pa.table(
+        {
+            "key": [r["qualname"] for r in rows[30:]],
+            "body": [r["doc"] for r in rows[30:]],
+            "when": pa.array([dt.datetime.fromisoformat(r["added"]) for r in rows[30:]], pa.timestamp("s")),
+            "chars": [len(r["doc"]) for r in rows[30:]],
+            "module": [r["module"] for r in rows[30:]],
+        }
+    )
     parquet = tmp_path / "pydocs.parquet"
     pq.write_table(table, parquet)
     warehouse = tmp_path / "w.duckdb"
@@ -85,9 +101,15 @@ def test_jsonl_and_parquet_collections_with_chosen_metadata_and_typed_values(tmp
     _ingest(warehouse, TableSource(parquet, text_column="body", id_column="key", date_column="when"))
     assert _sql(warehouse, "SELECT count(*), count(published) FROM docs") == [(60, 30)]
     (jsonl_doc,) = _sql(warehouse, "SELECT title, metadata FROM docs WHERE arxiv_id = ?", [rows[0]["qualname"]])
-    assert jsonl_doc[0] == "" and json.loads(jsonl_doc[1]) == {"tags": [rows[0]["module"], rows[0]["kind"]], "n": len(rows[0]["doc"])}
-    (parquet_doc,) = _sql(warehouse, "SELECT published, (metadata->>'chars')::INTEGER, metadata->>'module' FROM docs WHERE arxiv_id = ?",
-                          [rows[45]["qualname"]])
+    assert jsonl_doc[0] == "" and json.loads(jsonl_doc[1]) == {
+        "tags": [rows[0]["module"], rows[0]["kind"]],
+        "n": len(rows[0]["doc"]),
+    }
+    (parquet_doc,) = _sql(
+        warehouse,
+        "SELECT published, (metadata->>'chars')::INTEGER, metadata->>'module' FROM docs WHERE arxiv_id = ?",
+        [rows[45]["qualname"]],
+    )
     assert parquet_doc == (dt.date(2020, 1, 1) + dt.timedelta(days=45), len(rows[45]["doc"]), rows[45]["module"])
 
 

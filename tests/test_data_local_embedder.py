@@ -2,6 +2,7 @@
 
 The one slow data test (~15-25 s on two cores): it runs the model twice on the same texts.
 """
+
 from __future__ import annotations
 
 import gzip

@@ -1,6 +1,7 @@
 """Whole arXiv archives through OAI-PMH, against a fake endpoint on 127.0.0.1 serving real abstracts
 in arXiv's OAI format: resumption tokens, flow control (503 Retry-After), a malformed page, an
 expired token, a crash resumed from the stored cursor, and an incremental re-harvest."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -39,8 +40,11 @@ def _settings(server: FakeOai, **overrides) -> OaiSettings:
 
 
 def _harvest(warehouse, server, **settings):
-    return ingest_corpus(IngestRequest("astro", harvest_all=True, embed=False, warehouse=warehouse,
-                                       oai_settings=_settings(server, **settings)))
+    return ingest_corpus(
+        IngestRequest(
+            "astro", harvest_all=True, embed=False, warehouse=warehouse, oai_settings=_settings(server, **settings)
+        )
+    )
 
 
 def _docs(warehouse) -> dict:
@@ -51,7 +55,9 @@ def _docs(warehouse) -> dict:
 
 def _cursor(warehouse) -> dict:
     with open_reader(warehouse) as con:
-        (cursor,) = con.execute("SELECT cursor FROM ingest_runs WHERE run_id = 'oai:astro:physics:astro-ph'").fetchall()[0]
+        (cursor,) = con.execute(
+            "SELECT cursor FROM ingest_runs WHERE run_id = 'oai:astro:physics:astro-ph'"
+        ).fetchall()[0]
     return json.loads(cursor)
 
 
@@ -64,16 +70,21 @@ def test_a_whole_set_through_resumption_tokens_with_flow_control_and_a_malformed
     assert set(docs) == {r["arxiv_id"] for r in astro}  # cs records are not in the set; the deleted one is skipped
     first = astro[0]
     assert docs[first["arxiv_id"]] == (
-        " ".join(first["title"].split()), " ".join(first["abstract"].split()), first["categories"],
-        dt.date.fromisoformat(first["published"]), "arxiv-oai",
+        " ".join(first["title"].split()),
+        " ".join(first["abstract"].split()),
+        first["categories"],
+        dt.date.fromisoformat(first["published"]),
+        "arxiv-oai",
     )
-    times, queries = zip(*server.requests)
+    times, queries = zip(*server.requests, strict=False)
     assert queries[0] == {"verb": "ListRecords", "metadataPrefix": "arXiv", "set": "physics:astro-ph"}
     tokens = [q.get("resumptionToken") for q in queries]
     # 4 pages of 3 (11 astro records, the deleted one included); page 2 asked 3 times: 503, malformed, good.
     assert len(queries) == 6 and tokens[1] == tokens[2] == tokens[3] is not None and len(set(tokens[3:])) == 3
     assert times[2] - times[1] >= 1.0  # Retry-After: 1 was waited out
-    assert min(b - a for a, b in zip(times, times[1:])) >= 0.19  # the fixed 0.2 s pause (arrival times jitter)
+    assert (
+        min(b - a for a, b in zip(times, times[1:], strict=False)) >= 0.19
+    )  # the fixed 0.2 s pause (arrival times jitter)
     assert _cursor(tmp_path / "astro.duckdb")["finished"] and _cursor(tmp_path / "astro.duckdb")["pages"] == 4
     assert report.documents.inserted == 10
 
@@ -107,8 +118,12 @@ def test_a_crash_resumes_from_the_stored_token_and_the_next_harvest_is_increment
         server.records.append({**records[2], "abstract": "A revised abstract.", "datestamp": started})
         server.requests.clear()
         report = _harvest(warehouse, server)
-    assert server.requests[0][1] == {"verb": "ListRecords", "metadataPrefix": "arXiv", "set": "physics:astro-ph",
-                                     "from": started}
+    assert server.requests[0][1] == {
+        "verb": "ListRecords",
+        "metadataPrefix": "arXiv",
+        "set": "physics:astro-ph",
+        "from": started,
+    }
     assert (report.documents.read, report.documents.inserted, report.documents.updated) == (2, 1, 1)
     assert _docs(warehouse)[records[2]["arxiv_id"]][1] == "A revised abstract."
 
@@ -118,8 +133,14 @@ def test_just_data_all_from_the_command_line(tmp_path, records):
     broken = {**records[3], "arxiv_id": ""}
     with FakeOai(records[:5] + [broken], page_size=50) as server:
         env = {**os.environ, "SAE_ATLAS_OAI_URL": server.url, "COLUMNS": "200"}
-        result = subprocess.run([sys.executable, "-m", "data", "ingest", "astro", "--all", "--no-embed", "--warehouse", str(warehouse)],
-                                cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-m", "data", "ingest", "astro", "--all", "--no-embed", "--warehouse", str(warehouse)],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert result.returncode == 0, result.stderr
     query = urllib.parse.urlencode({"verb": "ListRecords", "metadataPrefix": "arXiv", "set": "physics:astro-ph"})
     assert f"{server.url}?{query} record 6: no <id>" in result.stderr

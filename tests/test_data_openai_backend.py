@@ -1,4 +1,5 @@
 """The openai embedding backend against a real OpenAI-compatible server on 127.0.0.1, faults included."""
+
 from __future__ import annotations
 
 import hashlib
@@ -27,8 +28,15 @@ CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a
 
 
 def _embedder(server, **options) -> OpenAIEmbedder:
-    settings = {"base_url": server.base_url, "api_key": "test-key", "dimensions": 64, "timeout_s": 5.0,
-                "max_retries": 2, "invalid_response_retries": 0, "max_concurrency": 1}
+    settings = {
+        "base_url": server.base_url,
+        "api_key": "test-key",
+        "dimensions": 64,
+        "timeout_s": 5.0,
+        "max_retries": 2,
+        "invalid_response_retries": 0,
+        "max_concurrency": 1,
+    }
     return OpenAIEmbedder(model="text-embedding-3-small", **{**settings, **options})
 
 
@@ -126,7 +134,9 @@ def test_failed_batches_are_recorded_never_zero_filled_and_retried_next_run(fake
     fake_openai.faults["embeddings"].extend([None, Fault.status_code(503), Fault.status_code(503)])
     stats = embed_pending(path, embedder, show_progress=False)
     with open_writer(path) as con:
-        stored = con.execute("SELECT count(*), count(*) FILTER (WHERE list_aggregate(vec, 'max') = 0) FROM embeddings").fetchall()[0]
+        stored = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE list_aggregate(vec, 'max') = 0) FROM embeddings"
+        ).fetchall()[0]
         failures = con.execute("SELECT count(*), any_value(error), max(attempts) FROM embedding_failures").fetchall()[0]
     assert (stats.stored, stats.failed) == (20, 10)
     assert stored == (20, 0)
@@ -171,9 +181,16 @@ def test_readers_can_open_the_warehouse_while_the_api_works(fake_openai, tmp_pat
     assert fake_openai.in_flight == 1
     # another process (the dashboard, a SQL shell) opens the file read-only mid-run, without waiting
     reader = subprocess.run(
-        [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=True); "
-         "print(con.execute('SELECT count(*) FROM docs').fetchall()[0][0])", str(path)],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=True); "
+            "print(con.execute('SELECT count(*) FROM docs').fetchall()[0][0])",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     worker.join(timeout=30)
     assert reader.returncode == 0, reader.stderr

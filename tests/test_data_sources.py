@@ -1,4 +1,5 @@
 """Every file source: snapshot and listing JSONL, CSV, the paper's .npy + abstract_texts.json, Parquet."""
+
 from __future__ import annotations
 
 import gzip
@@ -29,21 +30,35 @@ def _ingest(path, documents, corpus=ASTRO, stats=None):
     stats = stats or IngestStats()
     with open_writer(path) as con:
         ingest_documents(con, documents, corpus, "test", stats)
-        rows = con.execute("SELECT arxiv_id, title, abstract, categories, version, published, text_hash FROM docs ORDER BY doc_id").fetchall()
+        rows = con.execute(
+            "SELECT arxiv_id, title, abstract, categories, version, published, text_hash FROM docs ORDER BY doc_id"
+        ).fetchall()
     return stats, {r[0]: r[1:] for r in rows}
 
 
 def _snapshot_line(arxiv_id, title, abstract, categories, n_versions):
     versions = [{"version": f"v{i + 1}", "created": f"Mon, {i + 1} Apr 2024 10:00:00 GMT"} for i in range(n_versions)]
-    return json.dumps({"id": arxiv_id, "submitter": "x", "authors": "A. B.", "title": title, "abstract": abstract,
-                       "categories": categories, "versions": versions, "update_date": "2024-05-01"})
+    return json.dumps(
+        {
+            "id": arxiv_id,
+            "submitter": "x",
+            "authors": "A. B.",
+            "title": title,
+            "abstract": abstract,
+            "categories": categories,
+            "versions": versions,
+            "update_date": "2024-05-01",
+        }
+    )
 
 
 def test_snapshot_jsonl_latest_version_wins_and_duplicates_collapse(tmp_path, shared_sample):
     astro = [r for r in shared_sample if any(c.startswith("astro-ph") for c in r["categories"])][:3]
     first, second, third = astro
     lines = [
-        _snapshot_line(first["arxiv_id"], first["title"], "An old abstract of the first paper.", "astro-ph.GA cs.LG", 1),
+        _snapshot_line(
+            first["arxiv_id"], first["title"], "An old abstract of the first paper.", "astro-ph.GA cs.LG", 1
+        ),
         _snapshot_line(second["arxiv_id"], second["title"], second["abstract"], "astro-ph.CO", 2),
         _snapshot_line(first["arxiv_id"], first["title"], first["abstract"], "astro-ph.GA", 3),  # v3 of the first
         _snapshot_line(third["arxiv_id"], third["title"], third["abstract"], "hep-th", 1),  # outside astro
@@ -70,8 +85,15 @@ def test_snapshot_jsonl_latest_version_wins_and_duplicates_collapse(tmp_path, sh
 
 def test_listing_jsonl_reports_bad_lines_with_file_and_line_and_strict_aborts(tmp_path, shared_sample):
     good = [r for r in shared_sample if "cs.LG" in r["categories"]][:4]
-    lines = [json.dumps(good[0]), "{not json", json.dumps(good[1]), json.dumps({**good[2], "abstract": "  "}),
-             "[1, 2]", json.dumps({k: v for k, v in good[3].items() if k != "title"}), ""]
+    lines = [
+        json.dumps(good[0]),
+        "{not json",
+        json.dumps(good[1]),
+        json.dumps({**good[2], "abstract": "  "}),
+        "[1, 2]",
+        json.dumps({k: v for k, v in good[3].items() if k != "title"}),
+        "",
+    ]
     path = tmp_path / "listing.jsonl.gz"
     with gzip.open(path, "wt") as handle:
         handle.write("\n".join(lines))
@@ -92,22 +114,27 @@ def _write_csv(path, text):
 
 def test_csv_columns_ids_categories_and_bad_rows(tmp_path, shared_sample):
     a, b, c = shared_sample[:3]
-    path = _write_csv(tmp_path / "abstracts.csv", (
-        "Title,Abstract,arxiv_id,categories,published\n"
-        f'"{a["title"]}","{a["abstract"]}",{a["arxiv_id"]}v2,"astro-ph.GA, astro-ph.CO",2025-01-02\n'
-        f'"{b["title"]}","Line one\nline two of a quoted multi-line abstract",,astro-ph.SR,\n'
-        'only,two\n'
-        f'"{c["title"]}","",{c["arxiv_id"]},astro-ph.GA,\n'
-        f'"bad date","An abstract.",x1,astro-ph.GA,yesterday\n'
-        f'"{c["title"]}","{c["abstract"]}",{c["arxiv_id"]},hep-th,\n'
-    ))
+    path = _write_csv(
+        tmp_path / "abstracts.csv",
+        (
+            "Title,Abstract,arxiv_id,categories,published\n"
+            f'"{a["title"]}","{a["abstract"]}",{a["arxiv_id"]}v2,"astro-ph.GA, astro-ph.CO",2025-01-02\n'
+            f'"{b["title"]}","Line one\nline two of a quoted multi-line abstract",,astro-ph.SR,\n'
+            "only,two\n"
+            f'"{c["title"]}","",{c["arxiv_id"]},astro-ph.GA,\n'
+            f'"bad date","An abstract.",x1,astro-ph.GA,yesterday\n'
+            f'"{c["title"]}","{c["abstract"]}",{c["arxiv_id"]},hep-th,\n'
+        ),
+    )
     stats = IngestStats()
     _, docs = _ingest(tmp_path / "w.duckdb", read_csv(path, BadInput(stats, strict=False)), ASTRO, stats)
     derived = content_id(b["title"], "Line one\nline two of a quoted multi-line abstract")
     assert sorted(docs) == sorted([a["arxiv_id"], derived])
     assert docs[a["arxiv_id"]][2:5] == (["astro-ph.GA", "astro-ph.CO"], 2, __import__("datetime").date(2025, 1, 2))
     assert docs[derived][1] == "Line one\nline two of a quoted multi-line abstract"
-    assert derived.startswith("content:") and derived == content_id(b["title"], "Line one\nline two of a quoted multi-line abstract")
+    assert derived.startswith("content:") and derived == content_id(
+        b["title"], "Line one\nline two of a quoted multi-line abstract"
+    )
     assert stats.malformed == 2 and stats.empty_abstract == 1 and stats.outside_corpus == 1
     # rows are reported by the line they start on (the quoted abstract spans lines 3-4)
     assert [p.split(": ")[0] for p in stats.problems] == [f"{path}:5", f"{path}:6", f"{path}:7"]
@@ -127,7 +154,10 @@ def test_csv_without_categories_goes_into_the_chosen_corpus_and_missing_columns_
     _, docs = _ingest(tmp_path / "w.duckdb", read_csv(path, BadInput(IngestStats(), strict=True)), CSLG)
     assert sorted(docs) == sorted(r["arxiv_id"] for r in rows)  # astro papers, but the user chose cslg
     missing = _write_csv(tmp_path / "missing.csv", "id,name,summary\n1,a,b\n")
-    with pytest.raises(CsvFormatError, match=r"missing\.csv: missing required column\(s\) title, abstract; found \['id', 'name', 'summary'\]"):
+    with pytest.raises(
+        CsvFormatError,
+        match=r"missing\.csv: missing required column\(s\) title, abstract; found \['id', 'name', 'summary'\]",
+    ):
         list(read_csv(missing, BadInput(IngestStats(), strict=False)))
 
 
@@ -137,23 +167,33 @@ def _paper_files(tmp_path, ids, abstracts, matrix):
     return tmp_path / "abstract_embeddings.npy"
 
 
-def test_npy_import_matches_known_abstracts_creates_missing_documents_and_skips_stale_ones(astro_warehouse, shared_sample, tmp_path):
+def test_npy_import_matches_known_abstracts_creates_missing_documents_and_skips_stale_ones(
+    astro_warehouse, shared_sample, tmp_path
+):
     astro = [r for r in shared_sample if any(c.startswith("astro-ph") for c in r["categories"])]
     known, changed = astro[0], astro[1]
     new = {"arxiv_id": "2609.99999", "abstract": "A  brand new\nabstract about dust."}
     rng = np.random.default_rng(0)
     matrix = rng.standard_normal((3, 1536)).astype(np.float32)
-    npy = _paper_files(tmp_path, [known["arxiv_id"], changed["arxiv_id"] + "v1", new["arxiv_id"]],
-                       [known["abstract"], "An earlier abstract.", new["abstract"]], matrix)
+    npy = _paper_files(
+        tmp_path,
+        [known["arxiv_id"], changed["arxiv_id"] + "v1", new["arxiv_id"]],
+        [known["abstract"], "An earlier abstract.", new["abstract"]],
+        matrix,
+    )
     vectors = read_npy_vectors(npy)
     stats = IngestStats()
     with open_writer(astro_warehouse) as con:
         n_docs = con.execute("SELECT count(*) FROM docs").fetchall()[0][0]
         result = import_precomputed(con, ASTRO, "text-embedding-3-small", vectors, stats)
         docs = dict(con.execute("SELECT arxiv_id, text_hash FROM docs").fetchall())
-        title, categories, source = con.execute("SELECT title, categories, source FROM docs WHERE arxiv_id = ?", [new["arxiv_id"]]).fetchall()[0]
+        title, categories, source = con.execute(
+            "SELECT title, categories, source FROM docs WHERE arxiv_id = ?", [new["arxiv_id"]]
+        ).fetchall()[0]
         doc_ids, stored = load_embeddings(con, "text-embedding-3-small")
-        stored_by_hash = dict(con.execute("SELECT text_hash, vec FROM embeddings WHERE model = 'text-embedding-3-small'").fetchall())
+        stored_by_hash = dict(
+            con.execute("SELECT text_hash, vec FROM embeddings WHERE model = 'text-embedding-3-small'").fetchall()
+        )
     assert (result.new_documents, result.matched, result.stored, result.stale, result.unmatched) == (1, 2, 2, 1, 0)
     assert len(docs) == n_docs + 1 and (title, categories, source) == ("", [], "npy:abstract_embeddings.npy")
     # the known paper's vector is keyed by its full text (title + abstract), as the paper embedded it
@@ -204,9 +244,13 @@ def test_parquet_import_and_its_bad_inputs(tmp_path, astro_warehouse):
         ids = [a for (a,) in con.execute("SELECT arxiv_id FROM docs ORDER BY doc_id LIMIT 3").fetchall()]
     vectors = np.eye(3, 384, dtype=np.float32)
     good = tmp_path / "v.parquet"
-    pq.write_table(pa.table({"arxiv_id": ids + ["9999.00000"], "embedding": [list(v) for v in vectors] + [list(vectors[0])]}), good)
+    pq.write_table(
+        pa.table({"arxiv_id": ids + ["9999.00000"], "embedding": [list(v) for v in vectors] + [list(vectors[0])]}), good
+    )
     with open_writer(astro_warehouse) as con:
-        result = import_precomputed(con, ASTRO, "my-model", PrecomputedVectors(good, *read_parquet_vectors(good)), IngestStats())
+        result = import_precomputed(
+            con, ASTRO, "my-model", PrecomputedVectors(good, *read_parquet_vectors(good)), IngestStats()
+        )
         _, stored = load_embeddings(con, "my-model")
     assert (result.stored, result.unmatched) == (3, 1) and np.allclose(stored, vectors)
 
@@ -225,5 +269,10 @@ def test_parquet_import_and_its_bad_inputs(tmp_path, astro_warehouse):
     # vectors of another width than the ones already stored for a model are refused
     narrow = tmp_path / "w.parquet"
     pq.write_table(pa.table({"arxiv_id": ids[:1], "embedding": [[1.0, 0.0]]}), narrow)
-    with open_writer(astro_warehouse) as con, pytest.raises(EmbeddingError, match="width 2 but stored vectors of this model have width 384"):
-        import_precomputed(con, ASTRO, "my-model", PrecomputedVectors(narrow, *read_parquet_vectors(narrow)), IngestStats())
+    with (
+        open_writer(astro_warehouse) as con,
+        pytest.raises(EmbeddingError, match="width 2 but stored vectors of this model have width 384"),
+    ):
+        import_precomputed(
+            con, ASTRO, "my-model", PrecomputedVectors(narrow, *read_parquet_vectors(narrow)), IngestStats()
+        )

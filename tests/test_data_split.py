@@ -1,4 +1,5 @@
 """The test split: stable by id, the same in Python and SQL, backfilled on old warehouses, never trained on."""
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@
 The SAEs here are built so that the largest, the newest and the highest id are three different
 SAEs: a rule that drifted to "newest" or "highest id" anywhere fails.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -38,12 +39,17 @@ def warehouse(tmp_path) -> Path:
                 [sae_id, f"sae-{sae_id}", corpus, n, status.value, created],
             )
             if with_latents:
-                con.execute("INSERT INTO latents (sae_id, latent, density, mean_act, max_act, enc_dec_cos) "
-                            "SELECT ?, range, 0.01, 1, 1, 0.5 FROM range(?)", [sae_id, n])
+                con.execute(
+                    "INSERT INTO latents (sae_id, latent, density, mean_act, max_act, enc_dec_cos) "
+                    "SELECT ?, range, 0.01, 1, 1, 0.5 FROM range(?)",
+                    [sae_id, n],
+                )
         # HIGHEST_ID really is the highest id among the complete astro SAEs with latents.
     with open_reader(path) as con:
-        newest, top = con.execute("SELECT arg_max(sae_id, created_at), max(sae_id) FROM complete_saes "
-                                  "WHERE corpus = 'astro' AND sae_id IN (SELECT sae_id FROM latents)").fetchall()[0]
+        newest, top = con.execute(
+            "SELECT arg_max(sae_id, created_at), max(sae_id) FROM complete_saes "
+            "WHERE corpus = 'astro' AND sae_id IN (SELECT sae_id FROM latents)"
+        ).fetchall()[0]
     assert (newest, top) == (NEWEST, HIGHEST_ID)
     return path
 
@@ -66,8 +72,10 @@ def test_ties_go_to_the_newest_then_the_highest_id(warehouse):
     with open_reader(warehouse) as con:
         assert default_sae_id(con, "astro") == NEWEST
     with open_writer(warehouse) as con:
-        con.execute("UPDATE saes SET created_at = ? WHERE sae_id IN (?, ?, ?)",
-                    [dt.datetime(2026, 1, 1), LARGEST, NEWEST, HIGHEST_ID])
+        con.execute(
+            "UPDATE saes SET created_at = ? WHERE sae_id IN (?, ?, ?)",
+            [dt.datetime(2026, 1, 1), LARGEST, NEWEST, HIGHEST_ID],
+        )
     with open_reader(warehouse) as con:
         assert default_sae_id(con, "astro") == HIGHEST_ID
 

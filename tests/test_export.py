@@ -1,4 +1,5 @@
 """Exports: sparsify safetensors, a sentence-transformers SparseEncoder folder, parquet; each read back by its tool."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,11 @@ from trainer.checkpoint import load_sae_from_warehouse
 
 def _label_latent_zero(path, label="weak lensing by clusters"):
     with duckdb.connect(str(path)) as con:
-        con.execute("INSERT INTO interpretations (sae_id, latent, explainer, predictor, is_proxy, label, pearson, f1, auroc, status, created_at) "
-                    "SELECT sae_id, 0, 'test', 'test', false, ?, 0.9, 0.8, 0.95, 'complete', now() FROM saes", [label])
+        con.execute(
+            "INSERT INTO interpretations (sae_id, latent, explainer, predictor, is_proxy, label, pearson, f1, auroc, status, created_at) "
+            "SELECT sae_id, 0, 'test', 'test', false, ?, 0.9, 0.8, 0.95, 'complete', now() FROM saes",
+            [label],
+        )
 
 
 def _ours(path, sae_id, x: torch.Tensor) -> torch.Tensor:
@@ -41,8 +45,18 @@ def test_safetensors_export_uses_sparsify_names_and_reproduces_our_activations(t
     cfg = json.loads((folder / "cfg.json").read_text())
     n, d, k = sql(path, "SELECT n_latents, d, k FROM saes WHERE sae_id = ?", [sae_id])[0]
     assert {name: tuple(t.shape) for name, t in tensors.items()} == {
-        "encoder.weight": (n, d), "encoder.bias": (n,), "W_dec": (n, d), "b_dec": (d,)}
-    assert cfg["num_latents"] == n and cfg["k"] == k and cfg["d_in"] == d and cfg["activation"] == "topk" and not cfg["transcode"]
+        "encoder.weight": (n, d),
+        "encoder.bias": (n,),
+        "W_dec": (n, d),
+        "b_dec": (d,),
+    }
+    assert (
+        cfg["num_latents"] == n
+        and cfg["k"] == k
+        and cfg["d_in"] == d
+        and cfg["activation"] == "topk"
+        and not cfg["transcode"]
+    )
     assert json.loads((folder / "atlas.json").read_text())["key_mapping"]["b_pre"] == "b_dec"
     labels = json.loads((folder / "labels.json").read_text())
     assert len(labels["features"]) == n and labels["features"][0]["label"] == "weak lensing by clusters"
@@ -51,9 +65,13 @@ def test_safetensors_export_uses_sparsify_names_and_reproduces_our_activations(t
     # sparsify's encoder, from the exported files only: TopK(ReLU(W_enc (x - b_dec) + b_enc)).
     with duckdb.connect(str(path), read_only=True) as con:
         doc_ids, matrix = load_embeddings(con, "all-MiniLM-L6-v2")
-        stored = con.execute("SELECT doc_id, latent, value FROM activations WHERE sae_id = ? AND doc_id < 500", [sae_id]).fetchnumpy()
+        stored = con.execute(
+            "SELECT doc_id, latent, value FROM activations WHERE sae_id = ? AND doc_id < 500", [sae_id]
+        ).fetchnumpy()
     x = torch.from_numpy(matrix[:500])
-    pre = torch.relu(torch.nn.functional.linear(x - tensors["b_dec"], tensors["encoder.weight"], tensors["encoder.bias"]))
+    pre = torch.relu(
+        torch.nn.functional.linear(x - tensors["b_dec"], tensors["encoder.weight"], tensors["encoder.bias"])
+    )
     values, indices = pre.topk(cfg["k"], dim=-1)
     theirs = torch.zeros(500, n).scatter_(1, indices, values)
     assert torch.equal(theirs, _ours(path, sae_id, x))  # exactly our encoder
@@ -66,7 +84,9 @@ def test_safetensors_export_uses_sparsify_names_and_reproduces_our_activations(t
     assert torch.allclose(decoded, sae.decode(values[:5], indices[:5]).detach(), atol=1e-5)
 
 
-def test_sentence_transformers_folder_loads_offline_and_encodes_like_our_encoder(trained_astro_copy, tmp_path, monkeypatch):
+def test_sentence_transformers_folder_loads_offline_and_encodes_like_our_encoder(
+    trained_astro_copy, tmp_path, monkeypatch
+):
     from data.embed.local import LocalEmbedder
     from data.text import embedding_text
 
@@ -89,7 +109,9 @@ def test_sentence_transformers_folder_loads_offline_and_encodes_like_our_encoder
     assert labels["features"][0]["label"] == "weak lensing by clusters"
     assert (folder / "sae_atlas" / "sae.safetensors").exists()  # the untied decoder travels along
     # Sparse retrieval in the library: an abstract finds itself first.
-    scores = model.similarity(model.encode(texts[:3], convert_to_tensor=True), model.encode(texts, convert_to_tensor=True))
+    scores = model.similarity(
+        model.encode(texts[:3], convert_to_tensor=True), model.encode(texts, convert_to_tensor=True)
+    )
     assert scores.argmax(dim=1).tolist() == [0, 1, 2]
 
 
@@ -103,7 +125,9 @@ def test_parquet_export_holds_activations_features_and_labels(trained_astro_copy
     features = pq.read_table(folder / "features.parquet").to_pandas()
     assert len(features) == sql(path, "SELECT n_latents FROM saes WHERE sae_id = ?", [sae_id])[0][0]
     assert features.loc[0, "label"] == "weak lensing by clusters" and features.loc[0, "auroc"] == pytest.approx(0.95)
-    assert features["density"].to_numpy() == pytest.approx([r[0] for r in sql(path, "SELECT density FROM latents WHERE sae_id = ? ORDER BY latent", [sae_id])])
+    assert features["density"].to_numpy() == pytest.approx(
+        [r[0] for r in sql(path, "SELECT density FROM latents WHERE sae_id = ? ORDER BY latent", [sae_id])]
+    )
     docs = pq.read_table(folder / "docs.parquet").to_pandas()
     assert set(docs["split"]) == {"train", "test"} and len(docs) == len(activations.column("doc_id").unique())
 

@@ -1,4 +1,5 @@
 """Retrieval fidelity metrics on the real astro vectors."""
+
 from __future__ import annotations
 
 import numpy as np

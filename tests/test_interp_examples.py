@@ -1,4 +1,5 @@
 """Example selection on a small in-memory corpus: split-respecting, disjoint sets, quantile coverage, edge cases."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -63,8 +64,9 @@ def test_a_feature_with_too_few_test_activations_is_not_scored():
     train_docs = np.flatnonzero(~corpus.in_test & corpus.eligible)[:40]
     test_docs = np.flatnonzero(corpus.in_test & corpus.eligible)[:4]
     docs = np.r_[train_docs, test_docs]
-    activations = group_activations(np.zeros(len(docs), dtype=int), corpus.doc_ids[docs], np.linspace(5, 1, len(docs)), 1,
-                                    corpus.doc_ids)
+    activations = group_activations(
+        np.zeros(len(docs), dtype=int), corpus.doc_ids[docs], np.linspace(5, 1, len(docs)), 1, corpus.doc_ids
+    )
     assert select_examples(corpus, activations, np.arange(1), ExampleConfig()).status == {0: TOO_FEW_ACTIVE}
     fewer = ExampleConfig(min_score_positives=4)
     examples = select_examples(corpus, activations, np.arange(1), fewer)
@@ -77,7 +79,9 @@ def test_quantile_sampling_spreads_explanation_positives_over_the_activation_ran
     from evals.interp.examples import select_positives
 
     top = select_positives(200, 20, ExampleConfig(), np.random.default_rng(0))["explain_pos"]
-    spread = select_positives(200, 20, ExampleConfig(explain_sampling="quantiles"), np.random.default_rng(0))["explain_pos"]
+    spread = select_positives(200, 20, ExampleConfig(explain_sampling="quantiles"), np.random.default_rng(0))[
+        "explain_pos"
+    ]
     assert len(top) == len(spread) == 10
     assert list(top[:5]) == [0, 1, 2, 3, 4]  # the absolute top first ...
     assert (spread < 40).sum() <= 3 and spread.max() >= 150  # ... or every quantile bin alike

@@ -1,4 +1,5 @@
 """Label-scoring metrics against hand-computed cases."""
+
 from __future__ import annotations
 
 import math

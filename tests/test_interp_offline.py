@@ -1,4 +1,5 @@
 """Offline phrase explainer, term matching and proxy calibration."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,14 +13,22 @@ from evals.interp.proxy import LabelScorer, calibrated_ratings
 
 def test_phrases_stay_inside_sentences_and_skip_stopwords_numbers_latex():
     found = phrases_of("The dark matter halo. Halo mass of 10 $\\mathrm{M}$ in 2024; weak lensing of galaxy clusters")
-    assert {"dark matter halo", "dark matter", "halo mass", "weak lensing of galaxy clusters", "galaxy clusters"} <= found
+    assert {
+        "dark matter halo",
+        "dark matter",
+        "halo mass",
+        "weak lensing of galaxy clusters",
+        "galaxy clusters",
+    } <= found
     assert "halo halo" not in found  # the sentence break stops the phrase
     assert not {"the", "10", "2024", "mathrm", "of", "weak lensing of"} & found  # "of" only joins content words
     assert content_words("Galaxies and lenses, discs") == ["galaxy", "lens", "disc"]
 
 
 def _explanation(n_pos: int, n_neg: int) -> ExplanationDocs:
-    return ExplanationDocs(np.arange(n_pos), np.arange(n_pos, n_pos + n_neg), np.arange(n_pos + n_neg, n_pos + 2 * n_neg))
+    return ExplanationDocs(
+        np.arange(n_pos), np.arange(n_pos, n_pos + n_neg), np.arange(n_pos + n_neg, n_pos + 2 * n_neg)
+    )
 
 
 def test_the_phrase_that_separates_positives_from_hard_negatives_is_kept():
@@ -43,20 +52,27 @@ def test_a_feature_without_a_shared_phrase_is_no_clear_concept():
     texts = [" ".join(rng.choice(words, 12)) + "." for _ in range(120)]
     index = PhraseIndex.build(texts, min_docs=2)
     config = OfflineConfig(scorer="terms", max_word_share=0.5)
-    labels = explain_phrases(index, [_explanation(20, 10), ExplanationDocs(np.arange(40, 60), np.arange(60, 70),
-                                                                           np.arange(70, 80))],
-                             config, LabelScorer("terms", None, index), np.random.default_rng(0))
+    labels = explain_phrases(
+        index,
+        [_explanation(20, 10), ExplanationDocs(np.arange(40, 60), np.arange(60, 70), np.arange(70, 80))],
+        config,
+        LabelScorer("terms", None, index),
+        np.random.default_rng(0),
+    )
     assert [label.label for label in labels] == [NO_CONCEPT, NO_CONCEPT]  # random text: nothing beats the baseline
 
 
 def test_near_duplicate_labels_point_at_the_best_scored_feature():
-    flagged = duplicate_of([1, 2, 3, 4], ["weak lensing", "Lensing, weak", "galaxy clusters", NO_CONCEPT],
-                           [0.6, 0.8, 0.7, float("nan")])
+    flagged = duplicate_of(
+        [1, 2, 3, 4], ["weak lensing", "Lensing, weak", "galaxy clusters", NO_CONCEPT], [0.6, 0.8, 0.7, float("nan")]
+    )
     assert flagged == {1: 2}
 
 
 def test_term_match_reads_the_label_words_in_each_abstract():
-    index = PhraseIndex.build(["weak lensing of clusters", "strong lensing", "galaxy clusters", "nothing here"], min_docs=1)
+    index = PhraseIndex.build(
+        ["weak lensing of clusters", "strong lensing", "galaxy clusters", "nothing here"], min_docs=1
+    )
     weights = index.label_weights(["weak lensing"])
     match = index.term_match(weights, np.zeros(4, dtype=np.int64), np.arange(4))
     assert match[0] == 1.0 and 0 < match[1] < 1 and match[2] == 0 and match[3] == 0
@@ -65,8 +81,19 @@ def test_term_match_reads_the_label_words_in_each_abstract():
 def test_calibration_uses_only_explanation_examples():
     # latent 0: explanation positives at similarity 0.8, negatives at 0.2 -> zero point 0.5.
     latent = np.zeros(6, dtype=np.int64)
-    role = np.array([ROLE_CODE[r] for r in
-                     ("explain_pos", "explain_pos", "explain_neg_hard", "explain_neg_random", "score_pos", "score_neg_hard")])
+    role = np.array(
+        [
+            ROLE_CODE[r]
+            for r in (
+                "explain_pos",
+                "explain_pos",
+                "explain_neg_hard",
+                "explain_neg_random",
+                "score_pos",
+                "score_neg_hard",
+            )
+        ]
+    )
     similarity = np.array([0.8, 0.8, 0.2, 0.2, 0.55, 0.45])
     ratings = calibrated_ratings(similarity, latent, role)
     assert ratings[4] > 0 > ratings[5]
@@ -94,9 +121,13 @@ def test_config_file_errors_name_the_file_and_key(tmp_path):
 def test_candidate_labels_are_read_from_json_final_lines_or_lists_and_generic_ones_filtered():
     from evals.interp.prompts import filtered_label, parse_candidates
 
-    assert parse_candidates('Sure!\n```json\n{"reasoning": "r", "candidates": ["**Weak lensing**", "cluster masses"]}\n```') \
-        == ["Weak lensing", "cluster masses"]
-    assert parse_candidates("Step 1 ...\nFINAL: weak lensing\nfinal: cluster masses") == ["weak lensing", "cluster masses"]
+    assert parse_candidates(
+        'Sure!\n```json\n{"reasoning": "r", "candidates": ["**Weak lensing**", "cluster masses"]}\n```'
+    ) == ["Weak lensing", "cluster masses"]
+    assert parse_candidates("Step 1 ...\nFINAL: weak lensing\nfinal: cluster masses") == [
+        "weak lensing",
+        "cluster masses",
+    ]
     assert parse_candidates("Candidates:\n1. weak lensing\n- cosmic shear") == ["weak lensing", "cosmic shear"]
     assert parse_candidates('{"candidates": "not a list"} and nothing else') == []
     assert filtered_label("Weak lensing in astrophysics") == "Weak lensing"

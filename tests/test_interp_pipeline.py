@@ -1,5 +1,6 @@
 """Auto-interpretation end to end on the shared astro data: offline path, and the LLM path
 against the fake OpenAI server (429s, 500s, timeouts and unparseable answers included)."""
+
 from __future__ import annotations
 
 import json
@@ -42,9 +43,11 @@ def test_offline_path_on_shared_data(trained_astro_copy):
     active = active_sets(path, sae_id)
     top_values = activation_values(path, sae_id)
     with open_reader(path) as con:
-        interp = con.execute("SELECT latent, label, is_proxy, auroc_random, auroc_hard, random_auroc_random, "
-                             "random_auroc_hard, n_scored, predictor, reasoning FROM interpretations "
-                             "WHERE status = 'complete' ORDER BY latent").fetchall()
+        interp = con.execute(
+            "SELECT latent, label, is_proxy, auroc_random, auroc_hard, random_auroc_random, "
+            "random_auroc_hard, n_scored, predictor, reasoning FROM interpretations "
+            "WHERE status = 'complete' ORDER BY latent"
+        ).fetchall()
         rare = con.execute("SELECT latent FROM interpretations WHERE status = 'too_few_active'").fetchall()
         split = dict(con.execute("SELECT doc_id, split FROM docs").fetchall())
         eligible = {doc for (doc,) in con.execute("SELECT doc_id FROM docs WHERE length(abstract) > 100").fetchall()}
@@ -56,8 +59,10 @@ def test_offline_path_on_shared_data(trained_astro_copy):
     assert named and unclear  # the gate keeps some phrases and turns down others
     # 5 to 10 held-out positives (as many as the test split has, at least 5) and 10 negatives
     assert all(15 <= row[7] <= 20 and None not in row[3:7] for row in named)
-    assert all(row[7] is None and row[3] is None and ("best candidate" in row[9] or "no specific phrase" in row[9])
-               for row in unclear)  # a rejected candidate is explained, never scored as if it were the label
+    assert all(
+        row[7] is None and row[3] is None and ("best candidate" in row[9] or "no specific phrase" in row[9])
+        for row in unclear
+    )  # a rejected candidate is explained, never scored as if it were the label
     for (latent,) in rare:  # fewer than 5 (eligible) test abstracts to score on, or 3 training ones to explain
         on = [split[d] for d in active.get(latent, ()) if d in eligible]
         assert on.count("test") < 5 or on.count("train") < 3
@@ -72,7 +77,9 @@ def test_offline_path_on_shared_data(trained_astro_copy):
         assert not explain & scored, f"latent {latent}: held-out abstracts were shown to the explainer"
         assert {split[d] for d in explain} == {"train"}, f"latent {latent}: a test document explained the label"
         assert {split[d] for d in scored} == {"test"}, f"latent {latent}: scored on documents outside the test split"
-        assert 5 <= len(roles["score_pos"]) <= 10 and len(roles["score_neg_random"]) + len(roles["score_neg_hard"]) == 10
+        assert (
+            5 <= len(roles["score_pos"]) <= 10 and len(roles["score_neg_random"]) + len(roles["score_neg_hard"]) == 10
+        )
         assert {d for d, _, _ in roles["score_pos"]} <= active[latent]
         negatives = [d for r in roles if "neg" in r for d, _, _ in roles[r]]
         assert not set(negatives) & active[latent] and len(roles["explain_extra_neg_hard"]) == 45
@@ -91,8 +98,10 @@ def test_offline_path_on_shared_data(trained_astro_copy):
     # the labels' vectors are in the embedding cache, so `just report` does not embed them again
     with open_reader(path) as con:
         labels = [row[1] for row in named]
-        cached = con.execute("SELECT count(*) FROM embeddings WHERE model = 'all-MiniLM-L6-v2' AND text_hash IN "
-                             "(SELECT unnest(?))", [[text_hash(label) for label in labels]]).fetchall()[0][0]
+        cached = con.execute(
+            "SELECT count(*) FROM embeddings WHERE model = 'all-MiniLM-L6-v2' AND text_hash IN (SELECT unnest(?))",
+            [[text_hash(label) for label in labels]],
+        ).fetchall()[0][0]
     assert cached == len(set(labels))
 
     again = run_interpretation(path, "astro", sae_id=sae_id, use_llm=False, max_features=FEATURES)
@@ -105,8 +114,10 @@ def test_term_matching_scorer(trained_astro_copy):
     report = run_interpretation(path, "astro", sae_id=sae_id, use_llm=False, max_features=30, config=config)
     assert report.predictor == "proxy-term-match" and report.interpreted > 0
     with open_reader(path) as con:
-        rows = con.execute("SELECT predictor, is_proxy, auroc FROM interpretations WHERE status = 'complete' "
-                           "AND label <> ?", [NO_CONCEPT]).fetchall()
+        rows = con.execute(
+            "SELECT predictor, is_proxy, auroc FROM interpretations WHERE status = 'complete' AND label <> ?",
+            [NO_CONCEPT],
+        ).fetchall()
     assert {(r[0], r[1]) for r in rows} == {("proxy-term-match", True)} and all(0 <= r[2] <= 1 for r in rows)
 
 
@@ -138,7 +149,9 @@ class ScriptedLLM:
             tops = con.execute(
                 "SELECT a.latent, arg_max(a.doc_id, a.value) FROM activations a JOIN docs d USING (doc_id) "
                 "WHERE a.sae_id = ? AND d.split = 'train' AND length(d.abstract) > 100 AND a.latent IN (SELECT unnest(?)) "
-                "GROUP BY a.latent", [sae_id, list(latents)]).fetchall()
+                "GROUP BY a.latent",
+                [sae_id, list(latents)],
+            ).fetchall()
         self.latent_of_top = {texts[doc][:200]: latent for latent, doc in tops}
         self.doc_of_text = {text[:200]: doc for doc, text in texts.items()}
         self.no_final_for: set[int] = set()
@@ -154,11 +167,16 @@ class ScriptedLLM:
                 return "I cannot decide on a label."
             return f"Step 1: they share a topic.\nFINAL: **synthetic feature {latent}**"
         latent = int(re.search(r"Feature description: synthetic feature (\d+)", prompt).group(1))
-        shown = re.findall(r"Abstract (\d+):\n(.*?)(?=\n\n------------------------\n|\n\nFor each abstract)", prompt, re.S)
+        shown = re.findall(
+            r"Abstract (\d+):\n(.*?)(?=\n\n------------------------\n|\n\nFor each abstract)", prompt, re.S
+        )
         docs = [self.doc_of_text[text[:200]] for _, text in shown]
         if self.garble is not None and self.garble[0] == latent and self.garble[1] in docs:
             return "The abstracts are all interesting."
-        lines = [f"{number}: {0.9 if doc in self.active[latent] else -0.9}" for (number, _), doc in zip(shown, docs)]
+        lines = [
+            f"{number}: {0.9 if doc in self.active[latent] else -0.9}"
+            for (number, _), doc in zip(shown, docs, strict=False)
+        ]
         return "Thinking...\n" + "\n".join(lines)
 
 
@@ -178,8 +196,16 @@ def held_out_positive(examples, corpus, latent: int) -> int:
 
 
 def llm_config() -> InterpConfig:
-    return InterpConfig(llm_path=LLMPathConfig(explainer_model="gpt-4o", predictor_model="gpt-4o-mini", timeout_s=1.0,
-                                          max_retries=4, features_per_batch=3, max_concurrency=4))
+    return InterpConfig(
+        llm_path=LLMPathConfig(
+            explainer_model="gpt-4o",
+            predictor_model="gpt-4o-mini",
+            timeout_s=1.0,
+            max_retries=4,
+            features_per_batch=3,
+            max_concurrency=4,
+        )
+    )
 
 
 def test_llm_path_end_to_end_against_fake_server(trained_astro_copy, fake_openai, monkeypatch, capsys):
@@ -191,30 +217,60 @@ def test_llm_path_end_to_end_against_fake_server(trained_astro_copy, fake_openai
     scripted.no_final_for = {failing}
     scripted.garble = (garbled, held_out_positive(examples, corpus, garbled))
     fake_openai.chat = scripted
-    fake_openai.faults["chat"] += [Fault.status_code(429), Fault.status_code(500), Fault.timeout(2.0), Fault.status_code(503)]
+    fake_openai.faults["chat"] += [
+        Fault.status_code(429),
+        Fault.status_code(500),
+        Fault.timeout(2.0),
+        Fault.status_code(503),
+    ]
 
-    report = run_interpretation(path, "astro", sae_id=sae_id, use_llm=True, max_features=latents[-1] + 1,
-                                config=llm_config(), llm_base_url=fake_openai.base_url)
+    report = run_interpretation(
+        path,
+        "astro",
+        sae_id=sae_id,
+        use_llm=True,
+        max_features=latents[-1] + 1,
+        config=llm_config(),
+        llm_base_url=fake_openai.base_url,
+    )
     assert (report.interpreted, report.errors) == (5, 1) and not report.is_proxy
     with open_reader(path) as con:
-        rows = {r[0]: r[1:] for r in con.execute(
-            "SELECT latent, label, status, pearson, f1, auroc, random_auroc, parse_failures, n_scored, is_proxy, error "
-            "FROM interpretations WHERE explainer = 'gpt-4o' AND status IN ('complete', 'error')").fetchall()}
-        nulls = con.execute("SELECT count(*) FROM interp_examples WHERE latent = ? AND role LIKE 'score%' "
-                            "AND prediction IS NULL", [garbled]).fetchall()[0][0]
+        rows = {
+            r[0]: r[1:]
+            for r in con.execute(
+                "SELECT latent, label, status, pearson, f1, auroc, random_auroc, parse_failures, n_scored, is_proxy, error "
+                "FROM interpretations WHERE explainer = 'gpt-4o' AND status IN ('complete', 'error')"
+            ).fetchall()
+        }
+        nulls = con.execute(
+            "SELECT count(*) FROM interp_examples WHERE latent = ? AND role LIKE 'score%' AND prediction IS NULL",
+            [garbled],
+        ).fetchall()[0][0]
         cached = con.execute("SELECT count(*) FROM llm_cache").fetchall()[0][0]
     assert sorted(rows) == latents
     assert rows[failing][1] == "error" and "FINAL" in rows[failing][9]
     for latent in set(latents) - {failing, garbled}:
         label, status, pearson_r, f1_score, auroc, random_auroc, failures, n_scored, is_proxy, _ = rows[latent]
-        held_out = len(examples.of(latent, "score_pos", "score_neg_random", "score_neg_hard"))  # 5-10 test positives + 10
-        assert (label, status, failures, n_scored, is_proxy) == (f"synthetic feature {latent}", "complete", 0, held_out, False)
+        held_out = len(
+            examples.of(latent, "score_pos", "score_neg_random", "score_neg_hard")
+        )  # 5-10 test positives + 10
+        assert (label, status, failures, n_scored, is_proxy) == (
+            f"synthetic feature {latent}",
+            "complete",
+            0,
+            held_out,
+            False,
+        )
         assert pearson_r == pytest.approx(1.0) and f1_score == 1.0 and auroc == 1.0
         assert random_auroc < 1.0  # another feature's label does not predict this one
     garbled_held_out = len(examples.of(garbled, "score_pos", "score_neg_random", "score_neg_hard"))
-    assert rows[garbled][6] == 5 and rows[garbled][7] == garbled_held_out - 5 and nulls == 5  # unreadable: counted, stored NULL
+    assert (
+        rows[garbled][6] == 5 and rows[garbled][7] == garbled_held_out - 5 and nulls == 5
+    )  # unreadable: counted, stored NULL
     assert cached == len(fake_openai.requests["chat"]) - 4  # every answered request (the faults were retried)
-    explain_prompts = [r["messages"][-1]["content"] for r in fake_openai.requests["chat"] if "FINAL" in r["messages"][-1]["content"]]
+    explain_prompts = [
+        r["messages"][-1]["content"] for r in fake_openai.requests["chat"] if "FINAL" in r["messages"][-1]["content"]
+    ]
     assert all("Activation: " in p and "NON-ACTIVATING ABSTRACTS" in p for p in explain_prompts)
 
     # Resume through the CLI: only the failed feature is asked again (1 explanation + 4 + 4 ratings).
@@ -225,8 +281,9 @@ def test_llm_path_end_to_end_against_fake_server(trained_astro_copy, fake_openai
     assert main(["astro", "--llm", "yes", "--max-features", str(latents[-1] + 1), "--sae-id", str(sae_id)]) == 0
     assert len(fake_openai.requests["chat"]) - sent == 9
     with open_reader(path) as con:
-        label, status, auroc = con.execute("SELECT label, status, auroc FROM interpretations WHERE latent = ? "
-                                           "AND sae_id = ?", [failing, sae_id]).fetchall()[0]
+        label, status, auroc = con.execute(
+            "SELECT label, status, auroc FROM interpretations WHERE latent = ? AND sae_id = ?", [failing, sae_id]
+        ).fetchall()[0]
     assert (label, status, auroc) == (f"synthetic feature {failing}", "complete", 1.0)
     output = capsys.readouterr().out
     assert "est. USD" in output and "gpt-4o-mini" in output
@@ -261,29 +318,64 @@ class LocalModel:
 def test_local_server_without_key_structured_or_not(trained_astro_copy, fake_openai, monkeypatch, capsys):
     path, sae_id = trained_astro_copy.path, trained_astro_copy.sae_ids[0]
     latents, examples, corpus = interpretable_latents(path, sae_id, 4)
-    top_title = {latent: corpus.texts[examples.doc_index[examples.of(latent, "explain_pos")][
-        np.argmax(examples.activation[examples.of(latent, "explain_pos")])]].split("\n", 1)[0].strip() for latent in latents}
+    top_title = {
+        latent: corpus.texts[
+            examples.doc_index[examples.of(latent, "explain_pos")][
+                np.argmax(examples.activation[examples.of(latent, "explain_pos")])
+            ]
+        ]
+        .split("\n", 1)[0]
+        .strip()
+        for latent in latents
+    }
     prose = {top_title[latents[1]]}
     fake_openai.chat = LocalModel(prose)
     fake_openai.faults["chat"] += [Fault.status_code(400)] * 3  # the first explain round: "response_format unsupported"
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.setenv("SAE_ATLAS_ARTIFACTS", str(path.parent))
-    assert main(["astro", "--llm", "yes", "--llm-base-url", fake_openai.base_url, "--llm_path.explainer_model", "qwen2.5:7b",
-                 "--llm_path.predictor_model", "qwen2.5:7b",
-                 "--max-features", str(latents[-1] + 1), "--sae-id", str(sae_id)]) == 0
+    assert (
+        main(
+            [
+                "astro",
+                "--llm",
+                "yes",
+                "--llm-base-url",
+                fake_openai.base_url,
+                "--llm_path.explainer_model",
+                "qwen2.5:7b",
+                "--llm_path.predictor_model",
+                "qwen2.5:7b",
+                "--max-features",
+                str(latents[-1] + 1),
+                "--sae-id",
+                str(sae_id),
+            ]
+        )
+        == 0
+    )
     chats = fake_openai.requests["chat"]
     assert {r["model"] for r in chats} == {"qwen2.5:7b"}  # the model named on the command line, for both roles
     explains = [r for r in chats if "ACTIVATING ABSTRACTS" in r["messages"][-1]["content"]]
     assert any(r.get("response_format", {}).get("type") == "json_schema" for r in explains)  # structured output asked
     assert any("response_format" not in r for r in explains)  # ... and asked again without it after the 400s
     with open_reader(path) as con:
-        rows = {r[0]: r[1:] for r in con.execute("SELECT latent, label, reasoning, auroc_random, auroc_hard "
-                                                  "FROM interpretations WHERE explainer = 'qwen2.5:7b' "
-                                                  "AND status = 'complete'").fetchall()}
+        rows = {
+            r[0]: r[1:]
+            for r in con.execute(
+                "SELECT latent, label, reasoning, auroc_random, auroc_hard "
+                "FROM interpretations WHERE explainer = 'qwen2.5:7b' "
+                "AND status = 'complete'"
+            ).fetchall()
+        }
     assert sorted(rows) == latents
     for latent in latents:  # generic candidates filtered out; of the rest, the best on the explanation examples kept
         label, reasoning, auroc_random, auroc_hard = rows[latent]
-        scored = dict((name, float(value)) for name, value in re.findall(r"'([^']+)' ([0-9.]+)", reasoning.split("proxy): ")[1]))
-        assert set(scored) == {"zzz qqq", " ".join(top_title[latent].split()[:8]).strip("*_`\"' .")}  # JSON or FINAL lines
+        scored = dict(
+            (name, float(value)) for name, value in re.findall(r"'([^']+)' ([0-9.]+)", reasoning.split("proxy): ")[1])
+        )
+        assert set(scored) == {
+            "zzz qqq",
+            " ".join(top_title[latent].split()[:8]).strip("*_`\"' ."),
+        }  # JSON or FINAL lines
         assert label == max(scored, key=scored.get) and auroc_random is not None and auroc_hard is not None

@@ -1,4 +1,5 @@
 """The sparse fast path against the dense reference: same values, same gradient for every input."""
+
 from __future__ import annotations
 
 import pytest
@@ -24,7 +25,9 @@ def _parameters(d: int, n: int, dtype: torch.dtype, seed: int) -> dict[str, torc
 
 def _run(params, x, k, fast, **options):
     leaves = {name: value.clone().requires_grad_() for name, value in params.items()}
-    codes = topk_sae_forward(x, leaves["b_pre"], leaves["W_enc"], leaves["b_enc"], leaves["W_dec"], k, fast=fast, **options)
+    codes = topk_sae_forward(
+        x, leaves["b_pre"], leaves["W_enc"], leaves["b_enc"], leaves["W_dec"], k, fast=fast, **options
+    )
     # a generic scalar: random linear functionals of every output, so no gradient can hide behind a loss shape
     gen = torch.Generator().manual_seed(123)
     scalar = (codes.x_hat * torch.randn(codes.x_hat.shape, generator=gen, dtype=x.dtype)).sum()
@@ -69,12 +72,18 @@ def test_fast_path_matches_reference_values_and_gradients(shape, dead, multi):
     k_aux = min(2 * k, n)
     params = _parameters(d, n, torch.float64, seed=sum(shape))
     x = torch.randn(batch, d, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
-    options = {"dead_mask": _dead_mask(dead, n, k_aux, seed=n), "k_aux": k_aux, "multi_k": min(4 * k, n) if multi else None}
+    options = {
+        "dead_mask": _dead_mask(dead, n, k_aux, seed=n),
+        "k_aux": k_aux,
+        "multi_k": min(4 * k, n) if multi else None,
+    }
     fast, fast_grads = _run(params, x, k, fast=True, **options)
     ref, ref_grads = _run(params, x, k, fast=False, **options)
 
     torch.testing.assert_close(fast.x_hat, ref.x_hat, rtol=1e-10, atol=1e-10)
-    torch.testing.assert_close(_dense_code(fast.values, fast.indices, n), _dense_code(ref.values, ref.indices, n), rtol=0, atol=0)
+    torch.testing.assert_close(
+        _dense_code(fast.values, fast.indices, n), _dense_code(ref.values, ref.indices, n), rtol=0, atol=0
+    )
     assert (fast.aux_hat is None) == (dead == "none")
     if fast.aux_hat is not None:
         torch.testing.assert_close(fast.aux_hat, ref.aux_hat, rtol=1e-10, atol=1e-10)
@@ -83,7 +92,9 @@ def test_fast_path_matches_reference_values_and_gradients(shape, dead, multi):
         torch.testing.assert_close(fast.multi_hat, ref.multi_hat, rtol=1e-10, atol=1e-10)
     for name in ("b_pre", "W_enc", "b_enc", "W_dec"):
         assert ref_grads[name].abs().max() > 0, f"reference gradient of {name} is zero: the comparison would be vacuous"
-        torch.testing.assert_close(fast_grads[name], ref_grads[name], rtol=1e-9, atol=1e-10, msg=lambda m, name=name: f"grad {name}: {m}")
+        torch.testing.assert_close(
+            fast_grads[name], ref_grads[name], rtol=1e-9, atol=1e-10, msg=lambda m, name=name: f"grad {name}: {m}"
+        )
 
 
 def _prefixes(n: int) -> tuple[int, ...]:
@@ -100,24 +111,33 @@ def test_batchtopk_and_matryoshka_fast_path_matches_reference(shape, dead, multi
     params = _parameters(d, n, torch.float64, seed=sum(shape) + 1)
     x = torch.randn(batch, d, dtype=torch.float64, generator=torch.Generator().manual_seed(8))
     options = {
-        "dead_mask": _dead_mask(dead, n, k_aux, seed=n), "k_aux": k_aux, "multi_k": min(4 * k, n) if multi else None,
-        "batch_topk": "batchtopk" in architecture, "prefixes": _prefixes(n) if "matryoshka" in architecture else (),
+        "dead_mask": _dead_mask(dead, n, k_aux, seed=n),
+        "k_aux": k_aux,
+        "multi_k": min(4 * k, n) if multi else None,
+        "batch_topk": "batchtopk" in architecture,
+        "prefixes": _prefixes(n) if "matryoshka" in architecture else (),
     }
     fast, fast_grads = _run(params, x, k, fast=True, **options)
     ref, ref_grads = _run(params, x, k, fast=False, **options)
 
     torch.testing.assert_close(fast.x_hat, ref.x_hat, rtol=1e-10, atol=1e-10)
     assert fast.values.shape == ref.values.shape
-    torch.testing.assert_close(_dense_code(fast.values, fast.indices, n), _dense_code(ref.values, ref.indices, n), rtol=0, atol=0)
+    torch.testing.assert_close(
+        _dense_code(fast.values, fast.indices, n), _dense_code(ref.values, ref.indices, n), rtol=0, atol=0
+    )
     assert len(fast.prefix_hats) == len(ref.prefix_hats) == len(options["prefixes"])
-    for fast_hat, ref_hat in zip(fast.prefix_hats, ref.prefix_hats):
+    for fast_hat, ref_hat in zip(fast.prefix_hats, ref.prefix_hats, strict=False):
         torch.testing.assert_close(fast_hat, ref_hat, rtol=1e-10, atol=1e-10)
     if options["batch_topk"]:
         counts = (fast.values > 0).sum(dim=1)
-        assert counts.sum() <= batch * k and counts.min() != counts.max(), "BatchTopK should give samples different counts"
+        assert counts.sum() <= batch * k and counts.min() != counts.max(), (
+            "BatchTopK should give samples different counts"
+        )
     for name in ("b_pre", "W_enc", "b_enc", "W_dec"):
         assert ref_grads[name].abs().max() > 0, f"reference gradient of {name} is zero: the comparison would be vacuous"
-        torch.testing.assert_close(fast_grads[name], ref_grads[name], rtol=1e-9, atol=1e-10, msg=lambda m, name=name: f"grad {name}: {m}")
+        torch.testing.assert_close(
+            fast_grads[name], ref_grads[name], rtol=1e-9, atol=1e-10, msg=lambda m, name=name: f"grad {name}: {m}"
+        )
 
 
 def test_batchtopk_keeps_exactly_the_k_times_batch_largest_pre_activations():
@@ -148,7 +168,7 @@ def test_matryoshka_prefix_reconstruction_uses_only_latents_below_the_prefix():
     x = torch.randn(batch, d, dtype=torch.float64)
     codes = topk_sae_forward(x, params["b_pre"], params["W_enc"], params["b_enc"], params["W_dec"], k, prefixes=(4, 16))
     code = _dense_code(codes.values, codes.indices, n)
-    for m, prefix_hat in zip((4, 16), codes.prefix_hats):
+    for m, prefix_hat in zip((4, 16), codes.prefix_hats, strict=False):
         torch.testing.assert_close(prefix_hat, code[:, :m] @ params["W_dec"][:m] + params["b_pre"])
     assert not torch.allclose(codes.prefix_hats[0], codes.x_hat)
 
@@ -156,7 +176,9 @@ def test_matryoshka_prefix_reconstruction_uses_only_latents_below_the_prefix():
 def test_bad_prefixes_are_a_clear_error():
     params = _parameters(8, 10, torch.float32, seed=0)
     with pytest.raises(ValueError, match="prefixes must increase"):
-        topk_sae_forward(torch.randn(4, 8), params["b_pre"], params["W_enc"], params["b_enc"], params["W_dec"], 2, prefixes=(5, 3))
+        topk_sae_forward(
+            torch.randn(4, 8), params["b_pre"], params["W_enc"], params["b_enc"], params["W_dec"], 2, prefixes=(5, 3)
+        )
 
 
 def test_auxk_gradient_reaches_the_encoder_only_at_dead_latents():
@@ -166,7 +188,9 @@ def test_auxk_gradient_reaches_the_encoder_only_at_dead_latents():
     x = torch.randn(batch, d, dtype=torch.float64)
     dead = _dead_mask("many", n, 2 * k, seed=5)
     leaves = {name: value.clone().requires_grad_() for name, value in params.items()}
-    codes = topk_sae_forward(x, leaves["b_pre"], leaves["W_enc"], leaves["b_enc"], leaves["W_dec"], k, dead_mask=dead, k_aux=2 * k)
+    codes = topk_sae_forward(
+        x, leaves["b_pre"], leaves["W_enc"], leaves["b_enc"], leaves["W_dec"], k, dead_mask=dead, k_aux=2 * k
+    )
     codes.aux_hat.pow(2).sum().backward()
     touched = leaves["W_enc"].grad.abs().sum(dim=1) > 0
     assert touched.any()
@@ -207,7 +231,12 @@ def test_fast_path_under_bf16_autocast_keeps_fp32_gradients():
         ref, ref_grads = _run(params, x, k, fast=False, dead_mask=dead, k_aux=16)
     assert fast.x_hat.dtype == torch.float32
     assert all(grad.dtype == torch.float32 for grad in fast_grads.values())
-    torch.testing.assert_close(_dense_code(fast.values.float(), fast.indices, n), _dense_code(ref.values.float(), ref.indices, n), rtol=0, atol=0)
+    torch.testing.assert_close(
+        _dense_code(fast.values.float(), fast.indices, n),
+        _dense_code(ref.values.float(), ref.indices, n),
+        rtol=0,
+        atol=0,
+    )
     torch.testing.assert_close(fast.x_hat, ref.x_hat.float(), rtol=2e-2, atol=2e-2)
     for name in ("b_pre", "W_enc", "b_enc", "W_dec"):
         # the reference's own backward GEMMs run in bf16 (8-bit mantissa): a few per cent apart is expected

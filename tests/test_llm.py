@@ -1,4 +1,5 @@
 """The LLM client against the fake OpenAI server: retries, timeouts, cache, concurrency, usage."""
+
 from __future__ import annotations
 
 import threading

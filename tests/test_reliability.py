@@ -5,6 +5,7 @@ Real files, real command-line processes (kill -9 included), the local fake OpenA
 4 bad lines skipped, truncated archives kept; 5 altered inputs counted; 6 exit codes; 7 moved folders;
 8 writers wait for readers, the crawl lets readers in; 9 hints that fit the case.
 """
+
 from __future__ import annotations
 
 import csv
@@ -36,8 +37,9 @@ MODEL = "all-MiniLM-L6-v2"
 def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """``python -m <args>`` as a user runs it (wide console, so messages are not wrapped)."""
     environment = {**os.environ, "COLUMNS": "1000", **(env or {})}
-    return subprocess.run([sys.executable, "-m", *args], cwd=REPO, env=environment, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=REPO, env=environment, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def one(path: Path, sql: str, params=()):
@@ -55,10 +57,13 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
 
 
 def last_ingest(path: Path) -> dict:
-    return json.loads(one(path, "SELECT stats FROM ingest_runs WHERE run_id LIKE 'ingest:%' ORDER BY started_at DESC LIMIT 1"))
+    return json.loads(
+        one(path, "SELECT stats FROM ingest_runs WHERE run_id LIKE 'ingest:%' ORDER BY started_at DESC LIMIT 1")
+    )
 
 
 # -- 1. silently stored bad data ------------------------------------------------------------------
+
 
 def test_1_zero_nan_inf_vectors_are_refused_naming_documents_and_stored_ones_name_the_fix(
     tmp_path, shared_sample, trained_astro_copy, shared_data_dir
@@ -69,9 +74,23 @@ def test_1_zero_nan_inf_vectors_are_refused_naming_documents_and_stored_ones_nam
     vectors = np.random.default_rng(0).standard_normal((6, 384)).astype(np.float32)
     vectors[4] = 0.0  # an all-zero vector: was stored with exit code 0
     parquet = tmp_path / "vectors.parquet"
-    pq.write_table(pa.table({"arxiv_id": ids, "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), 384)}), parquet)
+    pq.write_table(
+        pa.table({"arxiv_id": ids, "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), 384)}),
+        parquet,
+    )
     warehouse = tmp_path / "fresh.duckdb"
-    result = cli("data", "ingest", "astro", "--jsonl", str(jsonl), "--embeddings", str(parquet), "--warehouse", str(warehouse), "--no-embed")
+    result = cli(
+        "data",
+        "ingest",
+        "astro",
+        "--jsonl",
+        str(jsonl),
+        "--embeddings",
+        str(parquet),
+        "--warehouse",
+        str(warehouse),
+        "--no-embed",
+    )
     assert result.returncode == 2, result.stderr
     assert f"documents {ids[4]} (row 4)" in result.stderr and "zero" in result.stderr
     assert not warehouse.exists()  # refused before anything was written
@@ -79,18 +98,37 @@ def test_1_zero_nan_inf_vectors_are_refused_naming_documents_and_stored_ones_nam
     vectors[4] = 1.0
     vectors[2, 7] = np.inf
     np.save(tmp_path / "abstract_embeddings.npy", vectors)
-    (tmp_path / "abstract_texts.json").write_text(json.dumps({"doc_ids": ids, "abstracts": [r["abstract"] for r in records]}))
-    result = cli("data", "ingest", "astro", "--embeddings", str(tmp_path / "abstract_embeddings.npy"), "--warehouse", str(warehouse))
+    (tmp_path / "abstract_texts.json").write_text(
+        json.dumps({"doc_ids": ids, "abstracts": [r["abstract"] for r in records]})
+    )
+    result = cli(
+        "data",
+        "ingest",
+        "astro",
+        "--embeddings",
+        str(tmp_path / "abstract_embeddings.npy"),
+        "--warehouse",
+        str(warehouse),
+    )
     assert result.returncode == 2 and f"documents {ids[2]} (row 2)" in result.stderr
 
     # a warehouse written before such vectors were refused: every reader names the document and the fix
     path = trained_astro_copy.path
     with open_writer(path) as con:
-        doc, arxiv_id = con.execute("SELECT doc_id, arxiv_id FROM docs ORDER BY doc_id LIMIT 1 OFFSET 100").fetchall()[0]
-        con.execute("UPDATE embeddings SET vec = list_transform(vec, lambda x: 0.0::FLOAT) "
-                    "WHERE text_hash = (SELECT text_hash FROM docs WHERE doc_id = ?)", [doc])
+        doc, arxiv_id = con.execute("SELECT doc_id, arxiv_id FROM docs ORDER BY doc_id LIMIT 1 OFFSET 100").fetchall()[
+            0
+        ]
+        con.execute(
+            "UPDATE embeddings SET vec = list_transform(vec, lambda x: 0.0::FLOAT) "
+            "WHERE text_hash = (SELECT text_hash FROM docs WHERE doc_id = ?)",
+            [doc],
+        )
     result = cli("evals.fidelity", "astro", "--warehouse", str(path))
-    assert result.returncode == 2 and arxiv_id in result.stdout + result.stderr and "just data" in result.stdout + result.stderr
+    assert (
+        result.returncode == 2
+        and arxiv_id in result.stdout + result.stderr
+        and "just data" in result.stdout + result.stderr
+    )
     assert "Traceback" not in result.stderr
     from evals.steering.search import SteerableSearch
 
@@ -109,8 +147,17 @@ def test_1_zero_nan_inf_vectors_are_refused_naming_documents_and_stored_ones_nam
 # -- 2. training logs lost on resume ----------------------------------------------------------------
 
 STEPS = 120
-TRAIN = dict(n_latents=96, k=8, batch_size=128, max_steps=STEPS, checkpoint_every=20, dead_after_samples=256, lr=1e-3,
-             enable_progress_bar=False, val_check_interval=60)
+TRAIN = dict(
+    n_latents=96,
+    k=8,
+    batch_size=128,
+    max_steps=STEPS,
+    checkpoint_every=20,
+    dead_after_samples=256,
+    lr=1e-3,
+    enable_progress_bar=False,
+    val_check_interval=60,
+)
 
 
 READ_AFTER_RESUME = """
@@ -154,7 +201,11 @@ def test_2_metrics_csv_is_the_whole_log_after_kill_9_in_training_and_in_the_fina
     with open(log, "w") as out:
         process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
         # kill -9 mid-fit, once a checkpoint (and the rows flushed with it) is on disk
-        _wait_for(lambda: (run_dir / "logs" / "metrics.csv").exists() and len(_metrics(run_dir)) >= 40, 600, "the step-40 checkpoint")
+        _wait_for(
+            lambda: (run_dir / "logs" / "metrics.csv").exists() and len(_metrics(run_dir)) >= 40,
+            600,
+            "the step-40 checkpoint",
+        )
         process.send_signal(signal.SIGKILL)
         process.wait()
     assert one(astro_warehouse, "SELECT status FROM saes WHERE sae_id = 1") == "training"
@@ -162,10 +213,17 @@ def test_2_metrics_csv_is_the_whole_log_after_kill_9_in_training_and_in_the_fina
     # resume, but a reader process holds the warehouse at the final write: kill -9 while the writer waits.
     # The run registers itself as a writer first, so the reader opens the file once the fit has resumed.
     with open(log, "w") as out:
-        reader = subprocess.Popen([sys.executable, "-c", READ_AFTER_RESUME, str(astro_warehouse), str(log)], stdout=subprocess.PIPE, text=True)
+        reader = subprocess.Popen(
+            [sys.executable, "-c", READ_AFTER_RESUME, str(astro_warehouse), str(log)], stdout=subprocess.PIPE, text=True
+        )
         try:
-            process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-                                       env={**os.environ, "SAE_ATLAS_WRITER_WAIT_S": "600"})
+            process = subprocess.Popen(
+                command,
+                cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "SAE_ATLAS_WRITER_WAIT_S": "600"},
+            )
             assert reader.stdout.readline().strip() == "open"
             _wait_for(lambda: "waiting up to 600 s" in log.read_text(), 600, "the final write to wait for the reader")
             process.send_signal(signal.SIGKILL)
@@ -185,6 +243,7 @@ def test_2_metrics_csv_is_the_whole_log_after_kill_9_in_training_and_in_the_fina
 
 # -- 3. raw tracebacks -------------------------------------------------------------------------------
 
+
 def _bad_warehouses(folder: Path, template: Path) -> dict[str, Path]:
     folder.mkdir()
     not_duckdb = folder / "notes.duckdb"
@@ -198,7 +257,9 @@ def _bad_warehouses(folder: Path, template: Path) -> dict[str, Path]:
 
 def _commands(warehouse: Path, csv_file: Path) -> dict[str, tuple[list[str], dict]]:
     w = str(warehouse)
-    artifacts = {"SAE_ATLAS_ARTIFACTS": str(warehouse.parent / f"{warehouse.stem}_artifacts")}  # interp reads <artifacts>/astro.duckdb
+    artifacts = {
+        "SAE_ATLAS_ARTIFACTS": str(warehouse.parent / f"{warehouse.stem}_artifacts")
+    }  # interp reads <artifacts>/astro.duckdb
     return {
         "ingest": (["data", "ingest", "astro", "--csv", str(csv_file), "--no-embed", "--warehouse", w], {}),
         "train": (["trainer", "train", "astro", "--warehouse", w, "--trainer.max_steps", "1"], {}),
@@ -210,7 +271,9 @@ def _commands(warehouse: Path, csv_file: Path) -> dict[str, tuple[list[str], dic
     }
 
 
-def test_3_a_non_duckdb_or_truncated_warehouse_is_one_clear_message_and_exit_2_in_every_command(tmp_path, astro_warehouse_template):
+def test_3_a_non_duckdb_or_truncated_warehouse_is_one_clear_message_and_exit_2_in_every_command(
+    tmp_path, astro_warehouse_template
+):
     csv_file = tmp_path / "docs.csv"
     csv_file.write_text("title,abstract\nA title,An abstract about galaxies.\n")
     for kind, warehouse in _bad_warehouses(tmp_path / "bad", astro_warehouse_template).items():
@@ -252,10 +315,13 @@ def test_3_the_dashboard_explains_a_bad_warehouse_and_a_model_it_cannot_embed_qu
 
 # -- 4. one bad line aborts a whole file --------------------------------------------------------------
 
+
 def test_4_invalid_utf8_lines_are_skipped_as_file_line_and_a_truncated_gz_keeps_what_was_read(tmp_path, shared_sample):
     records = astro_records(shared_sample, 60)
     lines = [json.dumps(r).encode() + b"\n" for r in records]
-    lines[4] = b'{"arxiv_id": "2401.99999", "title": "Caf\xe9 latin-1", "abstract": "x", "categories": ["astro-ph.GA"]}\n'
+    lines[4] = (
+        b'{"arxiv_id": "2401.99999", "title": "Caf\xe9 latin-1", "abstract": "x", "categories": ["astro-ph.GA"]}\n'
+    )
     data = b"".join(lines)
     packed = gzip.compress(data)
     archive = tmp_path / "listing.jsonl.gz"
@@ -278,22 +344,39 @@ def test_4_invalid_utf8_lines_are_skipped_as_file_line_and_a_truncated_gz_keeps_
     summary = last_ingest(warehouse)["documents"]
     assert summary["malformed"] == 1 and summary["cut_short"] == 1
 
-    strict = cli("data", "ingest", "astro", "--jsonl", str(archive), "--no-embed", "--warehouse", str(tmp_path / "s.duckdb"), "--strict")
-    assert strict.returncode == 2 and f"{archive}:5: not valid UTF-8" in strict.stderr and "Traceback" not in strict.stderr
+    strict = cli(
+        "data",
+        "ingest",
+        "astro",
+        "--jsonl",
+        str(archive),
+        "--no-embed",
+        "--warehouse",
+        str(tmp_path / "s.duckdb"),
+        "--strict",
+    )
+    assert (
+        strict.returncode == 2 and f"{archive}:5: not valid UTF-8" in strict.stderr and "Traceback" not in strict.stderr
+    )
 
     # the same reader behind CSV: a bad line is named by its line number and the rows around it are kept
     csv_file = tmp_path / "more.csv"
     rows = [f'"Title {i}","Abstract {i} on the stellar initial mass function"\n'.encode() for i in range(4)]
     rows[2] = b'"Na\xefve title","An abstract"\n'
     csv_file.write_bytes(b"title,abstract\n" + b"".join(rows))
-    result = cli("data", "ingest", "astro", "--csv", str(csv_file), "--no-embed", "--warehouse", str(tmp_path / "c.duckdb"))
+    result = cli(
+        "data", "ingest", "astro", "--csv", str(csv_file), "--no-embed", "--warehouse", str(tmp_path / "c.duckdb")
+    )
     assert result.returncode == 0 and f"{csv_file}:4: not valid UTF-8" in result.stderr
     assert one(tmp_path / "c.duckdb", "SELECT count(*) FROM docs") == 3
 
 
 # -- 5. inputs silently changed --------------------------------------------------------------------
 
-def test_5_large_fields_are_read_alike_in_csv_and_jsonl_and_altered_texts_are_counted(tmp_path, shared_sample, trained_astro):
+
+def test_5_large_fields_are_read_alike_in_csv_and_jsonl_and_altered_texts_are_counted(
+    tmp_path, shared_sample, trained_astro
+):
     record = astro_records(shared_sample, 1)[0]
     huge = {**record, "abstract": "A very long abstract about stellar streams. " * 4700}  # ~200 kB
     assert len(huge["abstract"]) > 200_000
@@ -307,7 +390,10 @@ def test_5_large_fields_are_read_alike_in_csv_and_jsonl_and_altered_texts_are_co
         warehouse = tmp_path / f"{path.suffix[1:]}.duckdb"
         result = cli("data", "ingest", "astro", source, str(path), "--no-embed", "--warehouse", str(warehouse))
         assert result.returncode == 0, result.stderr
-    hashes = {one(tmp_path / f"{kind}.duckdb", "SELECT text_hash FROM docs WHERE arxiv_id = ?", [huge["arxiv_id"]]) for kind in ("jsonl", "csv")}
+    hashes = {
+        one(tmp_path / f"{kind}.duckdb", "SELECT text_hash FROM docs WHERE arxiv_id = ?", [huge["arxiv_id"]])
+        for kind in ("jsonl", "csv")
+    }
     assert len(hashes) == 1  # the same document, whatever the format
 
     # the local model: a text beyond its 256-token window and one of mostly unknown tokens, counted and named
@@ -317,7 +403,9 @@ def test_5_large_fields_are_read_alike_in_csv_and_jsonl_and_altered_texts_are_co
         writer.writerow(["arxiv_id", "title", "abstract"])
         writer.writerow(["2401.00001", "Short", record["abstract"][:300]])
         writer.writerow(["2401.00002", "Long", " ".join([record["abstract"]] * 4)])
-        writer.writerow(["2401.00003", "星系", "我们研究了星系的形成与演化，利用深度巡天数据测量了红移分布和恒星形成率。"])
+        writer.writerow(
+            ["2401.00003", "星系", "我们研究了星系的形成与演化，利用深度巡天数据测量了红移分布和恒星形成率。"]
+        )
     warehouse = tmp_path / "local.duckdb"
     result = cli("data", "ingest", "astro", "--csv", str(small), "--warehouse", str(warehouse))
     assert result.returncode == 0, result.stderr
@@ -341,20 +429,38 @@ def test_5_large_fields_are_read_alike_in_csv_and_jsonl_and_altered_texts_are_co
 
 # -- 6. exit codes that hide failure ------------------------------------------------------------------
 
-def test_6_documents_left_without_vectors_exit_3_and_a_hung_server_costs_the_configured_attempts(tmp_path, shared_sample, fake_openai):
+
+def test_6_documents_left_without_vectors_exit_3_and_a_hung_server_costs_the_configured_attempts(
+    tmp_path, shared_sample, fake_openai
+):
     jsonl = write_jsonl(tmp_path / "docs.jsonl", astro_records(shared_sample, 5))
     env = {"OPENAI_BASE_URL": fake_openai.base_url, "OPENAI_API_KEY": "test"}
-    args = ["data", "ingest", "astro", "--jsonl", str(jsonl), "--embed-backend", "openai", "--embed-model", "fake-embedder"]
+    args = [
+        "data",
+        "ingest",
+        "astro",
+        "--jsonl",
+        str(jsonl),
+        "--embed-backend",
+        "openai",
+        "--embed-model",
+        "fake-embedder",
+    ]
 
     fake_openai.faults["embeddings"].extend([Fault.status_code(500)] * 10)
     result = cli(*args, "--warehouse", str(tmp_path / "failing.duckdb"), "--embed-retries", "0", env=env)
     assert result.returncode == 3, result.stderr
-    assert "5 of 5 documents have no fake-embedder vector" in result.stderr and "run the same command again" in result.stderr
+    assert (
+        "5 of 5 documents have no fake-embedder vector" in result.stderr
+        and "run the same command again" in result.stderr
+    )
     fake_openai.faults["embeddings"].clear()
 
     fake_openai.requests["embeddings"].clear()
     fake_openai.faults["embeddings"].extend([Fault.timeout(60.0)] * 10)  # a server that hangs
-    result = cli(*args, "--warehouse", str(tmp_path / "hung.duckdb"), "--embed-timeout", "0.5", "--embed-retries", "1", env=env)
+    result = cli(
+        *args, "--warehouse", str(tmp_path / "hung.duckdb"), "--embed-timeout", "0.5", "--embed-retries", "1", env=env
+    )
     assert result.returncode == 3 and "5 of 5 documents have no fake-embedder vector" in result.stderr
     assert len(fake_openai.requests["embeddings"]) == 2  # 1 attempt + 1 retry of 0.5 s, not 6 of 60 s
     fake_openai.faults["embeddings"].clear()
@@ -367,17 +473,26 @@ def test_6_documents_left_without_vectors_exit_3_and_a_hung_server_costs_the_con
 
 # -- 7. moved folders --------------------------------------------------------------------------------
 
+
 def test_7_checkpoints_are_found_after_the_artifacts_folder_moves(trained_astro, tmp_path):
     first, second, third = trained_astro.sae_ids
-    assert one(trained_astro.path, "SELECT checkpoint FROM saes WHERE sae_id = ?", [first]) == f"astro_runs/sae_{first}/sae.pt"
+    assert (
+        one(trained_astro.path, "SELECT checkpoint FROM saes WHERE sae_id = ?", [first])
+        == f"astro_runs/sae_{first}/sae.pt"
+    )
     old = tmp_path / "old_artifacts"
     old.mkdir()
     shutil.copy(trained_astro.path, old / "astro.duckdb")
     for sae_id in trained_astro.sae_ids:
         (old / "astro_runs" / f"sae_{sae_id}").mkdir(parents=True)
-        shutil.copy(trained_astro.path.parent / "astro_runs" / f"sae_{sae_id}" / "sae.pt", old / "astro_runs" / f"sae_{sae_id}")
+        shutil.copy(
+            trained_astro.path.parent / "astro_runs" / f"sae_{sae_id}" / "sae.pt", old / "astro_runs" / f"sae_{sae_id}"
+        )
     with open_writer(old / "astro.duckdb") as con:  # as versions before relative paths stored it
-        con.execute("UPDATE saes SET checkpoint = ? WHERE sae_id = ?", [str(old / "astro_runs" / f"sae_{second}" / "sae.pt"), second])
+        con.execute(
+            "UPDATE saes SET checkpoint = ? WHERE sae_id = ?",
+            [str(old / "astro_runs" / f"sae_{second}" / "sae.pt"), second],
+        )
     new = tmp_path / "moved" / "artifacts"
     shutil.move(old, new)
 
@@ -397,16 +512,27 @@ def test_7_checkpoints_are_found_after_the_artifacts_folder_moves(trained_astro,
 
 # -- 8. writers and readers --------------------------------------------------------------------------
 
+
 def _hold_reader(path: Path, seconds: float) -> subprocess.Popen:
     process = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); "
-         "print('open', flush=True); time.sleep(float(sys.argv[2]))", str(path), str(seconds)],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); "
+            "print('open', flush=True); time.sleep(float(sys.argv[2]))",
+            str(path),
+            str(seconds),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert process.stdout.readline().strip() == "open"
     return process
 
 
-def test_8_a_writer_waits_for_a_reader_process_and_the_arxiv_crawl_lets_readers_in(tmp_path, shared_sample, monkeypatch, caplog):
+def test_8_a_writer_waits_for_a_reader_process_and_the_arxiv_crawl_lets_readers_in(
+    tmp_path, shared_sample, monkeypatch, caplog
+):
     path = tmp_path / "astro.duckdb"
     with open_writer(path):
         pass
@@ -420,9 +546,13 @@ def test_8_a_writer_waits_for_a_reader_process_and_the_arxiv_crawl_lets_readers_
 
     monkeypatch.setenv("SAE_ATLAS_WRITER_WAIT_S", "0.5")
     reader = _hold_reader(path, 5.0)
-    with pytest.raises(WarehouseBusy, match="stayed open in another process for 0.5 s, so nothing could be written; close"):
-        with open_writer(path):
-            pass
+    with (
+        pytest.raises(
+            WarehouseBusy, match="stayed open in another process for 0.5 s, so nothing could be written; close"
+        ),
+        open_writer(path),
+    ):
+        pass
     reader.kill()
     reader.wait()
 
@@ -431,9 +561,26 @@ def test_8_a_writer_waits_for_a_reader_process_and_the_arxiv_crawl_lets_readers_
     crawl_path = tmp_path / "crawl.duckdb"
     with FakeArxiv(records) as server:
         server.max_page = 10  # three pages, two 3 s pauses
-        crawl = subprocess.Popen([sys.executable, "-m", "data", "ingest", "astro", "--arxiv", "--max-results", "30", "--no-embed",
-                                  "--warehouse", str(crawl_path)], cwd=REPO, env={**os.environ, "SAE_ATLAS_ARXIV_URL": server.url,
-                                  "SAE_ATLAS_WRITER_WAIT_S": "60"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        crawl = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "data",
+                "ingest",
+                "astro",
+                "--arxiv",
+                "--max-results",
+                "30",
+                "--no-embed",
+                "--warehouse",
+                str(crawl_path),
+            ],
+            cwd=REPO,
+            env={**os.environ, "SAE_ATLAS_ARXIV_URL": server.url, "SAE_ATLAS_WRITER_WAIT_S": "60"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         reads_during_crawl = 0
         while crawl.poll() is None:
             try:
@@ -451,6 +598,7 @@ def test_8_a_writer_waits_for_a_reader_process_and_the_arxiv_crawl_lets_readers_
 
 # -- 9. misleading hints -------------------------------------------------------------------------------
 
+
 def test_9_hints_fit_the_case(trained_astro_copy):
     from evals.saes import UnknownSAE, complete_sae
     from trainer.api import train_sae
@@ -460,17 +608,24 @@ def test_9_hints_fit_the_case(trained_astro_copy):
     with pytest.raises(ValueError) as error:
         train_sae(path, "astro", n_latents=64, k=0, **tiny)
     assert "pick k >= 1" in str(error.value) and "smaller k" not in str(error.value)
-    with pytest.raises(ValueError, match=r"k_aux was not set, and its default 2k = 80 exceeds n_latents=64; set k_aux <= 64"):
+    with pytest.raises(
+        ValueError, match=r"k_aux was not set, and its default 2k = 80 exceeds n_latents=64; set k_aux <= 64"
+    ):
         train_sae(path, "astro", n_latents=64, k=40, **tiny)
     assert one(path, "SELECT count(*) FROM saes") == len(trained_astro_copy.sae_ids)  # refused before registering
 
     with open_writer(path) as con:
-        con.execute("UPDATE saes SET status = 'failed', metrics = ?::JSON WHERE sae_id = ?",
-                    [json.dumps({"error": "NonFiniteError: step 2: the loss is not finite"}), sae_id])
+        con.execute(
+            "UPDATE saes SET status = 'failed', metrics = ?::JSON WHERE sae_id = ?",
+            [json.dumps({"error": "NonFiniteError: step 2: the loss is not finite"}), sae_id],
+        )
     with open_reader(path) as con, pytest.raises(UnknownSAE) as error:
         complete_sae(con, sae_id)
     message = str(error.value)
-    assert "its training failed (NonFiniteError: step 2: the loss is not finite)" in message and "wait until" not in message
+    assert (
+        "its training failed (NonFiniteError: step 2: the loss is not finite)" in message
+        and "wait until" not in message
+    )
     result = cli("evals.steering", "bench", "astro", "--warehouse", str(path), "--sae-id", str(sae_id))
     assert result.returncode == 2 and "its training failed" in result.stdout + result.stderr
 

@@ -1,5 +1,6 @@
 """`just report`: the quality card's numbers against direct computations on a trained SAE (the
 ``trained_astro`` fixture: real astro documents, real Lightning training) and on small arrays."""
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,7 @@ def test_top_documents_and_set_coherence_match_a_naive_computation():
     latents, top = top_documents(codes, 4)
     dense = codes.toarray()
     assert latents.tolist() == [l for l in range(7) if (dense[:, l] > 0).sum() >= 4]
-    for latent, rows in zip(latents, top):
+    for latent, rows in zip(latents, top, strict=False):
         assert rows.tolist() == np.argsort(-dense[:, latent], kind="stable")[:4].tolist()
     z = rng.standard_normal((60, 5))
     z /= np.linalg.norm(z, axis=1, keepdims=True)
@@ -59,11 +60,15 @@ def _store_labels(path, sae_id: int) -> dict[int, str]:
             """
             SELECT a.latent, arg_max(d.title, a.value) FROM activations a JOIN docs d USING (doc_id)
             WHERE a.sae_id = ? AND d.split = 'train' GROUP BY a.latent ORDER BY count(*) DESC, a.latent LIMIT ?
-            """, [sae_id, N_LABELLED]).fetchall()
+            """,
+            [sae_id, N_LABELLED],
+        ).fetchall()
         for latent, title in rows:
-            con.execute("INSERT INTO interpretations (sae_id, latent, explainer, predictor, is_proxy, label, pearson, f1, "
-                        "status, clean, created_at) VALUES (?, ?, 'test-titles', 'none', true, ?, 0.9, 0.9, 'complete', ?, now())",
-                        [sae_id, latent, title, latent % 3 == 0])
+            con.execute(
+                "INSERT INTO interpretations (sae_id, latent, explainer, predictor, is_proxy, label, pearson, f1, "
+                "status, clean, created_at) VALUES (?, ?, 'test-titles', 'none', true, ?, 0.9, 0.9, 'complete', ?, now())",
+                [sae_id, latent, title, latent % 3 == 0],
+            )
     return dict(rows)
 
 
@@ -73,7 +78,10 @@ def test_report_numbers_match_a_direct_computation(trained_astro_copy, capsys):
 
     # Before any label: label metrics are null, each with its reason, and the card says so.
     unlabelled = build_report(path, "astro", sae_id, config)
-    assert unlabelled["label_auroc_random_median"] is None and "just interpret astro" in unlabelled["reasons"]["label_auroc_random_median"]
+    assert (
+        unlabelled["label_auroc_random_median"] is None
+        and "just interpret astro" in unlabelled["reasons"]["label_auroc_random_median"]
+    )
     assert "just steer-bench astro" in unlabelled["reasons"]["steering"] and unlabelled["steering"] is None
 
     labels = _store_labels(path, sae_id)
@@ -85,8 +93,10 @@ def test_report_numbers_match_a_direct_computation(trained_astro_copy, capsys):
         sae = load_sae_from_warehouse(con, sae_id)
         acts = con.execute("SELECT doc_id, latent, value FROM activations WHERE sae_id = ?", [sae_id]).fetchall()
         assert stored_report(con, sae_id) == json.loads(json.dumps(report))  # what the dashboard reads
-        cached = con.execute("SELECT count(*) FROM embeddings WHERE model = ? AND text_hash IN (SELECT unnest(?))",
-                             [LOCAL_MODEL, [text_hash(t) for t in labels.values()]]).fetchall()[0][0]
+        cached = con.execute(
+            "SELECT count(*) FROM embeddings WHERE model = ? AND text_hash IN (SELECT unnest(?))",
+            [LOCAL_MODEL, [text_hash(t) for t in labels.values()]],
+        ).fetchall()[0][0]
     assert cached == len(set(labels.values()))  # label vectors went to the embedding cache
     test = np.array([split[d] == "test" for d in doc_ids])
     assert report["n_test_docs"] == test.sum() and report["n_train_docs"] == (~test).sum()
@@ -96,7 +106,9 @@ def test_report_numbers_match_a_direct_computation(trained_astro_copy, capsys):
     with torch.no_grad():
         x_hat = sae.decode(*sae.encode(torch.from_numpy(xt.copy()))).numpy().astype(np.float64)
     fvu = ((xt - x_hat) ** 2).sum() / ((xt - xt.mean(axis=0)) ** 2).sum()
-    assert report["test_fvu"] == pytest.approx(fvu, rel=1e-4) and report["test_fvu"] == pytest.approx(metrics["test_fvu"], rel=1e-4)
+    assert report["test_fvu"] == pytest.approx(fvu, rel=1e-4) and report["test_fvu"] == pytest.approx(
+        metrics["test_fvu"], rel=1e-4
+    )
     assert report["train_fvu"] == metrics["train_fvu"] and report["train_fvu"] < report["test_fvu"]
     cosine = (xt * x_hat).sum(1) / np.linalg.norm(xt, axis=1) / np.linalg.norm(x_hat, axis=1)
     assert report["test_cosine_quantiles"]["q50"] == pytest.approx(np.median(cosine), abs=1e-4)
@@ -152,7 +164,7 @@ def test_report_numbers_match_a_direct_computation(trained_astro_copy, capsys):
         positive = codes[test][:, latent] > 0
         centroid = unit[positive].mean(axis=0)
         candidates = np.flatnonzero(~positive)
-        hard = candidates[np.argsort(-(unit[candidates] @ centroid))[:config.hard_negatives]]
+        hard = candidates[np.argsort(-(unit[candidates] @ centroid))[: config.hard_negatives]]
         row = []
         for column in (i, borrowed[i]):
             s = similarity[:, column]
@@ -179,7 +191,7 @@ def test_report_numbers_match_a_direct_computation(trained_astro_copy, capsys):
 
     for searched, rows in (("test", test_rows), ("all", np.arange(len(x)))):
         truth, found = top10(x, rows), top10(x_all_hat, rows)
-        recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, found)])
+        recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, found, strict=False)])
         assert report[f"fidelity_{searched}_recall10"] == pytest.approx(recall, abs=2e-3)
 
     # The CLI: --json prints one object with every required key; the card prints the sections.
@@ -200,7 +212,9 @@ def test_coherence_per_level_when_the_sae_stores_levels(trained_astro_copy):
         con.execute("UPDATE latents SET level = CASE WHEN latent < 128 THEN 0 ELSE 1 END WHERE sae_id = ?", [sae_id])
     report = build_report(path, "astro", sae_id, ReportConfig(baseline_draws=50))
     levels = report["coherence_by_level"]
-    assert list(levels) == ["0", "1"] and levels["0"]["features"] + levels["1"]["features"] == report["coherence_features"]
+    assert (
+        list(levels) == ["0", "1"] and levels["0"]["features"] + levels["1"]["features"] == report["coherence_features"]
+    )
     assert "level 0:" in format_card(report)
 
 

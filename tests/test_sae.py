@@ -1,4 +1,5 @@
 """TopKSAE: initialisation, losses, decoder-norm helpers, bad input, and training on the real astro vectors."""
+
 from __future__ import annotations
 
 import pytest
@@ -49,7 +50,9 @@ def test_b_pre_from_median_and_geometric_median():
 
     # the geometric median minimises the summed distance: no nearby point does better
     for _ in range(20):
-        assert total_distance(centre) <= total_distance(centre + 1e-2 * torch.randn(6, dtype=torch.float64, generator=gen))
+        assert total_distance(centre) <= total_distance(
+            centre + 1e-2 * torch.randn(6, dtype=torch.float64, generator=gen)
+        )
     assert total_distance(centre) < total_distance(sample.double().median(dim=0).values)
     with pytest.raises(ValueError, match="unknown b_pre init method"):
         sae.init_b_pre(sample, method="mean")
@@ -109,7 +112,7 @@ def _train(sae: TopKSAE, train: torch.Tensor, steps: int, batch: int) -> list[fl
     dead = DeadLatents.fresh(sae.n_latents, dead_after=batch)
     losses = []
     for step in range(steps):
-        x = train[(step * batch) % (len(train) - batch):][:batch]
+        x = train[(step * batch) % (len(train) - batch) :][:batch]
         out = train_step(sae, x, opt, dead)
         assert step == 0 or out.auxk > 0
         losses.append(out.nmse.item())
@@ -178,7 +181,7 @@ def test_batchtopk_learns_a_threshold_that_inference_encodes_with(astro_warehous
     dead = DeadLatents.fresh(512, dead_after=len(train))
     smallest_kept = []
     for step in range(40):
-        out = train_step(sae, train[(step * 256) % 2560:][:256], opt, dead)
+        out = train_step(sae, train[(step * 256) % 2560 :][:256], opt, dead)
         assert int((out.values > 0).sum()) <= 8 * 256
         smallest_kept.append(float(out.values[out.values > 0].min()))
     threshold = float(sae.threshold)

@@ -1,4 +1,5 @@
 """The size rule: `just train <corpus>` picks n_latents and k from the data unless they are given."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Feature splitting: nearest-decoder matching, chains across three sizes, histograms, errors."""
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,9 @@ def test_match_decoders_rejects_different_widths():
 
 def test_pair_summary_histogram_counts_every_large_latent():
     small, large = StoredSAE(1, "s", "c", "m", 2, 4, 8), StoredSAE(2, "l", "c", "m", 2, 6, 8)
-    match = PairMatch(small, large, np.array([0, 0, 0, 1, 2, 2]), np.array([0.95, 0.91, 0.3, 0.99, 0.2, 0.5], np.float32))
+    match = PairMatch(
+        small, large, np.array([0, 0, 0, 1, 2, 2]), np.array([0.95, 0.91, 0.3, 0.99, 0.2, 0.5], np.float32)
+    )
     summary = match.summary(bins=10)
     assert sum(summary["histogram"]["counts"]) == 6
     assert summary["fraction_above_0.9"] == pytest.approx(0.5)
@@ -49,31 +52,58 @@ def test_splits_on_three_trained_sizes(trained_astro_copy, capsys):
 
     with open_reader(path) as con:
         n = dict(con.execute("SELECT sae_id, n_latents FROM saes").fetchall())
-        rows = con.execute("SELECT small_sae_id, large_sae_id, count(*), count(DISTINCT large_latent), "
-                           "max(small_latent), min(cosine), max(cosine) FROM splits GROUP BY ALL ORDER BY 1, 2").fetchall()
-        assert [(s, l) for s, l, *_ in rows] == [(sae_ids[0], sae_ids[1]), (sae_ids[0], sae_ids[2]), (sae_ids[1], sae_ids[2])]
+        rows = con.execute(
+            "SELECT small_sae_id, large_sae_id, count(*), count(DISTINCT large_latent), "
+            "max(small_latent), min(cosine), max(cosine) FROM splits GROUP BY ALL ORDER BY 1, 2"
+        ).fetchall()
+        assert [(s, l) for s, l, *_ in rows] == [
+            (sae_ids[0], sae_ids[1]),
+            (sae_ids[0], sae_ids[2]),
+            (sae_ids[1], sae_ids[2]),
+        ]
         for small, large, count, distinct, max_small, low, high in rows:
             assert count == distinct == n[large]  # every latent of the larger SAE matched once
             assert max_small < n[small] and -1 <= low <= high <= 1 + 1e-6
         # The stored match is the true nearest decoder (checked independently with numpy).
         small_dec, large_dec = load_decoder(con, sae_ids[0]), load_decoder(con, sae_ids[2])
-        stored = np.array(con.execute("SELECT small_latent FROM splits WHERE small_sae_id = ? AND large_sae_id = ? "
-                                      "ORDER BY large_latent", [sae_ids[0], sae_ids[2]]).fetchall())[:, 0]
+        stored = np.array(
+            con.execute(
+                "SELECT small_latent FROM splits WHERE small_sae_id = ? AND large_sae_id = ? ORDER BY large_latent",
+                [sae_ids[0], sae_ids[2]],
+            ).fetchall()
+        )[:, 0]
         assert np.array_equal(stored, np.argmax(large_dec @ small_dec.T, axis=1))
-        summary = json.loads(con.execute("SELECT summary FROM eval_summaries WHERE sae_id = ? AND eval = 'splits'",
-                                         [sae_ids[2]]).fetchall()[0][0])
+        summary = json.loads(
+            con.execute(
+                "SELECT summary FROM eval_summaries WHERE sae_id = ? AND eval = 'splits'", [sae_ids[2]]
+            ).fetchall()[0][0]
+        )
         assert {p["small_sae_id"] for p in summary["pairs"]} == set(sae_ids[:2])
         assert all(sum(p["histogram"]["counts"]) == n[sae_ids[2]] for p in summary["pairs"])
 
         # Chains: every chain is small -> middle -> large through the stored matches.
-        latent = int(con.execute("SELECT small_latent FROM splits WHERE small_sae_id = ? AND large_sae_id = ? "
-                                 "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1", [sae_ids[0], sae_ids[1]]).fetchall()[0][0])
+        latent = int(
+            con.execute(
+                "SELECT small_latent FROM splits WHERE small_sae_id = ? AND large_sae_id = ? "
+                "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1",
+                [sae_ids[0], sae_ids[1]],
+            ).fetchall()[0][0]
+        )
         chains = split_chains(con, latent, tuple(sae_ids))
         assert chains.chains
-        match = dict(con.execute("SELECT large_latent, small_latent FROM splits WHERE small_sae_id = ? AND large_sae_id = ?",
-                                 [sae_ids[1], sae_ids[2]]).fetchall())
-        middles = {m for m, in con.execute("SELECT large_latent FROM splits WHERE small_sae_id = ? AND large_sae_id = ? "
-                                            "AND small_latent = ?", [sae_ids[0], sae_ids[1], latent]).fetchall()}
+        match = dict(
+            con.execute(
+                "SELECT large_latent, small_latent FROM splits WHERE small_sae_id = ? AND large_sae_id = ?",
+                [sae_ids[1], sae_ids[2]],
+            ).fetchall()
+        )
+        middles = {
+            m
+            for (m,) in con.execute(
+                "SELECT large_latent FROM splits WHERE small_sae_id = ? AND large_sae_id = ? AND small_latent = ?",
+                [sae_ids[0], sae_ids[1], latent],
+            ).fetchall()
+        }
         assert all(s == latent and m in middles and match[big] == m for s, m, big in chains.chains)
         assert 0.0 <= chains.consistency <= 1.0
 

@@ -1,4 +1,5 @@
 """The steering benchmark on the real astro corpus (real DuckDB, real MiniLM, fake OpenAI server)."""
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,11 @@ from tests.steering_helpers import (
     write_untrained_atlas,
 )
 
-GRID = {"up_strengths": [0.5, 1.0, 2.5, 10.0], "down_strengths": [0.0, -1.0, -5.0], "paired_path": [[1.0, -1.0], [2.5, 0.0], [10.0, 0.0]]}
+GRID = {
+    "up_strengths": [0.5, 1.0, 2.5, 10.0],
+    "down_strengths": [0.0, -1.0, -5.0],
+    "paired_path": [[1.0, -1.0], [2.5, 0.0], [10.0, 0.0]],
+}
 ONE = {"up_strengths": [1.0, 2.5], "down_strengths": [-1.0], "paired_path": [[1.0, -1.0], [2.5, -1.0]]}
 
 
@@ -58,8 +63,17 @@ def run_on(atlas, search, config, rewriter=offline, method="rewrite-offline", ju
     with open_reader(path) as con:
         catalog = load_catalog(con, search.info.sae_id, search.info.n_latents)
         queries = default_queries(con, config.seed)
-    return catalog, run_benchmark(search, queries, catalog, evidence_from(path, search), config, rewriter, method,
-                                  llm_judge=judge, doc_texts=doc_texts)
+    return catalog, run_benchmark(
+        search,
+        queries,
+        catalog,
+        evidence_from(path, search),
+        config,
+        rewriter,
+        method,
+        llm_judge=judge,
+        doc_texts=doc_texts,
+    )
 
 
 def test_grid_metrics_behave_and_are_stored(atlas, search):
@@ -68,7 +82,11 @@ def test_grid_metrics_behave_and_are_stored(atlas, search):
     assert catalog.labels and 0 < catalog.density.max() <= 1
     n_cases = sum(1 for row in run.rows if row["method"] == "none")
     assert n_cases == 12
-    assert sum(row["method"] == "sae" for row in run.rows) == sum(row["method"] == "control:sae" for row in run.rows) == n_cases * 12
+    assert (
+        sum(row["method"] == "sae" for row in run.rows)
+        == sum(row["method"] == "control:sae" for row in run.rows)
+        == n_cases * 12
+    )
     assert sum(row["method"] == "rewrite-offline" for row in run.rows) == n_cases  # every up feature is labelled
     assert sum(row["method"] == "control:rewrite-offline" for row in run.rows) == n_cases
     for row in run.rows:
@@ -89,8 +107,14 @@ def test_grid_metrics_behave_and_are_stored(atlas, search):
     # the headline holds scalars only (what `just report` prints)
     assert all(not isinstance(value, (dict, list)) for value in summary["headline"].values())
     figure = pareto_figure(summary, "test")
-    assert {"SAE (u, d) grid", "SAE Pareto front", "rewrite-offline", "none", "control:rewrite-offline",
-            "control: random feature direction, same cos"} <= {trace.name for trace in figure.data}
+    assert {
+        "SAE (u, d) grid",
+        "SAE Pareto front",
+        "rewrite-offline",
+        "none",
+        "control:rewrite-offline",
+        "control: random feature direction, same cos",
+    } <= {trace.name for trace in figure.data}
 
     path, _ = atlas
     with open_writer(path) as con:
@@ -104,7 +128,10 @@ def test_grid_metrics_behave_and_are_stored(atlas, search):
 
 def test_offline_rewrite_appends_the_up_label(atlas, search):
     _, run = run_on(atlas, search, SteeringBenchConfig(n_queries=5, **ONE))
-    assert offline_rewrite(RewriteRequest("dark matter halos", "weak lensing", None)) == "dark matter halos and weak lensing"
+    assert (
+        offline_rewrite(RewriteRequest("dark matter halos", "weak lensing", None))
+        == "dark matter halos and weak lensing"
+    )
     rewrites = [row for row in run.rows if row["method"] == "rewrite-offline"]
     assert rewrites and all(0 < row["cos_qq"] < 1 for row in rewrites)
 
@@ -119,9 +146,16 @@ def answer_rewrite(request):
 def test_llm_rewrite_via_the_client_skips_failures_with_a_count(atlas, search, fake_openai):
     fake_openai.chat = answer_rewrite
     fake_openai.faults["chat"] += [Fault.status_code(500)] * 3  # the first request: 2 retries, then it fails
-    client = LLMClient(LLMSettings(base_url=fake_openai.base_url, api_key="test", max_concurrency=1, max_retries=2, timeout_s=5))
-    _, run = run_on(atlas, search, SteeringBenchConfig(n_queries=6, **ONE),
-                    rewriter=partial(llm_rewrites, client), method="rewrite-llm")
+    client = LLMClient(
+        LLMSettings(base_url=fake_openai.base_url, api_key="test", max_concurrency=1, max_retries=2, timeout_s=5)
+    )
+    _, run = run_on(
+        atlas,
+        search,
+        SteeringBenchConfig(n_queries=6, **ONE),
+        rewriter=partial(llm_rewrites, client),
+        method="rewrite-llm",
+    )
     rewrites = [row for row in run.rows if row["method"] == "rewrite-llm"]
     cases = sum(row["method"] == "none" for row in run.rows)
     assert len(rewrites) + run.skipped["rewrite: failed or unparsable"] == cases
@@ -148,7 +182,7 @@ def test_judge_scores_up_and_down_separately_and_records_unparsable_answers(fake
     assert all(v.up_correct and v.down_correct for v in verdicts[:4])
     assert verdicts[4].up_correct is None and verdicts[4].down_correct is None
     # the paper's counter bug: up and down are scored against their own positions
-    assert parse_verdict("FINAL: 2, 4", up_position=2, down_position=5) [:2] == (True, False)
+    assert parse_verdict("FINAL: 2, 4", up_position=2, down_position=5)[:2] == (True, False)
     assert parse_verdict("FINAL: 4, 2", up_position=2, down_position=5)[:2] == (False, False)
 
 
@@ -159,16 +193,27 @@ def test_judge_in_the_benchmark_fills_only_the_judged_settings(atlas, search, fa
 
     def doc_texts(doc_ids):
         with open_reader(path) as con:
-            return dict(con.execute("SELECT doc_id, title FROM docs WHERE list_contains(?, doc_id)", [doc_ids]).fetchall())
+            return dict(
+                con.execute("SELECT doc_id, title FROM docs WHERE list_contains(?, doc_id)", [doc_ids]).fetchall()
+            )
 
-    config = SteeringBenchConfig(n_queries=4, up_strengths=[1.0, 5.0], down_strengths=[-1.0], judge_settings=[[5.0, -1.0]],
-                                 paired_path=[[1.0, -1.0], [5.0, -1.0]])
+    config = SteeringBenchConfig(
+        n_queries=4,
+        up_strengths=[1.0, 5.0],
+        down_strengths=[-1.0],
+        judge_settings=[[5.0, -1.0]],
+        paired_path=[[1.0, -1.0], [5.0, -1.0]],
+    )
     _, run = run_on(atlas, search, config, judge=partial(judge_cases, client, seed=0), doc_texts=doc_texts)
     judged = [row for row in run.rows if "llm" in json.loads(row["judge"])]
     assert {(row["method"], row["u"]) for row in judged} == {("sae", 5.0), ("rewrite-offline", None)}
     summary = summarise(run, config)
     for p in summary["points"]:
-        flags = [json.loads(r["judge"])["llm"] for r in judged if (r["method"], r["u"], r["d"]) == (p["method"], p["u"], p["d"])]
+        flags = [
+            json.loads(r["judge"])["llm"]
+            for r in judged
+            if (r["method"], r["u"], r["d"]) == (p["method"], p["u"], p["d"])
+        ]
         assert p["n_judged"] == len(flags)
         if flags:
             assert p["judge_up_accuracy"] == pytest.approx(np.mean([f["up_correct"] for f in flags]))

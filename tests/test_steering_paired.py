@@ -1,5 +1,6 @@
 """The parts of the steering benchmark that make it able to fail: relevance-chosen up feature,
 drift-matched control, decoder matching of the judge SAE, per-query paired comparison."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,12 +17,23 @@ from evals.steering.paired import at_cos, paired_summary, signed_rank_p
 CONFIG = SteeringBenchConfig(up_strengths=[0.5, 1.0], down_strengths=[-1.0], paired_path=[[0.5, -1.0], [1.0, -1.0]])
 
 
-def neighbourhood(counts: dict[int, int], in_results: dict[int, int] | None = None, size: int = 100) -> list[np.ndarray]:
+def neighbourhood(
+    counts: dict[int, int], in_results: dict[int, int] | None = None, size: int = 100
+) -> list[np.ndarray]:
     """``size`` ranked documents' active latents: latent l on counts[l] documents after the top 10 and
     on in_results[l] of the top 10."""
     in_results = in_results or {}
-    return [np.asarray([latent for latent, count in (in_results if doc < 10 else counts).items()
-                        if (doc if doc < 10 else doc - 10) < count], dtype=np.int64) for doc in range(size)]
+    return [
+        np.asarray(
+            [
+                latent
+                for latent, count in (in_results if doc < 10 else counts).items()
+                if (doc if doc < 10 else doc - 10) < count
+            ],
+            dtype=np.int64,
+        )
+        for doc in range(size)
+    ]
 
 
 def test_the_up_feature_is_the_most_enriched_in_the_neighbourhood_and_absent_from_the_query():
@@ -34,15 +46,19 @@ def test_the_up_feature_is_the_most_enriched_in_the_neighbourhood_and_absent_fro
     # 6 is too dense, 7 and 3 are the query's own, 8 is on too few documents, 10 has no judge counterpart,
     # 11 is already in the results; 5 (30 of 90 docs where 4.5 are expected) beats 9 (20 where 13.5 are)
     assert choose_features(query, hood, catalog, CONFIG, judgeable) == FeatureChoice(up=5, down=3)
-    assert choose_features(query, hood, catalog, CONFIG, judgeable) == choose_features(query, hood, catalog, CONFIG, judgeable)
+    assert choose_features(query, hood, catalog, CONFIG, judgeable) == choose_features(
+        query, hood, catalog, CONFIG, judgeable
+    )
     # labelled latents come first when labels exist
     labelled = FeatureCatalog(density=density, labels={9: "galaxy clusters", 2: "lensing"})
     assert choose_features(query, hood, labelled, CONFIG, judgeable) == FeatureChoice(up=9, down=2)
     lenient = SteeringBenchConfig(**{**CONFIG.__dict__, "up_max_in_results": 1})
     assert choose_features(query, hood, catalog, lenient, judgeable) == FeatureChoice(up=11, down=3)
     # a latent less common among the neighbours than in the corpus is never "relevant"
-    assert choose_features(query, neighbourhood({9: 12}), catalog, CONFIG, judgeable) == \
-        "no judgeable latent enriched in the query's neighbourhood (up)"
+    assert (
+        choose_features(query, neighbourhood({9: 12}), catalog, CONFIG, judgeable)
+        == "no judgeable latent enriched in the query's neighbourhood (up)"
+    )
     assert "down" in choose_features(np.asarray([10]), hood, catalog, CONFIG, judgeable)
 
 
@@ -73,15 +89,32 @@ def test_judge_latents_are_matched_by_decoder_cosine():
 
 def rows_for(query: str, path: dict, rewrite: tuple | None, down=None, control_up=0.1) -> list[dict]:
     """Benchmark rows of one query: ``path`` maps (u, d) -> (cos, up); ``rewrite`` = (cos, up, down)."""
+
     def row(method, u, d, cos, up, down_success):
-        return {"query": query, "method": method, "u": u, "d": d, "cos_qq": cos, "up_success": up,
-                "up_success_self": min(1.0, up + 0.3), "down_success": down_success}
+        return {
+            "query": query,
+            "method": method,
+            "u": u,
+            "d": d,
+            "cos_qq": cos,
+            "up_success": up,
+            "up_success_self": min(1.0, up + 0.3),
+            "down_success": down_success,
+        }
+
     rows = [row("none", 0.0, 0.0, 1.0, 0.0, None if down is None else 0.0)]
     for (u, d), (cos, up) in path.items():
-        rows += [row("sae", u, d, cos, up, down), row("control:sae", u, d, cos, control_up, None if down is None else 0.2)]
+        rows += [
+            row("sae", u, d, cos, up, down),
+            row("control:sae", u, d, cos, control_up, None if down is None else 0.2),
+        ]
     if rewrite:
-        rows += [row("rewrite-offline", None, None, rewrite[0], rewrite[1], rewrite[2]),
-                 row("control:rewrite-offline", None, None, rewrite[0], control_up, rewrite[2] if rewrite[2] is None else 0.2)]
+        rows += [
+            row("rewrite-offline", None, None, rewrite[0], rewrite[1], rewrite[2]),
+            row(
+                "control:rewrite-offline", None, None, rewrite[0], control_up, rewrite[2] if rewrite[2] is None else 0.2
+            ),
+        ]
     return rows
 
 
@@ -92,7 +125,9 @@ def test_the_comparison_is_paired_per_query_at_the_rewrites_cosine():
     sae_up, rewrite_up = [], []
     for i in range(12):
         shift = 0.01 * i
-        rows += rows_for(f"q{i}", {(0.5, -1.0): (0.95, 0.1), (1.0, -1.0): (0.8, 0.5 + shift)}, (0.9, 0.2, 0.5), down=0.9)
+        rows += rows_for(
+            f"q{i}", {(0.5, -1.0): (0.95, 0.1), (1.0, -1.0): (0.8, 0.5 + shift)}, (0.9, 0.2, 0.5), down=0.9
+        )
         sae_up.append(at_cos([(1.0, 0.0), (0.95, 0.1), (0.8, 0.5 + shift)], 0.9))
         rewrite_up.append(0.2)
     rows += rows_for("no rewrite", {(0.5, -1.0): (0.95, 0.1), (1.0, -1.0): (0.8, 0.5)}, None)

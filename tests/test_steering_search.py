@@ -1,4 +1,5 @@
 """SteerableSearch on the real astro embeddings: exactness, interventions, bad input."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Steering, fidelity and their CLIs on the trainer's real SAEs (trained_astro: n = 768/1536/3072, k = 32)."""
+
 from __future__ import annotations
 
 import json
@@ -56,7 +57,9 @@ def test_fidelity_of_every_sae_is_stored_and_reconstructions_match_the_sae(train
         doc_ids, original = load_embeddings(con, info.embed_model)
         rebuilt = reconstruct_documents(con, info, doc_ids, sae.W_dec.detach().numpy(), sae.b_pre.detach().numpy())
     with torch.no_grad():
-        direct = sae.decode(*sae.encode(torch.from_numpy(original[:200].copy()))).numpy()  # the inference path (BatchTopK: threshold)
+        direct = sae.decode(
+            *sae.encode(torch.from_numpy(original[:200].copy()))
+        ).numpy()  # the inference path (BatchTopK: threshold)
     np.testing.assert_allclose(rebuilt[:200], direct, atol=2e-4)
 
     results = corpus_fidelity(path, "astro", FidelityConfig(n_queries=150))
@@ -72,21 +75,29 @@ def test_fidelity_of_every_sae_is_stored_and_reconstructions_match_the_sae(train
     assert all(row[2] == pytest.approx(recall[row[:2]]) for row in rows)
 
 
-def test_steer_bench_cli_trains_an_independent_judge_once_and_reports_without_labels(trained_astro_copy, tmp_path, capsys):
+def test_steer_bench_cli_trains_an_independent_judge_once_and_reports_without_labels(
+    trained_astro_copy, tmp_path, capsys
+):
     config = tmp_path / "steering.yaml"
     # 20 judge steps keep the test cheap; such a judge's decoders barely match, hence the low judge_min_cos
-    config.write_text("up_strengths: [1.0, 10.0]\ndown_strengths: [-1.0, -5.0]\nn_queries: 8\n"
-                      "paired_path: [[1.0, -1.0], [10.0, -5.0]]\njudge_max_steps: 20\njudge_min_cos: 0.15\n")
+    config.write_text(
+        "up_strengths: [1.0, 10.0]\ndown_strengths: [-1.0, -5.0]\nn_queries: 8\n"
+        "paired_path: [[1.0, -1.0], [10.0, -5.0]]\njudge_max_steps: 20\njudge_min_cos: 0.15\n"
+    )
     path = trained_astro_copy.path
     assert cli.main(["bench", "astro", "--warehouse", str(path), "--config", str(config)]) == 0
     printed = capsys.readouterr().out
     assert "training the judge SAE" in printed and "no SAE-vs-rewrite comparison" in printed
     with open_reader(path) as con:
         steered = max(trained_astro_copy.sae_ids)  # default: the newest (= largest here) SAE that is no judge
-        judge = con.execute("SELECT sae_id, name, n_latents, k, config FROM saes WHERE sae_id NOT IN ?", [trained_astro_copy.sae_ids]).fetchall()
+        judge = con.execute(
+            "SELECT sae_id, name, n_latents, k, config FROM saes WHERE sae_id NOT IN ?", [trained_astro_copy.sae_ids]
+        ).fetchall()
         methods = dict(con.execute("SELECT method, count(*) FROM steering_results GROUP BY method").fetchall())
         sae_ids = con.execute("SELECT DISTINCT sae_id FROM steering_results").fetchall()
-        judged_by = {json.loads(row[0])["judge_sae_id"] for row in con.execute("SELECT judge FROM steering_results").fetchall()}
+        judged_by = {
+            json.loads(row[0])["judge_sae_id"] for row in con.execute("SELECT judge FROM steering_results").fetchall()
+        }
         summary = json.loads(con.execute("SELECT summary FROM eval_summaries WHERE eval = 'steering'").fetchall()[0][0])
         assert pick_sae(con, "astro", None).sae_id == steered  # the judge never becomes a default
     [(judge_id, name, n_latents, k, run_config)] = judge
@@ -94,8 +105,13 @@ def test_steer_bench_cli_trains_an_independent_judge_once_and_reports_without_la
     assert JUDGE_MARK in name and (n_latents, k) == (3072, 32) and json.loads(run_config)["seed"] == 1
     assert sae_ids == [(steered,)] and judged_by == {judge_id} and headline["judge_sae_id"] == judge_id
     assert f"independent SAE {judge_id}" in headline["judge"]
-    assert methods["sae"] == methods["control:sae"] == 4 * methods["none"] and methods["none"] == headline["n_queries"] >= 4
-    assert headline["rewrite_method"] is None and headline["wilcoxon_p"] is None and headline["sae_beats_rewrite"] is None
+    assert (
+        methods["sae"] == methods["control:sae"] == 4 * methods["none"]
+        and methods["none"] == headline["n_queries"] >= 4
+    )
+    assert (
+        headline["rewrite_method"] is None and headline["wilcoxon_p"] is None and headline["sae_beats_rewrite"] is None
+    )
     assert headline["matched_cos"] == 0.8 and 0 <= headline["up_success_sae"] <= 1
     plots = artifacts_dir() / "steering"
     assert (plots / f"astro_sae{steered}_pareto.html").stat().st_size > 100_000
@@ -129,18 +145,39 @@ def fake_llm(request):
     return f"FINAL: {query} and {topic}"
 
 
-def test_steer_bench_cli_with_a_key_rewrites_and_judges_via_the_llm(trained_astro_copy, tmp_path, fake_openai, monkeypatch, capsys):
+def test_steer_bench_cli_with_a_key_rewrites_and_judges_via_the_llm(
+    trained_astro_copy, tmp_path, fake_openai, monkeypatch, capsys
+):
     path, sae_id = trained_astro_copy.path, trained_astro_copy.sae_ids[0]
     label_every_latent_with_its_top_title(path, sae_id)
     fake_openai.chat = fake_llm
     monkeypatch.setenv("OPENAI_API_KEY", "test")
     monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
     config = tmp_path / "steering.yaml"
-    config.write_text("up_strengths: [1.0, 2.5]\ndown_strengths: [-1.0]\nn_queries: 5\njudge_settings: [[1.0, -1.0]]\n"
-                      "paired_path: [[1.0, -1.0], [2.5, -1.0]]\njudge_min_cos: 0.1\n")
+    config.write_text(
+        "up_strengths: [1.0, 2.5]\ndown_strengths: [-1.0]\nn_queries: 5\njudge_settings: [[1.0, -1.0]]\n"
+        "paired_path: [[1.0, -1.0], [2.5, -1.0]]\njudge_min_cos: 0.1\n"
+    )
     judge_sae = str(trained_astro_copy.sae_ids[1])  # another stored SAE as the judge: no training here
-    assert cli.main(["bench", "astro", "--warehouse", str(path), "--config", str(config), "--sae-id", str(sae_id),
-                     "--judge_sae_id", judge_sae, "--judge", "true"]) == 0
+    assert (
+        cli.main(
+            [
+                "bench",
+                "astro",
+                "--warehouse",
+                str(path),
+                "--config",
+                str(config),
+                "--sae-id",
+                str(sae_id),
+                "--judge_sae_id",
+                judge_sae,
+                "--judge",
+                "true",
+            ]
+        )
+        == 0
+    )
     assert "rewrite-llm" in capsys.readouterr().out
     with open_reader(path) as con:
         rows = con.execute("SELECT method, judge FROM steering_results ORDER BY method").fetchall()
@@ -153,8 +190,12 @@ def test_steer_bench_cli_with_a_key_rewrites_and_judges_via_the_llm(trained_astr
     assert cached == len(fake_openai.requests["chat"]) > 0  # every answer is in the persistent cache
 
 
-HONEST = {"n_queries": 16, "up_strengths": [0.5, 1.0, 2.5], "down_strengths": [0.0, -1.0, -2.5],
-              "paired_path": [[0.5, -1.0], [1.0, -1.0], [2.5, -2.5]]}
+HONEST = {
+    "n_queries": 16,
+    "up_strengths": [0.5, 1.0, 2.5],
+    "down_strengths": [0.0, -1.0, -2.5],
+    "paired_path": [[0.5, -1.0], [1.0, -1.0], [2.5, -2.5]],
+}
 
 
 def random_directions(search, q, choice, u, d):
@@ -177,9 +218,12 @@ def test_a_useless_intervention_reports_no_success_where_the_feature_does(traine
     evidence = evidence_from(path, trained_search)
     config = SteeringBenchConfig(**HONEST)
     offline = lambda requests: [offline_rewrite(r) for r in requests]
-    real = summarise(run_benchmark(trained_search, queries, catalog, evidence, config, offline, "rewrite-offline"), config)["headline"]
-    useless_run = run_benchmark(trained_search, queries, catalog, evidence, config, offline, "rewrite-offline",
-                                intervention=random_directions)
+    real = summarise(
+        run_benchmark(trained_search, queries, catalog, evidence, config, offline, "rewrite-offline"), config
+    )["headline"]
+    useless_run = run_benchmark(
+        trained_search, queries, catalog, evidence, config, offline, "rewrite-offline", intervention=random_directions
+    )
     useless = summarise(useless_run, config)["headline"]
 
     assert real["n_queries"] == useless["n_queries"] == 16
@@ -191,8 +235,11 @@ def test_a_useless_intervention_reports_no_success_where_the_feature_does(traine
 
     # every steered row has a control row at the same cos(q, q')
     rows = {(r["method"], r["query"], r["u"], r["d"]): r for r in useless_run.rows}
-    controls = [(r, rows["control:" + r["method"], r["query"], r["u"], r["d"]]) for r in useless_run.rows
-                if r["method"] in ("sae", "rewrite-offline")]
+    controls = [
+        (r, rows["control:" + r["method"], r["query"], r["u"], r["d"]])
+        for r in useless_run.rows
+        if r["method"] in ("sae", "rewrite-offline")
+    ]
     assert len(controls) == 16 * 10
     assert all(abs(r["cos_qq"] - c["cos_qq"]) < 1e-5 for r, c in controls)
     assert any(r["cos_qq"] < 0.7 for r, _ in controls)

@@ -1,4 +1,5 @@
 """Bad input: each a clear error, and nothing already stored is lost."""
+
 from __future__ import annotations
 
 import lightning as L
@@ -57,7 +58,10 @@ def test_a_stored_nan_vector_is_refused_naming_the_document_and_the_fix(trained_
         )
         arxiv_id = con.execute("SELECT arxiv_id FROM docs WHERE doc_id = ?", [poisoned]).fetchall()[0][0]
     before = stored_state(path)
-    with pytest.raises(EmbeddingError, match=rf"1 stored .* vectors are zero or contain NaN/inf, e.g. documents \['{arxiv_id}'\]; `just data"):
+    with pytest.raises(
+        EmbeddingError,
+        match=rf"1 stored .* vectors are zero or contain NaN/inf, e.g. documents \['{arxiv_id}'\]; `just data",
+    ):
         train_sae(path, "astro", **TINY)
     saes, activations, latents, neighbors = stored_state(path)
     assert (activations, latents, neighbors) == before[1:]
@@ -70,7 +74,9 @@ def test_a_stored_nan_vector_is_refused_naming_the_document_and_the_fix(trained_
 
 def test_embedding_width_mismatch_with_a_checkpoint(trained_astro):
     with open_reader(trained_astro.path) as con:
-        checkpoint = con.execute("SELECT checkpoint FROM saes WHERE sae_id = ?", [trained_astro.sae_ids[0]]).fetchall()[0][0]
+        checkpoint = con.execute("SELECT checkpoint FROM saes WHERE sae_id = ?", [trained_astro.sae_ids[0]]).fetchall()[
+            0
+        ][0]
         with pytest.raises(CheckpointError, match="trained on 384-d vectors but the embeddings given has 1536-d"):
             load_sae_from_warehouse(con, trained_astro.sae_ids[0], expected_d=1536)
     sae = load_sae(trained_astro.path.parent / checkpoint)  # stored relative to the warehouse's folder

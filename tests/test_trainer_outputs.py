@@ -1,4 +1,5 @@
 """The trained_astro fixture: three complete SAEs with every output table written."""
+
 from __future__ import annotations
 
 import json
@@ -11,9 +12,7 @@ from trainer.checkpoint import load_sae_from_warehouse
 
 def test_trained_astro_has_three_complete_saes(trained_astro):
     with open_reader(trained_astro.path) as con:
-        saes = con.execute(
-            "SELECT sae_id, n_latents, k, status, metrics FROM saes ORDER BY sae_id"
-        ).fetchall()
+        saes = con.execute("SELECT sae_id, n_latents, k, status, metrics FROM saes ORDER BY sae_id").fetchall()
         n_docs = con.execute("SELECT count(*) FROM docs").fetchall()[0][0]
         assert [row[0] for row in saes] == trained_astro.sae_ids
         assert [row[1] for row in saes] == [768, 1536, 3072]
@@ -35,9 +34,7 @@ def test_trained_astro_has_three_complete_saes(trained_astro):
 def test_activations_are_stored_in_latent_order_and_match_the_checkpoint(trained_astro):
     sae_id = trained_astro.sae_ids[0]
     with open_reader(trained_astro.path) as con:
-        rows = con.execute(
-            "SELECT latent, value, doc_id FROM activations WHERE sae_id = ?", [sae_id]
-        ).fetchnumpy()
+        rows = con.execute("SELECT latent, value, doc_id FROM activations WHERE sae_id = ?", [sae_id]).fetchnumpy()
         sae = load_sae_from_warehouse(con, sae_id)
         doc_id = int(rows["doc_id"][0])
         from data.embeddings import load_embeddings
@@ -51,8 +48,8 @@ def test_activations_are_stored_in_latent_order_and_match_the_checkpoint(trained
     import torch
 
     code_values, code_latents = sae.encode(torch.from_numpy(matrix[doc_ids == doc_id]))
-    stored = {int(l): float(v) for l, v, d in zip(latents, values, rows["doc_id"]) if d == doc_id}
-    expected = {int(l): float(v) for l, v in zip(code_latents[0], code_values[0]) if v > 0}
+    stored = {int(l): float(v) for l, v, d in zip(latents, values, rows["doc_id"], strict=False) if d == doc_id}
+    expected = {int(l): float(v) for l, v in zip(code_latents[0], code_values[0], strict=False) if v > 0}
     assert stored.keys() == expected.keys()
     assert np.allclose([stored[l] for l in expected], list(expected.values()), atol=1e-5)
 
@@ -68,7 +65,9 @@ def test_sort_for_latent_reads_packed_and_fallback_paths_match_lexsort():
         got_latents, got_values, got_rows = sort_for_latent_reads(latents, values, rows)
         order = np.lexsort((-values, latents))
         assert np.array_equal(got_latents, latents[order]) and np.array_equal(got_values, values[order])
-        assert sorted(zip(got_latents, got_values, got_rows)) == sorted(zip(latents, values, rows))
+        assert sorted(zip(got_latents, got_values, got_rows, strict=False)) == sorted(
+            zip(latents, values, rows, strict=False)
+        )
 
 
 def test_batchtopk_matryoshka_sae_stores_varying_counts_per_document_and_latent_levels(astro_warehouse):
@@ -79,16 +78,31 @@ def test_batchtopk_matryoshka_sae_stores_varying_counts_per_document_and_latent_
     from evals.cooccurrence import cooccurrence_counts
     from trainer.api import train_sae
 
-    sae_id = train_sae(astro_warehouse, "astro", n_latents=256, k=8, batch_topk=True, matryoshka=[0.0625, 0.25],
-                       max_steps=30, batch_size=512, lr=1e-3, enable_progress_bar=False, logger=False)
+    sae_id = train_sae(
+        astro_warehouse,
+        "astro",
+        n_latents=256,
+        k=8,
+        batch_topk=True,
+        matryoshka=[0.0625, 0.25],
+        max_steps=30,
+        batch_size=512,
+        lr=1e-3,
+        enable_progress_bar=False,
+        logger=False,
+    )
     with open_reader(astro_warehouse) as con:
         sae = load_sae_from_warehouse(con, sae_id)
         per_doc = con.execute(
             "SELECT doc_id, count(*) AS n FROM activations WHERE sae_id = ? GROUP BY doc_id ORDER BY doc_id", [sae_id]
         ).fetchnumpy()
         rows = con.execute("SELECT doc_id, latent, value FROM activations WHERE sae_id = ?", [sae_id]).fetchnumpy()
-        levels = con.execute("SELECT level, count(*) FROM latents WHERE sae_id = ? GROUP BY level ORDER BY level", [sae_id]).fetchall()
-        density = con.execute("SELECT density FROM latents WHERE sae_id = ? ORDER BY latent", [sae_id]).fetchnumpy()["density"]
+        levels = con.execute(
+            "SELECT level, count(*) FROM latents WHERE sae_id = ? GROUP BY level ORDER BY level", [sae_id]
+        ).fetchall()
+        density = con.execute("SELECT density FROM latents WHERE sae_id = ? ORDER BY latent", [sae_id]).fetchnumpy()[
+            "density"
+        ]
         n_docs = con.execute("SELECT count(*) FROM docs").fetchall()[0][0]
         counts = cooccurrence_counts(con, sae_id)
         doc_ids, matrix = load_embeddings(con, "all-MiniLM-L6-v2")
@@ -99,8 +113,15 @@ def test_batchtopk_matryoshka_sae_stores_varying_counts_per_document_and_latent_
     # every document's stored rows are its thresholded code
     with torch.no_grad():
         values, latents = sae.encode(torch.from_numpy(np.array(matrix)))
-    expected = {(int(d), int(l)): float(v) for d, vs, ls in zip(doc_ids, values, latents) for v, l in zip(vs, ls) if v > 0}
-    stored = {(int(d), int(l)): float(v) for d, l, v in zip(rows["doc_id"], rows["latent"], rows["value"])}
+    expected = {
+        (int(d), int(l)): float(v)
+        for d, vs, ls in zip(doc_ids, values, latents, strict=False)
+        for v, l in zip(vs, ls, strict=False)
+        if v > 0
+    }
+    stored = {
+        (int(d), int(l)): float(v) for d, l, v in zip(rows["doc_id"], rows["latent"], rows["value"], strict=False)
+    }
     assert stored.keys() == expected.keys()
     assert np.allclose([stored[key] for key in expected], list(expected.values()), atol=1e-5)
     # readers: co-occurrence's diagonal and the stored density count the same documents per latent

@@ -1,4 +1,5 @@
 """Full resume: a run killed mid-fit or mid-write is finished by running it again, exactly."""
+
 from __future__ import annotations
 
 import shutil
@@ -12,8 +13,17 @@ from data.warehouse import open_reader
 from trainer.api import train_sae
 from trainer.checkpoint import load_sae, load_sae_from_warehouse
 
-RUN = dict(n_latents=96, k=8, batch_size=128, max_steps=10, checkpoint_every=4, dead_after_samples=256,
-           lr=1e-3, enable_progress_bar=False, logger=False)
+RUN = dict(
+    n_latents=96,
+    k=8,
+    batch_size=128,
+    max_steps=10,
+    checkpoint_every=4,
+    dead_after_samples=256,
+    lr=1e-3,
+    enable_progress_bar=False,
+    logger=False,
+)
 
 
 class SimulatedKill(BaseException):
@@ -60,9 +70,12 @@ def test_killed_fit_resumes_to_the_same_weights_as_an_uninterrupted_run(astro_wa
     straight_ckpt = torch.load(straight.parent / "straight_runs" / "sae_1" / "last.ckpt", weights_only=False)
     resumed_ckpt = torch.load(astro_warehouse.parent / "astro_runs" / "sae_1" / "last.ckpt", weights_only=False)
     assert resumed_ckpt["global_step"] == straight_ckpt["global_step"] == RUN["max_steps"]
-    assert torch.equal(resumed_ckpt["state_dict"]["samples_since_fired"], straight_ckpt["state_dict"]["samples_since_fired"])
+    assert torch.equal(
+        resumed_ckpt["state_dict"]["samples_since_fired"], straight_ckpt["state_dict"]["samples_since_fired"]
+    )
     torch.testing.assert_close(
-        resumed_ckpt["optimizer_states"][0]["state"][0]["exp_avg"], straight_ckpt["optimizer_states"][0]["state"][0]["exp_avg"]
+        resumed_ckpt["optimizer_states"][0]["state"][0]["exp_avg"],
+        straight_ckpt["optimizer_states"][0]["state"][0]["exp_avg"],
     )
 
 

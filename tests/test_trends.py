@@ -1,4 +1,5 @@
 """Concept trends: the statistics on planted trends, the month rules, and a real run on the astro corpus."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,12 @@ def _planted(seed: int = 0):
     rng = np.random.default_rng(seed)
     months, n = 13, np.full(13, 1000)
     t = np.arange(months)
-    shares = [0.02 + 0.04 * t / (months - 1), np.full(months, 0.05), 0.05 + 0.03 * (-1.0) ** t + 0.003 * t,
-              np.full(months, 0.0004)] + [np.full(months, 0.05)] * 200
+    shares = [
+        0.02 + 0.04 * t / (months - 1),
+        np.full(months, 0.05),
+        0.05 + 0.03 * (-1.0) ** t + 0.003 * t,
+        np.full(months, 0.0004),
+    ] + [np.full(months, 0.05)] * 200
     counts = np.array([rng.binomial(n, share) for share in shares])
     counts[2] = np.round(shares[2] * n)  # the zig-zag exactly, no sampling noise on top
     recent, previous = t >= months - 6, (t >= months - 12) & (t < months - 6)
@@ -57,15 +62,30 @@ def _dated(months: dict[str, int], mixes: dict[str, list[str]] | None = None):
 
 
 def test_months_with_few_documents_or_another_category_mix_are_left_out():
-    published, categories = _dated({"2025-01": 3, "2025-02": 150, "2025-03": 150, "2025-05": 150, "2025-06": 150,
-                                     "2025-07": 150}, {"2025-02": ["a"]})
+    published, categories = _dated(
+        {"2025-01": 3, "2025-02": 150, "2025-03": 150, "2025-05": 150, "2025-06": 150, "2025-07": 150},
+        {"2025-02": ["a"]},
+    )
     months = month_table(published, categories, TrendsConfig(window=6))
     labels = months.months.strftime("%Y-%m").tolist()
-    assert labels == ["2025-01", "2025-02", "2025-03", "2025-04", "2025-05", "2025-06", "2025-07"]  # the gap stays a month
-    reasons = dict(zip(labels, months.excluded))
+    assert labels == [
+        "2025-01",
+        "2025-02",
+        "2025-03",
+        "2025-04",
+        "2025-05",
+        "2025-06",
+        "2025-07",
+    ]  # the gap stays a month
+    reasons = dict(zip(labels, months.excluded, strict=False))
     assert reasons["2025-01"] == "fewer than 100 documents" and reasons["2025-04"] == "fewer than 100 documents"
     assert "category mix" in reasons["2025-02"] and "a in 100%" in reasons["2025-02"]
-    assert [m for m, ok in zip(labels, months.eligible) if ok] == ["2025-03", "2025-05", "2025-06", "2025-07"]
+    assert [m for m, ok in zip(labels, months.eligible, strict=False) if ok] == [
+        "2025-03",
+        "2025-05",
+        "2025-06",
+        "2025-07",
+    ]
     assert months.window == 2 and list(months.period[-2:]) == ["recent", "recent"]
     assert TrendsConfig(max_composition_shift=1.0).max_composition_shift == 1.0
     kept = month_table(published, categories, TrendsConfig(max_composition_shift=1.0))
@@ -85,23 +105,38 @@ def test_trends_of_a_trained_sae_are_stored_and_match_the_activations(trained_as
     report = run_trends(path, "astro", sae_id, TrendsConfig(top=5))
     n_latents = sql(path, "SELECT n_latents FROM saes WHERE sae_id = ?", [sae_id])[0][0]
     assert sql(path, "SELECT count(*) FROM trends WHERE sae_id = ?", [sae_id])[0][0] == n_latents
-    months = sql(path, "SELECT strftime(month, '%Y-%m'), n_docs, eligible, excluded, period FROM trend_months "
-                       "WHERE sae_id = ? ORDER BY month", [sae_id])
+    months = sql(
+        path,
+        "SELECT strftime(month, '%Y-%m'), n_docs, eligible, excluded, period FROM trend_months "
+        "WHERE sae_id = ? ORDER BY month",
+        [sae_id],
+    )
     by_month = {m: (n, ok, why) for m, n, ok, why, _ in months}
     assert by_month["2025-03"][1] is False and "fewer than" in by_month["2025-03"][2]
     # The shared data's first full months were collected from astro-ph.GA alone: they must not count.
     assert all(not by_month[m][1] and "astro-ph.GA" in by_month[m][2] for m in ("2025-04", "2025-05", "2025-06"))
     eligible = [m for m, (_, ok, _) in by_month.items() if ok]
-    assert sum(n for n, ok, _ in by_month.values()) == sql(path, "SELECT count(DISTINCT doc_id) FROM activations WHERE sae_id = ?", [sae_id])[0][0]
+    assert (
+        sum(n for n, ok, _ in by_month.values())
+        == sql(path, "SELECT count(DISTINCT doc_id) FROM activations WHERE sae_id = ?", [sae_id])[0][0]
+    )
     # Stored counts are exactly what SQL counts over the tested months.
-    latent, active = sql(path, "SELECT latent, active_docs FROM trends WHERE sae_id = ? ORDER BY active_docs DESC LIMIT 1", [sae_id])[0]
-    counted = sql(path, "SELECT count(*) FROM activations a JOIN docs d USING (doc_id) WHERE a.sae_id = ? AND a.latent = ? "
-                        "AND strftime(d.published, '%Y-%m') IN (SELECT unnest(?::VARCHAR[]))", [sae_id, latent, eligible])[0][0]
+    latent, active = sql(
+        path, "SELECT latent, active_docs FROM trends WHERE sae_id = ? ORDER BY active_docs DESC LIMIT 1", [sae_id]
+    )[0]
+    counted = sql(
+        path,
+        "SELECT count(*) FROM activations a JOIN docs d USING (doc_id) WHERE a.sae_id = ? AND a.latent = ? "
+        "AND strftime(d.published, '%Y-%m') IN (SELECT unnest(?::VARCHAR[]))",
+        [sae_id, latent, eligible],
+    )[0][0]
     assert active == counted
     assert all(len(f.monthly_counts) == len(eligible) for f in report.rising + report.falling)
     assert all(f.direction in ("rising", "flat") and f.z > 0 for f in report.rising)
     assert [f.q_value for f in report.rising] == sorted(f.q_value for f in report.rising)
-    summary = json.loads(sql(path, "SELECT summary FROM eval_summaries WHERE sae_id = ? AND eval = 'trends'", [sae_id])[0][0])
+    summary = json.loads(
+        sql(path, "SELECT summary FROM eval_summaries WHERE sae_id = ? AND eval = 'trends'", [sae_id])[0][0]
+    )
     assert summary["eligible_months"] == len(eligible) and summary["tested"] == int(report.statistics.tested.sum())
     run_trends(path, "astro", sae_id)  # a re-run replaces, never duplicates
     assert sql(path, "SELECT count(*) FROM trends WHERE sae_id = ?", [sae_id])[0][0] == n_latents

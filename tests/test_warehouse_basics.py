@@ -1,4 +1,5 @@
 """The warehouse built from the shared data: schema, docs, vectors, re-ingest idempotence."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,8 +34,13 @@ def test_reingest_neither_loses_nor_duplicates(astro_warehouse, shared_data_dir)
     stats = IngestStats()
     with open_writer(astro_warehouse) as con:
         before = con.execute("SELECT arxiv_id, doc_id FROM docs ORDER BY doc_id").fetchall()
-        ingest_documents(con, read_jsonl(shared_data_dir / "arxiv_abstracts.jsonl.gz", BadInput(stats, False)), corpus, "again", stats)
+        ingest_documents(
+            con,
+            read_jsonl(shared_data_dir / "arxiv_abstracts.jsonl.gz", BadInput(stats, False)),
+            corpus,
+            "again",
+            stats,
+        )
         after = con.execute("SELECT arxiv_id, doc_id FROM docs ORDER BY doc_id").fetchall()
     assert before == after
     assert stats.inserted == 0 and stats.updated == 0 and stats.unchanged == 12_623
-

@@ -4,6 +4,7 @@ Each row is one public function or class: ``qualname`` (a stable id), ``name``, 
 ``kind`` (function | class) and ``doc`` (its docstring, at least 80 characters). The text is real
 prose about software, not science, and the same on every run of one Python version.
 """
+
 from __future__ import annotations
 
 import csv
@@ -12,12 +13,59 @@ import inspect
 import warnings
 from pathlib import Path
 
-MODULES = (
-    "json csv pathlib collections itertools functools os re string textwrap datetime decimal fractions statistics "
-    "random http.client urllib.parse email.message argparse logging typing dataclasses enum inspect ast zipfile "
-    "tarfile gzip shutil tempfile threading queue asyncio.tasks sqlite3 subprocess socket ssl hashlib base64 difflib "
-    "pprint calendar heapq bisect weakref copy pickle configparser unittest.case xml.etree.ElementTree html.parser"
-).split()
+MODULES = [
+    "json",
+    "csv",
+    "pathlib",
+    "collections",
+    "itertools",
+    "functools",
+    "os",
+    "re",
+    "string",
+    "textwrap",
+    "datetime",
+    "decimal",
+    "fractions",
+    "statistics",
+    "random",
+    "http.client",
+    "urllib.parse",
+    "email.message",
+    "argparse",
+    "logging",
+    "typing",
+    "dataclasses",
+    "enum",
+    "inspect",
+    "ast",
+    "zipfile",
+    "tarfile",
+    "gzip",
+    "shutil",
+    "tempfile",
+    "threading",
+    "queue",
+    "asyncio.tasks",
+    "sqlite3",
+    "subprocess",
+    "socket",
+    "ssl",
+    "hashlib",
+    "base64",
+    "difflib",
+    "pprint",
+    "calendar",
+    "heapq",
+    "bisect",
+    "weakref",
+    "copy",
+    "pickle",
+    "configparser",
+    "unittest.case",
+    "xml.etree.ElementTree",
+    "html.parser",
+]
 COLUMNS = ("qualname", "name", "module", "kind", "doc")
 
 
@@ -35,7 +83,9 @@ def python_docstrings(limit: int | None = None) -> list[dict]:
             if doc and len(doc) >= 80 and doc not in seen:
                 seen.add(doc)
                 kind = "class" if inspect.isclass(obj) else "function"
-                rows.append({"qualname": f"{module_name}.{name}", "name": name, "module": module_name, "kind": kind, "doc": doc})
+                rows.append(
+                    {"qualname": f"{module_name}.{name}", "name": name, "module": module_name, "kind": kind, "doc": doc}
+                )
     return rows[:limit]
 
 

@@ -1,4 +1,5 @@
 """``python -m trainer train <corpus> [LightningCLI flags]`` and ``python -m trainer sweep <corpus>``."""
+
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,5 @@
 """Python entry point: ``train_sae(warehouse_path, corpus_name, **overrides) -> sae_id``."""
+
 from __future__ import annotations
 
 import inspect

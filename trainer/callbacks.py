@@ -1,4 +1,5 @@
 """Cross-cutting concerns of a fit: stopping on non-finite numbers, measuring throughput."""
+
 from __future__ import annotations
 
 import time

@@ -4,6 +4,7 @@
 prefix_weights}, "state_dict": TopKSAE state (a BatchTopK SAE's inference ``threshold`` included)}; it
 loads without Lightning. ``load_sae`` also accepts a Lightning ``.ckpt`` of this trainer.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,8 +22,19 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, unreadable, or does not fit the data it is used with."""
 
 
-CONFIG_KEYS = ("d", "n_latents", "k", "k_aux", "auxk_coef", "multi_k", "multik_coef", "batch_topk", "threshold_beta",
-               "prefixes", "prefix_weights")
+CONFIG_KEYS = (
+    "d",
+    "n_latents",
+    "k",
+    "k_aux",
+    "auxk_coef",
+    "multi_k",
+    "multik_coef",
+    "batch_topk",
+    "threshold_beta",
+    "prefixes",
+    "prefix_weights",
+)
 """What rebuilds a TopKSAE (``fast`` is a run-time choice, not part of the model)."""
 
 
@@ -56,7 +68,9 @@ def load_sae(path: str | Path, expected_d: int | None = None) -> TopKSAE:
         hp = payload["hyper_parameters"]
         config = {key: hp[key] for key in CONFIG_KEYS if key in hp}
         config["prefixes"] = prefix_sizes(hp["n_latents"], hp.get("matryoshka"))
-        state = {key.removeprefix("sae."): value for key, value in payload["state_dict"].items() if key.startswith("sae.")}
+        state = {
+            key.removeprefix("sae."): value for key, value in payload["state_dict"].items() if key.startswith("sae.")
+        }
     else:
         raise CheckpointError(f"{path} is neither an exported sae.pt nor a Lightning checkpoint of this trainer")
     if expected_d is not None:

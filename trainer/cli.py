@@ -7,6 +7,7 @@ separate steps: :func:`register_run` (the ``saes`` row), :func:`fit_run` (Lightn
 rank 0 touches DuckDB. Only LightningCLI's documented hooks are used (``add_arguments_to_parser``,
 ``instantiate_trainer``); parsing and instantiating the model and data writes nothing.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,16 +52,23 @@ class AtlasCLI(LightningCLI):
                 args=args,
                 save_config_callback=None,
                 seed_everything_default=0,
-                parser_kwargs={"prog": "python -m trainer train", "default_env": False,
-                               "default_config_files": [str(TRAIN_CONFIG)]},
+                parser_kwargs={
+                    "prog": "python -m trainer train",
+                    "default_env": False,
+                    "default_config_files": [str(TRAIN_CONFIG)],
+                },
             )
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         add_shared_arguments(parser)
         parser.link_arguments("corpus", "data.corpus", apply_on="parse")
         parser.link_arguments("warehouse", "data.warehouse", compute_fn=_optional_str, apply_on="parse")
-        parser.add_argument("--name", type=str | None, default=None, help="run name (default <corpus>-<architecture>-n<n>-k<k>)")
-        parser.add_argument("--checkpoint_every", type=int, default=200, help="save a resumable checkpoint every N steps")
+        parser.add_argument(
+            "--name", type=str | None, default=None, help="run name (default <corpus>-<architecture>-n<n>-k<k>)"
+        )
+        parser.add_argument(
+            "--checkpoint_every", type=int, default=200, help="save a resumable checkpoint every N steps"
+        )
         parser.link_arguments("data.dim", "model.d", apply_on="instantiate")
 
     def before_instantiate_classes(self) -> None:
@@ -78,8 +86,12 @@ class AtlasCLI(LightningCLI):
         model = dict(self.config["model"])
         model["d"] = self.model.hparams.d
         model["k_aux"] = self.model.sae.k_aux
-        return {"model": model, "data": data, "max_steps": self.config["trainer"]["max_steps"],
-                "seed": self.config["seed_everything"]}
+        return {
+            "model": model,
+            "data": data,
+            "max_steps": self.config["trainer"]["max_steps"],
+            "seed": self.config["seed_everything"],
+        }
 
 
 def _optional_str(value: Path | None) -> str | None:
@@ -99,8 +111,9 @@ def register_run(cli: AtlasCLI) -> RunRecord:
         return RunRecord(payload["sae_id"], payload["name"], Path(payload["run_dir"]))
     sae, data = cli.model.sae, cli.datamodule
     name = cli.config["name"] or f"{data.corpus}-{sae.architecture}-n{sae.n_latents}-k{sae.k}"
-    record = begin_run(data.warehouse, name, data.corpus, data.embed_model, sae.d, sae.n_latents, sae.k, sae.k_aux,
-                       cli.run_config())
+    record = begin_run(
+        data.warehouse, name, data.corpus, data.embed_model, sae.d, sae.n_latents, sae.k, sae.k_aux, cli.run_config()
+    )
     os.environ[RUN_ENV] = json.dumps({"sae_id": record.sae_id, "name": record.name, "run_dir": str(record.run_dir)})
     return record
 
@@ -110,8 +123,9 @@ def run_trainer(cli: AtlasCLI, record: RunRecord) -> Trainer:
     config = cli.config_init["trainer"]
     callbacks = list(config.get("callbacks") or [])
     callbacks += [
-        ModelCheckpoint(dirpath=record.run_dir, save_top_k=0, save_last=True,
-                        every_n_train_steps=cli.config["checkpoint_every"]),
+        ModelCheckpoint(
+            dirpath=record.run_dir, save_top_k=0, save_last=True, every_n_train_steps=cli.config["checkpoint_every"]
+        ),
         NaNGuard(),
         Throughput(),
         FlushLogsWithCheckpoints(),
@@ -148,7 +162,9 @@ def publish_run(cli: AtlasCLI, record: RunRecord, trainer: Trainer) -> int | Non
     metrics = {}
     for split, rows in (("val", datamodule.val_rows), ("train", datamodule.train_rows), ("test", datamodule.test_rows)):
         if len(rows):
-            metrics.update({f"{split}_{name}": value for name, value in split_metrics(sae, datamodule.matrix[rows]).items()})
+            metrics.update(
+                {f"{split}_{name}": value for name, value in split_metrics(sae, datamodule.matrix[rows]).items()}
+            )
     metrics.update(
         steps=trainer.global_step,
         dead_fraction=float(model.dead_mask().float().mean()),

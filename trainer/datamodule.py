@@ -5,6 +5,7 @@ The matrix is small next to any accelerator (12k x 384 floats = 19 MB; the paper
 The order of training batches is a pure function of (seed, global step), which makes resuming a
 checkpoint replay exactly the data a never-interrupted run would have seen.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -142,7 +143,8 @@ class EmbeddingDataModule(L.LightningDataModule):
         with open_reader(self.warehouse) as con:
             embedded = con.execute(
                 "SELECT count(*) FROM docs d JOIN embeddings e ON e.model = ? AND e.text_hash = d.text_hash "
-                "WHERE d.split IS DISTINCT FROM ?", [self.embed_model, TEST],
+                "WHERE d.split IS DISTINCT FROM ?",
+                [self.embed_model, TEST],
             ).fetchall()[0][0]
         return embedded - max(1, int(round(embedded * self.val_fraction)))
 
@@ -180,7 +182,7 @@ class EmbeddingDataModule(L.LightningDataModule):
         step = (lambda: trainer.global_step) if trainer is not None else (lambda: 0)
         return GlobalBatchShards(x, doc_ids, self.batch_size, rank, world_size, self.seed, step)
 
-    def val_dataloader(self) -> "ValidationBatches":
+    def val_dataloader(self) -> ValidationBatches:
         """Every rank scores the whole (small) validation split, so metrics need no reduction."""
         assert self.matrix is not None and self.doc_ids is not None, "call setup() first"
         return ValidationBatches(

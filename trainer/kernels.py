@@ -16,6 +16,7 @@ gradients (tests/test_kernels.py checks every one); they differ only in cost:
 Sparse work always runs in the parameters' dtype with autocast off (sparse kernels have no bf16/fp16
 support on every device); only the encoder GEMM follows an ambient autocast.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -87,10 +88,27 @@ def topk_sae_forward(
             dead_idx = None
     if fast:
         x_hat, values, indices, aux_hat, multi_hat, prefix_hats = _FusedSparseTopKSAE.apply(
-            x, b_pre, W_enc, b_enc, W_dec, k, n_selected, multi_k is not None, dead_idx, k_aux, batch_topk, tuple(prefixes)
+            x,
+            b_pre,
+            W_enc,
+            b_enc,
+            W_dec,
+            k,
+            n_selected,
+            multi_k is not None,
+            dead_idx,
+            k_aux,
+            batch_topk,
+            tuple(prefixes),
         )
-        return SaeCodes(x_hat, values, indices, aux_hat if dead_idx is not None else None,
-                        multi_hat if multi_k is not None else None, tuple(prefix_hats.unbind(0)))
+        return SaeCodes(
+            x_hat,
+            values,
+            indices,
+            aux_hat if dead_idx is not None else None,
+            multi_hat if multi_k is not None else None,
+            tuple(prefix_hats.unbind(0)),
+        )
     pre = F.linear(x - b_pre, W_enc, b_enc)
     main = _select(pre, k, n_selected, multi_k is not None, batch_topk)
     code = torch.zeros(pre.numel(), dtype=pre.dtype, device=pre.device)
@@ -100,7 +118,9 @@ def topk_sae_forward(
     if dead_idx is not None:
         dead = torch.zeros(n, dtype=torch.bool, device=pre.device)
         dead[dead_idx] = True
-        aux_pre, aux_idx = pre.masked_fill(~dead, float("-inf")).topk(min(k_aux, dead_idx.numel()), dim=-1, sorted=False)
+        aux_pre, aux_idx = pre.masked_fill(~dead, float("-inf")).topk(
+            min(k_aux, dead_idx.numel()), dim=-1, sorted=False
+        )
         aux_hat = _dense_decode(aux_pre.relu(), aux_idx, W_dec)
     if multi_k is not None:
         multi_hat = _dense_decode(main.top_pre.relu(), main.top_idx, W_dec) + b_pre
@@ -151,7 +171,9 @@ def _select(pre: torch.Tensor, k: int, n_selected: int, multi: bool, batch_topk:
         top_pre, top_idx = pre.topk(n_selected, dim=-1, sorted=multi)
         sizes = torch.full((batch,), k, dtype=torch.long, device=pre.device)
         return _Selection(top_pre[:, :k].reshape(-1), top_idx[:, :k].reshape(-1), None, sizes, top_pre, top_idx)
-    top_pre, top_idx = pre.topk(n_selected, dim=-1, sorted=True) if multi else (pre[:, :0], pre.new_zeros(batch, 0, dtype=torch.long))
+    top_pre, top_idx = (
+        pre.topk(n_selected, dim=-1, sorted=True) if multi else (pre[:, :0], pre.new_zeros(batch, 0, dtype=torch.long))
+    )
     flat = _largest_entries(pre.reshape(-1), k * batch)
     rows = flat // n
     return _Selection(pre.reshape(-1)[flat], flat % n, rows, torch.bincount(rows, minlength=batch), top_pre, top_idx)
@@ -192,7 +214,11 @@ def _dense_decode(values: torch.Tensor, indices: torch.Tensor, W_dec: torch.Tens
 
 
 def _no_autocast(device: torch.device):
-    return torch.autocast(device_type=device.type, enabled=False) if torch.amp.is_autocast_available(device.type) else contextlib.nullcontext()
+    return (
+        torch.autocast(device_type=device.type, enabled=False)
+        if torch.amp.is_autocast_available(device.type)
+        else contextlib.nullcontext()
+    )
 
 
 def _csr(crow: torch.Tensor, columns: torch.Tensor, values: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
@@ -222,7 +248,9 @@ class _FusedSparseTopKSAE(torch.autograd.Function):
         bags = [(main.pre, main.latents, main.sizes)]  # (flat pre, flat latents, per-sample sizes)
         if dead_idx is not None:
             aux_pre, position = pre.index_select(1, dead_idx).topk(min(k_aux, dead_idx.numel()), dim=-1, sorted=False)
-            bags.append((aux_pre.reshape(-1), dead_idx[position].reshape(-1), main.sizes.new_full((batch,), aux_pre.shape[1])))
+            bags.append(
+                (aux_pre.reshape(-1), dead_idx[position].reshape(-1), main.sizes.new_full((batch,), aux_pre.shape[1]))
+            )
         if multi:
             bags.append((main.top_pre.reshape(-1), main.top_idx.reshape(-1), main.sizes.new_full((batch,), n_selected)))
         if prefixes:
@@ -235,7 +263,9 @@ class _FusedSparseTopKSAE(torch.autograd.Function):
             picked = torch.cat([i for _, i, _ in bags])
             offsets = torch.zeros(len(bags) * batch, dtype=torch.long, device=x.device)
             offsets[1:] = torch.cat([s for _, _, s in bags])[:-1].cumsum(0)
-            decoded = F.embedding_bag(picked, W_dec, offsets, mode="sum", per_sample_weights=picked_pre.relu()).view(len(bags), batch, -1)
+            decoded = F.embedding_bag(picked, W_dec, offsets, mode="sum", per_sample_weights=picked_pre.relu()).view(
+                len(bags), batch, -1
+            )
         ctx.save_for_backward(x_centred, W_enc, W_dec, picked, picked_pre, offsets, main.rows, main.sizes)
         ctx.layout = (batch, n, main.pre.numel(), dead_idx is not None, multi, len(prefixes))
         values, indices = main.padded(picked_pre[: main.pre.numel()].relu())
@@ -243,7 +273,7 @@ class _FusedSparseTopKSAE(torch.autograd.Function):
         empty = decoded.new_zeros(0)
         aux_hat = decoded[1] if dead_idx is not None else empty
         multi_hat = decoded[1 + (dead_idx is not None)] + b_pre if multi else empty
-        prefix_hats = decoded[len(bags) - len(prefixes):] + b_pre
+        prefix_hats = decoded[len(bags) - len(prefixes) :] + b_pre
         return decoded[0] + b_pre, values, indices, aux_hat, multi_hat, prefix_hats
 
     @staticmethod
@@ -278,7 +308,9 @@ class _FusedSparseTopKSAE(torch.autograd.Function):
                 grad_b_pre += grad.sum(0).to(dtype)
             grad_x = None
             if ctx.needs_input_grad[0]:
-                sample_of_entry = torch.repeat_interleave(torch.arange(n_bags, device=picked.device), bag_crow.diff()) % batch
+                sample_of_entry = (
+                    torch.repeat_interleave(torch.arange(n_bags, device=picked.device), bag_crow.diff()) % batch
+                )
                 encoder_code = torch.sparse_coo_tensor(torch.stack([sample_of_entry, picked]), grad_pre, (batch, n))
                 grad_x = torch.sparse.mm(encoder_code, W_enc.to(dtype))
         return grad_x, grad_b_pre, grad_W_enc, grad_b_enc, grad_W_dec, None, None, None, None, None, None, None

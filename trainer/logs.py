@@ -6,6 +6,7 @@ during the final write kept no file at all. Here the rows are flushed with every
 run keeps the earlier rows: when it logs its first step s, the rows of step >= s (logged after the
 checkpoint it resumes from, and about to be logged again) are dropped, so the file holds every step once.
 """
+
 from __future__ import annotations
 
 import csv
@@ -37,7 +38,9 @@ class _ResumingWriter(ExperimentWriter):
         with open(self.metrics_file_path, newline="") as file:
             reader = csv.DictReader(file)
             header = list(reader.fieldnames or [])
-            rows = [row for row in reader if (row_step := _step(row)) is not None and row_step < step]  # a half-written last row goes too
+            rows = [
+                row for row in reader if (row_step := _step(row)) is not None and row_step < step
+            ]  # a half-written last row goes too
         partial = self.metrics_file_path + ".tmp"
         with open(partial, "w", newline="") as file:
             writer = csv.DictWriter(file, fieldnames=header)

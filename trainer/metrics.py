@@ -1,4 +1,5 @@
 """Reconstruction metrics over a whole split (not a batch), shared by validation and final stats."""
+
 from __future__ import annotations
 
 import torch

@@ -4,6 +4,7 @@ Optimisation is manual so the paper's order is explicit and checkable; the step 
 ``trainer.step.train_step``, the same function the benchmarks time (DDP has all-reduced the
 gradients when its backward returns).
 """
+
 from __future__ import annotations
 
 from typing import Any, cast
@@ -75,14 +76,26 @@ class SparseAutoencoderModule(L.LightningModule):
     ) -> None:
         super().__init__()
         if n_latents is None or k is None:
-            raise ValueError("n_latents and k are needed; `just train` fills them by the size rule (trainer.sizes.default_size)")
+            raise ValueError(
+                "n_latents and k are needed; `just train` fills them by the size rule (trainer.sizes.default_size)"
+            )
         if not 0 <= lr_decay <= 1:
             raise ValueError(f"lr_decay is a share of the run in [0, 1]; got {lr_decay}")
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.sae = TopKSAE(
-            d, n_latents, k, k_aux, auxk_coef, multi_k=multi_k, multik_coef=multik_coef, batch_topk=batch_topk,
-            threshold_beta=threshold_beta, prefixes=prefix_sizes(n_latents, matryoshka), prefix_weights=prefix_weights, fast=fast,
+            d,
+            n_latents,
+            k,
+            k_aux,
+            auxk_coef,
+            multi_k=multi_k,
+            multik_coef=multik_coef,
+            batch_topk=batch_topk,
+            threshold_beta=threshold_beta,
+            prefixes=prefix_sizes(n_latents, matryoshka),
+            prefix_weights=prefix_weights,
+            fast=fast,
         )
         # Buffers, so they live in every checkpoint and a resumed run continues exactly.
         self.register_buffer("samples_since_fired", torch.zeros(n_latents, dtype=torch.long))
@@ -127,9 +140,16 @@ class SparseAutoencoderModule(L.LightningModule):
         x, _doc_ids = batch
         optimizer = cast(torch.optim.Optimizer, self.optimizers())  # one optimizer, see configure_optimizers
         out = train_step(
-            self.sae, x, optimizer, self.dead_latents, self.hparams.grad_clip,
-            sum_across=self._sum_across_ranks(), backward=self.manual_backward,
-            clip=lambda max_norm: self.clip_gradients(optimizer, gradient_clip_val=max_norm, gradient_clip_algorithm="norm"),
+            self.sae,
+            x,
+            optimizer,
+            self.dead_latents,
+            self.hparams.grad_clip,
+            sum_across=self._sum_across_ranks(),
+            backward=self.manual_backward,
+            clip=lambda max_norm: self.clip_gradients(
+                optimizer, gradient_clip_val=max_norm, gradient_clip_algorithm="norm"
+            ),
         )
         scheduler = cast(torch.optim.lr_scheduler.LRScheduler | None, self.lr_schedulers())
         if scheduler is not None:  # manual optimisation: Lightning leaves stepping the schedule to us

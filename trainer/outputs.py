@@ -7,6 +7,7 @@ per-latent read prunes row groups by zone map. latents: density, mean/max activa
 encoder-decoder cosine, Matryoshka level. latent_neighbors: 10 nearest and 10 farthest latents by decoder cosine.
 The saes row flips to 'complete' in the same transaction: a killed write leaves nothing visible.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,7 +63,9 @@ _VALUE_BITS = 31
 """A positive float32's bit pattern fits in 31 bits and orders like the float itself."""
 
 
-def sort_for_latent_reads(latents: np.ndarray, values: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sort_for_latent_reads(
+    latents: np.ndarray, values: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(latent, value, row) sorted by latent ascending, value descending; values must be > 0.
 
     When latent, value and row fit in 64 bits (paper scale: 14 + 31 + 19 bits) the three are
@@ -184,7 +187,9 @@ def write_outputs(
     with open_writer(warehouse) as con, transaction(con):
         status = con.execute("SELECT status FROM saes WHERE sae_id = ?", [sae_id]).fetchall()
         if not status or status[0][0] != SaeStatus.TRAINING:
-            raise RuntimeError(f"SAE {sae_id} is not an unfinished run in {warehouse} (status {status}); nothing written")
+            raise RuntimeError(
+                f"SAE {sae_id} is not an unfinished run in {warehouse} (status {status}); nothing written"
+            )
         for table in ("activations", "latents", "latent_neighbors"):
             con.execute(f"DELETE FROM {table} WHERE sae_id = ?", [sae_id])
         insert_arrow(con, "activations", activations)
@@ -192,5 +197,10 @@ def write_outputs(
         insert_arrow(con, "latent_neighbors", neighbors)
         con.execute(
             "UPDATE saes SET status = ?, metrics = ?::JSON, checkpoint = ?, finished_at = now() WHERE sae_id = ?",
-            [SaeStatus.COMPLETE.value, json.dumps(metrics, sort_keys=True), stored_checkpoint_path(warehouse, checkpoint), sae_id],
+            [
+                SaeStatus.COMPLETE.value,
+                json.dumps(metrics, sort_keys=True),
+                stored_checkpoint_path(warehouse, checkpoint),
+                sae_id,
+            ],
         )

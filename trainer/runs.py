@@ -3,6 +3,7 @@
 Readers only trust rows with status 'complete'. A run killed before that stays 'training' with
 its run folder on disk; training the same configuration again finds it and finishes it.
 """
+
 from __future__ import annotations
 
 import json

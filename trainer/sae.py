@@ -11,6 +11,7 @@ Two options, alone or together:
 - Matryoshka (``prefixes``): latents [0, m) must reconstruct on their own for each prefix size m, one
   loss per prefix (weighted by ``prefix_weights``), so the first latents learn the coarse features.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -62,7 +63,9 @@ def batch_variance(target: torch.Tensor, sum_across: SumAcross | None = None) ->
     return (stats[d : 2 * d] / count - mean.pow(2)).mean().float()
 
 
-def normalised_mse(reconstruction: torch.Tensor, target: torch.Tensor, sum_across: SumAcross | None = None) -> torch.Tensor:
+def normalised_mse(
+    reconstruction: torch.Tensor, target: torch.Tensor, sum_across: SumAcross | None = None
+) -> torch.Tensor:
     """mean((a - x)^2) / mean((mean_batch(x) - x)^2), both over all batch x d elements (in fp32).
 
     The denominator is the mean per-dimension (population) variance of the batch: the paper's definition.
@@ -124,26 +127,40 @@ class TopKSAE(nn.Module):
     ) -> None:
         super().__init__()
         if k < 1:
-            raise ValueError(f"k must be in (0, n_latents): got k={k}; k latents fire per document, so pick k >= 1 (e.g. 32)")
+            raise ValueError(
+                f"k must be in (0, n_latents): got k={k}; k latents fire per document, so pick k >= 1 (e.g. 32)"
+            )
         if k >= n_latents:
-            raise ValueError(f"k must be in (0, n_latents): got k={k}, n_latents={n_latents}; pick a smaller k or more latents")
+            raise ValueError(
+                f"k must be in (0, n_latents): got k={k}, n_latents={n_latents}; pick a smaller k or more latents"
+            )
         if k_aux is None and 2 * k > n_latents:
-            raise ValueError(f"k_aux must be in (0, n_latents]: k_aux was not set, and its default 2k = {2 * k} exceeds "
-                             f"n_latents={n_latents}; set k_aux <= {n_latents} or use more latents")
+            raise ValueError(
+                f"k_aux must be in (0, n_latents]: k_aux was not set, and its default 2k = {2 * k} exceeds "
+                f"n_latents={n_latents}; set k_aux <= {n_latents} or use more latents"
+            )
         k_aux = 2 * k if k_aux is None else k_aux
         if not 0 < k_aux <= n_latents:
-            raise ValueError(f"k_aux must be in (0, n_latents]: got k_aux={k_aux}, n_latents={n_latents}; pick 1 <= k_aux <= {n_latents}")
+            raise ValueError(
+                f"k_aux must be in (0, n_latents]: got k_aux={k_aux}, n_latents={n_latents}; pick 1 <= k_aux <= {n_latents}"
+            )
         if multi_k is not None and not k < multi_k <= n_latents:
-            raise ValueError(f"multi_k must be in (k, n_latents]: got multi_k={multi_k}, k={k}, n_latents={n_latents}; or leave it None (off)")
+            raise ValueError(
+                f"multi_k must be in (k, n_latents]: got multi_k={multi_k}, k={k}, n_latents={n_latents}; or leave it None (off)"
+            )
         self.d, self.n_latents, self.k, self.k_aux, self.auxk_coef = d, n_latents, k, k_aux, auxk_coef
         self.multi_k, self.multik_coef, self.fast = multi_k, multik_coef, fast
         self.prefixes = tuple(int(m) for m in prefixes)
         if any(not 0 < m < n_latents for m in self.prefixes) or list(self.prefixes) != sorted(set(self.prefixes)):
-            raise ValueError(f"prefixes must increase strictly within (0, n_latents={n_latents}): got {list(self.prefixes)}")
+            raise ValueError(
+                f"prefixes must increase strictly within (0, n_latents={n_latents}): got {list(self.prefixes)}"
+            )
         levels = len(self.prefixes) + 1
         weights = [1 / levels] * levels if prefix_weights is None else [float(w) for w in prefix_weights]
         if len(weights) != levels or any(w < 0 for w in weights) or sum(weights) <= 0:
-            raise ValueError(f"prefix_weights needs {levels} non-negative weights (one per prefix, then the whole dictionary); got {weights}")
+            raise ValueError(
+                f"prefix_weights needs {levels} non-negative weights (one per prefix, then the whole dictionary); got {weights}"
+            )
         self.prefix_weights = tuple(weights)
         if not 0 <= threshold_beta < 1:
             raise ValueError(f"threshold_beta must be in [0, 1): got {threshold_beta}")
@@ -162,7 +179,9 @@ class TopKSAE(nn.Module):
     @property
     def architecture(self) -> str:
         """'topk', 'batchtopk', 'matryoshka' or 'matryoshka-batchtopk'."""
-        return "-".join((["matryoshka"] if self.prefixes else []) + (["batchtopk"] if self.batch_topk else [])) or "topk"
+        return (
+            "-".join((["matryoshka"] if self.prefixes else []) + (["batchtopk"] if self.batch_topk else [])) or "topk"
+        )
 
     @torch.no_grad()
     def init_b_pre(self, sample: torch.Tensor, method: str = "median") -> None:
@@ -209,22 +228,39 @@ class TopKSAE(nn.Module):
             self.threshold.mul_(self.threshold_beta).add_((1 - self.threshold_beta) * smallest)
 
     def decode(self, values: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.embedding_bag(indices, self.W_dec, per_sample_weights=values.to(self.W_dec.dtype), mode="sum") + self.b_pre
+        return (
+            torch.nn.functional.embedding_bag(
+                indices, self.W_dec, per_sample_weights=values.to(self.W_dec.dtype), mode="sum"
+            )
+            + self.b_pre
+        )
 
     def forward(
         self, x: torch.Tensor, dead_mask: torch.Tensor | None = None, sum_across: SumAcross | None = None
     ) -> ForwardOutput:
         codes = topk_sae_forward(
-            x, self.b_pre, self.encoder.weight, self.encoder.bias, self.W_dec, self.k,
-            dead_mask=dead_mask, k_aux=self.k_aux, multi_k=self.multi_k, batch_topk=self.batch_topk,
-            prefixes=self.prefixes, fast=self.fast,
+            x,
+            self.b_pre,
+            self.encoder.weight,
+            self.encoder.bias,
+            self.W_dec,
+            self.k,
+            dead_mask=dead_mask,
+            k_aux=self.k_aux,
+            multi_k=self.multi_k,
+            batch_topk=self.batch_topk,
+            prefixes=self.prefixes,
+            fast=self.fast,
         )
         nmse = normalised_mse(codes.x_hat, x, sum_across)
         loss = nmse
         prefix_nmse: tuple[torch.Tensor, ...] = ()
         if self.prefixes:
             prefix_nmse = (*(normalised_mse(hat, x, sum_across) for hat in codes.prefix_hats), nmse)
-            loss = cast(torch.Tensor, sum(weight * level for weight, level in zip(self.prefix_weights, prefix_nmse)))
+            loss = cast(
+                torch.Tensor,
+                sum(weight * level for weight, level in zip(self.prefix_weights, prefix_nmse, strict=False)),
+            )
         auxk = nmse.new_zeros(())
         if codes.aux_hat is not None:
             auxk = normalised_mse(codes.aux_hat, (x - codes.x_hat).detach(), sum_across)

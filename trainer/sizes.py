@@ -4,6 +4,7 @@ Rule (README "Choosing n and k", with the sweep behind it): about one latent per
 rounded to a power of two and kept within [MIN_LATENTS, 8 x d]; k = d / 6 rounded to a power of two, at
 most n / 4. An explicit ``--model.n_latents`` / ``--model.k`` always wins; the rule fills only what is missing.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,7 +29,9 @@ def _power_of_two(value: float) -> int:
 def default_size(train_docs: int, d: int, n_latents: int | None = None, k: int | None = None) -> SaeSize:
     """n_latents and k from the number of training documents and the embedding width; given values are kept."""
     if train_docs <= 0 or d <= 0:
-        raise ValueError(f"the size rule needs training documents and an embedding width; got {train_docs} documents, d={d}")
+        raise ValueError(
+            f"the size rule needs training documents and an embedding width; got {train_docs} documents, d={d}"
+        )
     if n_latents is None:
         n_latents = min(max(_power_of_two(train_docs / DOCS_PER_LATENT), MIN_LATENTS), MAX_EXPANSION * d)
     if k is None:

@@ -4,6 +4,7 @@ The paper's order, explicit and checkable: forward (losses) -> backward -> remov
 gradient along the row -> clip the global gradient norm -> optimiser step -> renormalise the decoder rows
 -> move the BatchTopK inference threshold -> count which latents fired (dead-latent rule).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -31,7 +32,9 @@ class DeadLatents:
         return self.since_fired >= self.dead_after
 
     @torch.no_grad()
-    def update(self, indices: torch.Tensor, values: torch.Tensor, batch_size: int, sum_across: SumAcross | None = None) -> None:
+    def update(
+        self, indices: torch.Tensor, values: torch.Tensor, batch_size: int, sum_across: SumAcross | None = None
+    ) -> None:
         """Count one batch; with ``sum_across`` (DDP) the counts of every rank's shard, in one all-reduce."""
         fired = torch.bincount(indices[values > 0], minlength=self.since_fired.shape[0])
         counts = torch.cat([fired, fired.new_tensor([batch_size])])

@@ -2,6 +2,7 @@
 
 Judging the cells on held-out numbers is ``evals.sweep`` (``just sweep <corpus>`` runs both).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -48,7 +49,10 @@ class SweepGrid:
     def cells(self, d: int) -> list[tuple[str, dict[str, Any], int, int]]:
         """(architecture, options, n_latents, k) of every cell, refused as a whole when one cannot train."""
         sizes = [int(e * d) for e in self.expansion] if self.expansion is not None else list(self.n_latents or [])
-        cells = [(name, options, n, k) for (name, options), n, k in itertools.product(self.architectures.items(), sizes, self.k)]
+        cells = [
+            (name, options, n, k)
+            for (name, options), n, k in itertools.product(self.architectures.items(), sizes, self.k)
+        ]
         bad = sorted({(n, k) for _, _, n, k in cells if k >= n})
         if bad:
             raise ValueError(f"sweep grid: k must be below n (d = {d}); these (n, k) cells are not: {bad}")
@@ -72,7 +76,9 @@ def run_sweep(argv: list[str]) -> list[int]:
     results = []
     for architecture, options, n_latents, k in grid.cells(_dim(warehouse, args.corpus)):
         name = f"{args.corpus}-{architecture}-n{n_latents}-k{k}"
-        cell = cli_args(warehouse, args.corpus, **{**grid.overrides, **options, "n_latents": n_latents, "k": k, "name": name})
+        cell = cli_args(
+            warehouse, args.corpus, **{**grid.overrides, **options, "n_latents": n_latents, "k": k, "name": name}
+        )
         results.append((architecture, n_latents, k, train(AtlasCLI(args=cell))))
     table = Table(title=f"sweep {args.corpus}")
     for column in ("architecture", "n", "k", "sae_id"):

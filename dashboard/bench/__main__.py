@@ -5,6 +5,7 @@ labels, families, neighbours, co-occurrence and splits (see ``synthetic.py``), b
 ``artifacts/bench/paper_scale.duckdb`` and reused. Each timing opens its own read-only connection,
 as the app does, and misses the result cache (distinct latents; cache cleared) unless it says "cached".
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,15 +43,23 @@ def _times_ms(function, repeats: int) -> tuple[list[float], list[float]]:
 
 def _cold_start_apptest(path: Path) -> tuple[float, float]:
     """A fresh Python process runs the app's first page on ``path``: (wall ms, of which importing the app's modules)."""
-    script = ("import time; start = time.perf_counter()\n"
-              "import dashboard.common, dashboard.charts, streamlit.testing.v1\n"
-              "imported = time.perf_counter() - start\n"
-              "at = streamlit.testing.v1.AppTest.from_file(%r, default_timeout=60).run()\n"
-              "assert not at.exception and at.title[0].value == 'Runs', at.exception\n"
-              "print(imported * 1000)\n") % str(APP)
+    script = (
+        "import time; start = time.perf_counter()\n"
+        "import dashboard.common, dashboard.charts, streamlit.testing.v1\n"
+        "imported = time.perf_counter() - start\n"
+        "at = streamlit.testing.v1.AppTest.from_file(%r, default_timeout=60).run()\n"
+        "assert not at.exception and at.title[0].value == 'Runs', at.exception\n"
+        "print(imported * 1000)\n"
+    ) % str(APP)
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", script], check=True, cwd=REPO_ROOT, capture_output=True, text=True,
-                          env={**os.environ, "SAE_ATLAS_WAREHOUSE": str(path), "PYTHONPATH": str(REPO_ROOT)})
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        check=True,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SAE_ATLAS_WAREHOUSE": str(path), "PYTHONPATH": str(REPO_ROOT)},
+    )
     return (time.perf_counter() - start) * 1000, float(done.stdout.strip().splitlines()[-1])
 
 
@@ -68,15 +77,36 @@ def _cold_start_browser(path: Path) -> float | None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         page = browser.new_page(viewport={"width": 1440, "height": 1400})
         start = time.perf_counter()
         server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(APP),
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--browser.gatherUsageStats",
+                "false",
+                "--server.fileWatcherType",
+                "none",
+            ],
             env={**os.environ, "SAE_ATLAS_WAREHOUSE": str(path), "PYTHONPATH": str(REPO_ROOT)},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO_ROOT)
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=REPO_ROOT,
+        )
         try:
             while True:
                 try:
@@ -95,8 +125,12 @@ def _cold_start_browser(path: Path) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--warehouse", type=Path, default=artifacts_dir() / "bench" / "paper_scale.duckdb",
-                        help="the synthetic warehouse (built if missing)")
+    parser.add_argument(
+        "--warehouse",
+        type=Path,
+        default=artifacts_dir() / "bench" / "paper_scale.duckdb",
+        help="the synthetic warehouse (built if missing)",
+    )
     parser.add_argument("--rebuild", action="store_true", help="build the warehouse again")
     parser.add_argument("--repeats", type=int, default=50, help="latents timed on the feature page")
     args = parser.parse_args()
@@ -114,7 +148,8 @@ def main() -> None:
     with open_reader(path) as con:
         sae_id, n_latents, n_docs, n_rows = con.execute(
             "SELECT s.sae_id, s.n_latents, (SELECT count(*) FROM docs), (SELECT count(*) FROM activations a WHERE a.sae_id = s.sae_id) "
-            "FROM saes s WHERE s.sae_id IN (SELECT sae_id FROM latents) ORDER BY s.n_latents DESC LIMIT 1").fetchall()[0]
+            "FROM saes s WHERE s.sae_id IN (SELECT sae_id FROM latents) ORDER BY s.n_latents DESC LIMIT 1"
+        ).fetchall()[0]
     latents = np.random.default_rng(0).choice(n_latents, size=args.repeats, replace=False)
 
     def floor(_):
@@ -136,28 +171,63 @@ def main() -> None:
         ("read-only connection open + SELECT 1 (floor)", _times_ms(floor, 20), None),
         ("SAE feature tables, loaded once per SAE and file version", _times_ms(sae_tables, 5), None),
         ("feature page (all queries, one connection)", _times_ms(feature_page, args.repeats), "feature page"),
-        ("feature page, cached", _times_ms(lambda _: queries.feature_detail(key, version, sae_id, int(latents[0])), 20), None),
+        (
+            "feature page, cached",
+            _times_ms(lambda _: queries.feature_detail(key, version, sae_id, int(latents[0])), 20),
+            None,
+        ),
         ("features table (9216 rows, labels, families)", _times_ms(features_table, 7), "features table"),
-        ("first page queries (counts + runs, one connection)",
-         _times_ms(lambda _: (queries.overview.clear(), queries.overview(key, version)), 7), None),
+        (
+            "first page queries (counts + runs, one connection)",
+            _times_ms(lambda _: (queries.overview.clear(), queries.overview(key, version)), 7),
+            None,
+        ),
     ]
     cold = [_cold_start_apptest(path) for _ in range(3)]
-    rows.append(("first page, cold start (fresh python + AppTest)", ([wall for wall, _ in cold], None), "first page, cold start"))
-    rows.append(("  of which importing streamlit, pandas, plotly, duckdb, pyarrow", ([imports for _, imports in cold], None), None))
+    rows.append(
+        (
+            "first page, cold start (fresh python + AppTest)",
+            ([wall for wall, _ in cold], None),
+            "first page, cold start",
+        )
+    )
+    rows.append(
+        (
+            "  of which importing streamlit, pandas, plotly, duckdb, pyarrow",
+            ([imports for _, imports in cold], None),
+            None,
+        )
+    )
     browser = _cold_start_browser(path)
     if browser is not None:
-        rows.append(("first page, cold start (fresh `streamlit run` -> Chromium rendered)", ([browser], None), "first page, cold start"))
+        rows.append(
+            (
+                "first page, cold start (fresh `streamlit run` -> Chromium rendered)",
+                ([browser], None),
+                "first page, cold start",
+            )
+        )
 
-    table = Table(title=f"Dashboard on a synthetic paper-scale warehouse: {n_docs:,} docs, SAE n = {n_latents:,} k = 64 "
-                        f"({n_rows:,} activation rows)", caption=describe_machine())
+    table = Table(
+        title=f"Dashboard on a synthetic paper-scale warehouse: {n_docs:,} docs, SAE n = {n_latents:,} k = 64 "
+        f"({n_rows:,} activation rows)",
+        caption=describe_machine(),
+    )
     for column in ("what", "runs", "median ms", "p90 ms", "median CPU ms", "target ms", "median / target"):
         table.add_column(column, justify="left" if column == "what" else "right")
     for name, (times, cpu), target in rows:
         median = statistics.median(times)
         p90 = float(np.percentile(times, 90))
         goal = TARGETS_MS.get(target) if target else None
-        table.add_row(name, str(len(times)), f"{median:.1f}", f"{p90:.1f}", f"{statistics.median(cpu):.1f}" if cpu else "",
-                      f"{goal:.0f}" if goal else "", f"{median / goal:.2f}" if goal else "")
+        table.add_row(
+            name,
+            str(len(times)),
+            f"{median:.1f}",
+            f"{p90:.1f}",
+            f"{statistics.median(cpu):.1f}" if cpu else "",
+            f"{goal:.0f}" if goal else "",
+            f"{median / goal:.2f}" if goal else "",
+        )
     console.print(table)
 
 

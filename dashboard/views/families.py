@@ -1,5 +1,6 @@
 """Families: each family as an indented tree (densest first), its co-occurrence heatmap (at most 30
 members), its coherence, and family scores."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -24,9 +25,16 @@ def indented_tree(members: pd.DataFrame) -> pd.DataFrame:
     ordered, stack = [], [root] if root is not None else []
     while stack:
         row = stack.pop()
-        ordered.append({"latent": int(row.latent), "label": row.label, "density": row.density,
-                        "member": "\u2003" * int(row.depth) + ("└ " if row.depth else "") +
-                                  f"{row.latent}: {charts.label_text(row.label)}"})
+        ordered.append(
+            {
+                "latent": int(row.latent),
+                "label": row.label,
+                "density": row.density,
+                "member": "\u2003" * int(row.depth)
+                + ("└ " if row.depth else "")
+                + f"{row.latent}: {charts.label_text(row.label)}",
+            }
+        )
         stack += sorted(children.get(int(row.latent), []), key=lambda r: r.density if r.density == r.density else 0)
     return pd.DataFrame(ordered, columns=["latent", "label", "density", "member"])
 
@@ -39,37 +47,58 @@ def render(ctx: PageContext) -> None:
     sae_id = int(sae["sae_id"])
     families = queries.families(ctx.path, ctx.version, sae_id)
     if families.empty:
-        empty_state("No feature families for this SAE yet", "Build them (co-occurrence graph, spanning tree):",
-                    "just families astro")
+        empty_state(
+            "No feature families for this SAE yet",
+            "Build them (co-occurrence graph, spanning tree):",
+            "just families astro",
+        )
         return
     members = queries.family_members(ctx.path, ctx.version, sae_id)
     metrics = st.columns(4)
     metrics[0].metric("Families", f"{len(families):,}")
     metrics[1].metric("Features in a family", f"{members['latent'].nunique():,}")
     metrics[2].metric("Median family size", f"{families['size'].median():.0f}")
-    metrics[3].metric("Clean families", f"{int(families['clean'].sum()):,}",
-                      help="stored clean flag: label Pearson and F1 and family density pass conf/interp.yaml `clean`")
+    metrics[3].metric(
+        "Clean families",
+        f"{int(families['clean'].sum()):,}",
+        help="stored clean flag: label Pearson and F1 and family density pass conf/interp.yaml `clean`",
+    )
 
     st.subheader("One family")
-    names = {int(r.family_id): f"#{r.family_id} · {charts.label_text(r.label)} ({r.size} members)" for r in families.itertuples()}
+    names = {
+        int(r.family_id): f"#{r.family_id} · {charts.label_text(r.label)} ({r.size} members)"
+        for r in families.itertuples()
+    }
     family_id = st.selectbox("Family", list(names), format_func=names.__getitem__, key="family_pick")
     family = families[families["family_id"] == family_id].iloc[0]
     own = members[members["family_id"] == family_id]
     left, right = st.columns([2, 3])
     with left:
         cols = st.columns(3)
-        for column, score in zip(cols, ["pearson", "f1", "auroc"]):
+        for column, score in zip(cols, ["pearson", "f1", "auroc"], strict=False):
             column.metric(f"Family {score}", "–" if family[score] != family[score] else f"{family[score]:.3f}")
-        st.caption(f"Root latent {family['root_latent']}: {charts.label_text(family['root_label'])} · pass {family['pass']}")
-        st.caption(f"Members co-occur {family['cooccurrence_lift']:.1f}x as often as independent features would; "
-                   f"label-free coherence of its top test abstracts {family['coherence']:.3f}"
-                   if family["cooccurrence_lift"] == family["cooccurrence_lift"] and family["coherence"] == family["coherence"]
-                   else "Coherence not computed (run `just families astro` again).")
+        st.caption(
+            f"Root latent {family['root_latent']}: {charts.label_text(family['root_label'])} · pass {family['pass']}"
+        )
+        st.caption(
+            f"Members co-occur {family['cooccurrence_lift']:.1f}x as often as independent features would; "
+            f"label-free coherence of its top test abstracts {family['coherence']:.3f}"
+            if family["cooccurrence_lift"] == family["cooccurrence_lift"] and family["coherence"] == family["coherence"]
+            else "Coherence not computed (run `just families astro` again)."
+        )
         tree = indented_tree(own)
-        event = st.dataframe(tree[["member", "density", "latent"]], hide_index=True, width="stretch",
-                             key=f"family_members_{family_id}", on_select="rerun", selection_mode="single-row",
-                             column_config={"density": st.column_config.NumberColumn(format="%.4f"),
-                                            "member": st.column_config.TextColumn("member (indented by depth, densest first)")})
+        event = st.dataframe(
+            tree[["member", "density", "latent"]],
+            hide_index=True,
+            width="stretch",
+            key=f"family_members_{family_id}",
+            on_select="rerun",
+            selection_mode="single-row",
+            column_config={
+                "density": st.column_config.NumberColumn(format="%.4f"),
+                "member": st.column_config.TextColumn("member (indented by depth, densest first)"),
+            },
+        )
         if event is not None and event.selection.rows:
             open_feature(sae_id, int(tree.iloc[event.selection.rows[0]]["latent"]))
     with right:
@@ -78,7 +107,7 @@ def render(ctx: PageContext) -> None:
             st.caption("No activations stored for these features, so no co-occurrence to show.")
         else:
             shown = tree.head(HEATMAP_MEMBERS)  # the root and the densest members: a readable heatmap
-            labels = dict(zip(shown["latent"].astype(int), shown["label"]))
+            labels = dict(zip(shown["latent"].astype(int), shown["label"], strict=False))
             pairs = pairs[pairs["latent"].isin(labels) & pairs["other"].isin(labels)]
             st.plotly_chart(charts.cooccurrence_heatmap(pairs, labels), width="stretch", key="family_heatmap")
             if len(tree) > HEATMAP_MEMBERS:

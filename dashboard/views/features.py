@@ -1,4 +1,5 @@
 """Features: a sortable, filterable table of every latent of an SAE, with score distributions."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,8 +12,16 @@ from dashboard.common import PageContext, open_feature, run_page, sae_picker
 SCORES = ["pearson", "f1", "auroc", "balanced_accuracy"]
 
 
-def filter_features(table: pd.DataFrame, search: str, min_density: float, max_density: float,
-                    min_pearson: float, min_f1: float, clean_only: bool, family: str) -> pd.DataFrame:
+def filter_features(
+    table: pd.DataFrame,
+    search: str,
+    min_density: float,
+    max_density: float,
+    min_pearson: float,
+    min_f1: float,
+    clean_only: bool,
+    family: str,
+) -> pd.DataFrame:
     """The rows that pass every filter (unscored features pass score filters at 0)."""
     keep = table["density"].between(min_density, max_density)
     if search:
@@ -41,53 +50,100 @@ def render(ctx: PageContext) -> None:
         explainer = st.selectbox("Labels from", explainers, key="features_explainer") if explainers else None
     table = queries.feature_table(ctx.path, ctx.version, sae_id, explainer)
     if not explainers:
-        st.info("No labels for this SAE yet: the table shows statistics only. Label and score features with "
-                "`just interpret astro`.", icon="ℹ️")
+        st.info(
+            "No labels for this SAE yet: the table shows statistics only. Label and score features with "
+            "`just interpret astro`.",
+            icon="ℹ️",
+        )
 
     with st.expander("Filters", expanded=True):
         row = st.columns([2, 1, 1, 1, 1, 1])
         search = row[0].text_input("Label search", key="features_search", placeholder="e.g. exoplanet")
         highest = float(max(table["density"].max(), 1e-9))
-        min_density, max_density = row[1].slider("Density range", 0.0, highest, (0.0, highest), format="%.4f",
-                                                 key=f"features_density_{sae_id}")  # bounds differ per SAE
+        min_density, max_density = row[1].slider(
+            "Density range", 0.0, highest, (0.0, highest), format="%.4f", key=f"features_density_{sae_id}"
+        )  # bounds differ per SAE
         min_pearson = row[2].slider("Min Pearson", -1.0, 1.0, -1.0, 0.05, key="features_min_pearson")
         min_f1 = row[3].slider("Min F1", 0.0, 1.0, 0.0, 0.05, key="features_min_f1")
-        clean_only = row[4].checkbox("Clean only", key="features_clean",
-                                     help="stored clean flag: Pearson, F1 and density pass conf/interp.yaml `clean`")
+        clean_only = row[4].checkbox(
+            "Clean only",
+            key="features_clean",
+            help="stored clean flag: Pearson, F1 and density pass conf/interp.yaml `clean`",
+        )
         family = row[5].text_input("Family", key="features_family", placeholder="family label")
     shown = filter_features(table, search, min_density, max_density, min_pearson, min_f1, clean_only, family)
 
     weak = int(table["weak"].fillna(False).astype(bool).sum())
     if weak:
-        st.caption(f":red[{weak:,} labels score at or below their other-label baseline] (red in the table): do not trust them.")
+        st.caption(
+            f":red[{weak:,} labels score at or below their other-label baseline] (red in the table): do not trust them."
+        )
     metrics = st.columns(5)
-    metrics[0].metric("Features shown", f"{len(shown):,}", delta=f"of {len(table):,}", delta_color="off", delta_arrow="off")
+    metrics[0].metric(
+        "Features shown", f"{len(shown):,}", delta=f"of {len(table):,}", delta_color="off", delta_arrow="off"
+    )
     metrics[1].metric("Dead (density 0)", f"{int((table['density'] == 0).sum()):,}")
     scored = table.dropna(subset=["pearson"])
-    metrics[2].metric("Clean labels", f"{int(table['clean'].sum()):,}",
-                      delta=f"{table['clean'].mean():.1%}" if len(table) else None, delta_color="off", delta_arrow="off")
+    metrics[2].metric(
+        "Clean labels",
+        f"{int(table['clean'].sum()):,}",
+        delta=f"{table['clean'].mean():.1%}" if len(table) else None,
+        delta_color="off",
+        delta_arrow="off",
+    )
     if len(scored):
-        metrics[3].metric("Median Pearson", f"{scored['pearson'].median():.3f}",
-                          delta=f"random labels {scored['random_pearson'].median():.3f}", delta_color="off", delta_arrow="off")
-        metrics[4].metric("Median F1", f"{scored['f1'].median():.3f}",
-                          delta=f"random labels {scored['random_f1'].median():.3f}", delta_color="off", delta_arrow="off")
+        metrics[3].metric(
+            "Median Pearson",
+            f"{scored['pearson'].median():.3f}",
+            delta=f"random labels {scored['random_pearson'].median():.3f}",
+            delta_color="off",
+            delta_arrow="off",
+        )
+        metrics[4].metric(
+            "Median F1",
+            f"{scored['f1'].median():.3f}",
+            delta=f"random labels {scored['random_f1'].median():.3f}",
+            delta_color="off",
+            delta_arrow="off",
+        )
 
-    columns = ["latent", "label", "density", "auroc_random", "auroc_hard", "pearson", "f1", "auroc", "balanced_accuracy",
-               "clean", "families", "mean_act", "max_act"]
+    columns = [
+        "latent",
+        "label",
+        "density",
+        "auroc_random",
+        "auroc_hard",
+        "pearson",
+        "f1",
+        "auroc",
+        "balanced_accuracy",
+        "clean",
+        "families",
+        "mean_act",
+        "max_act",
+    ]
     # Labels at or below their other-label baseline are marked red (the label cell).
-    styled = shown[columns].style.apply(lambda _: np.where(shown["weak"].fillna(False).astype(bool), "color: #d62728", ""),
-                                        subset=["label"])
+    styled = shown[columns].style.apply(
+        lambda _: np.where(shown["weak"].fillna(False).astype(bool), "color: #d62728", ""), subset=["label"]
+    )
     event = st.dataframe(
         styled,
-        hide_index=True, width="stretch", height=420, key="features_table", on_select="rerun", selection_mode="single-row",
+        hide_index=True,
+        width="stretch",
+        height=420,
+        key="features_table",
+        on_select="rerun",
+        selection_mode="single-row",
         column_config={
             "density": st.column_config.NumberColumn("density", format="%.4f"),
-            "pearson": st.column_config.NumberColumn(format="%.3f"), "f1": st.column_config.NumberColumn(format="%.3f"),
+            "pearson": st.column_config.NumberColumn(format="%.3f"),
+            "f1": st.column_config.NumberColumn(format="%.3f"),
             "auroc": st.column_config.NumberColumn(format="%.3f"),
             "auroc_random": st.column_config.NumberColumn("AUROC vs random", format="%.3f"),
             "auroc_hard": st.column_config.NumberColumn("AUROC vs hard", format="%.3f"),
             "balanced_accuracy": st.column_config.NumberColumn("bal. acc.", format="%.3f"),
-            "mean_act": st.column_config.NumberColumn(format="%.3f"), "max_act": st.column_config.NumberColumn(format="%.3f"),
+            "mean_act": st.column_config.NumberColumn(format="%.3f"),
+            "max_act": st.column_config.NumberColumn(format="%.3f"),
             "clean": st.column_config.CheckboxColumn("clean"),
         },
     )
@@ -99,8 +155,13 @@ def render(ctx: PageContext) -> None:
             open_feature(sae_id, latent)
     else:
         actions[0].caption("Select a row to open its feature page.")
-    actions[1].download_button("Download CSV", shown.to_csv(index=False).encode(), file_name=f"features_sae{sae_id}.csv",
-                               mime="text/csv", key="features_csv")
+    actions[1].download_button(
+        "Download CSV",
+        shown.to_csv(index=False).encode(),
+        file_name=f"features_sae{sae_id}.csv",
+        mime="text/csv",
+        key="features_csv",
+    )
 
     if len(scored) == 0:
         return
@@ -111,7 +172,9 @@ def render(ctx: PageContext) -> None:
     columns = st.columns(2)
     for i, name in enumerate(available):
         with columns[i % 2]:
-            st.plotly_chart(charts.score_histogram(shown.dropna(subset=[name]), name), width="stretch", key=f"hist_{name}")
+            st.plotly_chart(
+                charts.score_histogram(shown.dropna(subset=[name]), name), width="stretch", key=f"hist_{name}"
+            )
     if not np.isfinite(shown[score].astype(float)).any():
         st.caption("No scored feature passes the filters.")
 

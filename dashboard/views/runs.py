@@ -1,4 +1,5 @@
 """Runs: every SAE with its config and metrics, the paper's scaling figure, and each SAE's quality card."""
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,9 @@ def render(ctx: PageContext) -> None:
         return
     runs = queries.runs(ctx.path, ctx.version)
     if runs.empty:
-        empty_state("No complete SAE run yet", "Train one (or the whole k × n grid):", "just train astro\njust sweep astro")
+        empty_state(
+            "No complete SAE run yet", "Train one (or the whole k × n grid):", "just train astro\njust sweep astro"
+        )
         return
     if np.isfinite(runs["val_fvu"]).any():
         st.plotly_chart(charts.scaling_figure(runs), width="stretch", key="scaling")
@@ -35,24 +38,48 @@ def render(ctx: PageContext) -> None:
     left, right = st.columns(2)
     with left:
         if np.isfinite(runs["dead_fraction"]).any():
-            st.plotly_chart(charts.metric_by_n(runs, "dead_fraction", "Dead latents", "dead fraction"),
-                            width="stretch", key="dead")
+            st.plotly_chart(
+                charts.metric_by_n(runs, "dead_fraction", "Dead latents", "dead fraction"), width="stretch", key="dead"
+            )
         else:
             st.caption("No dead fraction recorded.")
     with right:
         if np.isfinite(runs["val_l0"]).any():
-            st.plotly_chart(charts.metric_by_n(runs, "val_l0", "L0 (active latents per document)", "L0"),
-                            width="stretch", key="l0")
+            st.plotly_chart(
+                charts.metric_by_n(runs, "val_l0", "L0 (active latents per document)", "L0"), width="stretch", key="l0"
+            )
         else:
             st.caption("No L0 recorded.")
     st.subheader("All runs")
-    table = runs[["sae_id", "name", "corpus", "embed_model", "d", "n_latents", "k", "k_aux", "val_fvu", "val_l0",
-                  "dead_fraction", "has_latents", "finished_at"]]
-    st.dataframe(table, hide_index=True, width="stretch", key="runs_table",
-                 column_config={"val_fvu": st.column_config.NumberColumn("val FVU", format="%.4f"),
-                                "val_l0": st.column_config.NumberColumn("val L0", format="%.1f"),
-                                "dead_fraction": st.column_config.NumberColumn("dead fraction", format="%.3f"),
-                                "has_latents": st.column_config.CheckboxColumn("latents stored")})
+    table = runs[
+        [
+            "sae_id",
+            "name",
+            "corpus",
+            "embed_model",
+            "d",
+            "n_latents",
+            "k",
+            "k_aux",
+            "val_fvu",
+            "val_l0",
+            "dead_fraction",
+            "has_latents",
+            "finished_at",
+        ]
+    ]
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        key="runs_table",
+        column_config={
+            "val_fvu": st.column_config.NumberColumn("val FVU", format="%.4f"),
+            "val_l0": st.column_config.NumberColumn("val L0", format="%.1f"),
+            "dead_fraction": st.column_config.NumberColumn("dead fraction", format="%.3f"),
+            "has_latents": st.column_config.CheckboxColumn("latents stored"),
+        },
+    )
     with st.expander("Config and metrics of one run"):
         sae_id = st.selectbox("Run", runs["sae_id"].tolist(), key="runs_detail")
         row = runs[runs["sae_id"] == sae_id].iloc[0]
@@ -61,13 +88,17 @@ def render(ctx: PageContext) -> None:
         right.json(json.loads(row["metrics"] or "{}"))
 
     st.subheader("Quality cards")
-    st.caption("Held-out quality of each SAE on the corpus's test split: `just report`, `just fidelity` and "
-               "`just steer-bench` results as stored (nothing is recomputed here).")
+    st.caption(
+        "Held-out quality of each SAE on the corpus's test split: `just report`, `just fidelity` and "
+        "`just steer-bench` results as stored (nothing is recomputed here)."
+    )
     stored = queries.stored_evaluations(ctx.path, ctx.version)
     for row in runs.sort_values("sae_id").itertuples():
         card = stored.reports.get(int(row.sae_id))
-        with st.expander(f"#{row.sae_id} · {row.name} · n={row.n_latents:,} k={row.k} · {card_headline(card)}",
-                         expanded=card is not None and len(runs) == 1):
+        with st.expander(
+            f"#{row.sae_id} · {row.name} · n={row.n_latents:,} k={row.k} · {card_headline(card)}",
+            expanded=card is not None and len(runs) == 1,
+        ):
             render_card(int(row.sae_id), row.corpus, stored)
 
 

@@ -1,4 +1,5 @@
 """SQL: ad-hoc SELECT queries over the warehouse, read-only, with a row limit."""
+
 from __future__ import annotations
 
 import duckdb
@@ -32,15 +33,18 @@ def _load_example() -> None:
 
 def render(ctx: PageContext) -> None:
     st.title("SQL")
-    st.caption(f"One SELECT at a time on a read-only connection to `{ctx.path}` (file access disabled). "
-               "Anything else is refused; the dashboard never writes.")
+    st.caption(
+        f"One SELECT at a time on a read-only connection to `{ctx.path}` (file access disabled). "
+        "Anything else is refused; the dashboard never writes."
+    )
     if "sql_text" not in st.session_state:
         st.session_state["sql_text"] = next(iter(EXAMPLES.values()))
     left, right = st.columns([3, 1])
     with right:
         st.selectbox("Ready queries", list(EXAMPLES), key="sql_example", on_change=_load_example)
-        limit = st.number_input("Row limit", min_value=1, max_value=100_000, value=ctx.settings.sql_row_limit,
-                                step=100, key="sql_limit")
+        limit = st.number_input(
+            "Row limit", min_value=1, max_value=100_000, value=ctx.settings.sql_row_limit, step=100, key="sql_limit"
+        )
     with left:
         sql = st.text_area("Query", key="sql_text", height=180)
     if not st.button("Run query", type="primary", key="sql_run"):
@@ -53,7 +57,9 @@ def render(ctx: PageContext) -> None:
     except duckdb.Error as error:
         st.error(f"The query failed: {error}")
         return
-    st.success(f"{len(frame):,} rows" + (f" (first {int(limit):,}; more exist: raise the row limit)" if truncated else ""))
+    st.success(
+        f"{len(frame):,} rows" + (f" (first {int(limit):,}; more exist: raise the row limit)" if truncated else "")
+    )
     st.dataframe(frame, hide_index=True, width="stretch", key="sql_result")
 
 

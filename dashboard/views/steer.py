@@ -1,4 +1,5 @@
 """Search & steer: a query's top 10, its active features as sliders, and the steered results side by side."""
+
 from __future__ import annotations
 
 import zlib
@@ -51,13 +52,20 @@ def _results(ctx: PageContext, search, vector: np.ndarray) -> pd.DataFrame:
 def _show_results(frame: pd.DataFrame, key: str, marked: set[int]) -> None:
     # A text marker, not a checkbox (which looks clickable); narrow columns so date and link fit without scrolling.
     frame = frame.assign(new=["★" if doc_id not in marked else "" for doc_id in frame["doc_id"]])
-    st.dataframe(frame[["rank", "new", "title", "published", "link", "cosine"]], hide_index=True, width="stretch", key=key,
-                 column_config={"rank": st.column_config.NumberColumn("#", width=30),
-                                "new": st.column_config.TextColumn("new", width=35, help="★: not in the other list"),
-                                "title": st.column_config.TextColumn("title", width="medium"),
-                                "published": st.column_config.DateColumn("date", width=85),
-                                "cosine": st.column_config.NumberColumn(format="%.3f", width=55),
-                                "link": st.column_config.LinkColumn("arXiv", width=90, display_text=r"https://arxiv\.org/abs/(.*)")})
+    st.dataframe(
+        frame[["rank", "new", "title", "published", "link", "cosine"]],
+        hide_index=True,
+        width="stretch",
+        key=key,
+        column_config={
+            "rank": st.column_config.NumberColumn("#", width=30),
+            "new": st.column_config.TextColumn("new", width=35, help="★: not in the other list"),
+            "title": st.column_config.TextColumn("title", width="medium"),
+            "published": st.column_config.DateColumn("date", width=85),
+            "cosine": st.column_config.NumberColumn(format="%.3f", width=55),
+            "link": st.column_config.LinkColumn("arXiv", width=90, display_text=r"https://arxiv\.org/abs/(.*)"),
+        },
+    )
 
 
 def render(ctx: PageContext) -> None:
@@ -76,8 +84,10 @@ def render(ctx: PageContext) -> None:
         search = _steerable_search(ctx.path, ctx.version, sae_id)
     except (SteeringError, ImportError, FileNotFoundError, LookupError, ValueError, RuntimeError) as error:
         st.warning(f"Steering is not available for SAE #{sae_id}: {error}", icon="⚠️")
-        st.caption("Steering needs the SAE's checkpoint (`saes.checkpoint`) and the corpus embeddings of its model: "
-                   "`just data astro` then `just train astro`.")
+        st.caption(
+            "Steering needs the SAE's checkpoint (`saes.checkpoint`) and the corpus embeddings of its model: "
+            "`just data astro` then `just train astro`."
+        )
         return
 
     # Query, clamps and SAE live in the URL (q, clamp, sae), so a steered search is a shareable link.
@@ -105,12 +115,15 @@ def render(ctx: PageContext) -> None:
         return
 
     shown = [int(x) for x in active.latents]
-    original = {int(latent): float(value) for latent, value in zip(active.latents, active.values)}
+    original = {int(latent): float(value) for latent, value in zip(active.latents, active.values, strict=False)}
     query_key = zlib.crc32(query.encode())  # a new query starts its sliders and added features afresh
     extra_key = f"steer_extra_{sae_id}_{query_key}"
-    extra: list[int] = st.session_state.setdefault(extra_key, [latent for latent in url_clamps if latent not in original])
-    suggested = queries.common_features(ctx.path, ctx.version, sae_id,
-                                        tuple(int(x) for x in search.search(vector, top=100).doc_ids))
+    extra: list[int] = st.session_state.setdefault(
+        extra_key, [latent for latent in url_clamps if latent not in original]
+    )
+    suggested = queries.common_features(
+        ctx.path, ctx.version, sae_id, tuple(int(x) for x in search.search(vector, top=100).doc_ids)
+    )
     suggested = [int(x) for x in suggested["latent"] if int(x) not in original and int(x) not in extra]
     with st.expander("Add features", expanded=False):
         all_labels = queries.labels_of(ctx.path, ctx.version, sae_id, tuple(suggested))
@@ -121,7 +134,9 @@ def render(ctx: PageContext) -> None:
             options = {int(r.latent): f"{r.latent}: {label_text(r.label)}" for r in hits.itertuples()}
         else:
             st.caption("Suggested: features active in many of the query's top 100 results but not in the query.")
-        pick = st.multiselect("Features to add", list(options), format_func=options.__getitem__, key=f"steer_add_pick_{query_key}")
+        pick = st.multiselect(
+            "Features to add", list(options), format_func=options.__getitem__, key=f"steer_add_pick_{query_key}"
+        )
         if st.button("Add", key="steer_add") and pick:
             extra.extend(latent for latent in pick if latent not in extra and latent not in shown)
     latents = shown + [latent for latent in extra if latent not in shown]
@@ -129,9 +144,11 @@ def render(ctx: PageContext) -> None:
     table = queries.feature_table(ctx.path, ctx.version, sae_id, None).set_index("latent")["max_act"]
 
     st.subheader("Features")
-    st.caption(f"The query activates {len(active.latents)} of {int(sae['n_latents']):,} features (all listed, strongest "
-               f"first). Each slider spans ±{RANGE:g}× the feature's largest activation in the corpus; its start is the "
-               "query's own value. The query is re-decoded with its reconstruction error kept.")
+    st.caption(
+        f"The query activates {len(active.latents)} of {int(sae['n_latents']):,} features (all listed, strongest "
+        f"first). Each slider spans ±{RANGE:g}× the feature's largest activation in the corpus; its start is the "
+        "query's own value. The query is re-decoded with its reconstruction error kept."
+    )
     clamps: dict[int, float] = {}
     columns = st.columns(3)
     for i, latent in enumerate(latents):
@@ -142,9 +159,15 @@ def render(ctx: PageContext) -> None:
         if key not in st.session_state and latent in url_clamps:
             st.session_state[key] = float(min(max(url_clamps[latent], -bound), bound))
         with columns[i % 3]:
-            value = st.slider(f"[{latent}: {label_text(labels.get(latent))}](feature?sae={sae_id}&latent={latent})",
-                              -bound, bound, start, step=round(bound / 100, 5), key=key,
-                              help=f"The query's own value: {start:.4f}; the feature's max in the corpus: {top:.4f}")
+            value = st.slider(
+                f"[{latent}: {label_text(labels.get(latent))}](feature?sae={sae_id}&latent={latent})",
+                -bound,
+                bound,
+                start,
+                step=round(bound / 100, 5),
+                key=key,
+                help=f"The query's own value: {start:.4f}; the feature's max in the corpus: {top:.4f}",
+            )
         if abs(value - start) > 1e-9:
             clamps[latent] = value
     if clamps:

@@ -11,6 +11,7 @@ using only if it is faster AND keeps cosine >= 0.99 on every abstract:
   (``optimum[onnxruntime]``, ``optimum-intel[openvino]``) are installed; else shown as skipped;
 - cuda float16: the product's GPU path, when torch sees a GPU.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,7 +41,7 @@ MIN_COSINE = 0.99
 def _texts(n: int) -> list[str]:
     data_dir = Path(os.environ.get("SAE_ATLAS_DATA_DIR") or REPO_ROOT.parent / "shared" / "data")
     with gzip.open(data_dir / LOCAL_LISTING, "rt", encoding="utf-8") as lines:
-        records = [json.loads(line) for _, line in zip(range(n), lines)]
+        records = [json.loads(line) for _, line in zip(range(n), lines, strict=False)]
     return sorted((embedding_text(r["title"], r["abstract"]) for r in records), key=len)
 
 
@@ -58,12 +59,18 @@ def _torch_int8(embedder: LocalEmbedder) -> Callable[[list[str]], np.ndarray]:
     return embedder.embed
 
 
-def _st_backend(backend: Literal["torch", "onnx", "openvino"], file_name: str | None = None) -> Callable[[list[str]], np.ndarray]:
+def _st_backend(
+    backend: Literal["torch", "onnx", "openvino"], file_name: str | None = None
+) -> Callable[[list[str]], np.ndarray]:
     from sentence_transformers import SentenceTransformer
 
     model_kwargs = {"file_name": file_name} if file_name else None
     model = SentenceTransformer(
-        str(model_folder("all-MiniLM-L6-v2")), device="cpu", backend=backend, local_files_only=True, model_kwargs=model_kwargs
+        str(model_folder("all-MiniLM-L6-v2")),
+        device="cpu",
+        backend=backend,
+        local_files_only=True,
+        model_kwargs=model_kwargs,
     )
     return lambda texts: model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
 
@@ -74,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     texts = _texts(args.n)
     baseline_s, reference = _timed(LocalEmbedder(device="cpu").embed, texts)
-    rows: list[tuple[str, float | None, float | None, str]] = [("torch float32 (cpu, product default)", baseline_s, 1.0, "")]
+    rows: list[tuple[str, float | None, float | None, str]] = [
+        ("torch float32 (cpu, product default)", baseline_s, 1.0, "")
+    ]
     candidates: list[tuple[str, Callable[[], Callable[[list[str]], np.ndarray]]]] = [
         ("torch int8 dynamic (cpu)", lambda: _torch_int8(LocalEmbedder(device="cpu"))),
         ("onnx (cpu)", lambda: _st_backend("onnx")),
@@ -90,16 +99,22 @@ def main(argv: list[str] | None = None) -> int:
             continue
         seconds, vectors = _timed(embed, texts)
         cosine = float((vectors * reference).sum(axis=1).min())
-        rows.append((name, seconds, cosine, "faster, same quality" if seconds < baseline_s and cosine >= MIN_COSINE else ""))
+        rows.append(
+            (name, seconds, cosine, "faster, same quality" if seconds < baseline_s and cosine >= MIN_COSINE else "")
+        )
 
-    table = Table(title=f"embedding {len(texts)} abstracts with all-MiniLM-L6-v2 (batch 64, sorted by length, <= 256 tokens)")
+    table = Table(
+        title=f"embedding {len(texts)} abstracts with all-MiniLM-L6-v2 (batch 64, sorted by length, <= 256 tokens)"
+    )
     for column in ("backend", "abstracts/s", "x baseline", "min cosine vs float32", "note"):
         table.add_column(column, justify="left" if column in ("backend", "note") else "right")
     for name, row_seconds, row_cosine, note in rows:
         if row_seconds is None:
             table.add_row(name, "-", "-", "-", note)
             continue
-        table.add_row(name, f"{len(texts) / row_seconds:.1f}", f"{baseline_s / row_seconds:.2f}", f"{row_cosine:.4f}", note)
+        table.add_row(
+            name, f"{len(texts) / row_seconds:.1f}", f"{baseline_s / row_seconds:.2f}", f"{row_cosine:.4f}", note
+        )
     console = Console(width=max(Console().width, 120))  # the notes column needs room
     console.print(table)
     console.print(f"hardware: {describe_machine()}; torch threads {torch.get_num_threads()}")

@@ -4,6 +4,7 @@ Workload: the shared listing JSONL and MiniLM Parquet (``SAE_ATLAS_DATA_DIR``, d
 into a fresh warehouse in a temporary folder. Baseline, in the same process: just reading and
 parsing both files (no warehouse), the floor any ingest pays.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,12 +53,18 @@ def main(argv: list[str] | None = None) -> int:
         fresh = _timed(lambda: ingest_corpus(request))
         rerun = _timed(lambda: ingest_corpus(request))
         with open_reader(warehouse) as con:
-            n_docs, n_vectors = con.execute("SELECT (SELECT count(*) FROM docs), (SELECT count(*) FROM embeddings)").fetchall()[0]
+            n_docs, n_vectors = con.execute(
+                "SELECT (SELECT count(*) FROM docs), (SELECT count(*) FROM embeddings)"
+            ).fetchall()[0]
 
     table = Table(title=f"data ingest: corpus {args.corpus} from {data_dir} ({n_docs} docs, {n_vectors} vectors)")
     for column in ("stage", "seconds", "docs/s", "x baseline"):
         table.add_column(column, justify="right" if column != "stage" else "left")
-    for stage, seconds in (("baseline: parse JSONL + Parquet only", baseline), ("fresh warehouse", fresh), ("re-run (nothing new)", rerun)):
+    for stage, seconds in (
+        ("baseline: parse JSONL + Parquet only", baseline),
+        ("fresh warehouse", fresh),
+        ("re-run (nothing new)", rerun),
+    ):
         table.add_row(stage, f"{seconds:.2f}", f"{n_docs / seconds:,.0f}", f"{seconds / baseline:.2f}")
     console = Console()
     console.print(table)

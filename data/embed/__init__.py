@@ -1,4 +1,5 @@
 """Embedding backends behind one small interface, and the factory that picks one."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,6 +5,7 @@ hub either. On a CUDA GPU the model runs in float16, on the CPU in float32. Vect
 unit-normalised; the model's width, sequence limit, normalisation and precision are recorded with
 its vectors (``embedding_models``).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -43,7 +44,11 @@ def folder_fingerprint(folder: Path) -> str:
 
 class LocalEmbedder:
     def __init__(
-        self, model: str = LOCAL_MODEL, max_seq_length: int | None = None, batch_size: int = 64, device: str | None = None
+        self,
+        model: str = LOCAL_MODEL,
+        max_seq_length: int | None = None,
+        batch_size: int = 64,
+        device: str | None = None,
     ) -> None:
         """``device`` None: a CUDA GPU when torch sees one (float16), else the CPU (float32).
         ``max_seq_length`` None keeps the model's own limit (256 tokens for MiniLM)."""
@@ -57,13 +62,17 @@ class LocalEmbedder:
             )
         folder = model_folder(model)
         if folder is None and model.startswith((".", "/", "~")):
-            raise EmbedderUnavailable(f"embedding model {model!r} looks like a path but is not a folder; check the path")
+            raise EmbedderUnavailable(
+                f"embedding model {model!r} looks like a path but is not a folder; check the path"
+            )
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model = model
         self.batch_size = batch_size
         # A folder is loaded with local_files_only: nothing is fetched, even for a missing file.
         try:
-            self._encoder = SentenceTransformer(str(folder or model), device=device, local_files_only=folder is not None)
+            self._encoder = SentenceTransformer(
+                str(folder or model), device=device, local_files_only=folder is not None
+            )
         except OSError as error:  # a hub name that cannot be fetched (offline) or does not exist
             raise EmbedderUnavailable(
                 f"cannot load sentence-transformers model {model!r} ({str(error).splitlines()[0]}); give the folder of a "

@@ -7,6 +7,7 @@ retries. A response whose vectors are not finite, not of the expected width, or 
 retried a few times and then reported as failed: the pipeline records failed texts in
 ``embedding_failures`` and retries them on the next run. Nothing is ever stored as zeros.
 """
+
 from __future__ import annotations
 
 import os
@@ -76,9 +77,17 @@ class OpenAIEmbedder:
         )
         self._encoding = encoding_for_model(model)
         self.expected_width = self.settings.dimensions or MODEL_WIDTHS.get(model)
-        self.info = None if self.expected_width is None else ModelInfo(
-            model=self.model, backend="openai", source=self._client.base_url.host, dim=self.expected_width,
-            max_seq_length=self.settings.max_input_tokens, normalized=True,
+        self.info = (
+            None
+            if self.expected_width is None
+            else ModelInfo(
+                model=self.model,
+                backend="openai",
+                source=self._client.base_url.host,
+                dim=self.expected_width,
+                max_seq_length=self.settings.max_input_tokens,
+                normalized=True,
+            )
         )
         self.tokens_sent = 0
         self._usage_lock = threading.Lock()
@@ -92,7 +101,9 @@ class OpenAIEmbedder:
         tokens_in_request = 0
         for index, text in enumerate(texts):
             cut, n_tokens = truncate_to_tokens(self._encoding, text, limits.max_input_tokens)
-            if inputs and (len(inputs) >= limits.max_request_inputs or tokens_in_request + n_tokens > limits.max_request_tokens):
+            if inputs and (
+                len(inputs) >= limits.max_request_inputs or tokens_in_request + n_tokens > limits.max_request_tokens
+            ):
                 requests.append((indices, inputs))
                 indices, inputs, tokens_in_request = [], [], 0
             indices.append(index)
@@ -121,14 +132,16 @@ class OpenAIEmbedder:
         vectors = np.full((len(texts), width), np.nan, dtype=np.float32)
         ok = np.zeros(len(texts), dtype=bool)
         errors: list[str] = []
-        for (indices, _), outcome in zip(requests, outcomes):
+        for (indices, _), outcome in zip(requests, outcomes, strict=False):
             if isinstance(outcome, Exception):
                 errors.append(f"{type(outcome).__name__}: {outcome}")
                 continue
             vectors[indices] = outcome
             ok[indices] = True
         if not ok.all():
-            raise PartialEmbeddingFailure(vectors, ok, f"{len(errors)} of {len(requests)} requests failed; first: {errors[0]}")
+            raise PartialEmbeddingFailure(
+                vectors, ok, f"{len(errors)} of {len(requests)} requests failed; first: {errors[0]}"
+            )
         return vectors
 
     def _request_safely(self, inputs: list[str]) -> np.ndarray | Exception:
@@ -147,8 +160,10 @@ class OpenAIEmbedder:
         return last
 
     def _request(self, inputs: list[str]) -> np.ndarray:
-        options = {"dimensions": self.settings.dimensions} if self.settings.dimensions else {}
-        response = self._client.embeddings.create(model=self.settings.model, input=inputs, encoding_format="float", **options)  # type: ignore[arg-type]  # only "dimensions"
+        dimensions = self.settings.dimensions or openai.omit
+        response = self._client.embeddings.create(
+            model=self.settings.model, input=inputs, encoding_format="float", dimensions=dimensions
+        )
         data = sorted(response.data, key=lambda item: item.index)
         if len(data) != len(inputs):
             raise InvalidEmbeddingResponse(f"{self.model}: {len(data)} vectors for {len(inputs)} inputs")

@@ -1,4 +1,5 @@
 """Embed every document that has no cached vector yet, batch by batch, with a progress bar."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -49,8 +50,11 @@ def embed_pending(
             record_model(con, embedder.info)  # type: ignore[attr-defined]  # checked just above; not every Embedder has one  # refuses a changed model folder before any work
     stats = EmbedStats(pending=len(pending))
     columns = (
-        TextColumn("embedding"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]:.1f} docs/s"), TimeRemainingColumn(),
+        TextColumn("embedding"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:.1f} docs/s"),
+        TimeRemainingColumn(),
     )
     with Progress(*columns, disable=not show_progress) as progress:
         task = progress.add_task("embed", total=len(pending), rate=0.0)
@@ -62,7 +66,9 @@ def embed_pending(
     return stats
 
 
-def _embed_and_store(warehouse: str | Path, embedder: Embedder, hashes: list[str], texts: list[str], stats: EmbedStats) -> None:
+def _embed_and_store(
+    warehouse: str | Path, embedder: Embedder, hashes: list[str], texts: list[str], stats: EmbedStats
+) -> None:
     _count_altered(warehouse, embedder, hashes, texts, stats)
     try:
         vectors = embedder.embed(texts)
@@ -86,7 +92,9 @@ def _embed_and_store(warehouse: str | Path, embedder: Embedder, hashes: list[str
         stats.stored += store_vectors(con, embedder.model, hashes, vectors)  # EmbeddingError aborts the run
 
 
-def _count_altered(warehouse: str | Path, embedder: Embedder, hashes: list[str], texts: list[str], stats: EmbedStats) -> None:
+def _count_altered(
+    warehouse: str | Path, embedder: Embedder, hashes: list[str], texts: list[str], stats: EmbedStats
+) -> None:
     """Count (and name a few of) the texts the model cannot take as they are; see ``data.embed.InputCheck``."""
     check_inputs = getattr(embedder, "check_inputs", None)
     if check_inputs is None:
@@ -94,8 +102,11 @@ def _count_altered(warehouse: str | Path, embedder: Embedder, hashes: list[str],
     check = check_inputs(texts)
     stats.cut += int(check.cut.sum())
     stats.mostly_unknown += int(check.mostly_unknown.sum())
-    wanted = [(flags, examples) for flags, examples in ((check.cut, stats.cut_examples), (check.mostly_unknown, stats.unknown_examples))
-              if flags.any() and len(examples) < 5]
+    wanted = [
+        (flags, examples)
+        for flags, examples in ((check.cut, stats.cut_examples), (check.mostly_unknown, stats.unknown_examples))
+        if flags.any() and len(examples) < 5
+    ]
     if wanted:
         with open_writer(warehouse) as con:
             for flags, examples in wanted:

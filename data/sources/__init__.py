@@ -1,4 +1,5 @@
 """Corpus sources. Each yields ``Document``s and reports bad input through ``BadInput``."""
+
 from __future__ import annotations
 
 import codecs
@@ -30,8 +31,10 @@ class BadInput:
 
     def cut_short(self, path: Path, last_good_line: int, reason: str) -> None:
         """A file that ends early: what was read before stays read; the rest of the file is lost."""
-        message = (f"{path}: the file ends early after line {last_good_line} ({reason}); lines 1-{last_good_line} were "
-                   "read, the rest is missing: get a complete copy and ingest it again (nothing is stored twice)")
+        message = (
+            f"{path}: the file ends early after line {last_good_line} ({reason}); lines 1-{last_good_line} were "
+            "read, the rest is missing: get a complete copy and ingest it again (nothing is stored twice)"
+        )
         if self.strict:
             raise MalformedInput(f"{message} (run without --strict to keep the lines before the damage)")
         self.stats.cut_short += 1

@@ -9,6 +9,7 @@ and commits every page as it arrives. The cursor (window and next ``start``) liv
 window where it stopped; a re-run after a finished window opens the next one, from the last
 ``until`` to now, so it fetches only what was submitted since.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -83,7 +84,9 @@ def parse_feed(xml_text: str, bad: BadInput, where: str) -> AtomPage:
     for number, entry in enumerate(entries, start=1):
         entry_id = (entry.findtext("atom:id", default="", namespaces=_NS) or "").strip()
         if "/api/errors" in entry_id:  # the API's way of rejecting a query
-            raise ArxivApiError(f"arXiv API rejected the query at {where}: {entry.findtext('atom:summary', '', _NS).strip()}")
+            raise ArxivApiError(
+                f"arXiv API rejected the query at {where}: {entry.findtext('atom:summary', '', _NS).strip()}"
+            )
         try:
             documents.append(_document(entry, entry_id))
         except ValueError as error:
@@ -134,8 +137,11 @@ def fetch_corpus(
     search = f"{corpus.arxiv_query} AND submittedDate:[{cursor.since} TO {cursor.until}]"
     while cursor.start < limit and not cursor.finished:
         query = {
-            "search_query": search, "start": cursor.start, "max_results": min(settings.page_size, limit - cursor.start),
-            "sortBy": "submittedDate", "sortOrder": "descending",
+            "search_query": search,
+            "start": cursor.start,
+            "max_results": min(settings.page_size, limit - cursor.start),
+            "sortBy": "submittedDate",
+            "sortOrder": "descending",
         }
         url = f"{settings.url()}?{urllib.parse.urlencode(query)}"
         page = client.fetch_page(url, bad, expect_entries=cursor.total is None or cursor.start < cursor.total)
@@ -212,7 +218,9 @@ class _PoliteClient:
                         "and a re-run continues from here. Without network, ingest local files instead "
                         "(SAE_ATLAS_DATA_DIR, --jsonl or --csv; see the README)"
                     ) from error
-                logger.warning("arXiv API: %s; retry %d of %d in %.0f s", error, attempt + 1, self.settings.max_retries, delay)
+                logger.warning(
+                    "arXiv API: %s; retry %d of %d in %.0f s", error, attempt + 1, self.settings.max_retries, delay
+                )
                 time.sleep(delay)
                 delay *= 2
         raise AssertionError("unreachable")
@@ -232,4 +240,3 @@ class _PoliteClient:
             raise ArxivApiError(f"arXiv API answered HTTP {error.code} for {url}: {error.reason}") from error
         except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
             raise _Transient(f"{type(error).__name__}: {getattr(error, 'reason', error)}") from error
-

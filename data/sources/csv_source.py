@@ -10,6 +10,7 @@ Columns (header names are case-insensitive):
   the column) belong to whichever corpus the file is ingested into: the user chose it.
 - ``published``: optional ISO date (``YYYY-MM-DD``; a longer timestamp is cut to its date).
 """
+
 from __future__ import annotations
 
 import csv
@@ -83,4 +84,6 @@ def _document(row: dict[str, str]) -> Document:
         date = dt.date.fromisoformat(published[:10]) if published else None
     except ValueError:
         raise ValueError(f"published {published!r} is not a YYYY-MM-DD date") from None
-    return Document(arxiv_id=arxiv_id, title=title, abstract=abstract, categories=categories, published=date, version=version or 1)
+    return Document(
+        arxiv_id=arxiv_id, title=title, abstract=abstract, categories=categories, published=date, version=version or 1
+    )

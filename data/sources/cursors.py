@@ -1,4 +1,5 @@
 """Resumable crawl cursors, one ``ingest_runs`` row per crawl (``run_id``), as JSON in ``cursor``."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -4,6 +4,7 @@ Two shapes are recognised per line:
 - snapshot: ``id``, ``title``, ``abstract``, ``categories`` (space-separated), ``versions``, ``update_date``;
 - listing:  ``arxiv_id``, ``title``, ``abstract``, ``categories`` (list), ``listing_date``.
 """
+
 from __future__ import annotations
 
 import datetime as dt

@@ -17,6 +17,7 @@ dashboard can read during an hours-long harvest). It is
 arXiv's format has no version number: harvested documents are stored as version 1 (a later abstract
 replaces an earlier one of the same id, except over a higher version stored from the arXiv API).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -170,7 +171,9 @@ def harvest(
         if cursor.token:
             query["resumptionToken"] = cursor.token
         else:
-            query.update(metadataPrefix="arXiv", set=corpus.oai_set, **({"from": cursor.from_date} if cursor.from_date else {}))
+            query.update(
+                metadataPrefix="arXiv", set=corpus.oai_set, **({"from": cursor.from_date} if cursor.from_date else {})
+            )
         url = f"{settings.url()}?{urllib.parse.urlencode(query)}"
         try:
             page = client.fetch_page(url, bad)
@@ -178,7 +181,9 @@ def harvest(
             restarts += 1
             if restarts > settings.max_restarts:
                 raise OaiError(f"resumption tokens keep expiring at {url} ({error}); re-run later") from error
-            logger.warning("OAI-PMH: resumption token expired (%s); listing the window again from %s", error, cursor.from_date)
+            logger.warning(
+                "OAI-PMH: resumption token expired (%s); listing the window again from %s", error, cursor.from_date
+            )
             stats.note(f"{url}: resumption token expired; the window was listed again from its start")
             cursor.token = None
             continue
@@ -233,7 +238,9 @@ class _PoliteClient:
                         f"OAI-PMH failed {failures} times at {url} ({error}); the pages before it are stored and a "
                         "re-run continues from here"
                     ) from error
-                logger.warning("OAI-PMH: %s; retry %d of %d in %.0f s", error, failures, self.settings.max_retries, delay)
+                logger.warning(
+                    "OAI-PMH: %s; retry %d of %d in %.0f s", error, failures, self.settings.max_retries, delay
+                )
                 time.sleep(delay)
                 delay *= 2
                 continue

@@ -3,6 +3,7 @@
 Both readers validate the matrix (2-D, finite, one row per id), so a broken file is refused
 before anything is written.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,7 +34,9 @@ class PrecomputedVectors:
     """The abstract each vector belongs to, when the file carries it (the ``.npy`` format)."""
 
 
-def read_parquet_vectors(path: Path, id_column: str = "arxiv_id", vector_column: str = "embedding") -> tuple[list[str], np.ndarray]:
+def read_parquet_vectors(
+    path: Path, id_column: str = "arxiv_id", vector_column: str = "embedding"
+) -> tuple[list[str], np.ndarray]:
     """(ids, float32 matrix) from a Parquet file with an id column and a list-of-float column."""
     if not path.exists():
         raise FileNotFoundError(f"embeddings file {path} does not exist; check the path you passed")
@@ -51,7 +54,9 @@ def read_parquet_vectors(path: Path, id_column: str = "arxiv_id", vector_column:
     else:
         widths = set(vectors.value_lengths().to_pylist())
         if len(widths) != 1:
-            raise PrecomputedFormatError(f"{path}: vectors have different widths {sorted(widths)[:5]}; all must be equal")
+            raise PrecomputedFormatError(
+                f"{path}: vectors have different widths {sorted(widths)[:5]}; all must be equal"
+            )
         width = widths.pop()
     if vectors.null_count:
         raise PrecomputedFormatError(f"{path}: {vectors.null_count} rows have no vector")
@@ -76,7 +81,9 @@ def read_npy_vectors(path: Path, texts_path: Path | None = None) -> PrecomputedV
         raise PrecomputedFormatError(f"{texts_path}: expected an object with lists 'doc_ids' and 'abstracts'")
     ids, abstracts = [str(i) for i in texts["doc_ids"]], texts["abstracts"]
     if len(ids) != len(abstracts):
-        raise PrecomputedFormatError(f"{texts_path}: {len(ids)} doc_ids but {len(abstracts)} abstracts; they must pair up")
+        raise PrecomputedFormatError(
+            f"{texts_path}: {len(ids)} doc_ids but {len(abstracts)} abstracts; they must pair up"
+        )
     if not all(isinstance(a, str) for a in abstracts):
         raise PrecomputedFormatError(f"{texts_path}: every abstract must be a string")
     try:

@@ -6,6 +6,7 @@ date, and the metadata columns go to ``docs.metadata`` as JSON. A file that lack
 refused before anything is read, naming the columns it has; a row that cannot be used is reported
 with its file and line (or Parquet row) and skipped, or aborts the run under ``--strict``.
 """
+
 from __future__ import annotations
 
 import csv

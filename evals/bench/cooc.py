@@ -7,6 +7,7 @@ of documents, most are rare), as in a trained SAE. Times, in one process:
   * ours end to end from a DuckDB file: read the activations (Arrow) + count;
 and checks that both give the same matrix.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,12 +55,14 @@ def write_warehouse(path: Path, rows: np.ndarray, n_latents: int) -> int:
             " VALUES (1, 'bench', 'synthetic', 'none', 1536, ?, ?, ?, '{}', 'complete', now())",
             [n_latents, k, 2 * k],
         )
-        activations = pa.table({
-            "sae_id": pa.array(np.ones(rows.size, np.int32)),
-            "doc_id": pa.array(np.repeat(np.arange(n_docs, dtype=np.int32), k)),
-            "latent": pa.array(rows.ravel()),
-            "value": pa.array(np.ones(rows.size, np.float32)),
-        })
+        activations = pa.table(
+            {
+                "sae_id": pa.array(np.ones(rows.size, np.int32)),
+                "doc_id": pa.array(np.repeat(np.arange(n_docs, dtype=np.int32), k)),
+                "latent": pa.array(rows.ravel()),
+                "value": pa.array(np.ones(rows.size, np.float32)),
+            }
+        )
         insert_arrow(con, "activations", activations, order_by="latent")
     return 1
 
@@ -88,9 +91,11 @@ def main() -> None:
     results = [("ours: one bincount per latent row, from numpy arrays", ours_s)]
     same = "not checked"
     if not args.skip_baseline:
+
         def scipy_default():
             a = sp.csr_array((np.ones(latents.size, np.int32), (doc_ids, latents)), shape=(args.docs, args.latents))
             return a.T @ a
+
         baseline, baseline_s = timed(scipy_default)
         same = "yes" if (baseline != ours).nnz == 0 else "NO"
         del baseline
@@ -101,9 +106,11 @@ def main() -> None:
         sae_id, write_s = timed(write_warehouse, path, rows, args.latents)
         console.print(f"wrote the DuckDB file in {write_s[0]:.1f} s ({path.stat().st_size / 2**20:.0f} MiB)")
         with open_reader(path) as con:
+
             def read_numpy():
                 got = con.sql("SELECT doc_id, latent FROM activations WHERE sae_id = ?", params=[sae_id]).fetchnumpy()
                 return got["doc_id"], got["latent"]
+
             _, fetchnumpy_s = timed(read_numpy)
             _, arrow_s = timed(load_topk, con, sae_id)
             from_db, end_to_end_s = timed(cooccurrence_counts, con, sae_id)
@@ -122,15 +129,22 @@ def main() -> None:
     table.add_column("CPU vs baseline", justify="right")
     reference = None if args.skip_baseline else results[0][1]
     for name, (wall, cpu) in results:
-        table.add_row(name, f"{wall:.2f}", f"{cpu:.2f}",
-                      f"{reference[0] / wall:.1f}x" if reference else "-", f"{reference[1] / cpu:.1f}x" if reference else "-")
+        table.add_row(
+            name,
+            f"{wall:.2f}",
+            f"{cpu:.2f}",
+            f"{reference[0] / wall:.1f}x" if reference else "-",
+            f"{reference[1] / cpu:.1f}x" if reference else "-",
+        )
     console.print(table)
     console.print(
         f"workload: {args.docs:,} docs x k={args.k} ({rows.size:,} activations), n={args.latents:,}; "
         f"C has {ours.nnz:,} non-zeros; same matrix as baseline: {same}; from DuckDB: {same_db}"
     )
-    console.print(f"hardware: {describe_machine()} (other processes share the cores: "
-                  f"wall > CPU / cores means contention), numpy {np.__version__}, scipy {scipy.__version__}")
+    console.print(
+        f"hardware: {describe_machine()} (other processes share the cores: "
+        f"wall > CPU / cores means contention), numpy {np.__version__}, scipy {scipy.__version__}"
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ count) on a temporary copy of the warehouse (stored results untouched), and prin
 hardware, wall and CPU seconds per command, and the floor every command pays: a fresh process that only
 imports what the commands import.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,19 +49,41 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(width=150)
     with open_reader(source) as con:
         sae = pick_sae(con, args.corpus, args.sae_id)
-        n_docs, nnz = con.execute("SELECT count(DISTINCT doc_id), count(*) FROM activations WHERE sae_id = ?", [sae.sae_id]).fetchall()[0]
+        n_docs, nnz = con.execute(
+            "SELECT count(DISTINCT doc_id), count(*) FROM activations WHERE sae_id = ?", [sae.sae_id]
+        ).fetchall()[0]
     python = sys.executable
     with tempfile.TemporaryDirectory() as folder:
         copy = Path(folder) / source.name
         shutil.copy(source, copy)
         common = ["--warehouse", str(copy), "--sae-id", str(sae.sae_id)]
         commands = [
-            ("imports of the three pipelines (the floor)", [python, "-c", "import evals.trends.pipeline, evals.contrast.pipeline, evals.export.pipeline"]),
+            (
+                "imports of the three pipelines (the floor)",
+                [python, "-c", "import evals.trends.pipeline, evals.contrast.pipeline, evals.export.pipeline"],
+            ),
             ("just trends", [python, "-m", "evals.trends", args.corpus, *common]),
-            (f"just contrast --target {args.target}", [python, "-m", "evals.contrast", args.corpus, "--target", args.target, *common]),
-            *[(f"just export --format {fmt}", [python, "-m", "evals.export", args.corpus, "--format", fmt, *common,
-                                               "--out", str(Path(folder) / fmt)])
-              for fmt in ("safetensors", "sentence-transformers", "parquet")],
+            (
+                f"just contrast --target {args.target}",
+                [python, "-m", "evals.contrast", args.corpus, "--target", args.target, *common],
+            ),
+            *[
+                (
+                    f"just export --format {fmt}",
+                    [
+                        python,
+                        "-m",
+                        "evals.export",
+                        args.corpus,
+                        "--format",
+                        fmt,
+                        *common,
+                        "--out",
+                        str(Path(folder) / fmt),
+                    ],
+                )
+                for fmt in ("safetensors", "sentence-transformers", "parquet")
+            ],
         ]
         results = [(name, *timed(command)) for name, command in commands]
 
@@ -79,8 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     for name, wall, cpu, status in results:
         ok = status == 0 and wall < TARGET_S
         failed |= status != 0
-        table.add_row(name, f"{wall:.1f}", f"{cpu:.1f}", f"{wall / floor:.1f}x",
-                      ("yes" if ok else "NO") + ("" if status == 0 else f" (exit {status})"))
+        table.add_row(
+            name,
+            f"{wall:.1f}",
+            f"{cpu:.1f}",
+            f"{wall / floor:.1f}x",
+            ("yes" if ok else "NO") + ("" if status == 0 else f" (exit {status})"),
+        )
     console.print(table)
     return 1 if failed else 0
 

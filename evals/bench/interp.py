@@ -6,6 +6,7 @@ held-out scores next to the random-label baseline, and the speed of the batched 
 selection against a naive per-feature version (SQL queries and one similarity pass per feature,
 as the paper's code does) timed on a sample of features in the same process.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,12 +37,16 @@ def naive_selection_seconds(path: Path, sae_id: int, corpus: Corpus, latents: li
     started = time.perf_counter()
     with open_reader(path) as con:
         for latent in latents:
-            top = con.execute("SELECT doc_id, value FROM activations WHERE sae_id = ? AND latent = ? ORDER BY value DESC",
-                              [sae_id, latent]).fetchnumpy()
+            top = con.execute(
+                "SELECT doc_id, value FROM activations WHERE sae_id = ? AND latent = ? ORDER BY value DESC",
+                [sae_id, latent],
+            ).fetchnumpy()
             active = np.searchsorted(corpus.doc_ids, top["doc_id"])
             con.execute(
                 "SELECT doc_id FROM docs WHERE doc_id NOT IN (SELECT doc_id FROM activations WHERE sae_id = ? AND latent = ?)"
-                " ORDER BY random() LIMIT 8", [sae_id, latent]).fetchall()
+                " ORDER BY random() LIMIT 8",
+                [sae_id, latent],
+            ).fetchall()
             centroid = corpus.embeddings[active[:10]].mean(axis=0)
             similarity = corpus.embeddings @ centroid
             similarity[active] = -np.inf
@@ -54,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="just bench interp", description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default="astro")
     parser.add_argument("--warehouse", type=Path, default=None, help="default: artifacts/<corpus>.duckdb")
-    parser.add_argument("--sae-id", type=int, default=None, help="default: the corpus's default SAE (the one with the most latents)")
+    parser.add_argument(
+        "--sae-id", type=int, default=None, help="default: the corpus's default SAE (the one with the most latents)"
+    )
     parser.add_argument("--naive-sample", type=int, default=100, help="features timed with the naive selection")
     args = parser.parse_args(argv)
     source = args.warehouse or warehouse_path(args.corpus)
@@ -78,8 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     work.add_row("hardware", describe_machine())
     console.print(work)
 
-    phases = Table(title=f"offline path over all features: {report.wall_s:.1f} s "
-                         f"({report.wall_s / TARGET_S:.2f} x the 3-minute target)")
+    phases = Table(
+        title=f"offline path over all features: {report.wall_s:.1f} s "
+        f"({report.wall_s / TARGET_S:.2f} x the 3-minute target)"
+    )
     phases.add_column("phase")
     phases.add_column("seconds", justify="right")
     for name, seconds in report.phases.items():
@@ -92,10 +101,18 @@ def main(argv: list[str] | None = None) -> int:
     speed = Table(title="example selection: batched vs naive per-feature (same process)")
     for column in ("method", "ms / feature", f"projected for {sae.n_latents} features (s)", "ratio"):
         speed.add_column(column, justify="right")
-    speed.add_row("naive (per-feature SQL + similarity pass)", f"{1000 * naive_per_feature:.2f}",
-                  f"{naive_per_feature * sae.n_latents:.1f}", "1.00")
-    speed.add_row("batched (this project)", f"{1000 * batched_per_feature:.2f}",
-                  f"{report.phases['select examples']:.1f}", f"{naive_per_feature / max(batched_per_feature, 1e-9):.1f}x faster")
+    speed.add_row(
+        "naive (per-feature SQL + similarity pass)",
+        f"{1000 * naive_per_feature:.2f}",
+        f"{naive_per_feature * sae.n_latents:.1f}",
+        "1.00",
+    )
+    speed.add_row(
+        "batched (this project)",
+        f"{1000 * batched_per_feature:.2f}",
+        f"{report.phases['select examples']:.1f}",
+        f"{naive_per_feature / max(batched_per_feature, 1e-9):.1f}x faster",
+    )
     console.print(speed)
 
     summary = report.summary
@@ -105,12 +122,17 @@ def main(argv: list[str] | None = None) -> int:
     fmt = lambda q: " / ".join("-" if q[k] is None else f"{q[k]:.3f}" for k in ("q25", "median", "q75"))  # noqa: E731
     for name in METRICS:
         scores.add_row(name, fmt(summary[name]), fmt(summary[f"random_{name}"]))
-    scores.add_row("clean fraction (r >= 0.8, F1 >= 0.8, density < 0.2)", f"{summary['clean_fraction']:.3f}",
-                   f"{summary['random_clean_fraction']:.3f}")
+    scores.add_row(
+        "clean fraction (r >= 0.8, F1 >= 0.8, density < 0.2)",
+        f"{summary['clean_fraction']:.3f}",
+        f"{summary['random_clean_fraction']:.3f}",
+    )
     console.print(scores)
-    console.print(f"features: {summary['features']}; named {summary['scored']}, (no clear concept) "
-                  f"{summary['no_clear_concept']}, near-duplicates {summary['near_duplicates']}, "
-                  f"beating their baseline {summary['beats_baseline_fraction']}")
+    console.print(
+        f"features: {summary['features']}; named {summary['scored']}, (no clear concept) "
+        f"{summary['no_clear_concept']}, near-duplicates {summary['near_duplicates']}, "
+        f"beating their baseline {summary['beats_baseline_fraction']}"
+    )
     return 0
 
 

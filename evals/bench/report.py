@@ -7,6 +7,7 @@ embedding cache (labels the report must embed itself, e.g. LLM labels), then aga
 workload, the hardware, both wall times and the phases each run stored with its card, next to the
 floor: a fresh process that imports the report and only reads its inputs from the same copy.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,9 +67,20 @@ def main(argv: list[str] | None = None) -> int:
         copy = Path(folder) / source.name
         shutil.copy(source, copy)
         with open_writer(copy) as con:  # a cold label cache: the report embeds every label
-            con.execute("DELETE FROM embeddings WHERE model = ? AND text_hash IN (SELECT unnest(?::VARCHAR[]))",
-                        [LOCAL_MODEL, [text_hash(label) for label in labels]])
-        command = [sys.executable, "-m", "evals.report", args.corpus, "--warehouse", str(copy), "--sae-id", str(sae.sae_id)]
+            con.execute(
+                "DELETE FROM embeddings WHERE model = ? AND text_hash IN (SELECT unnest(?::VARCHAR[]))",
+                [LOCAL_MODEL, [text_hash(label) for label in labels]],
+            )
+        command = [
+            sys.executable,
+            "-m",
+            "evals.report",
+            args.corpus,
+            "--warehouse",
+            str(copy),
+            "--sae-id",
+            str(sae.sae_id),
+        ]
         runs = []
         for name in ("labels not cached (embedded)", "labels cached (after interpret)"):
             wall = timed(command)
@@ -80,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     work.add_column("what")
     work.add_column("value")
     work.add_row("SAE", f"id {sae.sae_id}: n = {sae.n_latents}, k = {sae.k}, {sae.embed_model}")
-    work.add_row("corpus", f"{docs[0]} documents ({docs[1]} test), {nnz} stored activations, {len(labels)} stored labels")
+    work.add_row(
+        "corpus", f"{docs[0]} documents ({docs[1]} test), {nnz} stored activations, {len(labels)} stored labels"
+    )
     work.add_row("hardware", describe_machine())
     console.print(work)
     table = Table(title=f"`just report {args.corpus}` wall time (fresh process) vs the {TARGET_S:.0f} s target")
@@ -88,8 +102,13 @@ def main(argv: list[str] | None = None) -> int:
         table.add_column(column, justify="right")
     table.add_row("floor: imports + read inputs", f"{floor:.1f}", f"{floor / TARGET_S:.2f}", "1.00", "")
     for name, wall, phases in runs:
-        table.add_row(name, f"{wall:.1f}", f"{wall / TARGET_S:.2f}", f"{wall / floor:.2f}",
-                      ", ".join(f"{k} {v:.1f}" for k, v in phases.items()))
+        table.add_row(
+            name,
+            f"{wall:.1f}",
+            f"{wall / TARGET_S:.2f}",
+            f"{wall / floor:.2f}",
+            ", ".join(f"{k} {v:.1f}" for k, v in phases.items()),
+        )
     console.print(table)
     return 0
 

@@ -7,6 +7,7 @@ Timed: ``SteerableSearch.steer`` + ``search`` (int8 or float16 scan, float32 re-
 a plain float32 exact search of the same steered vector in the same process (torch and numpy).
 Agreement: the fraction of queries whose top 10 equals the float32 top 10 (same set).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -94,7 +95,9 @@ def main(argv: list[str] | None = None) -> None:
         agree += set(result.doc_ids.tolist()) == set(torch_rows.tolist()) == set(numpy_rows.tolist())
 
     baseline = np.median(torch_times)
-    table = Table(title=f"steered search: {args.docs:,} x {args.dim} docs, SAE n={args.latents} k={args.k}, {args.queries} queries")
+    table = Table(
+        title=f"steered search: {args.docs:,} x {args.dim} docs, SAE n={args.latents} k={args.k}, {args.queries} queries"
+    )
     for column in ("method", "median ms", "p95 ms", "speed-up vs fp32 torch"):
         table.add_column(column, justify="right" if column != "method" else "left")
     rows = [
@@ -104,16 +107,18 @@ def main(argv: list[str] | None = None) -> None:
         ("float32 exact, numpy", numpy_times),
     ]
     for name, times in rows:
-        table.add_row(name, f"{percentile_ms(times, 50):.1f}", f"{percentile_ms(times, 95):.1f}", f"{baseline / np.median(times):.2f}x")
+        table.add_row(
+            name,
+            f"{percentile_ms(times, 50):.1f}",
+            f"{percentile_ms(times, 95):.1f}",
+            f"{baseline / np.median(times):.2f}x",
+        )
     console.print(table)
     console.print(
         f"top-10 agreement with float32 exact search: {agree}/{args.queries} = {agree / args.queries:.1%}; "
         f"full float32 fallbacks: {search.index.fallbacks}"
     )
-    console.print(
-        f"hardware: {describe_machine()}, "
-        f"torch {torch.__version__} with {torch.get_num_threads()} threads"
-    )
+    console.print(f"hardware: {describe_machine()}, torch {torch.__version__} with {torch.get_num_threads()} threads")
 
 
 if __name__ == "__main__":

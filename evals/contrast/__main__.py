@@ -2,6 +2,7 @@
 
 Which features separate documents by a target: selected on the training split, tested on the test split.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,21 +21,35 @@ from evals.saes import UnknownSAE
 
 def main(argv: list[str] | None = None) -> int:
     defaults = ContrastConfig()
-    parser = argparse.ArgumentParser(prog="just contrast", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="just contrast", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("corpus", help="corpus name (conf/corpus/<name>.yaml), e.g. astro")
-    parser.add_argument("--target", required=True,
-                        help="category=astro-ph.GA | published>=2026-01-01 | <docs column><op><value> | a bare numeric column")
+    parser.add_argument(
+        "--target",
+        required=True,
+        help="category=astro-ph.GA | published>=2026-01-01 | <docs column><op><value> | a bare numeric column",
+    )
     parser.add_argument("--sae-id", type=int, help="default: the corpus's default SAE (the most latents)")
-    parser.add_argument("--method", choices=METHODS, default=defaults.method, help="how features are selected on the training split")
+    parser.add_argument(
+        "--method", choices=METHODS, default=defaults.method, help="how features are selected on the training split"
+    )
     parser.add_argument("--n-features", type=int, default=defaults.n_features)
-    parser.add_argument("--min-active", type=int, default=defaults.min_active, help="features rarer in the training split are never selected")
+    parser.add_argument(
+        "--min-active",
+        type=int,
+        default=defaults.min_active,
+        help="features rarer in the training split are never selected",
+    )
     parser.add_argument("--warehouse", type=Path, help="DuckDB file (default artifacts/<corpus>.duckdb)")
     args = parser.parse_args(argv)
     console = Console(width=160)
     try:
         load_corpus_config(args.corpus)
         config = ContrastConfig(method=args.method, n_features=args.n_features, min_active=args.min_active)
-        report = run_contrast(args.warehouse or warehouse_path(args.corpus), args.corpus, args.target, args.sae_id, config)
+        report = run_contrast(
+            args.warehouse or warehouse_path(args.corpus), args.corpus, args.target, args.sae_id, config
+        )
     except (UnknownSAE, ValueError, FileNotFoundError) as error:
         console.print(f"[red]error:[/red] {error}")
         return 2
@@ -45,21 +60,45 @@ def main(argv: list[str] | None = None) -> int:
 def _print(console: Console, report: ContrastReport) -> None:
     binary = report.target.kind == "binary"
     mean = "share of positives" if binary else "mean target"
-    table = Table(title=f"{report.target.expression}: {len(report.latents)} features selected by {report.config.method} on "
-                        f"{report.n_train} training documents; effects on {report.n_test} test documents (SAE {report.sae.sae_id})")
-    for column in ("rank", "latent", "label", "train score", "test docs with", f"{mean} with", "without", "effect", "q"):
+    table = Table(
+        title=f"{report.target.expression}: {len(report.latents)} features selected by {report.config.method} on "
+        f"{report.n_train} training documents; effects on {report.n_test} test documents (SAE {report.sae.sae_id})"
+    )
+    for column in (
+        "rank",
+        "latent",
+        "label",
+        "train score",
+        "test docs with",
+        f"{mean} with",
+        "without",
+        "effect",
+        "q",
+    ):
         table.add_column(column, overflow="fold")
     e = report.effects
     for rank, latent in enumerate(report.latents):
-        table.add_row(str(rank + 1), str(latent), report.labels.get(int(latent), "(no label)"), f"{report.train_scores[rank]:+.3f}",
-                      str(e.n_with[rank]), _num(e.mean_with[rank]), _num(e.mean_without[rank]), _num(e.effect[rank], "+.3f"),
-                      _num(e.q_value[rank], ".1e"))
+        table.add_row(
+            str(rank + 1),
+            str(latent),
+            report.labels.get(int(latent), "(no label)"),
+            f"{report.train_scores[rank]:+.3f}",
+            str(e.n_with[rank]),
+            _num(e.mean_with[rank]),
+            _num(e.mean_without[rank]),
+            _num(e.effect[rank], "+.3f"),
+            _num(e.q_value[rank], ".1e"),
+        )
     console.print(table)
     metric = "AUC" if binary else "R²"
-    console.print(f"test split ({mean} {report.test_mean:.3f}): {metric} of the {len(report.latents)} features "
-                  f"[bold]{report.features_score:.3f}[/bold] vs {metric} of the same model on the raw {report.sae.d}-d embeddings "
-                  f"[bold]{report.embedding_score:.3f}[/bold] ({'logistic' if binary else 'ridge'} regression fit on the training split); "
-                  f"{report.seconds:.1f} s (" + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report.phases.items()) + ")")
+    console.print(
+        f"test split ({mean} {report.test_mean:.3f}): {metric} of the {len(report.latents)} features "
+        f"[bold]{report.features_score:.3f}[/bold] vs {metric} of the same model on the raw {report.sae.d}-d embeddings "
+        f"[bold]{report.embedding_score:.3f}[/bold] ({'logistic' if binary else 'ridge'} regression fit on the training split); "
+        f"{report.seconds:.1f} s ("
+        + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report.phases.items())
+        + ")"
+    )
 
 
 def _num(value: float, spec: str = ".3f") -> str:

@@ -9,6 +9,7 @@ Per feature (a document "has" the feature when its activation is positive):
 Together: a logistic (binary; AUC) or ridge (numeric; R²) regression fit on the training split, on the
 selected features' activations, next to the same model on the raw embeddings (standardised).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -44,7 +45,10 @@ def feature_effects(X_test: sp.csr_array, y_test: np.ndarray, binary: bool) -> F
         if inside.size == 0 or outside.size == 0:
             p_values.append(np.nan)
         elif binary:
-            table = [[int(inside.sum()), int(inside.size - inside.sum())], [int(outside.sum()), int(outside.size - outside.sum())]]
+            table = [
+                [int(inside.sum()), int(inside.size - inside.sum())],
+                [int(outside.sum()), int(outside.size - outside.sum())],
+            ]
             p_values.append(stats.fisher_exact(table).pvalue)
         elif inside.size < 2:
             p_values.append(np.nan)
@@ -76,13 +80,17 @@ def held_out_score(train_X, y_train: np.ndarray, test_X, y_test: np.ndarray, bin
         return float(r2_score(y_test, model.predict(test_X)))
 
 
-def features_score(X_train: sp.csr_array, y_train: np.ndarray, X_test: sp.csr_array, y_test: np.ndarray, binary: bool) -> float:
+def features_score(
+    X_train: sp.csr_array, y_train: np.ndarray, X_test: sp.csr_array, y_test: np.ndarray, binary: bool
+) -> float:
     """The selected features' activations, each scaled by its training maximum."""
     peaks = column_peaks(X_train)
     return held_out_score(scale_columns(X_train, peaks), y_train, scale_columns(X_test, peaks), y_test, binary)
 
 
-def embedding_score(E_train: np.ndarray, y_train: np.ndarray, E_test: np.ndarray, y_test: np.ndarray, binary: bool) -> float:
+def embedding_score(
+    E_train: np.ndarray, y_train: np.ndarray, E_test: np.ndarray, y_test: np.ndarray, binary: bool
+) -> float:
     """The same model on the raw embeddings, standardised with the training split's mean and deviation."""
     mean, deviation = E_train.mean(axis=0), E_train.std(axis=0) + 1e-8
     return held_out_score((E_train - mean) / deviation, y_train, (E_test - mean) / deviation, y_test, binary)

@@ -4,6 +4,7 @@ Reads the stored activations, ``docs.split`` (``data/split.py``: 'train' | 'test
 expression (``evals.contrast.target``); writes one ``contrasts`` row and the selected features to
 ``contrast_features``, replacing a previous run of the same (SAE, target, method) in one transaction.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -38,7 +39,9 @@ class ContrastConfig:
 
     def __post_init__(self) -> None:
         if self.n_features < 1 or self.min_active < 1:
-            raise ValueError(f"contrast: n_features and min_active must be at least 1; got {self.n_features}, {self.min_active}")
+            raise ValueError(
+                f"contrast: n_features and min_active must be at least 1; got {self.n_features}, {self.min_active}"
+            )
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,9 @@ class ContrastData:
 
 
 def load_contrast_data(con: duckdb.DuckDBPyConnection, sae: StoredSAE, target: Target) -> ContrastData:
-    rows = con.execute(f"SELECT doc_id, split, ({target.sql}) AS y FROM docs ORDER BY doc_id", list(target.params)).fetchnumpy()
+    rows = con.execute(
+        f"SELECT doc_id, split, ({target.sql}) AS y FROM docs ORDER BY doc_id", list(target.params)
+    ).fetchnumpy()
     doc_ids, emb = load_embeddings(con, sae.embed_model)
     y_all = np.ma.asarray(rows["y"]).astype(float).filled(np.nan)  # NULL target -> NaN -> left out
     keep = np.isfinite(y_all) & np.isin(rows["doc_id"], doc_ids)
@@ -81,14 +86,17 @@ def load_contrast_data(con: duckdb.DuckDBPyConnection, sae: StoredSAE, target: T
     position = np.searchsorted(ids, topk.doc_ids)
     position = np.clip(position, 0, max(len(ids) - 1, 0))
     known = ids[position] == topk.doc_ids if len(ids) else np.zeros(len(position), bool)
-    X = sp.csr_array((topk.values[known].astype(np.float64), (position[known], topk.latents[known].astype(np.int64))),
-                     shape=(len(ids), sae.n_latents))
+    X = sp.csr_array(
+        (topk.values[known].astype(np.float64), (position[known], topk.latents[known].astype(np.int64))),
+        shape=(len(ids), sae.n_latents),
+    )
     split = np.asarray(rows["split"], dtype=object)[keep]
     return ContrastData(X, emb[np.searchsorted(doc_ids, ids)], y_all[keep], split == TEST)
 
 
-def run_contrast(path: str | Path, corpus: str, expression: str, sae_id: int | None = None,
-                 config: ContrastConfig = ContrastConfig()) -> ContrastReport:
+def run_contrast(
+    path: str | Path, corpus: str, expression: str, sae_id: int | None = None, config: ContrastConfig = ContrastConfig()
+) -> ContrastReport:
     started = time.perf_counter()
     phases: dict[str, float] = {}
     with open_reader(path) as con:
@@ -101,12 +109,21 @@ def run_contrast(path: str | Path, corpus: str, expression: str, sae_id: int | N
     train, test = ~data.is_test, data.is_test
     _check_sides(target, data, train, test, binary)
     mark = time.perf_counter()
-    latents, scores = select_features(data.X[np.flatnonzero(train)], data.y[train], config.method, config.n_features,
-                                      config.min_active, binary, config.seed)
+    latents, scores = select_features(
+        data.X[np.flatnonzero(train)],
+        data.y[train],
+        config.method,
+        config.n_features,
+        config.min_active,
+        binary,
+        config.seed,
+    )
     phases["select (train)"] = time.perf_counter() - mark
     if len(latents) == 0:
-        raise ValueError(f"no feature predicts {expression!r} on the training split (none active in >= {config.min_active} "
-                         "training documents has a non-zero score); try --method correlation or a lower --min-active")
+        raise ValueError(
+            f"no feature predicts {expression!r} on the training split (none active in >= {config.min_active} "
+            "training documents has a non-zero score); try --method correlation or a lower --min-active"
+        )
     mark = time.perf_counter()
     X_train, X_test = data.X[np.flatnonzero(train)][:, latents], data.X[np.flatnonzero(test)][:, latents]
     effects = feature_effects(X_test, data.y[test], binary)
@@ -115,9 +132,24 @@ def run_contrast(path: str | Path, corpus: str, expression: str, sae_id: int | N
     mark = time.perf_counter()
     baseline = embedding_score(data.E[train], data.y[train], data.E[test], data.y[test], binary)
     phases["embedding baseline (test)"] = time.perf_counter() - mark
-    report = ContrastReport(sae, target, config, latents, scores, effects, labels, int(train.sum()), int(test.sum()),
-                            float(data.y[train].mean()), float(data.y[test].mean()), "auc" if binary else "r2",
-                            together, baseline, time.perf_counter() - started, phases)
+    report = ContrastReport(
+        sae,
+        target,
+        config,
+        latents,
+        scores,
+        effects,
+        labels,
+        int(train.sum()),
+        int(test.sum()),
+        float(data.y[train].mean()),
+        float(data.y[test].mean()),
+        "auc" if binary else "r2",
+        together,
+        baseline,
+        time.perf_counter() - started,
+        phases,
+    )
     with open_writer(path) as con:
         store_contrast(con, report)
     return report
@@ -125,41 +157,60 @@ def run_contrast(path: str | Path, corpus: str, expression: str, sae_id: int | N
 
 def _check_sides(target: Target, data: ContrastData, train: np.ndarray, test: np.ndarray, binary: bool) -> None:
     if not test.any():
-        raise ValueError("no document with a target value is in the test split (docs.split = 'test'); "
-                         "re-ingest with the current code (`just data <corpus>`) so every document gets its split")
+        raise ValueError(
+            "no document with a target value is in the test split (docs.split = 'test'); "
+            "re-ingest with the current code (`just data <corpus>`) so every document gets its split"
+        )
     if not train.any():
         raise ValueError(f"no document with a target value for {target.expression!r} is in the training split")
     if binary:
         for name, side in ((TRAIN, train), (TEST, test)):
             positives = int(data.y[side].sum())
             if positives == 0 or positives == int(side.sum()):
-                raise ValueError(f"target {target.expression!r} is {'never' if positives == 0 else 'always'} true on the "
-                                 f"{name} split ({int(side.sum())} documents): nothing to contrast; check the value's spelling")
+                raise ValueError(
+                    f"target {target.expression!r} is {'never' if positives == 0 else 'always'} true on the "
+                    f"{name} split ({int(side.sum())} documents): nothing to contrast; check the value's spelling"
+                )
 
 
 def store_contrast(con: duckdb.DuckDBPyConnection, report: ContrastReport) -> None:
     key = [report.sae.sae_id, report.target.expression, report.config.method]
     e = report.effects
     n = len(report.latents)
-    feature_rows = pa.table({
-        "sae_id": pa.array(np.full(n, report.sae.sae_id, np.int32)),
-        "target": pa.array([report.target.expression] * n, pa.string()),
-        "method": pa.array([report.config.method] * n, pa.string()),
-        "rank": pa.array(np.arange(1, n + 1, dtype=np.int32)),
-        "latent": pa.array(report.latents.astype(np.int32)),
-        "train_score": pa.array(report.train_scores.astype(float)),
-        "n_with": pa.array(e.n_with.astype(np.int32)),
-        **{name: pa.array(getattr(e, name), pa.float64(), from_pandas=True)
-           for name in ("mean_with", "mean_without", "effect", "p_value", "q_value")},
-    })
+    feature_rows = pa.table(
+        {
+            "sae_id": pa.array(np.full(n, report.sae.sae_id, np.int32)),
+            "target": pa.array([report.target.expression] * n, pa.string()),
+            "method": pa.array([report.config.method] * n, pa.string()),
+            "rank": pa.array(np.arange(1, n + 1, dtype=np.int32)),
+            "latent": pa.array(report.latents.astype(np.int32)),
+            "train_score": pa.array(report.train_scores.astype(float)),
+            "n_with": pa.array(e.n_with.astype(np.int32)),
+            **{
+                name: pa.array(getattr(e, name), pa.float64(), from_pandas=True)
+                for name in ("mean_with", "mean_without", "effect", "p_value", "q_value")
+            },
+        }
+    )
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     with transaction(con):
         con.execute("DELETE FROM contrast_features WHERE sae_id = ? AND target = ? AND method = ?", key)
         con.execute("DELETE FROM contrasts WHERE sae_id = ? AND target = ? AND method = ?", key)
         con.execute(
             "INSERT INTO contrasts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            key + [report.target.kind, n, report.n_train, report.n_test, report.train_mean, report.test_mean,
-                   report.metric, _finite(report.features_score), _finite(report.embedding_score), now],
+            key
+            + [
+                report.target.kind,
+                n,
+                report.n_train,
+                report.n_test,
+                report.train_mean,
+                report.test_mean,
+                report.metric,
+                _finite(report.features_score),
+                _finite(report.embedding_score),
+                now,
+            ],
         )
         insert_arrow(con, "contrast_features", feature_rows)
 

@@ -11,6 +11,7 @@
 Features active in fewer than ``min_active`` training documents are never selected (a handful of
 documents makes any feature look predictive).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -64,7 +65,9 @@ def l1_scores(X: sp.csr_array, y: np.ndarray, binary: bool, n_features: int, see
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             if binary:
-                model = LogisticRegression(l1_ratio=1.0, solver="liblinear", C=float(strength), random_state=seed, max_iter=200)
+                model = LogisticRegression(
+                    l1_ratio=1.0, solver="liblinear", C=float(strength), random_state=seed, max_iter=200
+                )
             else:
                 model = Lasso(alpha=float(1e-3 / strength), max_iter=2000, random_state=seed)
             model.fit(scaled, y)
@@ -74,8 +77,9 @@ def l1_scores(X: sp.csr_array, y: np.ndarray, binary: bool, n_features: int, see
     return coefficients
 
 
-def select_features(X: sp.csr_array, y: np.ndarray, method: str, n_features: int, min_active: int,
-                    binary: bool, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def select_features(
+    X: sp.csr_array, y: np.ndarray, method: str, n_features: int, min_active: int, binary: bool, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """(latents, their training scores): the ``n_features`` best by |score|, eligible features only."""
     if method not in METHODS:
         raise ValueError(f"unknown selection method {method!r}; choose one of {', '.join(METHODS)}")

@@ -11,6 +11,7 @@ numeric column for a numeric one.
 Column names are checked against the warehouse's ``docs`` columns (never pasted from the input
 unchecked); values travel as ``?`` parameters. Documents whose target is NULL are left out.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,8 +21,20 @@ from dataclasses import dataclass
 import duckdb
 
 _EXPRESSION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_\-]+)?)\s*(?:(!=|>=|<=|=|>|<)\s*(.+?))?\s*$")
-_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "UTINYINT",
-            "USMALLINT", "UINTEGER", "UBIGINT")
+_NUMERIC = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "FLOAT",
+    "DOUBLE",
+    "DECIMAL",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+)
 
 
 class BadTarget(ValueError):
@@ -41,11 +54,15 @@ class Target:
 def parse_target(con: duckdb.DuckDBPyConnection, expression: str) -> Target:
     """Turn ``expression`` into SQL over ``docs``; ``BadTarget`` says what is wrong and what is possible."""
     match = _EXPRESSION.match(expression or "")
-    columns = dict(con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'docs' ORDER BY ordinal_position"
-    ).fetchall())
-    usage = ("use e.g. category=astro-ph.GA, published>=2026-01-01, <docs column>=<value>, or a bare numeric column; "
-             f"docs columns: {', '.join(columns)}")
+    columns = dict(
+        con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'docs' ORDER BY ordinal_position"
+        ).fetchall()
+    )
+    usage = (
+        "use e.g. category=astro-ph.GA, published>=2026-01-01, <docs column>=<value>, or a bare numeric column; "
+        f"docs columns: {', '.join(columns)}"
+    )
     if not match:
         raise BadTarget(f"cannot read the target expression {expression!r}; {usage}")
     name, op, value = match.groups()
@@ -69,8 +86,10 @@ def parse_target(con: duckdb.DuckDBPyConnection, expression: str) -> Target:
         field, params = column, ()
     if not op:
         if not data_type.startswith(_NUMERIC):
-            raise BadTarget(f"a bare target must be a numeric column; {column!r} is {data_type}. "
-                            f"Compare it instead, e.g. {column}=<value>")
+            raise BadTarget(
+                f"a bare target must be a numeric column; {column!r} is {data_type}. "
+                f"Compare it instead, e.g. {column}=<value>"
+            )
         return Target(expression, "numeric", f"{field}::DOUBLE", params)
     if data_type.endswith("[]"):
         if op not in ("=", "!="):
@@ -79,8 +98,12 @@ def parse_target(con: duckdb.DuckDBPyConnection, expression: str) -> Target:
         return Target(expression, "binary", f"CASE WHEN {condition} THEN 1.0 ELSE 0.0 END", params + (value,))
     condition = f"{field} {op} ?"
     # ``field`` appears twice, so its parameters (a JSON path) are passed twice.
-    return Target(expression, "binary", f"CASE WHEN {field} IS NULL THEN NULL WHEN {condition} THEN 1.0 ELSE 0.0 END",
-                  params * 2 + (_typed(value, data_type, expression),))
+    return Target(
+        expression,
+        "binary",
+        f"CASE WHEN {field} IS NULL THEN NULL WHEN {condition} THEN 1.0 ELSE 0.0 END",
+        params * 2 + (_typed(value, data_type, expression),),
+    )
 
 
 def _typed(value: str, data_type: str, expression: str):

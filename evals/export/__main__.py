@@ -1,4 +1,5 @@
 """`just export <corpus> [--sae-id N] --format safetensors|sentence-transformers|parquet [--out DIR]`."""
+
 from __future__ import annotations
 
 import argparse
@@ -19,13 +20,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("corpus", help="corpus name (conf/corpus/<name>.yaml), e.g. astro")
     parser.add_argument("--format", required=True, choices=FORMATS, help="what to write (README: Exports)")
     parser.add_argument("--sae-id", type=int, help="default: the corpus's default SAE (the most latents)")
-    parser.add_argument("--out", type=Path, help="folder to write (replaced whole); default artifacts/exports/<corpus>_sae<id>_<format>")
+    parser.add_argument(
+        "--out", type=Path, help="folder to write (replaced whole); default artifacts/exports/<corpus>_sae<id>_<format>"
+    )
     parser.add_argument("--warehouse", type=Path, help="DuckDB file (default artifacts/<corpus>.duckdb)")
     args = parser.parse_args(argv)
     console = Console()
     try:
         load_corpus_config(args.corpus)
-        report = export_sae(args.warehouse or warehouse_path(args.corpus), args.corpus, args.format, args.sae_id, args.out)
+        report = export_sae(
+            args.warehouse or warehouse_path(args.corpus), args.corpus, args.format, args.sae_id, args.out
+        )
     except (UnknownSAE, ValueError, FileNotFoundError) as error:
         console.print(f"[red]error:[/red] {error}")
         return 2
@@ -35,8 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, size in report.files:
         table.add_row(name, f"{size:,}")
     console.print(table)
-    console.print(f"{report.labelled} of {report.n_latents} features labelled"
-                  + ("" if report.labelled else " (run `just interpret <corpus>` to name them)"))
+    console.print(
+        f"{report.labelled} of {report.n_latents} features labelled"
+        + ("" if report.labelled else " (run `just interpret <corpus>` to name them)")
+    )
     return 0
 
 

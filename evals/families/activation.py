@@ -1,4 +1,5 @@
 """A family's activation on each document, so a family is labelled and scored like one latent."""
+
 from __future__ import annotations
 
 import numpy as np

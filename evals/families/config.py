@@ -1,4 +1,5 @@
 """Typed parameters of feature-family extraction, read from ``conf/families.yaml``."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -52,15 +53,19 @@ class FamiliesConfig:
         if not self.thresholds or not all(0.0 < t <= 1.0 for t in self.thresholds):
             raise ValueError(f"families config: thresholds must be one or more values in (0, 1]; got {self.thresholds}")
         if self.family_activation not in ("max", "sum"):
-            raise ValueError(f"families config: family_activation must be 'max' or 'sum', not {self.family_activation!r}")
+            raise ValueError(
+                f"families config: family_activation must be 'max' or 'sum', not {self.family_activation!r}"
+            )
         if not 0.0 <= self.duplicate_jaccard <= 1.0:
             raise ValueError(f"families config: duplicate_jaccard must lie in [0, 1]; got {self.duplicate_jaccard}")
         for name in ("min_latent_docs", "min_root_children", "min_family_children", "top_cooccurring"):
             if getattr(self, name) < 1:
                 raise ValueError(f"families config: {name} must be at least 1; got {getattr(self, name)}")
         if not 0.0 < self.max_family_share <= 1.0 or self.min_cooccurrence_lift < 0:
-            raise ValueError(f"families config: max_family_share must lie in (0, 1] and min_cooccurrence_lift be >= 0; "
-                             f"got {self.max_family_share}, {self.min_cooccurrence_lift}")
+            raise ValueError(
+                f"families config: max_family_share must lie in (0, 1] and min_cooccurrence_lift be >= 0; "
+                f"got {self.max_family_share}, {self.min_cooccurrence_lift}"
+            )
         if self.smoothing < 0:
             raise ValueError(f"families config: smoothing must be >= 0; got {self.smoothing}")
 

@@ -7,6 +7,7 @@ family, and repeat inside each family without its root (nested families). Severa
 leave out the roots found before. Small families are dropped, near-duplicates merged into the
 larger one.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -63,7 +64,7 @@ def orient(u: np.ndarray, v: np.ndarray, density: np.ndarray) -> dict[int, list[
     """Children of each latent: every edge points from the denser latent (ties: lower id)."""
     u_is_parent = (density[u] > density[v]) | ((density[u] == density[v]) & (u < v))
     children: dict[int, list[int]] = defaultdict(list)
-    for parent, child in zip(np.where(u_is_parent, u, v).tolist(), np.where(u_is_parent, v, u).tolist()):
+    for parent, child in zip(np.where(u_is_parent, u, v).tolist(), np.where(u_is_parent, v, u).tolist(), strict=False):
         children[parent].append(child)
     return children
 
@@ -126,8 +127,9 @@ def _jaccard(a: frozenset[int], b: frozenset[int]) -> float:
     return len(a & b) / len(a | b) if a or b else 0.0
 
 
-def find_families(weights: sp.csr_array, density: np.ndarray, config: FamiliesConfig,
-                  allowed: np.ndarray | None = None) -> list[Family]:
+def find_families(
+    weights: sp.csr_array, density: np.ndarray, config: FamiliesConfig, allowed: np.ndarray | None = None
+) -> list[Family]:
     """All passes over one SAE's weight matrix; families ordered by pass, then size (largest first).
 
     ``allowed`` (latent ids) restricts the graph further, e.g. to the clean latents.

@@ -9,6 +9,7 @@ With an API key the explainer LLM names the family instead (the paper's "superfe
 given the member labels, the best phrase and top abstracts) and interp's LLM predictor rates the
 held-out abstracts against that name, exactly as for a single feature.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -64,16 +65,26 @@ class FamilyLabeller:
             embed_model = con.execute("SELECT embed_model FROM saes WHERE sae_id = ?", [sae_id]).fetchall()[0][0]
             corpus = load_corpus(con, embed_model, self.interp.examples.min_abstract_chars)
             member_labels = _member_labels(con, sae_id)
-        pieces = [family_activation(topk.doc_ids, topk.latents, topk.values, [m.latent for m in f.members], self.reduce)
-                  for f in families]
+        pieces = [
+            family_activation(topk.doc_ids, topk.latents, topk.values, [m.latent for m in f.members], self.reduce)
+            for f in families
+        ]
         activations = group_activations(
             np.repeat(np.arange(len(families)), [docs.size for docs, _ in pieces]),
-            np.concatenate([docs for docs, _ in pieces]), np.concatenate([acts for _, acts in pieces]),
-            len(families), corpus.doc_ids)
+            np.concatenate([docs for docs, _ in pieces]),
+            np.concatenate([acts for _, acts in pieces]),
+            len(families),
+            corpus.doc_ids,
+        )
         offline = self.interp.offline
-        examples = select_examples(corpus, activations, np.arange(len(families)), self.interp.examples,
-                                   extra_positives=offline.explain_extra_positives,
-                                   extra_negatives=offline.explain_extra_negatives)
+        examples = select_examples(
+            corpus,
+            activations,
+            np.arange(len(families)),
+            self.interp.examples,
+            extra_positives=offline.explain_extra_positives,
+            extra_negatives=offline.explain_extra_negatives,
+        )
         ready = [i for i in range(len(families)) if examples.status[i] == READY]
         labels: list[FamilyLabel] = [FamilyLabel(None, not self.use_llm) for _ in families]
         if not ready:
@@ -81,10 +92,16 @@ class FamilyLabeller:
         index = PhraseIndex.build(corpus.texts, offline.max_phrase_words)
         # The embedding part needs the corpus's own embedding model; other models use term matching only.
         scorer = offline.scorer if embed_model == LOCAL_MODEL else "terms"
-        label_scorer = LabelScorer(scorer, corpus, index, self._local_embedder() if scorer != "terms" else None,
-                                   offline.term_weight)
-        phrases = explain_phrases(index, [explanation_docs(examples, i) for i in ready], offline, label_scorer,
-                                  np.random.default_rng([self.interp.examples.seed, 5]))
+        label_scorer = LabelScorer(
+            scorer, corpus, index, self._local_embedder() if scorer != "terms" else None, offline.term_weight
+        )
+        phrases = explain_phrases(
+            index,
+            [explanation_docs(examples, i) for i in ready],
+            offline,
+            label_scorer,
+            np.random.default_rng([self.interp.examples.seed, 5]),
+        )
         if self.use_llm:
             labels = self._llm_labels(warehouse, families, ready, phrases, member_labels, corpus, examples, labels)
         else:
@@ -92,17 +109,25 @@ class FamilyLabeller:
         # A family's density: the share of documents where any member is active (its activation > 0).
         density = np.array([np.count_nonzero(acts > 0) / max(corpus.size, 1) for _, acts in pieces])
         nan = float("nan")
-        verdicts = self.interp.clean.accepts(np.array([nan if x.pearson is None else x.pearson for x in labels]),
-                                             np.array([nan if x.f1 is None else x.f1 for x in labels]), density)
-        return [replace(x, clean=bool(verdict)) for x, verdict in zip(labels, verdicts)]
+        verdicts = self.interp.clean.accepts(
+            np.array([nan if x.pearson is None else x.pearson for x in labels]),
+            np.array([nan if x.f1 is None else x.f1 for x in labels]),
+            density,
+        )
+        return [replace(x, clean=bool(verdict)) for x, verdict in zip(labels, verdicts, strict=False)]
 
-    def _offline_labels(self, ready, phrases: list[PhraseLabel], label_scorer: LabelScorer, examples,
-                        labels) -> list[FamilyLabel]:
+    def _offline_labels(
+        self, ready, phrases: list[PhraseLabel], label_scorer: LabelScorer, examples, labels
+    ) -> list[FamilyLabel]:
         """Phrase labels scored by interp's proxy; a family without a clear phrase is "(no clear concept)"."""
-        named = [(i, p.label) for i, p in zip(ready, phrases) if p.named]
-        ratings, _ = label_scorer.ratings(examples, np.array([i for i, _ in named], dtype=np.int64),
-                                          [text for _, text in named], np.random.default_rng([self.interp.examples.seed, 7]))
-        for i, phrase in zip(ready, phrases):
+        named = [(i, p.label) for i, p in zip(ready, phrases, strict=False) if p.named]
+        ratings, _ = label_scorer.ratings(
+            examples,
+            np.array([i for i, _ in named], dtype=np.int64),
+            [text for _, text in named],
+            np.random.default_rng([self.interp.examples.seed, 7]),
+        )
+        for i, phrase in zip(ready, phrases, strict=False):
             labels[i] = FamilyLabel(phrase.label, True)
         for i, text in named:
             rows = examples.of(i, *SCORE_ROLES)
@@ -110,15 +135,28 @@ class FamilyLabeller:
             labels[i] = FamilyLabel(text, True, *_finite_scores(scores))
         return labels
 
-    def _llm_labels(self, warehouse, families, ready, phrases, member_labels, corpus, examples, labels) -> list[FamilyLabel]:
+    def _llm_labels(
+        self, warehouse, families, ready, phrases, member_labels, corpus, examples, labels
+    ) -> list[FamilyLabel]:
         """Explainer names, rated on the held-out abstracts by interp's LLM predictor."""
-        titles = [[corpus.texts[d].split("\n", 1)[0] for d in examples.doc_index[examples.of(i, "explain_pos")]]
-                  for i in ready]
-        names = self._llm_names(warehouse, [families[i] for i in ready], [p.candidate or "" for p in phrases],
-                                member_labels, titles)
-        results = [FeatureResult(i, "complete", label=name) for i, name in zip(ready, names) if name]
-        predict_round(self._client(warehouse, self.interp.llm_path.predictor_model), self.corpus_name, corpus, examples,
-                      results, self.interp.llm_path, self.interp.examples.seed, {})
+        titles = [
+            [corpus.texts[d].split("\n", 1)[0] for d in examples.doc_index[examples.of(i, "explain_pos")]]
+            for i in ready
+        ]
+        names = self._llm_names(
+            warehouse, [families[i] for i in ready], [p.candidate or "" for p in phrases], member_labels, titles
+        )
+        results = [FeatureResult(i, "complete", label=name) for i, name in zip(ready, names, strict=False) if name]
+        predict_round(
+            self._client(warehouse, self.interp.llm_path.predictor_model),
+            self.corpus_name,
+            corpus,
+            examples,
+            results,
+            self.interp.llm_path,
+            self.interp.examples.seed,
+            {},
+        )
         for result in results:
             labels[result.latent] = FamilyLabel(result.label, False, *_finite_scores(result.scores))
         return labels
@@ -131,33 +169,55 @@ class FamilyLabeller:
 
     def _client(self, warehouse, model: str) -> LLMClient:
         settings = self.interp.llm_path
-        return LLMClient(LLMSettings(model=model, base_url=self.llm_base_url, max_concurrency=settings.max_concurrency,
-                                     timeout_s=settings.timeout_s, max_retries=settings.max_retries),
-                         lambda: open_writer(warehouse))
+        return LLMClient(
+            LLMSettings(
+                model=model,
+                base_url=self.llm_base_url,
+                max_concurrency=settings.max_concurrency,
+                timeout_s=settings.timeout_s,
+                max_retries=settings.max_retries,
+            ),
+            lambda: open_writer(warehouse),
+        )
 
-    def _llm_names(self, warehouse, families: list[Family], best_phrases: list[str],
-                   member_labels: dict[int, str], titles: list[list[str]]) -> list[str | None]:
+    def _llm_names(
+        self,
+        warehouse,
+        families: list[Family],
+        best_phrases: list[str],
+        member_labels: dict[int, str],
+        titles: list[list[str]],
+    ) -> list[str | None]:
         """The explainer's name per family (None where the request failed or had no FINAL line)."""
         subject = FIELDS.get(self.corpus_name, self.corpus_name)
         requests = []
-        for family, phrase, top_titles in zip(families, best_phrases, titles):
+        for family, phrase, top_titles in zip(families, best_phrases, titles, strict=False):
             children = [member_labels.get(m.latent, f"feature {m.latent} (unlabelled)") for m in family.members[1:]]
-            user = "\n".join([
-                f"Parent: {member_labels.get(family.root, f'feature {family.root} (unlabelled)')}",
-                "Children:", *[f"- {c}" for c in children],
-                f"Best phrase of its abstracts: {phrase or '(none)'}",
-                "Top abstracts:", *[f"- {t}" for t in top_titles],
-            ])
-            requests.append([{"role": "system", "content": FAMILY_PROMPT.format(field=subject)},
-                             {"role": "user", "content": user}])
+            user = "\n".join(
+                [
+                    f"Parent: {member_labels.get(family.root, f'feature {family.root} (unlabelled)')}",
+                    "Children:",
+                    *[f"- {c}" for c in children],
+                    f"Best phrase of its abstracts: {phrase or '(none)'}",
+                    "Top abstracts:",
+                    *[f"- {t}" for t in top_titles],
+                ]
+            )
+            requests.append(
+                [{"role": "system", "content": FAMILY_PROMPT.format(field=subject)}, {"role": "user", "content": user}]
+            )
         answers = self._client(warehouse, self.interp.llm_path.explainer_model).complete_many(requests)
         return [None if isinstance(answer, Exception) else parse_label(answer.text) for answer in answers]
 
     def describe(self, labels: list[FamilyLabel]) -> dict:
         """How the labels were made and how well they score (means over labelled families)."""
         labelled = [x for x in labels if x.label and x.label != NO_CONCEPT]
-        summary = {"path": self.interp.llm_path.explainer_model if self.use_llm else EXPLAINER_NAME,
-                   "family_activation": self.reduce, "labelled": len(labelled), "families": len(labels)}
+        summary = {
+            "path": self.interp.llm_path.explainer_model if self.use_llm else EXPLAINER_NAME,
+            "family_activation": self.reduce,
+            "labelled": len(labelled),
+            "families": len(labels),
+        }
         for metric in ("pearson", "f1", "auroc"):
             values = [getattr(x, metric) for x in labelled if getattr(x, metric) is not None]
             summary[f"mean_{metric}"] = float(np.mean(values)) if values else None

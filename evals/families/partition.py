@@ -13,6 +13,7 @@ Here the candidates are kept or turned down, most coherent first:
 - a family has at most ``max_children(n_latents)`` children; a larger candidate is dropped for
   its nested candidates, as is one left with fewer than ``min_family_children``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,8 +39,9 @@ def max_children(config: FamiliesConfig, n_latents: int) -> int:
     return max(config.min_family_children, int(config.max_family_share * n_latents))
 
 
-def partition(candidates: list[Family], counts: sp.csr_array, n_docs: int, config: FamiliesConfig
-              ) -> tuple[list[Family], list[float]]:
+def partition(
+    candidates: list[Family], counts: sp.csr_array, n_docs: int, config: FamiliesConfig
+) -> tuple[list[Family], list[float]]:
     """The kept families (most coherent first) and their co-occurrence lifts."""
     bound = max_children(config, counts.shape[0])
     scored = [(mean_pair_lift(counts, n_docs, [m.latent for m in f.members]), f) for f in candidates]
@@ -91,10 +93,15 @@ def _without(family: Family, claimed: set[int]) -> Family:
     return Family(family.root, family.pass_index, tuple(members))
 
 
-def random_group_lift(counts: sp.csr_array, n_docs: int, pool: np.ndarray, sizes: list[int], draws: int,
-                      seed: int) -> float:
+def random_group_lift(
+    counts: sp.csr_array, n_docs: int, pool: np.ndarray, sizes: list[int], draws: int, seed: int
+) -> float:
     """Median co-occurrence lift of random groups of latents from ``pool`` with the families' sizes."""
     rng = np.random.default_rng(seed)
-    values = [mean_pair_lift(counts, n_docs, rng.choice(pool, size, replace=False).tolist())
-              for _ in range(draws) for size in sizes if size <= len(pool)]
+    values = [
+        mean_pair_lift(counts, n_docs, rng.choice(pool, size, replace=False).tolist())
+        for _ in range(draws)
+        for size in sizes
+        if size <= len(pool)
+    ]
     return float(np.median(values)) if values else float("nan")

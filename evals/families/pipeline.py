@@ -1,4 +1,5 @@
 """One SAE's families end to end: stored activations -> counts -> families -> stats -> warehouse."""
+
 from __future__ import annotations
 
 import time
@@ -32,11 +33,14 @@ class FamiliesRun:
 
 def clean_latents(con: duckdb.DuckDBPyConnection, sae_id: int) -> np.ndarray:
     """Latents whose best stored label is flagged clean (``best_labels.clean``, set by interp)."""
-    rows = con.execute("SELECT latent, coalesce(clean, false) FROM best_labels WHERE sae_id = ? ORDER BY latent",
-                       [sae_id]).fetchall()
+    rows = con.execute(
+        "SELECT latent, coalesce(clean, false) FROM best_labels WHERE sae_id = ? ORDER BY latent", [sae_id]
+    ).fetchall()
     if not rows:
-        raise ValueError(f"clean_only needs stored labels, and SAE {sae_id} has none: run `just interpret <corpus> "
-                         f"--sae-id {sae_id}` first, or set clean_only: false in conf/families.yaml")
+        raise ValueError(
+            f"clean_only needs stored labels, and SAE {sae_id} has none: run `just interpret <corpus> "
+            f"--sae-id {sae_id}` first, or set clean_only: false in conf/families.yaml"
+        )
     return np.array([latent for latent, clean in rows if clean], dtype=np.int64)
 
 
@@ -49,8 +53,16 @@ def test_split_embeddings(con: duckdb.DuckDBPyConnection, sae_id: int) -> tuple[
     return doc_ids[keep], matrix[keep]
 
 
-def coherence_summary(counts, n_docs: int, candidates: list[Family], families: list[Family], lifts: list[float],
-                      coherence: list[float], pool: np.ndarray, config: FamiliesConfig) -> dict:
+def coherence_summary(
+    counts,
+    n_docs: int,
+    candidates: list[Family],
+    families: list[Family],
+    lifts: list[float],
+    coherence: list[float],
+    pool: np.ndarray,
+    config: FamiliesConfig,
+) -> dict:
     """How coherent the kept families are, against random groups of latents of the same sizes."""
     sizes = [len(f.members) for f in families]
     baseline = random_group_lift(counts, n_docs, pool, sizes, config.random_baselines, config.seed)
@@ -90,13 +102,15 @@ def run_families(warehouse: str | Path, sae_id: int, config: FamiliesConfig, lab
     pool = pool if allowed is None else np.intersect1d(pool, allowed)
     summary["coherence"] = coherence_summary(counts, n_docs, candidates, families, lifts, coherence, pool, config)
     labels = labeller.label(warehouse, sae_id, families, topk)
-    summary.update({
-        "config": {**config.__dict__, "thresholds": list(config.thresholds)},
-        "labels": labeller.describe(labels),
-        "graph_latents": int(topk.n_latents if allowed is None else allowed.size),
-        "read_and_count_seconds": round(counted_s, 3),
-        "seconds": round(time.perf_counter() - started, 3),
-    })
+    summary.update(
+        {
+            "config": {**config.__dict__, "thresholds": list(config.thresholds)},
+            "labels": labeller.describe(labels),
+            "graph_latents": int(topk.n_latents if allowed is None else allowed.size),
+            "read_and_count_seconds": round(counted_s, 3),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    )
     with open_writer(warehouse) as con:
         write_families(con, sae_id, partners, families, labels, summary, lifts, coherence)
     return FamiliesRun(sae_id, families, summary)

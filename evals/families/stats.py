@@ -3,6 +3,7 @@
 All co-occurrence values here are ``C_ij / min(C_ii, C_jj)`` without smoothing, as in the paper,
 and diagonals are left out: they are 1 by construction and would only inflate the in-family means.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,8 +24,10 @@ def size_distribution(families: list[Family]) -> dict:
         "median_children": float(np.median(sizes)),
         "min_children": int(sizes.min()),
         "max_children": int(sizes.max()),
-        "histogram": {str(int(v)): int(c) for v, c in zip(values, counts)},
-        "by_pass": {str(p): int(sum(f.pass_index == p for f in families)) for p in sorted({f.pass_index for f in families})},
+        "histogram": {str(int(v)): int(c) for v, c in zip(values, counts, strict=False)},
+        "by_pass": {
+            str(p): int(sum(f.pass_index == p for f in families)) for p in sorted({f.pass_index for f in families})
+        },
     }
 
 

@@ -1,4 +1,5 @@
 """Writing one SAE's families atomically: a re-run replaces every row it wrote before."""
+
 from __future__ import annotations
 
 import json
@@ -62,10 +63,12 @@ def write_families(
         "parent_latent": pa.array([m.parent for _, m in members], pa.int32()),
         "depth": pa.array([m.depth for _, m in members], pa.int32()),
     }
-    cooccurrence_rows = pa.table({
-        "sae_id": pa.array(np.full(cooccurrence["latent"].size, sae_id, np.int32)),
-        **{name: pa.array(values) for name, values in cooccurrence.items()},
-    })
+    cooccurrence_rows = pa.table(
+        {
+            "sae_id": pa.array(np.full(cooccurrence["latent"].size, sae_id, np.int32)),
+            **{name: pa.array(values) for name, values in cooccurrence.items()},
+        }
+    )
     with transaction(con):
         for table in ("cooccurrence", "families", "family_members"):
             con.execute(f"DELETE FROM {table} WHERE sae_id = ?", [sae_id])

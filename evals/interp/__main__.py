@@ -5,6 +5,7 @@ field as a flag (e.g. --offline.scorer terms). A local OpenAI-compatible server 
 vLLM) needs no key: --llm yes --llm-base-url http://localhost:11434/v1 --llm_path.explainer_model
 qwen2.5:7b --llm_path.predictor_model qwen2.5:7b.
 """
+
 from __future__ import annotations
 
 import sys
@@ -23,16 +24,22 @@ from evals.llm import add_llm_arguments, use_llm
 def build_parser() -> ArgumentParser:
     parser = command_parser("just interpret", __doc__, sae_id="one", config=InterpConfig, config_file=DEFAULT_PATH)
     add_llm_arguments(parser)
-    parser.add_argument("--max-features", type=int | None, default=None,
-                        help="interpret only latents 0..N-1 (those already done are skipped)")
+    parser.add_argument(
+        "--max-features",
+        type=int | None,
+        default=None,
+        help="interpret only latents 0..N-1 (those already done are skipped)",
+    )
     return parser
 
 
 def print_report(report: RunReport, console: Console) -> None:
     kind = "offline PROXY (phrases, not an LLM)" if report.is_proxy else "LLM"
-    console.print(f"SAE {report.sae_id}: {kind} labels by [bold]{report.explainer}[/], scored by {report.predictor}: "
-                  f"{report.interpreted} interpreted, {report.not_interpretable} too rarely/often active, {report.errors} errors, "
-                  f"{report.skipped_done} already done; {report.wall_s:.1f} s")
+    console.print(
+        f"SAE {report.sae_id}: {kind} labels by [bold]{report.explainer}[/], scored by {report.predictor}: "
+        f"{report.interpreted} interpreted, {report.not_interpretable} too rarely/often active, {report.errors} errors, "
+        f"{report.skipped_done} already done; {report.wall_s:.1f} s"
+    )
     table = Table(title=f"held-out scores over all {report.summary['scored']} scored features (q25 / median / q75)")
     table.add_column("metric")
     table.add_column("label")
@@ -40,14 +47,27 @@ def print_report(report: RunReport, console: Console) -> None:
     fmt = lambda q: " / ".join("-" if q[k] is None else f"{q[k]:.3f}" for k in ("q25", "median", "q75"))  # noqa: E731
     for name in METRICS:
         table.add_row(name, fmt(report.summary[name]), fmt(report.summary[f"random_{name}"]))
-    table.add_row("clean fraction", f"{report.summary['clean_fraction']:.3f}", f"{report.summary['random_clean_fraction']:.3f}")
+    table.add_row(
+        "clean fraction", f"{report.summary['clean_fraction']:.3f}", f"{report.summary['random_clean_fraction']:.3f}"
+    )
     console.print(table)
     if report.usage:
         usage = Table(title="LLM usage (this run)")
-        for column in ("role", "model", "calls", "cache hits", "failures", "prompt tokens", "completion tokens", "est. USD"):
+        for column in (
+            "role",
+            "model",
+            "calls",
+            "cache hits",
+            "failures",
+            "prompt tokens",
+            "completion tokens",
+            "est. USD",
+        ):
             usage.add_column(column)
         for role, model, calls, hits, failures, prompt, completion, cost in report.usage:
-            usage.add_row(role, model, str(calls), str(hits), str(failures), str(prompt), str(completion), f"{cost:.4f}")
+            usage.add_row(
+                role, model, str(calls), str(hits), str(failures), str(prompt), str(completion), f"{cost:.4f}"
+            )
         console.print(usage)
 
 
@@ -59,8 +79,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = config_from(parser, args, InterpConfig)
         base_url = args.llm_base_url or config.llm_path.base_url
-        report = run_interpretation(warehouse_of(args), args.corpus, sae_id=args.sae_id, use_llm=use_llm(args.llm, base_url),
-                                    max_features=args.max_features, config=config, llm_base_url=base_url)
+        report = run_interpretation(
+            warehouse_of(args),
+            args.corpus,
+            sae_id=args.sae_id,
+            use_llm=use_llm(args.llm, base_url),
+            max_features=args.max_features,
+            config=config,
+            llm_base_url=base_url,
+        )
     except (ValueError, FileNotFoundError) as error:
         console.print(f"[red]{error}[/]")
         return 2

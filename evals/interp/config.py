@@ -1,4 +1,5 @@
 """Typed settings of auto-interpretation, read from ``conf/interp.yaml`` (``data.commands``)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -145,9 +146,11 @@ class CleanConfig:
     def accepts(self, pearson: Any, f1: Any, density: Any) -> Any:
         """Clean or not, for scalars or numpy arrays alike; NaN (undefined) scores are never clean."""
         with np.errstate(invalid="ignore"):
-            verdict = ((np.asarray(pearson, dtype=np.float64) >= self.min_pearson)
-                       & (np.asarray(f1, dtype=np.float64) >= self.min_f1)
-                       & (np.asarray(density, dtype=np.float64) < self.max_density))
+            verdict = (
+                (np.asarray(pearson, dtype=np.float64) >= self.min_pearson)
+                & (np.asarray(f1, dtype=np.float64) >= self.min_f1)
+                & (np.asarray(density, dtype=np.float64) < self.max_density)
+            )
         return bool(verdict) if verdict.ndim == 0 else verdict
 
 

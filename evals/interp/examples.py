@@ -13,6 +13,7 @@ nor the explainer ever saw.
 Everything is loaded once and computed in numpy, with the hard-negative search batched over
 features as matrix products.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -67,7 +68,7 @@ def load_corpus(con: duckdb.DuckDBPyConnection, embed_model: str, min_abstract_c
     table = con.execute("SELECT doc_id, title, abstract, split FROM docs ORDER BY doc_id").fetchnumpy()
     position = np.searchsorted(table["doc_id"], doc_ids)
     titles, abstracts = table["title"][position], table["abstract"][position]
-    texts = [f"{t}\n\n{a}" for t, a in zip(titles, abstracts)]
+    texts = [f"{t}\n\n{a}" for t, a in zip(titles, abstracts, strict=False)]
     eligible = np.fromiter((len(a) > min_abstract_chars for a in abstracts), dtype=bool, count=len(abstracts))
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return Corpus(doc_ids, matrix / np.maximum(norms, 1e-12), texts, eligible, table["split"][position] == TEST)
@@ -102,10 +103,14 @@ def load_activations(con: duckdb.DuckDBPyConnection, sae_id: int, n_latents: int
 def group_activations(latent, doc_id, value, n_latents: int, corpus_doc_ids: np.ndarray) -> Activations:
     latent = np.asarray(latent, dtype=np.int64)
     doc_index = np.searchsorted(corpus_doc_ids, np.asarray(doc_id))
-    known = (doc_index < len(corpus_doc_ids)) & (corpus_doc_ids[np.minimum(doc_index, len(corpus_doc_ids) - 1)] == doc_id)
+    known = (doc_index < len(corpus_doc_ids)) & (
+        corpus_doc_ids[np.minimum(doc_index, len(corpus_doc_ids) - 1)] == doc_id
+    )
     if not known.all():
-        raise ValueError(f"{int((~known).sum())} activation rows name documents without an embedding; "
-                         "re-run `just data <corpus>` then retrain")
+        raise ValueError(
+            f"{int((~known).sum())} activation rows name documents without an embedding; "
+            "re-run `just data <corpus>` then retrain"
+        )
     value = np.asarray(value, dtype=np.float32)
     order = np.lexsort((-value, latent))
     counts = np.bincount(latent, minlength=n_latents)
@@ -145,8 +150,9 @@ def _stratified(ranks: np.ndarray, n_bins: int, count: int, rng: np.random.Gener
     return np.sort(np.array(chosen, dtype=ranks.dtype))
 
 
-def select_positives(n_train: int, n_test: int, config: ExampleConfig, rng: np.random.Generator, extra: int = 0
-                     ) -> dict[str, np.ndarray] | None:
+def select_positives(
+    n_train: int, n_test: int, config: ExampleConfig, rng: np.random.Generator, extra: int = 0
+) -> dict[str, np.ndarray] | None:
     """Ranks (0 = strongest) per positive role, or None when the feature fires too rarely.
 
     Explanation ranks index the feature's ranking among training-split abstracts (``n_train`` of
@@ -164,8 +170,15 @@ def select_positives(n_train: int, n_test: int, config: ExampleConfig, rng: np.r
     return {"explain_pos": np.r_[np.arange(top), quantile], "score_pos": score, "explain_extra_pos": extra_ranks}
 
 
-def select_examples(corpus: Corpus, activations: Activations, latents: np.ndarray, config: ExampleConfig,
-                    extra_positives: int = 0, extra_negatives: int = 0, chunk: int = 256) -> ExampleSet:
+def select_examples(
+    corpus: Corpus,
+    activations: Activations,
+    latents: np.ndarray,
+    config: ExampleConfig,
+    extra_positives: int = 0,
+    extra_negatives: int = 0,
+    chunk: int = 256,
+) -> ExampleSet:
     """Explanation (training split) and held-out (test split) examples of every latent in ``latents``.
 
     ``extra_positives`` / ``extra_negatives`` (of each kind) are further explanation examples for
@@ -190,8 +203,7 @@ def select_examples(corpus: Corpus, activations: Activations, latents: np.ndarra
         if chosen is None:
             status[latent] = TOO_FEW_ACTIVE
             continue
-        if (len(train_pool) - (~held).sum() < 2 * explain_negatives
-                or len(test_pool) - held.sum() < 2 * score_negatives):
+        if len(train_pool) - (~held).sum() < 2 * explain_negatives or len(test_pool) - held.sum() < 2 * score_negatives:
             status[latent] = TOO_FEW_INACTIVE
             continue
         status[latent] = READY
@@ -205,8 +217,8 @@ def select_examples(corpus: Corpus, activations: Activations, latents: np.ndarra
                 rows.append(_rows(latent, role, train_docs[ranks], train_values[ranks]))
 
     for start in range(0, len(ready), chunk):
-        block = ready[start:start + chunk]
-        similarity = np.asarray(explain_means[start:start + chunk]) @ corpus.embeddings.T
+        block = ready[start : start + chunk]
+        similarity = np.asarray(explain_means[start : start + chunk]) @ corpus.embeddings.T
         for i, latent in enumerate(block):
             similarity[i, activations.of(latent)[0]] = -np.inf  # hard negatives must not fire
         explain_hard = _nearest(similarity, train_pool, config.explain_hard_negatives + extra_negatives)
@@ -214,22 +226,32 @@ def select_examples(corpus: Corpus, activations: Activations, latents: np.ndarra
         for i, latent in enumerate(block):
             active = activations.of(latent)[0]
             rng = np.random.default_rng([config.seed, latent, 1])
-            explain_random = _random_negatives(train_pool, active, explain_hard[i],
-                                               config.explain_random_negatives + extra_negatives, rng)
+            explain_random = _random_negatives(
+                train_pool, active, explain_hard[i], config.explain_random_negatives + extra_negatives, rng
+            )
             score_random = _random_negatives(test_pool, active, score_hard[i], config.score_random_negatives, rng)
             hard_end, random_end = config.explain_hard_negatives, config.explain_random_negatives
-            for role, negatives in (("explain_neg_hard", explain_hard[i][:hard_end]), ("score_neg_hard", score_hard[i]),
-                                    ("explain_neg_random", explain_random[:random_end]), ("score_neg_random", score_random),
-                                    ("explain_extra_neg_hard", explain_hard[i][hard_end:]),
-                                    ("explain_extra_neg_random", explain_random[random_end:])):
+            for role, negatives in (
+                ("explain_neg_hard", explain_hard[i][:hard_end]),
+                ("score_neg_hard", score_hard[i]),
+                ("explain_neg_random", explain_random[:random_end]),
+                ("score_neg_random", score_random),
+                ("explain_extra_neg_hard", explain_hard[i][hard_end:]),
+                ("explain_extra_neg_random", explain_random[random_end:]),
+            ):
                 rows.append(_rows(latent, role, negatives, np.zeros(len(negatives))))
     if rows:
-        latent_col, role_col, doc_col, act_col = (np.concatenate(c) for c in zip(*rows))
+        latent_col, role_col, doc_col, act_col = (np.concatenate(c) for c in zip(*rows, strict=False))
     else:
         latent_col = role_col = doc_col = act_col = np.zeros(0)
     order = np.argsort(latent_col, kind="stable")
-    return ExampleSet(latent_col[order].astype(np.int64), role_col[order].astype(np.int8),
-                      doc_col[order].astype(np.int64), act_col[order].astype(np.float32), status)
+    return ExampleSet(
+        latent_col[order].astype(np.int64),
+        role_col[order].astype(np.int8),
+        doc_col[order].astype(np.int64),
+        act_col[order].astype(np.float32),
+        status,
+    )
 
 
 def _rows(latent: int, role: str, docs: np.ndarray, values: np.ndarray):
@@ -245,8 +267,9 @@ def _nearest(similarity: np.ndarray, pool: np.ndarray, count: int) -> np.ndarray
     return pool[nearest]
 
 
-def _random_negatives(pool: np.ndarray, active: np.ndarray, exclude: np.ndarray, count: int,
-                      rng: np.random.Generator) -> np.ndarray:
+def _random_negatives(
+    pool: np.ndarray, active: np.ndarray, exclude: np.ndarray, count: int, rng: np.random.Generator
+) -> np.ndarray:
     """``count`` distinct abstracts of ``pool`` outside ``active`` and ``exclude``, uniformly at random."""
     banned = np.union1d(active, exclude)
     chosen = np.zeros(0, dtype=np.int64)

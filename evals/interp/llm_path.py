@@ -4,6 +4,7 @@ Each feature's held-out abstracts are shuffled (seeded) and rated a few per requ
 its own label and once with another feature's label (the random-label baseline). Unreadable
 answers and failed requests leave NaN ratings that are counted, stored as NULL, never scored.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,9 +27,17 @@ from evals.interp.store import FeatureResult
 from evals.llm import LLMClient
 
 
-def explain_round(client: LLMClient, corpus_name: str, corpus: Corpus, examples: ExampleSet, latents: np.ndarray,
-                  settings: LLMPathConfig, seed: int, retry_tags: dict[int, str],
-                  label_scorer: LabelScorer | None) -> list[FeatureResult]:
+def explain_round(
+    client: LLMClient,
+    corpus_name: str,
+    corpus: Corpus,
+    examples: ExampleSet,
+    latents: np.ndarray,
+    settings: LLMPathConfig,
+    seed: int,
+    retry_tags: dict[int, str],
+    label_scorer: LabelScorer | None,
+) -> list[FeatureResult]:
     """Labels for ``latents``; ``retry_tags`` marks features whose stored answer was unusable (ask anew).
 
     The explainer writes ``settings.candidates`` labels per feature; generic ones are filtered out
@@ -40,28 +49,45 @@ def explain_round(client: LLMClient, corpus_name: str, corpus: Corpus, examples:
         positive = examples.of(latent, "explain_pos")
         positive = positive[np.argsort(-examples.activation[positive], kind="stable")]
         negative = np.random.default_rng([seed, latent, 2]).permutation(
-            examples.of(latent, "explain_neg_random", "explain_neg_hard"))
-        requests.append(explain_messages(
-            corpus_name,
-            [(float(examples.activation[r]), corpus.texts[examples.doc_index[r]]) for r in positive],
-            [corpus.texts[examples.doc_index[r]] for r in negative],
-            settings.max_abstract_chars, settings.candidates,
-        ))
+            examples.of(latent, "explain_neg_random", "explain_neg_hard")
+        )
+        requests.append(
+            explain_messages(
+                corpus_name,
+                [(float(examples.activation[r]), corpus.texts[examples.doc_index[r]]) for r in positive],
+                [corpus.texts[examples.doc_index[r]] for r in negative],
+                settings.max_abstract_chars,
+                settings.candidates,
+            )
+        )
     answers = _ask(client, requests, [retry_tags.get(latent, "") for latent in latents.tolist()], settings)
     results = []
-    for latent, answer in zip(latents.tolist(), answers):
+    for latent, answer in zip(latents.tolist(), answers, strict=False):
         if isinstance(answer, Exception):
             results.append(FeatureResult(latent, "error", error=f"explainer request failed: {answer}"[:2000]))
             continue
         candidates = parse_candidates(answer.text)
         if not candidates:
-            results.append(FeatureResult(latent, "error", reasoning=answer.text, parse_failures=1,
-                                         error="explainer answer has no readable label (JSON candidates or `FINAL: <label>`)"))
+            results.append(
+                FeatureResult(
+                    latent,
+                    "error",
+                    reasoning=answer.text,
+                    parse_failures=1,
+                    error="explainer answer has no readable label (JSON candidates or `FINAL: <label>`)",
+                )
+            )
             continue
         specific = [c for c in (filtered_label(c) for c in candidates) if c]
         if not specific:
-            results.append(FeatureResult(latent, "complete", label=NO_CONCEPT,
-                                         reasoning=f"{answer.text}\n\nevery candidate is generic: {candidates}"))
+            results.append(
+                FeatureResult(
+                    latent,
+                    "complete",
+                    label=NO_CONCEPT,
+                    reasoning=f"{answer.text}\n\nevery candidate is generic: {candidates}",
+                )
+            )
             continue
         label, note = _best_candidate(latent, specific, examples, label_scorer)
         results.append(FeatureResult(latent, "complete", label=label, reasoning=f"{answer.text}\n\n{note}"))
@@ -76,13 +102,14 @@ def _ask(client: LLMClient, requests: list, tags: list[str], settings: LLMPathCo
     refused = [i for i, a in enumerate(answers) if isinstance(a, openai.BadRequestError)]
     if refused:  # a server without structured output: the prompt asks for JSON or FINAL lines anyway
         again = client.complete_many([requests[i] for i in refused], cache_tag=[tags[i] for i in refused])
-        for i, answer in zip(refused, again):
+        for i, answer in zip(refused, again, strict=False):
             answers[i] = answer
     return answers
 
 
-def _best_candidate(latent: int, candidates: list[str], examples: ExampleSet,
-                    label_scorer: LabelScorer | None) -> tuple[str, str]:
+def _best_candidate(
+    latent: int, candidates: list[str], examples: ExampleSet, label_scorer: LabelScorer | None
+) -> tuple[str, str]:
     """The candidate whose proxy AUROC (positives vs random and vs hard negatives, averaged) on the
     explanation examples is highest, and a note of every candidate's score."""
     if len(candidates) == 1 or label_scorer is None:
@@ -98,13 +125,22 @@ def _best_candidate(latent: int, candidates: list[str], examples: ExampleSet,
         s = score(similarity, truth, hard=hard)
         scores.append(np.nanmean([s.auroc_random, s.auroc_hard]))
     best = int(np.nanargmax(scores)) if not np.isnan(scores).all() else 0
-    listed = "; ".join(f"{c!r} {v:.2f}" for c, v in zip(candidates, scores))
-    return candidates[best], f"candidates by mean AUROC on the explanation examples ({label_scorer.scorer} proxy): {listed}"
+    listed = "; ".join(f"{c!r} {v:.2f}" for c, v in zip(candidates, scores, strict=False))
+    return candidates[
+        best
+    ], f"candidates by mean AUROC on the explanation examples ({label_scorer.scorer} proxy): {listed}"
 
 
-def predict_round(client: LLMClient, corpus_name: str, corpus: Corpus, examples: ExampleSet,
-                  results: list[FeatureResult], settings: LLMPathConfig, seed: int,
-                  stored_labels: dict[int, str]) -> np.ndarray:
+def predict_round(
+    client: LLMClient,
+    corpus_name: str,
+    corpus: Corpus,
+    examples: ExampleSet,
+    results: list[FeatureResult],
+    settings: LLMPathConfig,
+    seed: int,
+    stored_labels: dict[int, str],
+) -> np.ndarray:
     """Rate every labelled feature's held-out set; fills scores in ``results``; returns per-row ratings.
 
     The baseline label of a feature is another feature's label, drawn (seeded) from this round's
@@ -125,13 +161,19 @@ def predict_round(client: LLMClient, corpus_name: str, corpus: Corpus, examples:
             if label is None:
                 continue
             for start in range(0, len(rows), settings.abstracts_per_prediction):
-                chunk = rows[start:start + settings.abstracts_per_prediction]
-                requests.append(predict_messages(corpus_name, label, [corpus.texts[examples.doc_index[r]] for r in chunk],
-                                                 settings.max_abstract_chars))
+                chunk = rows[start : start + settings.abstracts_per_prediction]
+                requests.append(
+                    predict_messages(
+                        corpus_name,
+                        label,
+                        [corpus.texts[examples.doc_index[r]] for r in chunk],
+                        settings.max_abstract_chars,
+                    )
+                )
                 targets.append((kind, chunk))
     answers = client.complete_many(requests)
     ratings = {"label": np.full(len(examples.latent), np.nan), "baseline": np.full(len(examples.latent), np.nan)}
-    for (kind, chunk), answer in zip(targets, answers):
+    for (kind, chunk), answer in zip(targets, answers, strict=False):
         if not isinstance(answer, Exception):
             ratings[kind][chunk] = parse_ratings(answer.text, len(chunk))
     for result in labelled:

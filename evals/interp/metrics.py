@@ -4,6 +4,7 @@
 the predictor's rating in [-1, 1] (> 0 means "active"). Undefined scores (one class only, or
 constant predictions for Pearson) are NaN, never a made-up number.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -105,6 +106,11 @@ def score(prediction, truth, hard=None) -> Scores:
     if hard is not None:
         hard = np.asarray(hard, dtype=bool)[keep] & ~truth
         by_kind = [auroc(prediction[~hard], truth[~hard]), auroc(prediction[truth | hard], truth[truth | hard])]
-    return Scores(pearson(prediction, truth), f1(prediction, truth), auroc(prediction, truth),
-                  balanced_accuracy(prediction, truth), int(keep.sum()), *by_kind)
-
+    return Scores(
+        pearson(prediction, truth),
+        f1(prediction, truth),
+        auroc(prediction, truth),
+        balanced_accuracy(prediction, truth),
+        int(keep.sum()),
+        *by_kind,
+    )

@@ -14,6 +14,7 @@ For each feature, on its *explanation* examples only (the held-out ones never in
    on the same examples) by ``min_margin``; otherwise the feature is labelled
    "(no clear concept)" instead of a made-up name.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ class ExplanationDocs:
     random: np.ndarray
     hard: np.ndarray
 
-    def half(self, which: int) -> "ExplanationDocs":
+    def half(self, which: int) -> ExplanationDocs:
         """Every other example from ``which`` (0 = select, 1 = check): both halves span the range."""
         return ExplanationDocs(self.positives[which::2], self.random[which::2], self.hard[which::2])
 
@@ -48,9 +49,11 @@ def explanation_docs(examples: ExampleSet, latent: int) -> ExplanationDocs:
     """A feature's explanation examples (every explain_* role), positives strongest first."""
     positives = examples.of(latent, "explain_pos", "explain_extra_pos")
     positives = positives[np.argsort(-examples.activation[positives], kind="stable")]
-    return ExplanationDocs(examples.doc_index[positives],
-                           examples.doc_index[examples.of(latent, "explain_neg_random", "explain_extra_neg_random")],
-                           examples.doc_index[examples.of(latent, "explain_neg_hard", "explain_extra_neg_hard")])
+    return ExplanationDocs(
+        examples.doc_index[positives],
+        examples.doc_index[examples.of(latent, "explain_neg_random", "explain_extra_neg_random")],
+        examples.doc_index[examples.of(latent, "explain_neg_hard", "explain_extra_neg_hard")],
+    )
 
 
 @dataclass(frozen=True)
@@ -71,19 +74,26 @@ class PhraseLabel:
         return self.label != NO_CONCEPT
 
 
-def explain_phrases(index: PhraseIndex, features: list[ExplanationDocs], config: OfflineConfig,
-                    scorer: LabelScorer, rng: np.random.Generator) -> list[PhraseLabel]:
+def explain_phrases(
+    index: PhraseIndex,
+    features: list[ExplanationDocs],
+    config: OfflineConfig,
+    scorer: LabelScorer,
+    rng: np.random.Generator,
+) -> list[PhraseLabel]:
     """A phrase label (or ``NO_CONCEPT``) per feature, every score under ``scorer`` (the predictor)."""
     rare_word = index.word_fraction() <= config.max_word_share
-    specific = np.array([any(rare_word[index.word_id[w]] for w in content_words(p) if w in index.word_id)
-                         for p in index.phrases], dtype=bool)
+    specific = np.array(
+        [any(rare_word[index.word_id[w]] for w in content_words(p) if w in index.word_id) for p in index.phrases],
+        dtype=bool,
+    )
     corpus_share = np.bincount(index.phrase_docs.indices, minlength=len(index.phrases)) / max(index.n_docs, 1)
     shortlists = [_shortlist(index, docs.half(0), specific, corpus_share, config) for docs in features]
     texts = sorted({text for shortlist in shortlists for text in shortlist})
     vectors = scorer.vectors(texts)
     row_of = {text: row for row, text in enumerate(texts)}
     chosen: list[tuple[str, float] | None] = []
-    for docs, shortlist in zip(features, shortlists):
+    for docs, shortlist in zip(features, shortlists, strict=False):
         if not shortlist:
             chosen.append(None)
             continue
@@ -93,8 +103,9 @@ def explain_phrases(index: PhraseIndex, features: list[ExplanationDocs], config:
     return _check(features, chosen, scorer, vectors, row_of, config, rng)
 
 
-def _shortlist(index: PhraseIndex, docs: ExplanationDocs, specific: np.ndarray, corpus_share: np.ndarray,
-               config: OfflineConfig) -> list[str]:
+def _shortlist(
+    index: PhraseIndex, docs: ExplanationDocs, specific: np.ndarray, corpus_share: np.ndarray, config: OfflineConfig
+) -> list[str]:
     """The ``config.shortlist`` best labels by term match: each a top phrase, extended while that helps.
 
     A phrase names something specific when it holds a rare word, or when the positives hold it at
@@ -103,13 +114,16 @@ def _shortlist(index: PhraseIndex, docs: ExplanationDocs, specific: np.ndarray, 
     if len(docs.positives) == 0:
         return []
     share = np.asarray(index.phrase_docs[docs.positives].mean(axis=0)).ravel()
-    held = np.flatnonzero((share * len(docs.positives) >= config.min_phrase_docs) & (share >= config.min_phrase_share)
-                          & (specific | (share >= config.min_enrichment * corpus_share)))
+    held = np.flatnonzero(
+        (share * len(docs.positives) >= config.min_phrase_docs)
+        & (share >= config.min_phrase_share)
+        & (specific | (share >= config.min_enrichment * corpus_share))
+    )
     if not held.size:
         return []
     random_share = np.asarray(index.phrase_docs[docs.random][:, held].mean(axis=0)).ravel()
     hard_share = np.asarray(index.phrase_docs[docs.hard][:, held].mean(axis=0)).ravel()
-    held = held[np.argsort(-(2 * share[held] - random_share - hard_share), kind="stable")[:config.max_candidates]]
+    held = held[np.argsort(-(2 * share[held] - random_share - hard_share), kind="stable")[: config.max_candidates]]
     phrases = [index.phrases[p] for p in held]
     word_sets = [frozenset(index.word_id[w] for w in content_words(p) if w in index.word_id) for p in phrases]
     words = np.array(sorted(set().union(*word_sets)), dtype=np.int64)
@@ -125,12 +139,15 @@ def _shortlist(index: PhraseIndex, docs: ExplanationDocs, specific: np.ndarray, 
             weights[rows, column] = idf[rows] / idf[rows].sum()
         match = present @ weights
         positive = match[:n_pos]
-        return (column_aurocs(positive, match[n_pos:n_pos + n_random]) + column_aurocs(positive, match[n_pos + n_random:])) / 2
+        return (
+            column_aurocs(positive, match[n_pos : n_pos + n_random])
+            + column_aurocs(positive, match[n_pos + n_random :])
+        ) / 2
 
     single = scores(word_sets)
     labels: list[str] = []
     # Best first; among equal scores the phrase with more words (it says more).
-    for first in np.lexsort((-np.array([len(w) for w in word_sets]), -single))[:config.shortlist].tolist():
+    for first in np.lexsort((-np.array([len(w) for w in word_sets]), -single))[: config.shortlist].tolist():
         chosen, best, words_in = [first], float(single[first]), word_sets[first]
         while len(chosen) < config.max_phrases:
             others = [i for i in range(len(phrases)) if i not in chosen and not word_sets[i] <= words_in]
@@ -148,8 +165,15 @@ def _shortlist(index: PhraseIndex, docs: ExplanationDocs, specific: np.ndarray, 
     return labels
 
 
-def _check(features: list[ExplanationDocs], chosen: list[tuple[str, float] | None], scorer: LabelScorer, vectors,
-           row_of: dict[str, int], config: OfflineConfig, rng: np.random.Generator) -> list[PhraseLabel]:
+def _check(
+    features: list[ExplanationDocs],
+    chosen: list[tuple[str, float] | None],
+    scorer: LabelScorer,
+    vectors,
+    row_of: dict[str, int],
+    config: OfflineConfig,
+    rng: np.random.Generator,
+) -> list[PhraseLabel]:
     """Each chosen label against another feature's chosen label on the check half."""
     have = [i for i, c in enumerate(chosen) if c is not None]
     nan2 = (float("nan"), float("nan"))
@@ -159,10 +183,17 @@ def _check(features: list[ExplanationDocs], chosen: list[tuple[str, float] | Non
         text, select_score = chosen[i]
         docs = features[i].half(1)
         own = _aurocs(scorer, vectors, row_of[text], docs)
-        other = (_aurocs(scorer, vectors, row_of[chosen[have[int(borrowed[position])]][0]], docs)
-                 if borrowed is not None else nan2)
-        beats = (not np.isnan(np.mean(own)) and own[0] >= config.min_check_auroc[0] and own[1] >= config.min_check_auroc[1]
-                 and (np.isnan(np.mean(other)) or np.mean(own) > np.mean(other) + config.min_margin))
+        other = (
+            _aurocs(scorer, vectors, row_of[chosen[have[int(borrowed[position])]][0]], docs)
+            if borrowed is not None
+            else nan2
+        )
+        beats = (
+            not np.isnan(np.mean(own))
+            and own[0] >= config.min_check_auroc[0]
+            and own[1] >= config.min_check_auroc[1]
+            and (np.isnan(np.mean(other)) or np.mean(own) > np.mean(other) + config.min_margin)
+        )
         labels[i] = PhraseLabel(text if beats else NO_CONCEPT, text, select_score, own, other)
     return labels
 
@@ -184,7 +215,7 @@ def duplicate_of(latents: list[int], labels: list[str], quality: list[float]) ->
     Within a group the latent with the highest ``quality`` keeps its label unflagged.
     """
     groups: dict[frozenset[str], list[tuple[float, int]]] = {}
-    for latent, label, q in zip(latents, labels, quality):
+    for latent, label, q in zip(latents, labels, quality, strict=False):
         key = frozenset(content_words(label))
         if key and label != NO_CONCEPT:
             groups.setdefault(key, []).append((-np.nan_to_num(q, nan=-np.inf), latent))

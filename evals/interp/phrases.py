@@ -5,6 +5,7 @@ A *phrase* is a run of one to ``max_words`` content words inside a sentence, pos
 reads a label as a person skimming an abstract would: the idf-weighted share of the label's
 content words (plural-insensitive) that the abstract contains, in [0, 1].
 """
+
 from __future__ import annotations
 
 import re
@@ -15,27 +16,317 @@ import scipy.sparse as sp
 
 # Function words, the boilerplate of abstracts, and vague words that never make a concept on their own.
 STOPWORDS = frozenset(
-    """a about above after again against all also although am among an and any are as at be because been
-    before being below between both but by can could did do does doing down during each either et al
-    etc few for from further had has have having he her here hers herself him himself his how however i
-    if in into is it its itself just least less may me might more most much must my myself near neither
-    no nor not now of off on once one only or other our ours ourselves out over own per same several
-    she should since so some such than that the their theirs them themselves then there therefore these
-    they this those though through thus to too two under until up upon us very via was we well were what
-    when where whether which while who whom whose why will with within without would yet you your
-    yours yourself three four five first second new using used use based show shows shown find found
-    present presents presented paper study studies result results work report reports obtain obtained
-    provide provides propose proposed approach method methods analysis investigate investigated
-    discuss discussed suggest suggests consistent different due large small high low given
-    including include includes order case cases e g i e respectively significant significantly furthermore
-    moreover addition additionally recent recently possible likely strong stronger makes make made simple
-    previous higher lower initial total various typical specific general important key novel main potential
-    better best good able allow allows allowing across along known particular particularly related
-    relatively several around toward towards current currently future range wide widely level levels
-    able type types number numbers value values well-known further first-time unique overall
-    mathrm mathbf mathcal rm sim odot textrm textit emph frac sqrt approx lesssim gtrsim simeq times cdot pm""".split()
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "also",
+        "although",
+        "am",
+        "among",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "either",
+        "et",
+        "al",
+        "etc",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "however",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "least",
+        "less",
+        "may",
+        "me",
+        "might",
+        "more",
+        "most",
+        "much",
+        "must",
+        "my",
+        "myself",
+        "near",
+        "neither",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "one",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "per",
+        "same",
+        "several",
+        "she",
+        "should",
+        "since",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "therefore",
+        "these",
+        "they",
+        "this",
+        "those",
+        "though",
+        "through",
+        "thus",
+        "to",
+        "too",
+        "two",
+        "under",
+        "until",
+        "up",
+        "upon",
+        "us",
+        "very",
+        "via",
+        "was",
+        "we",
+        "well",
+        "were",
+        "what",
+        "when",
+        "where",
+        "whether",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "whose",
+        "why",
+        "will",
+        "with",
+        "within",
+        "without",
+        "would",
+        "yet",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "three",
+        "four",
+        "five",
+        "first",
+        "second",
+        "new",
+        "using",
+        "used",
+        "use",
+        "based",
+        "show",
+        "shows",
+        "shown",
+        "find",
+        "found",
+        "present",
+        "presents",
+        "presented",
+        "paper",
+        "study",
+        "studies",
+        "result",
+        "results",
+        "work",
+        "report",
+        "reports",
+        "obtain",
+        "obtained",
+        "provide",
+        "provides",
+        "propose",
+        "proposed",
+        "approach",
+        "method",
+        "methods",
+        "analysis",
+        "investigate",
+        "investigated",
+        "discuss",
+        "discussed",
+        "suggest",
+        "suggests",
+        "consistent",
+        "different",
+        "due",
+        "large",
+        "small",
+        "high",
+        "low",
+        "given",
+        "including",
+        "include",
+        "includes",
+        "order",
+        "case",
+        "cases",
+        "e",
+        "g",
+        "i",
+        "e",
+        "respectively",
+        "significant",
+        "significantly",
+        "furthermore",
+        "moreover",
+        "addition",
+        "additionally",
+        "recent",
+        "recently",
+        "possible",
+        "likely",
+        "strong",
+        "stronger",
+        "makes",
+        "make",
+        "made",
+        "simple",
+        "previous",
+        "higher",
+        "lower",
+        "initial",
+        "total",
+        "various",
+        "typical",
+        "specific",
+        "general",
+        "important",
+        "key",
+        "novel",
+        "main",
+        "potential",
+        "better",
+        "best",
+        "good",
+        "able",
+        "allow",
+        "allows",
+        "allowing",
+        "across",
+        "along",
+        "known",
+        "particular",
+        "particularly",
+        "related",
+        "relatively",
+        "several",
+        "around",
+        "toward",
+        "towards",
+        "current",
+        "currently",
+        "future",
+        "range",
+        "wide",
+        "widely",
+        "level",
+        "levels",
+        "able",
+        "type",
+        "types",
+        "number",
+        "numbers",
+        "value",
+        "values",
+        "well-known",
+        "further",
+        "first-time",
+        "unique",
+        "overall",
+        "mathrm",
+        "mathbf",
+        "mathcal",
+        "rm",
+        "sim",
+        "odot",
+        "textrm",
+        "textit",
+        "emph",
+        "frac",
+        "sqrt",
+        "approx",
+        "lesssim",
+        "gtrsim",
+        "simeq",
+        "times",
+        "cdot",
+        "pm",
+    ]
 )
-NOT_ADVERBS = frozenset("anomaly family assembly early supply italy butterfly monopoly poly rely apply".split())
+NOT_ADVERBS = frozenset(
+    ["anomaly", "family", "assembly", "early", "supply", "italy", "butterfly", "monopoly", "poly", "rely", "apply"]
+)
 """Words ending in -ly that are not adverbs; every other -ly word ("nearly", "rapidly") names no concept."""
 JOINERS = frozenset({"of"})
 """Words allowed inside a phrase between content words."""
@@ -55,8 +346,12 @@ def stem(word: str) -> str:
 
 
 def _is_content(token: str) -> bool:
-    return (token not in STOPWORDS and not token.replace("-", "").isdigit() and len(token) >= 2
-            and (not token.endswith("ly") or token in NOT_ADVERBS))
+    return (
+        token not in STOPWORDS
+        and not token.replace("-", "").isdigit()
+        and len(token) >= 2
+        and (not token.endswith("ly") or token in NOT_ADVERBS)
+    )
 
 
 def content_words(text: str) -> list[str]:
@@ -79,7 +374,7 @@ def phrases_of(text: str, max_words: int = 4) -> set[str]:
                     words += 1
                     if words > max_words:
                         break
-                    found.add(" ".join(tokens[start:end + 1]))
+                    found.add(" ".join(tokens[start : end + 1]))
                 elif not (current in JOINERS and end + 1 < len(tokens) and _is_content(tokens[end + 1])):
                     break
     return found
@@ -99,7 +394,9 @@ class PhraseIndex:
     """(n_words,) smoothed inverse document frequency."""
 
     @classmethod
-    def build(cls, texts: list[str], max_words: int = 4, min_docs: int = 3, max_doc_fraction: float = 0.3) -> "PhraseIndex":
+    def build(
+        cls, texts: list[str], max_words: int = 4, min_docs: int = 3, max_doc_fraction: float = 0.3
+    ) -> PhraseIndex:
         """Phrases held by ``min_docs`` .. ``max_doc_fraction`` of the documents, and every content word."""
         phrase_id: dict[str, int] = {}
         word_id: dict[str, int] = {}
@@ -148,5 +445,7 @@ class PhraseIndex:
 
 
 def _binary(cols: list[int], ptr: list[int], width: int) -> sp.csr_matrix:
-    return sp.csr_matrix((np.ones(len(cols), dtype=np.float32), np.asarray(cols, dtype=np.int64), np.asarray(ptr)),
-                         shape=(len(ptr) - 1, width))
+    return sp.csr_matrix(
+        (np.ones(len(cols), dtype=np.float32), np.asarray(cols, dtype=np.int64), np.asarray(ptr)),
+        shape=(len(ptr) - 1, width),
+    )

@@ -3,6 +3,7 @@
 A parser never invents a value: what it cannot read is returned as missing (None / NaN) and
 counted as a parse failure by the caller.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,9 @@ import numpy as np
 DOMAINS = {"astro": "astronomy", "cslg": "machine learning"}
 SEPARATOR = "\n\n------------------------\n"
 _FINAL = re.compile(r"FINAL\s*:\s*(.+)", re.IGNORECASE)
-_RATING = re.compile(r"^(?:abstract|prediction|example)?\s*(\d+)\s*[:=).\]]\s*(?:rating\s*[:=]?\s*)?([-+]?\d*\.?\d+)",
-                     re.IGNORECASE)
+_RATING = re.compile(
+    r"^(?:abstract|prediction|example)?\s*(\d+)\s*[:=).\]]\s*(?:rating\s*[:=]?\s*)?([-+]?\d*\.?\d+)", re.IGNORECASE
+)
 MAX_LABEL_WORDS = 8
 
 
@@ -22,8 +24,13 @@ def _clip(text: str, max_chars: int) -> str:
     return text if len(text) <= max_chars else text[:max_chars].rsplit(" ", 1)[0] + " ..."
 
 
-def explain_messages(corpus_name: str, positives: list[tuple[float, str]], negatives: list[str],
-                     max_chars: int = 1500, candidates: int = 1) -> list[dict[str, str]]:
+def explain_messages(
+    corpus_name: str,
+    positives: list[tuple[float, str]],
+    negatives: list[str],
+    max_chars: int = 1500,
+    candidates: int = 1,
+) -> list[dict[str, str]]:
     """The explainer request: activating abstracts with values (strongest first), then zero ones.
 
     With ``candidates`` > 1 the model is asked for that many alternative labels, best first, as
@@ -32,8 +39,10 @@ def explain_messages(corpus_name: str, positives: list[tuple[float, str]], negat
     domain = DOMAINS.get(corpus_name, "science")
     shown = SEPARATOR.join(f"Activation: {value:.3f}\n{_clip(text, max_chars)}" for value, text in positives)
     zero = SEPARATOR.join(_clip(text, max_chars) for text in negatives)
-    system = (f"You are a meticulous AI and {domain} researcher studying one feature (neuron) of a sparse "
-              f"autoencoder trained on embeddings of {domain} paper abstracts.")
+    system = (
+        f"You are a meticulous AI and {domain} researcher studying one feature (neuron) of a sparse "
+        f"autoencoder trained on embeddings of {domain} paper abstracts."
+    )
     user = (
         "Below are abstracts on which the feature activates, with their activation values, followed by "
         "abstracts on which it does not activate at all.\n\n"
@@ -44,11 +53,14 @@ def explain_messages(corpus_name: str, positives: list[tuple[float, str]], negat
         "2. Strike any that also appear in the non-activating abstracts.\n"
         "3. Choose the right granularity (Occam's razor): specific enough to exclude the non-activating "
         "abstracts, general enough to cover the activating ones.\n"
-        + ("4. End with one line `FINAL: <label of 1-8 words>`." if candidates == 1 else
-           f"4. Give {candidates} different candidate labels of 1-8 words each, the most likely first. Name the "
-           "specific concept: never answer with a generic topic, a keyword list or 'presence of ...'.\n"
-           f'Answer as JSON: {{"reasoning": "<steps 1-3>", "candidates": [<{candidates} labels>]}}; if you cannot '
-           f"write JSON, end with {candidates} lines `FINAL: <label>`.")
+        + (
+            "4. End with one line `FINAL: <label of 1-8 words>`."
+            if candidates == 1
+            else f"4. Give {candidates} different candidate labels of 1-8 words each, the most likely first. Name the "
+            "specific concept: never answer with a generic topic, a keyword list or 'presence of ...'.\n"
+            f'Answer as JSON: {{"reasoning": "<steps 1-3>", "candidates": [<{candidates} labels>]}}; if you cannot '
+            f"write JSON, end with {candidates} lines `FINAL: <label>`."
+        )
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
@@ -60,7 +72,10 @@ CANDIDATES_SCHEMA = {
         "strict": True,
         "schema": {
             "type": "object",
-            "properties": {"reasoning": {"type": "string"}, "candidates": {"type": "array", "items": {"type": "string"}}},
+            "properties": {
+                "reasoning": {"type": "string"},
+                "candidates": {"type": "array", "items": {"type": "string"}},
+            },
             "required": ["reasoning", "candidates"],
             "additionalProperties": False,
         },
@@ -81,8 +96,14 @@ def parse_candidates(text: str) -> list[str]:
             found = json.loads(match.group(0))
         except json.JSONDecodeError:
             found = None
-        listed = next((found[key] for key in ("candidates", "labels", "explanations")
-                       if isinstance(found, dict) and isinstance(found.get(key), list)), None)
+        listed = next(
+            (
+                found[key]
+                for key in ("candidates", "labels", "explanations")
+                if isinstance(found, dict) and isinstance(found.get(key), list)
+            ),
+            None,
+        )
         if listed is not None:
             return _tidy([str(item) for item in listed])
     finals = _FINAL.findall(text)
@@ -100,8 +121,11 @@ def _tidy(labels: list[str]) -> list[str]:
     return out
 
 
-_DOMAIN_SUFFIX = re.compile(r"\s+in\s+(?:astronomy|astrophysics|astronomical|astrophysical|physics|computer science|cs|"
-                            r"machine learning)\s*$", re.IGNORECASE)
+_DOMAIN_SUFFIX = re.compile(
+    r"\s+in\s+(?:astronomy|astrophysics|astronomical|astrophysical|physics|computer science|cs|"
+    r"machine learning)\s*$",
+    re.IGNORECASE,
+)
 _GENERIC = re.compile(r"\b(?:keywords?|topics?|concepts?|presence)\b|['\"][a-z]['\"]", re.IGNORECASE)
 
 
@@ -128,8 +152,10 @@ def predict_messages(corpus_name: str, label: str, abstracts: list[str], max_cha
     """The predictor request: one label, several numbered abstracts, one rating line each."""
     domain = DOMAINS.get(corpus_name, "science")
     listed = SEPARATOR.join(f"Abstract {i + 1}:\n{_clip(text, max_chars)}" for i, text in enumerate(abstracts))
-    system = (f"You are a meticulous AI and {domain} researcher. A feature of a model trained on {domain} "
-              "paper abstracts has this description: it activates on abstracts about the described concept.")
+    system = (
+        f"You are a meticulous AI and {domain} researcher. A feature of a model trained on {domain} "
+        "paper abstracts has this description: it activates on abstracts about the described concept."
+    )
     user = (
         f"Feature description: {label}\n\n{listed}\n\n"
         "For each abstract, think briefly about whether the feature activates on it. Then give a rating "

@@ -11,6 +11,7 @@ A similarity becomes a rating in [-1, 1] by calibrating on the feature's *explan
 only: 0 halfway between their positive and negative mean similarity, +-0.76 (tanh 1) at those
 means. The held-out examples never influence their own ratings.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -21,10 +22,16 @@ from evals.interp.examples import ROLE_CODE, Corpus, ExampleSet, derangement
 from evals.interp.phrases import PhraseIndex
 
 SCORERS = ("hybrid", "embedding", "terms")
-PREDICTOR_NAMES = {"hybrid": "proxy-embedding+terms", "embedding": "proxy-embedding-cosine", "terms": "proxy-term-match"}
+PREDICTOR_NAMES = {
+    "hybrid": "proxy-embedding+terms",
+    "embedding": "proxy-embedding-cosine",
+    "terms": "proxy-term-match",
+}
 EXPLAIN_POSITIVE = [ROLE_CODE["explain_pos"], ROLE_CODE["explain_extra_pos"]]
-EXPLAIN_NEGATIVE = [ROLE_CODE[r] for r in ("explain_neg_random", "explain_neg_hard",
-                                           "explain_extra_neg_random", "explain_extra_neg_hard")]
+EXPLAIN_NEGATIVE = [
+    ROLE_CODE[r]
+    for r in ("explain_neg_random", "explain_neg_hard", "explain_extra_neg_random", "explain_extra_neg_hard")
+]
 
 
 @dataclass
@@ -50,13 +57,13 @@ class LabelScorer:
         if self.scorer != "terms":
             new = sorted({label for label in labels if label not in self._embedded})
             if new:
-                self._embedded.update(zip(new, self.embedder.embed(new)))
+                self._embedded.update(zip(new, self.embedder.embed(new), strict=False))
             embedded = np.stack([self._embedded[label] for label in labels]) if labels else np.zeros((0, 0), np.float32)
         return embedded, self.index.label_weights(labels)
 
     def remember(self, labels: list[str], embedded: np.ndarray) -> None:
         """Embeddings of ``labels`` computed elsewhere (e.g. a cache), so ``vectors`` does not embed them again."""
-        self._embedded.update(zip(labels, embedded))
+        self._embedded.update(zip(labels, embedded, strict=False))
 
     def similarity_matrix(self, vectors, doc_index: np.ndarray) -> np.ndarray:
         """(len(doc_index), n_labels): ``similarities`` of every document with every label."""
@@ -80,9 +87,9 @@ class LabelScorer:
             total += weight * self.index.term_match(weights, label_rows, doc_index)
         return total
 
-
-    def ratings(self, examples: ExampleSet, latents: np.ndarray, labels: list[str], rng: np.random.Generator
-                ) -> tuple[np.ndarray, np.ndarray | None]:
+    def ratings(
+        self, examples: ExampleSet, latents: np.ndarray, labels: list[str], rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Calibrated ratings of every example of ``latents`` (aligned with ``examples``, NaN elsewhere)
         with their own ``labels``, and with borrowed ones: the other-label baseline, where feature i
         is rated with the label of a feature j != i (None with fewer than two features)."""

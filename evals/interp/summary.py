@@ -1,4 +1,5 @@
 """Distribution of one explainer's scores over an SAE's features, next to the random-label baseline."""
+
 from __future__ import annotations
 
 import duckdb
@@ -33,15 +34,20 @@ def summarise(con: duckdb.DuckDBPyConnection, sae_id: int, explainer: str, clean
         """,
         [NO_CONCEPT, sae_id, explainer],
     ).fetchnumpy()
-    counts = dict(con.execute(
-        "SELECT status, count(*) FROM interpretations WHERE sae_id = ? AND explainer = ? GROUP BY status",
-        [sae_id, explainer],
-    ).fetchall())
+    counts = dict(
+        con.execute(
+            "SELECT status, count(*) FROM interpretations WHERE sae_id = ? AND explainer = ? GROUP BY status",
+            [sae_id, explainer],
+        ).fetchall()
+    )
     # fetchnumpy returns masked arrays where there are NULLs (undefined scores): keep them NaN.
     column = {name: np.ma.filled(np.ma.asarray(table[name]).astype(np.float64), np.nan) for name in table}
-    summary: dict = {"features": counts, "scored": int((~np.isnan(column["auroc"])).sum()),
-                     "no_clear_concept": int(np.nansum(column["no_concept"])),
-                     "near_duplicates": int(np.nansum(column["duplicate"]))}
+    summary: dict = {
+        "features": counts,
+        "scored": int((~np.isnan(column["auroc"])).sum()),
+        "no_clear_concept": int(np.nansum(column["no_concept"])),
+        "near_duplicates": int(np.nansum(column["duplicate"])),
+    }
     for name in METRICS:
         summary[name] = _quartiles(column[name])
         summary[f"random_{name}"] = _quartiles(column[f"random_{name}"])

@@ -1,4 +1,5 @@
 """`python -m evals.report astro [--sae-id N] [--json]` (= `just report astro`): the quality card of one SAE."""
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@
 as one flat-topped dict; a metric that could not be computed is None with its reason in
 ``reasons``. ``format_card`` renders it as text.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,15 +27,31 @@ from evals.saes import pick_sae
 EVAL_NAME = "report"
 
 REQUIRED_KEYS = (
-    "sae_id", "test_fvu", "train_fvu", "dead_fraction", "coherence_median", "coherence_random",
-    "coherence_neighbours", "label_auroc_random_median", "label_auroc_hard_median",
-    "label_baseline_auroc_random_median", "label_beats_baseline_fraction", "fidelity_test_recall10",
-    "n_test_docs", "n_train_docs",
+    "sae_id",
+    "test_fvu",
+    "train_fvu",
+    "dead_fraction",
+    "coherence_median",
+    "coherence_random",
+    "coherence_neighbours",
+    "label_auroc_random_median",
+    "label_auroc_hard_median",
+    "label_baseline_auroc_random_median",
+    "label_beats_baseline_fraction",
+    "fidelity_test_recall10",
+    "n_test_docs",
+    "n_train_docs",
 )
 """The keys `just report --json` always prints (None when not computed, with a reason)."""
 
-LABEL_KEYS = ("label_auroc_random_median", "label_auroc_hard_median", "label_baseline_auroc_random_median",
-              "label_baseline_auroc_hard_median", "label_beats_baseline_fraction", "label_beats_baseline_hard_fraction")
+LABEL_KEYS = (
+    "label_auroc_random_median",
+    "label_auroc_hard_median",
+    "label_baseline_auroc_random_median",
+    "label_baseline_auroc_hard_median",
+    "label_beats_baseline_fraction",
+    "label_beats_baseline_hard_fraction",
+)
 
 
 @dataclass(frozen=True)
@@ -53,11 +70,18 @@ class ReportConfig:
 
     def __post_init__(self) -> None:
         if self.top_docs < 2 or self.hard_negatives < 1 or self.min_positives < 1 or self.baseline_draws < 1:
-            raise ValueError(f"report settings need top_docs >= 2 and hard_negatives, min_positives, baseline_draws >= 1: {self}")
+            raise ValueError(
+                f"report settings need top_docs >= 2 and hard_negatives, min_positives, baseline_draws >= 1: {self}"
+            )
 
 
-def build_report(path: str | Path, corpus: str, sae_id: int | None = None, config: ReportConfig = ReportConfig(),
-                 interp: InterpConfig | None = None) -> dict:
+def build_report(
+    path: str | Path,
+    corpus: str,
+    sae_id: int | None = None,
+    config: ReportConfig = ReportConfig(),
+    interp: InterpConfig | None = None,
+) -> dict:
     """Compute, store and return the quality card of ``sae_id`` (default: the corpus's newest complete SAE)."""
     interp = interp or load_interp_config()
     clock = Stopwatch()
@@ -68,24 +92,43 @@ def build_report(path: str | Path, corpus: str, sae_id: int | None = None, confi
             inputs = load_inputs(con, sae)
         n_test = int(inputs.in_test.sum())
         if n_test == 0:
-            raise ValueError(f"corpus {corpus!r} has no test-split document encoded by SAE {sae.sae_id}; every number of "
-                             "the card is on the test split (see `test_fraction` in conf/corpus/<corpus>.yaml)")
-        report: dict = {"sae_id": sae.sae_id, "corpus": sae.corpus, "name": sae.name, "n_latents": sae.n_latents,
-                        "k": sae.k, "n_test_docs": n_test, "n_train_docs": int(len(inputs.doc_ids) - n_test)}
+            raise ValueError(
+                f"corpus {corpus!r} has no test-split document encoded by SAE {sae.sae_id}; every number of "
+                "the card is on the test split (see `test_fraction` in conf/corpus/<corpus>.yaml)"
+            )
+        report: dict = {
+            "sae_id": sae.sae_id,
+            "corpus": sae.corpus,
+            "name": sae.name,
+            "n_latents": sae.n_latents,
+            "k": sae.k,
+            "n_test_docs": n_test,
+            "n_train_docs": int(len(inputs.doc_ids) - n_test),
+        }
         with clock.phase("reconstruction"):
             report.update(reconstruction_section(inputs, config.dense_density))
         for key in ("train_fvu", "val_fvu"):
             if report[key] is None:
                 reasons[key] = f"SAE {sae.sae_id}'s saes.metrics has no {key} (trained before the test split)"
         with clock.phase("coherence"):
-            report.update(coherence_section(inputs.embeddings, inputs.codes, inputs.in_test, inputs.levels,
-                                            config.top_docs, config.baseline_draws, config.seed))
+            report.update(
+                coherence_section(
+                    inputs.embeddings,
+                    inputs.codes,
+                    inputs.in_test,
+                    inputs.levels,
+                    config.top_docs,
+                    config.baseline_draws,
+                    config.seed,
+                )
+            )
         if report["coherence_median"] is None:
             reasons["coherence_median"] = f"no latent is active on {config.top_docs} or more test documents"
         with clock.phase("labels"):
             labels = stored_labels(con, sae.sae_id)
-            section, new_vectors, reason = label_section(con, inputs, labels, interp, config.hard_negatives,
-                                                         config.min_positives, config.seed)
+            section, new_vectors, reason = label_section(
+                con, inputs, labels, interp, config.hard_negatives, config.min_positives, config.seed
+            )
             report.update(section)
             report["clean_count"] = int(labels.clean.sum()) if len(labels.latent) else None  # interp's stored verdicts
             off_test = stored_scores_off_test(con, sae.sae_id)
@@ -114,24 +157,34 @@ def build_report(path: str | Path, corpus: str, sae_id: int | None = None, confi
 def _fidelity(inputs: ReportInputs) -> dict:
     test = inputs.test_rows
     every, tests_only = fidelity_of_test_queries(inputs.embeddings, inputs.reconstructions, test, test)
-    return {"fidelity_queries": every.n_queries,
-            "fidelity_all_recall10": every.recall, "fidelity_all_ndcg10": every.ndcg,
-            "fidelity_test_recall10": tests_only.recall, "fidelity_test_ndcg10": tests_only.ndcg}
+    return {
+        "fidelity_queries": every.n_queries,
+        "fidelity_all_recall10": every.recall,
+        "fidelity_all_ndcg10": every.ndcg,
+        "fidelity_test_recall10": tests_only.recall,
+        "fidelity_test_ndcg10": tests_only.ndcg,
+    }
 
 
 def _warnings(inputs: ReportInputs, n_test: int, off_test: int) -> list[str]:
     sae, metrics, found = inputs.sae, inputs.metrics, []
     if "test_docs" not in metrics:
-        found.append(f"SAE {sae.sae_id} was trained before the test split existed (no test_docs in saes.metrics): it "
-                     "trained on the test documents, so nothing on this card is held out; train a new SAE")
+        found.append(
+            f"SAE {sae.sae_id} was trained before the test split existed (no test_docs in saes.metrics): it "
+            "trained on the test documents, so nothing on this card is held out; train a new SAE"
+        )
     elif metrics["test_docs"] != n_test:
         found.append(f"the trainer held out {metrics['test_docs']} test documents, this card reads {n_test}")
     if inputs.not_encoded:
-        found.append(f"{inputs.not_encoded} documents have an embedding but no activation of SAE {sae.sae_id} "
-                     "(ingested after it was trained); they are left out")
+        found.append(
+            f"{inputs.not_encoded} documents have an embedding but no activation of SAE {sae.sae_id} "
+            "(ingested after it was trained); they are left out"
+        )
     if off_test:
-        found.append(f"{off_test} held-out examples of the stored labels are not test documents (labelled before the "
-                     "test split): the clean count rests on those scores; interpret the SAE again to replace them")
+        found.append(
+            f"{off_test} held-out examples of the stored labels are not test documents (labelled before the "
+            "test split): the clean count rests on those scores; interpret the SAE again to replace them"
+        )
     return found
 
 
@@ -142,5 +195,7 @@ def store_report(con, sae_id: int, report: dict) -> None:
 
 
 def stored_report(con, sae_id: int) -> dict | None:
-    rows = con.execute("SELECT summary FROM eval_summaries WHERE sae_id = ? AND eval = ?", [sae_id, EVAL_NAME]).fetchall()
+    rows = con.execute(
+        "SELECT summary FROM eval_summaries WHERE sae_id = ? AND eval = ?", [sae_id, EVAL_NAME]
+    ).fetchall()
     return json.loads(rows[0][0]) if rows else None

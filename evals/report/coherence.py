@@ -7,6 +7,7 @@ test document with its ``m - 1`` nearest test neighbours (about the most coheren
 documents of the pool are). For contrast, the median over all documents (training ones included,
 the same ``m``-document rule) is reported too, named as such.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,15 @@ import scipy.sparse
 from evals.coherence import centred_unit, neighbour_sets, pool_coherence, random_sets
 
 
-def coherence_section(embeddings: np.ndarray, codes: scipy.sparse.csr_matrix, in_test: np.ndarray,
-                      levels: np.ndarray | None, m: int, draws: int, seed: int) -> dict:
+def coherence_section(
+    embeddings: np.ndarray,
+    codes: scipy.sparse.csr_matrix,
+    in_test: np.ndarray,
+    levels: np.ndarray | None,
+    m: int,
+    draws: int,
+    seed: int,
+) -> dict:
     test = np.flatnonzero(in_test)
     z = centred_unit(embeddings[test])
     latents, coherence = pool_coherence(z, codes[test], m)
@@ -31,9 +39,13 @@ def coherence_section(embeddings: np.ndarray, codes: scipy.sparse.csr_matrix, in
         "coherence_features": int(len(latents)),
         "coherence_too_few_docs": int(codes.shape[1] - len(latents)),
         "coherence_median_all_docs": median(everywhere),
-        "coherence_by_level": None if levels is None else {
-            str(level): {"median": median(coherence[levels[latents] == level]),
-                         "features": int((levels[latents] == level).sum())}
+        "coherence_by_level": None
+        if levels is None
+        else {
+            str(level): {
+                "median": median(coherence[levels[latents] == level]),
+                "features": int((levels[latents] == level).sum()),
+            }
             for level in np.unique(levels[levels >= 0]).tolist()
         },
     }

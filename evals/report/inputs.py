@@ -4,6 +4,7 @@ Only documents the SAE encoded count (an embedding and at least one stored activ
 ingested after the SAE was trained has no activations, and reading its reconstruction as b_pre
 would be a made-up number. Those are counted and named on the card instead.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,9 +52,17 @@ def load_inputs(con: duckdb.DuckDBPyConnection, sae: StoredSAE) -> ReportInputs:
     doc_ids, embeddings, codes = doc_ids[encoded], embeddings[encoded], codes[encoded]
     in_test = np.isin(doc_ids, np.fromiter(doc_ids_in_test(con), dtype=np.int64))
     metrics = con.execute("SELECT metrics FROM saes WHERE sae_id = ?", [sae.sae_id]).fetchall()[0][0]
-    return ReportInputs(sae, json.loads(metrics) if metrics else {}, doc_ids, embeddings, in_test, codes,
-                        decode(codes, *sae_decoder(con, sae.sae_id)), int((~encoded).sum()),
-                        latent_levels(con, sae.sae_id, sae.n_latents))
+    return ReportInputs(
+        sae,
+        json.loads(metrics) if metrics else {},
+        doc_ids,
+        embeddings,
+        in_test,
+        codes,
+        decode(codes, *sae_decoder(con, sae.sae_id)),
+        int((~encoded).sum()),
+        latent_levels(con, sae.sae_id, sae.n_latents),
+    )
 
 
 def latent_levels(con: duckdb.DuckDBPyConnection, sae_id: int, n_latents: int) -> np.ndarray | None:

@@ -16,6 +16,7 @@ document it fires on:
 Label vectors are kept in the warehouse's embedding cache (keyed by the label's text hash, like
 documents), so only new labels are embedded.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -47,10 +48,17 @@ class StoredLabels:
 
 def stored_labels(con: duckdb.DuckDBPyConnection, sae_id: int) -> StoredLabels:
     # A feature labelled "(no clear concept)" names nothing: it is not scored as if it did.
-    rows = con.execute("SELECT latent, label, explainer, coalesce(clean, false) FROM best_labels WHERE sae_id = ? "
-                       "AND label <> ? ORDER BY latent", [sae_id, NO_CONCEPT]).fetchall()
-    return StoredLabels(np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows], [r[2] for r in rows],
-                        np.array([r[3] for r in rows], dtype=bool))
+    rows = con.execute(
+        "SELECT latent, label, explainer, coalesce(clean, false) FROM best_labels WHERE sae_id = ? "
+        "AND label <> ? ORDER BY latent",
+        [sae_id, NO_CONCEPT],
+    ).fetchall()
+    return StoredLabels(
+        np.array([r[0] for r in rows], dtype=np.int64),
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        np.array([r[3] for r in rows], dtype=bool),
+    )
 
 
 @dataclass
@@ -71,37 +79,60 @@ def cached_vectors(con: duckdb.DuckDBPyConnection, model: str, hashes: list[str]
         return {}
     vectors = table.column("vec").combine_chunks()
     matrix = vectors.flatten().to_numpy().reshape(table.num_rows, -1).astype(np.float32)
-    return dict(zip(table.column("text_hash").to_pylist(), matrix))
+    return dict(zip(table.column("text_hash").to_pylist(), matrix, strict=False))
 
 
 def embedded_labels(con: duckdb.DuckDBPyConnection, labels: list[str]) -> tuple[np.ndarray, NewLabelVectors]:
     """MiniLM vectors of ``labels``: from the cache where present, embedded (and returned for caching) otherwise."""
     hashes = [text_hash(label) for label in labels]
     known = cached_vectors(con, LOCAL_MODEL, hashes)
-    missing = sorted({h: label for h, label in zip(hashes, labels) if h not in known}.items())
+    missing = sorted({h: label for h, label in zip(hashes, labels, strict=False) if h not in known}.items())
     new = NewLabelVectors()
     if missing:
         fresh = make_embedder("local", LOCAL_MODEL).embed([label for _, label in missing])
         new = NewLabelVectors(LOCAL_MODEL, [h for h, _ in missing], np.asarray(fresh, dtype=np.float32))
-        known.update(zip(new.hashes, new.vectors))
+        known.update(zip(new.hashes, new.vectors, strict=False))
     return np.stack([known[h] for h in hashes]), new
 
 
-def label_section(con: duckdb.DuckDBPyConnection, inputs: ReportInputs, labels: StoredLabels, interp: InterpConfig,
-                  hard_negatives: int, min_positives: int, seed: int) -> tuple[dict, NewLabelVectors, str | None]:
+def label_section(
+    con: duckdb.DuckDBPyConnection,
+    inputs: ReportInputs,
+    labels: StoredLabels,
+    interp: InterpConfig,
+    hard_negatives: int,
+    min_positives: int,
+    seed: int,
+) -> tuple[dict, NewLabelVectors, str | None]:
     """The label numbers, the label vectors to cache, and the reason when nothing could be scored."""
     test = inputs.test_rows
     active = inputs.codes[test].tocsc()
-    positives_of = {int(l): active.indices[active.indptr[l]:active.indptr[l + 1]] for l in labels.latent}
-    scored = np.array([i for i, l in enumerate(labels.latent) if len(positives_of[int(l)]) >= min_positives], dtype=np.int64)
-    section = {"labels_stored": len(labels.latent), "labels_scored": int(len(scored)),
-               "label_hard_negatives": hard_negatives, "label_min_test_positives": min_positives,
-               "label_explainers": {e: labels.explainer.count(e) for e in sorted(set(labels.explainer))}}
+    positives_of = {int(l): active.indices[active.indptr[l] : active.indptr[l + 1]] for l in labels.latent}
+    scored = np.array(
+        [i for i, l in enumerate(labels.latent) if len(positives_of[int(l)]) >= min_positives], dtype=np.int64
+    )
+    section = {
+        "labels_stored": len(labels.latent),
+        "labels_scored": int(len(scored)),
+        "label_hard_negatives": hard_negatives,
+        "label_min_test_positives": min_positives,
+        "label_explainers": {e: labels.explainer.count(e) for e in sorted(set(labels.explainer))},
+    }
     if len(labels.latent) == 0:
-        return section, NewLabelVectors(), f"no stored labels for SAE {inputs.sae.sae_id}: run `just interpret {inputs.sae.corpus}`"
+        return (
+            section,
+            NewLabelVectors(),
+            f"no stored labels for SAE {inputs.sae.sae_id}: run `just interpret {inputs.sae.corpus}`",
+        )
     if len(scored) < 2:
-        return section, NewLabelVectors(), (f"{len(scored)} labelled feature(s) fire on at least {min_positives} test documents; "
-                                            "at least 2 are needed (one for the other-label baseline)")
+        return (
+            section,
+            NewLabelVectors(),
+            (
+                f"{len(scored)} labelled feature(s) fire on at least {min_positives} test documents; "
+                "at least 2 are needed (one for the other-label baseline)"
+            ),
+        )
     # The same scorer choice as interpretation: the embedding proxy needs the corpus's own (local) model.
     scorer = interp.offline.scorer if inputs.sae.embed_model == LOCAL_MODEL else "terms"
     section["label_scorer"] = PREDICTOR_NAMES[scorer]
@@ -109,13 +140,19 @@ def label_section(con: duckdb.DuckDBPyConnection, inputs: ReportInputs, labels: 
     corpus = load_corpus(con, inputs.sae.embed_model, 0)  # interp's view of the corpus: unit vectors, texts
     test_docs = np.searchsorted(corpus.doc_ids, inputs.doc_ids[test])
     new = NewLabelVectors()
-    label_scorer = LabelScorer(scorer, corpus, PhraseIndex.build(corpus.texts, interp.offline.max_phrase_words),
-                               term_weight=interp.offline.term_weight)
+    label_scorer = LabelScorer(
+        scorer,
+        corpus,
+        PhraseIndex.build(corpus.texts, interp.offline.max_phrase_words),
+        term_weight=interp.offline.term_weight,
+    )
     if scorer != "terms":
         embedded, new = embedded_labels(con, texts)
         label_scorer.remember(texts, embedded)
     similarity = label_scorer.similarity_matrix(label_scorer.vectors(texts), test_docs)  # (test docs, scored labels)
-    hard = _hard_negatives(corpus.embeddings[test_docs], [positives_of[int(labels.latent[i])] for i in scored], hard_negatives)
+    hard = _hard_negatives(
+        corpus.embeddings[test_docs], [positives_of[int(labels.latent[i])] for i in scored], hard_negatives
+    )
     borrowed = derangement(len(scored), np.random.default_rng([seed, 7]))
     results = np.full((len(scored), 4), np.nan)  # label random, label hard, baseline random, baseline hard
     for row, i in enumerate(scored):
@@ -128,14 +165,16 @@ def label_section(con: duckdb.DuckDBPyConnection, inputs: ReportInputs, labels: 
             results[row, column] = auroc(similarity[:, label_row], truth)
             results[row, column + 1] = auroc(similarity[hard_set, label_row], hard_truth)
     median = lambda column: float(np.nanmedian(results[:, column]))  # noqa: E731
-    section.update({
-        "label_auroc_random_median": median(0),
-        "label_auroc_hard_median": median(1),
-        "label_baseline_auroc_random_median": median(2),
-        "label_baseline_auroc_hard_median": median(3),
-        "label_beats_baseline_fraction": float(np.mean(results[:, 0] > results[:, 2])),
-        "label_beats_baseline_hard_fraction": float(np.mean(results[:, 1] > results[:, 3])),
-    })
+    section.update(
+        {
+            "label_auroc_random_median": median(0),
+            "label_auroc_hard_median": median(1),
+            "label_baseline_auroc_random_median": median(2),
+            "label_baseline_auroc_hard_median": median(3),
+            "label_beats_baseline_fraction": float(np.mean(results[:, 0] > results[:, 2])),
+            "label_beats_baseline_hard_fraction": float(np.mean(results[:, 1] > results[:, 3])),
+        }
+    )
     return section, new, None
 
 
@@ -153,7 +192,7 @@ def _hard_negatives(unit: np.ndarray, positives: list[np.ndarray], count: int, c
     take = min(count, len(unit) - 1)
     found: list[np.ndarray] = []
     for start in range(0, len(positives), chunk):
-        block = positives[start:start + chunk]
+        block = positives[start : start + chunk]
         similarity = np.stack([unit[rows].mean(axis=0) for rows in block]) @ unit.T
         for i, rows in enumerate(block):
             similarity[i, rows] = -np.inf

@@ -1,4 +1,5 @@
 """Reconstruction on the test split: FVU, cosine quantiles, L0, dead and dense latents, densities."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,7 +26,8 @@ def reconstruction_section(inputs: ReportInputs, dense_density: float) -> dict:
     stats.update(torch.from_numpy(x), torch.from_numpy(x_hat), torch.from_numpy(codes.data))
     split = stats.compute()
     cosine = np.einsum("ij,ij->i", x, x_hat) / np.maximum(
-        np.linalg.norm(x, axis=1) * np.linalg.norm(x_hat, axis=1), 1e-12)
+        np.linalg.norm(x, axis=1) * np.linalg.norm(x_hat, axis=1), 1e-12
+    )
     l0 = np.diff(codes.indptr)
     density = np.bincount(codes.indices, minlength=inputs.sae.n_latents) / len(test)
     fired_anywhere = np.bincount(inputs.codes.indices, minlength=inputs.sae.n_latents) > 0
@@ -38,8 +40,10 @@ def reconstruction_section(inputs: ReportInputs, dense_density: float) -> dict:
         "val_fvu": metrics.get("val_fvu"),
         "test_relative_mse": split["relative_mse"],
         "test_cosine_mean": split["cosine"],
-        "test_cosine_quantiles": {f"q{round(q * 100):02d}": float(v)
-                                  for q, v in zip(COSINE_QUANTILES, np.quantile(cosine, COSINE_QUANTILES))},
+        "test_cosine_quantiles": {
+            f"q{round(q * 100):02d}": float(v)
+            for q, v in zip(COSINE_QUANTILES, np.quantile(cosine, COSINE_QUANTILES), strict=False)
+        },
         "test_l0": float(l0.mean()),
         "test_l0_min": int(l0.min()),
         "test_l0_max": int(l0.max()),

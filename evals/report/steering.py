@@ -1,4 +1,5 @@
 """The latest stored steering benchmark of an SAE, digested for the card (never recomputed here)."""
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,8 @@ def steering_digest(con: duckdb.DuckDBPyConnection, sae_id: int) -> dict | None:
     """{"created_at", "lines": [(name, value)]} of the newest ``eval_summaries`` steering row, or None."""
     rows = con.execute(
         "SELECT summary, created_at FROM eval_summaries WHERE sae_id = ? AND eval = 'steering' "
-        "ORDER BY created_at DESC LIMIT 1", [sae_id],
+        "ORDER BY created_at DESC LIMIT 1",
+        [sae_id],
     ).fetchall()
     if not rows:
         return None
@@ -33,7 +35,9 @@ def _flatten(value, prefix: str = "", depth: int = 0) -> list[tuple[str, str]]:
         items = sorted(value.items(), key=lambda item: isinstance(item[1], (dict, list)))
         if depth >= 4:
             return []
-        return [line for key, sub in items for line in _flatten(sub, f"{prefix}.{key}" if prefix else str(key), depth + 1)]
+        return [
+            line for key, sub in items for line in _flatten(sub, f"{prefix}.{key}" if prefix else str(key), depth + 1)
+        ]
     if isinstance(value, list):
         if len(value) <= 2 and all(isinstance(v, dict) for v in value):
             return [line for i, sub in enumerate(value) for line in _flatten(sub, f"{prefix}[{i}]", depth + 1)]

@@ -1,4 +1,5 @@
 """The quality card as plain text (what `just report` prints; paste-able into notes and issues)."""
+
 from __future__ import annotations
 
 
@@ -24,7 +25,8 @@ def format_card(report: dict) -> str:
         "Reconstruction",
         f"  FVU                  test {_num(r['test_fvu'])}   train {_num(r['train_fvu'])} (trainer)   "
         f"val {_num(r['val_fvu'])} (trainer)",
-        "  cosine(x, x_hat)     " + "  ".join(f"{q} {_num(v)}" for q, v in r["test_cosine_quantiles"].items())
+        "  cosine(x, x_hat)     "
+        + "  ".join(f"{q} {_num(v)}" for q, v in r["test_cosine_quantiles"].items())
         + f"   mean {_num(r['test_cosine_mean'])}",
         f"  L0                   {_num(r['test_l0'], 1)} active latents per document (min {r['test_l0_min']}, max {r['test_l0_max']})",
         f"  dead latents         {_num(r['dead_fraction'])} (active on no test document)   "
@@ -35,7 +37,7 @@ def format_card(report: dict) -> str:
     histogram = r["density_histogram"]
     largest = max([histogram["dead"], *histogram["counts"]])
     lines.append(f"    {'dead (0)':>20}  {histogram['dead']:>6,}  {_bar(histogram['dead'], largest)}")
-    for low, high, count in zip(histogram["edges"], histogram["edges"][1:], histogram["counts"]):
+    for low, high, count in zip(histogram["edges"], histogram["edges"][1:], histogram["counts"], strict=False):
         lines.append(f"    {f'[{low:.1e}, {high:.1e})':>20}  {count:>6,}  {_bar(count, largest)}")
     m = r["coherence_top_docs"]
     lines += [
@@ -48,24 +50,34 @@ def format_card(report: dict) -> str:
         f"  top {m} over all documents      {_num(r['coherence_median_all_docs'])} (training documents included)",
     ]
     if r.get("coherence_by_level"):
-        lines.append("  by level: " + "   ".join(f"level {level}: {_num(v['median'])} ({v['features']:,})"
-                                             for level, v in r["coherence_by_level"].items()))
-    lines += ["", f"Labels (stored labels scored on test documents by {r.get('label_scorer') or 'n/a'}; "
-                  f"{r['labels_scored']:,} of {r['labels_stored']:,} labelled features fire on >= {r['label_min_test_positives']} test documents)",
-              f"  {'':38}{'label':>8}  {'other feature label':>20}",
-              f"  {'AUROC vs random negatives':38}{_num(r['label_auroc_random_median']):>8}  "
-              f"{_num(r['label_baseline_auroc_random_median']):>20}   (medians)",
-              f"  {'AUROC vs hard negatives (' + str(r['label_hard_negatives']) + ' nearest)':38}"
-              f"{_num(r['label_auroc_hard_median']):>8}  {_num(r['label_baseline_auroc_hard_median']):>20}",
-              f"  label beats its baseline             {_num(r['label_beats_baseline_fraction'])} of features (random negatives), "
-              f"{_num(r['label_beats_baseline_hard_fraction'])} (hard negatives)",
-              f"  clean features                       {_num(r['clean_count'])} (interpretation's stored verdict, conf/interp.yaml `clean`)",
-              "  explainers                           " + (", ".join(f"{e}: {n:,}" for e, n in r["label_explainers"].items()) or "none"),
-              "",
-              f"Retrieval fidelity (the {_num(r['fidelity_queries'])} test documents as queries; top 10 over reconstructions vs originals)",
-              f"  over every other document        recall@10 {_num(r['fidelity_all_recall10'])}   nDCG@10 {_num(r['fidelity_all_ndcg10'])}",
-              f"  over test documents only         recall@10 {_num(r['fidelity_test_recall10'])}   nDCG@10 {_num(r['fidelity_test_ndcg10'])}",
-              "", "Steering (latest stored benchmark)"]
+        lines.append(
+            "  by level: "
+            + "   ".join(
+                f"level {level}: {_num(v['median'])} ({v['features']:,})"
+                for level, v in r["coherence_by_level"].items()
+            )
+        )
+    lines += [
+        "",
+        f"Labels (stored labels scored on test documents by {r.get('label_scorer') or 'n/a'}; "
+        f"{r['labels_scored']:,} of {r['labels_stored']:,} labelled features fire on >= {r['label_min_test_positives']} test documents)",
+        f"  {'':38}{'label':>8}  {'other feature label':>20}",
+        f"  {'AUROC vs random negatives':38}{_num(r['label_auroc_random_median']):>8}  "
+        f"{_num(r['label_baseline_auroc_random_median']):>20}   (medians)",
+        f"  {'AUROC vs hard negatives (' + str(r['label_hard_negatives']) + ' nearest)':38}"
+        f"{_num(r['label_auroc_hard_median']):>8}  {_num(r['label_baseline_auroc_hard_median']):>20}",
+        f"  label beats its baseline             {_num(r['label_beats_baseline_fraction'])} of features (random negatives), "
+        f"{_num(r['label_beats_baseline_hard_fraction'])} (hard negatives)",
+        f"  clean features                       {_num(r['clean_count'])} (interpretation's stored verdict, conf/interp.yaml `clean`)",
+        "  explainers                           "
+        + (", ".join(f"{e}: {n:,}" for e, n in r["label_explainers"].items()) or "none"),
+        "",
+        f"Retrieval fidelity (the {_num(r['fidelity_queries'])} test documents as queries; top 10 over reconstructions vs originals)",
+        f"  over every other document        recall@10 {_num(r['fidelity_all_recall10'])}   nDCG@10 {_num(r['fidelity_all_ndcg10'])}",
+        f"  over test documents only         recall@10 {_num(r['fidelity_test_recall10'])}   nDCG@10 {_num(r['fidelity_test_ndcg10'])}",
+        "",
+        "Steering (latest stored benchmark)",
+    ]
     steering = r["steering"]
     if steering is None:
         lines.append(f"  {r['reasons'].get('steering', 'not run')}")
@@ -77,6 +89,10 @@ def format_card(report: dict) -> str:
     if r["warnings"]:
         lines += ["", "Warnings"] + [f"  ! {warning}" for warning in r["warnings"]]
     seconds = r.get("seconds", {})
-    lines += ["", f"computed in {sum(seconds.values()):.1f} s (" + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items())
-              + "); stored in eval_summaries (eval = 'report')"]
+    lines += [
+        "",
+        f"computed in {sum(seconds.values()):.1f} s ("
+        + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items())
+        + "); stored in eval_summaries (eval = 'report')",
+    ]
     return "\n".join(lines)

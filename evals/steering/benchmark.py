@@ -14,6 +14,7 @@ the original top 10's documents carrying the down concept that are gone from the
 when there are none); overlap = |original top 10 & new top 10| / 10. The headline compares SAE,
 rewrite and control query by query at equal cos(q, q') (``paired.py``).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -87,9 +88,13 @@ class Case(NamedTuple):
 
 def default_queries(con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
     """Titles of the corpus's test-split documents (never trained on), in a seeded order."""
-    titles = [row[0] for row in con.execute("SELECT title FROM docs WHERE split = ? ORDER BY doc_id", [TEST]).fetchall()]
+    titles = [
+        row[0] for row in con.execute("SELECT title FROM docs WHERE split = ? ORDER BY doc_id", [TEST]).fetchall()
+    ]
     if not titles:
-        raise ValueError("the warehouse has no test-split documents; run `just data <corpus>` first, or pass --queries FILE")
+        raise ValueError(
+            "the warehouse has no test-split documents; run `just data <corpus>` first, or pass --queries FILE"
+        )
     return [collapse_whitespace(titles[i]) for i in np.random.default_rng(seed).permutation(len(titles))]
 
 
@@ -123,8 +128,14 @@ def _chunks(items: Sequence[str], size: int) -> Iterable[list[str]]:
         yield list(items[start : start + size])
 
 
-def prepare_cases(search: SteerableSearch, queries: Sequence[str], catalog: FeatureCatalog, evidence: Evidence,
-                  config: SteeringBenchConfig, run: BenchmarkRun) -> list[Case]:
+def prepare_cases(
+    search: SteerableSearch,
+    queries: Sequence[str],
+    catalog: FeatureCatalog,
+    evidence: Evidence,
+    config: SteeringBenchConfig,
+    run: BenchmarkRun,
+) -> list[Case]:
     """Up to ``n_queries`` queries with a judgeable (up, down) pair, in the given order."""
     rng = np.random.default_rng(config.seed)
     cases: list[Case] = []
@@ -132,7 +143,7 @@ def prepare_cases(search: SteerableSearch, queries: Sequence[str], catalog: Feat
         vectors = search.embed_many(chunk)
         hoods = [search.search(vector, config.neighbourhood).doc_ids for vector in vectors]
         codes = evidence.doc_latents(sorted({int(doc) for hood in hoods for doc in hood}))
-        for text, vector, hood in zip(chunk, vectors, hoods):
+        for text, vector, hood in zip(chunk, vectors, hoods, strict=False):
             if len(cases) == config.n_queries:
                 return cases
             latents = search.encode(vector).latents
@@ -147,26 +158,54 @@ def prepare_cases(search: SteerableSearch, queries: Sequence[str], catalog: Feat
 
 
 def run_benchmark(
-    search: SteerableSearch, queries: Sequence[str], catalog: FeatureCatalog, evidence: Evidence,
-    config: SteeringBenchConfig, rewriter: Rewriter | None, rewrite_method: str,
-    intervention: Intervention = feature_steering, llm_judge: LLMJudge | None = None, doc_texts: DocTexts | None = None,
+    search: SteerableSearch,
+    queries: Sequence[str],
+    catalog: FeatureCatalog,
+    evidence: Evidence,
+    config: SteeringBenchConfig,
+    rewriter: Rewriter | None,
+    rewrite_method: str,
+    intervention: Intervention = feature_steering,
+    llm_judge: LLMJudge | None = None,
+    doc_texts: DocTexts | None = None,
 ) -> BenchmarkRun:
-    run = BenchmarkRun(run_id=f"steer-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
-                       sae_id=search.info.sae_id, judge=evidence.judge.description)
+    run = BenchmarkRun(
+        run_id=f"steer-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
+        sae_id=search.info.sae_id,
+        judge=evidence.judge.description,
+    )
     cases = prepare_cases(search, queries, catalog, evidence, config, run)
     latents = sorted({latent for case in cases for latent in case.choice})
-    judged, self_judged = evidence.judge.present(latents), evidence.self_docs(sorted({case.choice.up for case in cases}))
+    judged, self_judged = (
+        evidence.judge.present(latents),
+        evidence.self_docs(sorted({case.choice.up for case in cases})),
+    )
 
     def add_row(method: str, case: Case, u, d, q_new: np.ndarray, new: np.ndarray) -> float:
         up, down = case.choice
         cos = cosine(case.q, q_new)
-        run.rows.append({
-            "run_id": run.run_id, "sae_id": run.sae_id, "method": method, "query": case.query, "up_latent": up,
-            "down_latent": down, "u": u, "d": d, "cos_qq": cos, **score_results(case.original, new, judged[up], judged[down]),
-            "up_success_self": score_results(case.original, new, self_judged[up], frozenset())["up_success"],
-            "judge": {"judge_sae_id": evidence.judge.sae_id, "up": evidence.judge.describe(up), "down": evidence.judge.describe(down)},
-            "_new": new, "_original": case.original,
-        })
+        run.rows.append(
+            {
+                "run_id": run.run_id,
+                "sae_id": run.sae_id,
+                "method": method,
+                "query": case.query,
+                "up_latent": up,
+                "down_latent": down,
+                "u": u,
+                "d": d,
+                "cos_qq": cos,
+                **score_results(case.original, new, judged[up], judged[down]),
+                "up_success_self": score_results(case.original, new, self_judged[up], frozenset())["up_success"],
+                "judge": {
+                    "judge_sae_id": evidence.judge.sae_id,
+                    "up": evidence.judge.describe(up),
+                    "down": evidence.judge.describe(down),
+                },
+                "_new": new,
+                "_original": case.original,
+            }
+        )
         return cos
 
     def add_with_control(method: str, case: Case, u, d, q_new: np.ndarray) -> None:
@@ -178,17 +217,22 @@ def run_benchmark(
         add_row("none", case, 0.0, 0.0, case.q, case.original)
         for u in config.up_strengths:
             for d in config.down_strengths:
-                add_with_control("sae", case, float(u), float(d), intervention(search, case.q, case.choice, float(u), float(d)))
+                add_with_control(
+                    "sae", case, float(u), float(d), intervention(search, case.q, case.choice, float(u), float(d))
+                )
 
     if rewriter is not None and cases:
         labelled = [case for case in cases if case.choice.up in catalog.labels]
         run.skipped["rewrite: up feature has no label"] += len(cases) - len(labelled)
-        requests = [RewriteRequest(case.query, catalog.labels[case.choice.up], catalog.labels.get(case.choice.down)) for case in labelled]
+        requests = [
+            RewriteRequest(case.query, catalog.labels[case.choice.up], catalog.labels.get(case.choice.down))
+            for case in labelled
+        ]
         rewritten = rewriter(requests) if requests else []
-        done = [(case, new_text) for case, new_text in zip(labelled, rewritten) if new_text]
+        done = [(case, new_text) for case, new_text in zip(labelled, rewritten, strict=False) if new_text]
         run.skipped["rewrite: failed or unparsable"] += len(labelled) - len(done)
         new_vectors = search.embed_many([new_text for _, new_text in done]) if done else []
-        for (case, _), q_new in zip(done, new_vectors):
+        for (case, _), q_new in zip(done, new_vectors, strict=False):
             add_with_control(rewrite_method, case, None, None, q_new)
         run.rewrite_method = rewrite_method if done else None
 
@@ -200,11 +244,14 @@ def run_benchmark(
     return run
 
 
-def judge_rows(run: BenchmarkRun, catalog: FeatureCatalog, config: SteeringBenchConfig, judge: LLMJudge, doc_texts: DocTexts, rng) -> None:
+def judge_rows(
+    run: BenchmarkRun, catalog: FeatureCatalog, config: SteeringBenchConfig, judge: LLMJudge, doc_texts: DocTexts, rng
+) -> None:
     """Add the LLM's verdict (``judge.llm``) to the rewrite rows and the SAE rows at ``config.judge_settings``."""
     settings = {(float(u), float(d)) for u, d in config.judge_settings}
     eligible = [
-        row for row in run.rows
+        row
+        for row in run.rows
         if row["method"].startswith("rewrite") or (row["method"] == "sae" and (row["u"], row["d"]) in settings)
     ]
     chosen = [row for row in eligible if row["up_latent"] in catalog.labels and row["down_latent"] in catalog.labels]
@@ -217,11 +264,16 @@ def judge_rows(run: BenchmarkRun, catalog: FeatureCatalog, config: SteeringBench
     for row in chosen:
         others = [label for latent, label in labels if latent not in (row["up_latent"], row["down_latent"])]
         distractors = [others[i] for i in rng.choice(len(others), min(N_DISTRACTORS, len(others)), replace=False)]
-        cases.append(JudgeCase(
-            [texts[int(doc)] for doc in row["_original"]], [texts[int(doc)] for doc in row["_new"]],
-            catalog.labels[row["up_latent"]], catalog.labels[row["down_latent"]], distractors,
-        ))
-    for row, verdict in zip(chosen, judge(cases)):
+        cases.append(
+            JudgeCase(
+                [texts[int(doc)] for doc in row["_original"]],
+                [texts[int(doc)] for doc in row["_new"]],
+                catalog.labels[row["up_latent"]],
+                catalog.labels[row["down_latent"]],
+                distractors,
+            )
+        )
+    for row, verdict in zip(chosen, judge(cases), strict=False):
         row["judge"]["llm"] = json.loads(verdict.to_json())
 
 
@@ -234,7 +286,14 @@ def pareto_front(points: list[dict], metric: str) -> list[dict]:
     """Points not beaten on both cos(q, q') (higher = less drift) and ``metric`` by another point."""
     valid = [p for p in points if p[metric] is not None]
     return sorted(
-        (p for p in valid if not any(o["cos"] >= p["cos"] and o[metric] >= p[metric] and (o["cos"], o[metric]) != (p["cos"], p[metric]) for o in valid)),
+        (
+            p
+            for p in valid
+            if not any(
+                o["cos"] >= p["cos"] and o[metric] >= p[metric] and (o["cos"], o[metric]) != (p["cos"], p[metric])
+                for o in valid
+            )
+        ),
         key=lambda p: p["cos"],
     )
 
@@ -248,18 +307,23 @@ def summarise(run: BenchmarkRun, config: SteeringBenchConfig) -> dict:
     points = []
     for (method, u, d), rows in sorted(groups.items(), key=lambda item: (item[0][0], item[0][1] or 0, item[0][2] or 0)):
         verdicts = [v for v in (json.loads(row["judge"]).get("llm") for row in rows) if v]
-        points.append({
-            "method": method, "u": u, "d": d, "n": len(rows),
-            "cos": _mean([row["cos_qq"] for row in rows]),
-            "up_success": _mean([row["up_success"] for row in rows]),
-            "up_success_self_judged": _mean([row["up_success_self"] for row in rows]),
-            "down_success": _mean([row["down_success"] for row in rows]),
-            "n_down": sum(row["down_success"] is not None for row in rows),
-            "overlap": _mean([row["overlap"] for row in rows]),
-            "judge_up_accuracy": _mean([v["up_correct"] for v in verdicts]),
-            "judge_down_accuracy": _mean([v["down_correct"] for v in verdicts]),
-            "n_judged": sum(v["up_correct"] is not None for v in verdicts),
-        })
+        points.append(
+            {
+                "method": method,
+                "u": u,
+                "d": d,
+                "n": len(rows),
+                "cos": _mean([row["cos_qq"] for row in rows]),
+                "up_success": _mean([row["up_success"] for row in rows]),
+                "up_success_self_judged": _mean([row["up_success_self"] for row in rows]),
+                "down_success": _mean([row["down_success"] for row in rows]),
+                "n_down": sum(row["down_success"] is not None for row in rows),
+                "overlap": _mean([row["overlap"] for row in rows]),
+                "judge_up_accuracy": _mean([v["up_correct"] for v in verdicts]),
+                "judge_down_accuracy": _mean([v["down_correct"] for v in verdicts]),
+                "n_judged": sum(v["up_correct"] is not None for v in verdicts),
+            }
+        )
     sae_points = [p for p in points if p["method"] == "sae"]
     paired = paired_summary(run.rows, config, run.rewrite_method)
     per_query, path = paired.pop("per_query"), paired.pop("paired_path")
@@ -281,21 +345,46 @@ def summarise(run: BenchmarkRun, config: SteeringBenchConfig) -> dict:
     }
 
 
-STEERING_COLUMNS = ("run_id", "sae_id", "method", "query", "up_latent", "down_latent", "u", "d",
-                    "cos_qq", "up_success", "down_success", "overlap", "judge")
+STEERING_COLUMNS = (
+    "run_id",
+    "sae_id",
+    "method",
+    "query",
+    "up_latent",
+    "down_latent",
+    "u",
+    "d",
+    "cos_qq",
+    "up_success",
+    "down_success",
+    "overlap",
+    "judge",
+)
 
 
 def store_run(con: duckdb.DuckDBPyConnection, run: BenchmarkRun, summary: dict) -> None:
     """All rows of the run and its summary (replacing the SAE's previous one), atomically."""
-    rows = pa.Table.from_pylist([{column: row[column] for column in STEERING_COLUMNS} for row in run.rows], schema=pa.schema([
-        ("run_id", pa.string()), ("sae_id", pa.int32()), ("method", pa.string()), ("query", pa.string()),
-        ("up_latent", pa.int32()), ("down_latent", pa.int32()), ("u", pa.float64()), ("d", pa.float64()),
-        ("cos_qq", pa.float64()), ("up_success", pa.float64()), ("down_success", pa.float64()),
-        ("overlap", pa.float64()), ("judge", pa.string()),
-    ]))
+    rows = pa.Table.from_pylist(
+        [{column: row[column] for column in STEERING_COLUMNS} for row in run.rows],
+        schema=pa.schema(
+            [
+                ("run_id", pa.string()),
+                ("sae_id", pa.int32()),
+                ("method", pa.string()),
+                ("query", pa.string()),
+                ("up_latent", pa.int32()),
+                ("down_latent", pa.int32()),
+                ("u", pa.float64()),
+                ("d", pa.float64()),
+                ("cos_qq", pa.float64()),
+                ("up_success", pa.float64()),
+                ("down_success", pa.float64()),
+                ("overlap", pa.float64()),
+                ("judge", pa.string()),
+            ]
+        ),
+    )
     with transaction(con):
         insert_arrow(con, "steering_results", rows)
         con.execute("DELETE FROM eval_summaries WHERE sae_id = ? AND eval = 'steering'", [run.sae_id])
-        con.execute(
-            "INSERT INTO eval_summaries VALUES (?, 'steering', ?, now())", [run.sae_id, json.dumps(summary)]
-        )
+        con.execute("INSERT INTO eval_summaries VALUES (?, 'steering', ?, now())", [run.sae_id, json.dumps(summary)])

@@ -1,4 +1,5 @@
 """`python -m evals.steering bench <corpus>` (= `just steer-bench <corpus>`): run, store, plot, print."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,14 +45,21 @@ class SteeringReport:
 
 def reading(path: str | Path, load, sae_id: int):
     """``load(con, sae_id, items)`` as a function of ``items`` that opens a short read-only connection."""
+
     def read(items):
         with open_reader(path) as con:
             return load(con, sae_id, items)
+
     return read
 
 
-def steering_benchmark(path: str | Path, corpus: str, config: SteeringBenchConfig, sae_id: int | None = None,
-                       console: Console | None = None) -> SteeringReport:
+def steering_benchmark(
+    path: str | Path,
+    corpus: str,
+    config: SteeringBenchConfig,
+    sae_id: int | None = None,
+    console: Console | None = None,
+) -> SteeringReport:
     """Run the benchmark on SAE ``sae_id`` (default: the corpus's default SAE), store rows + summary, plot."""
     log = console.print if console else print
     with open_reader(path) as con:
@@ -64,30 +72,52 @@ def steering_benchmark(path: str | Path, corpus: str, config: SteeringBenchConfi
         catalog = load_catalog(con, steering.sae_id, steering.n_latents)
         queries = read_queries(config.queries_file) if config.queries_file else default_queries(con, config.seed)
         judge_decoder = load_sae_from_warehouse(con, judge_sae.sae_id).W_dec
-        judge = build_judge(search.sae.W_dec, judge_decoder, judge_sae, stored_seed(con, judge_sae.sae_id), config,
-                            reading(path, load_active_docs, judge_sae.sae_id))
-    evidence = Evidence(reading(path, load_doc_latents, steering.sae_id), reading(path, load_active_docs, steering.sae_id), judge)
+        judge = build_judge(
+            search.sae.W_dec,
+            judge_decoder,
+            judge_sae,
+            stored_seed(con, judge_sae.sae_id),
+            config,
+            reading(path, load_active_docs, judge_sae.sae_id),
+        )
+    evidence = Evidence(
+        reading(path, load_doc_latents, steering.sae_id), reading(path, load_active_docs, steering.sae_id), judge
+    )
 
     def doc_texts(doc_ids):
         with open_reader(path) as con:
-            rows = con.execute("SELECT doc_id, title, abstract FROM docs WHERE list_contains(?, doc_id)", [doc_ids]).fetchall()
+            rows = con.execute(
+                "SELECT doc_id, title, abstract FROM docs WHERE list_contains(?, doc_id)", [doc_ids]
+            ).fetchall()
         return {doc: f"{title}\n{abstract[: config.judge_abstract_chars]}" for doc, title, abstract in rows}
 
     connect = partial(open_writer, path)
     if llm_available():
-        rewriter, method = partial(llm_rewrites, LLMClient(LLMSettings(model=config.rewrite_model), connect)), "rewrite-llm"
+        rewriter, method = (
+            partial(llm_rewrites, LLMClient(LLMSettings(model=config.rewrite_model), connect)),
+            "rewrite-llm",
+        )
     else:
         rewriter, method = (lambda requests: [offline_rewrite(r) for r in requests]), "rewrite-offline"
     llm_judge = None
     if config.judge:
         if not llm_available():
-            raise ValueError("the LLM judge needs OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server); run without --judge offline")
+            raise ValueError(
+                "the LLM judge needs OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server); run without --judge offline"
+            )
         llm_judge = partial(judge_cases, LLMClient(LLMSettings(model=config.judge_model), connect), seed=config.seed)
 
-    run = run_benchmark(search, queries, catalog, evidence, config, rewriter, method, llm_judge=llm_judge, doc_texts=doc_texts)
+    run = run_benchmark(
+        search, queries, catalog, evidence, config, rewriter, method, llm_judge=llm_judge, doc_texts=doc_texts
+    )
     summary = summarise(run, config)
     stem = artifacts_dir() / "steering" / f"{corpus}_sae{steering.sae_id}_pareto"
-    html, png, problem = write_figure(pareto_figure(summary, f"Search steering on {corpus}, SAE {steering.sae_id} ({steering.name}); judge: SAE {judge.sae_id}"), stem)
+    html, png, problem = write_figure(
+        pareto_figure(
+            summary, f"Search steering on {corpus}, SAE {steering.sae_id} ({steering.name}); judge: SAE {judge.sae_id}"
+        ),
+        stem,
+    )
     summary["plot_html"], summary["plot_png"] = str(html), str(png) if png else None
     with open_writer(path) as con:
         store_run(con, run, summary)
@@ -106,22 +136,50 @@ def print_report(report: SteeringReport, console: Console) -> None:
     s = report.summary
     h = s["headline"]
     console.print(f"judge: {h['judge']}" + (f"; LLM judge {h['llm_judge']}" if h["llm_judge"] else ""))
-    table = Table(title=f"steering benchmark {s['run_id']}: {h['n_queries']} queries; success judged by SAE {h['judge_sae_id']}; "
-                        "control = same cos(q, q') towards a random feature")
-    for column in ("method", "u", "d", "cos(q,q')", "up", "up ctrl", "up self", "down (n)", "down ctrl", "overlap", "LLM up/down (n)"):
+    table = Table(
+        title=f"steering benchmark {s['run_id']}: {h['n_queries']} queries; success judged by SAE {h['judge_sae_id']}; "
+        "control = same cos(q, q') towards a random feature"
+    )
+    for column in (
+        "method",
+        "u",
+        "d",
+        "cos(q,q')",
+        "up",
+        "up ctrl",
+        "up self",
+        "down (n)",
+        "down ctrl",
+        "overlap",
+        "LLM up/down (n)",
+    ):
         table.add_column(column, justify="right")
     points = {(p["method"], p["u"], p["d"]): p for p in s["points"]}
     path = {tuple(point) for point in s["paired_path"]}
     front = [(p["method"], p["u"], p["d"]) for p in s["sae_front_up"] + s["sae_front_down"]]
     for p in s["points"]:
         key = (p["method"], p["u"], p["d"])
-        if p["method"].startswith(CONTROL) or (p["method"] == "sae" and (p["u"], p["d"]) not in path and key not in front and not p["n_judged"]):
+        if p["method"].startswith(CONTROL) or (
+            p["method"] == "sae" and (p["u"], p["d"]) not in path and key not in front and not p["n_judged"]
+        ):
             continue  # controls sit next to their row; the rest of the grid is in the table and the plot
         control = points.get((CONTROL + p["method"], p["u"], p["d"]), {})
-        judged = f"{fmt(p['judge_up_accuracy'])}/{fmt(p['judge_down_accuracy'])} ({p['n_judged']})" if p["n_judged"] else "-"
-        table.add_row(p["method"], fmt(p["u"]), fmt(p["d"]), fmt(p["cos"]), fmt(p["up_success"]), fmt(control.get("up_success")),
-                      fmt(p["up_success_self_judged"]), f"{fmt(p['down_success'])} ({p['n_down']})", fmt(control.get("down_success")),
-                      fmt(p["overlap"]), judged)
+        judged = (
+            f"{fmt(p['judge_up_accuracy'])}/{fmt(p['judge_down_accuracy'])} ({p['n_judged']})" if p["n_judged"] else "-"
+        )
+        table.add_row(
+            p["method"],
+            fmt(p["u"]),
+            fmt(p["d"]),
+            fmt(p["cos"]),
+            fmt(p["up_success"]),
+            fmt(control.get("up_success")),
+            fmt(p["up_success_self_judged"]),
+            f"{fmt(p['down_success'])} ({p['n_down']})",
+            fmt(control.get("down_success")),
+            fmt(p["overlap"]),
+            judged,
+        )
     console.print(table)
     console.print(
         f"SAE along {s['paired_path']} at each query's matched cos (mean {fmt(h['matched_cos'])}), {h['n_queries']} queries: "
@@ -137,20 +195,29 @@ def print_report(report: SteeringReport, console: Console) -> None:
             f"down net of control SAE {fmt(h['down_success_net_sae'])} vs rewrite {fmt(h['down_success_net_rewrite'])} (p {fmt_p(h['wilcoxon_p_down'])})"
         )
     else:
-        console.print("no SAE-vs-rewrite comparison: no rewrite ran (the up features have no labels; run `just interpret <corpus>` first)")
+        console.print(
+            "no SAE-vs-rewrite comparison: no rewrite ran (the up features have no labels; run `just interpret <corpus>` first)"
+        )
     if s["skipped"]:
         console.print("skipped: " + ", ".join(f"{reason}: {count}" for reason, count in s["skipped"].items()))
-    console.print(f"rows in steering_results (run_id {s['run_id']}), summary in eval_summaries; plot: {report.html}"
-                  + (f", {report.png}" if report.png else f" ({report.png_problem})"))
+    console.print(
+        f"rows in steering_results (run_id {s['run_id']}), summary in eval_summaries; plot: {report.html}"
+        + (f", {report.png}" if report.png else f" ({report.png_problem})")
+    )
 
 
 @entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m evals.steering", description=__doc__)
     commands = parser.add_subcommands()
-    bench = command_parser("just steer-bench", "Steering benchmark: SAE intervention vs query rewriting. Settings: "
-                           "conf/steering.yaml, or --config FILE, or any field as a flag (e.g. --n_queries 20).",
-                           sae_id="one", config=SteeringBenchConfig, config_file=DEFAULT_PATH)
+    bench = command_parser(
+        "just steer-bench",
+        "Steering benchmark: SAE intervention vs query rewriting. Settings: "
+        "conf/steering.yaml, or --config FILE, or any field as a flag (e.g. --n_queries 20).",
+        sae_id="one",
+        config=SteeringBenchConfig,
+        config_file=DEFAULT_PATH,
+    )
     commands.add_subcommand("bench", bench, help="steering benchmark: SAE intervention vs query rewriting")
     args = parser.parse_args(argv).bench
     console = Console()

@@ -11,6 +11,7 @@ The judge SAE is found (same corpus, model, n_latents, k; another seed), or trai
 steering SAE's stored configuration and ``judge_seed``; its name carries ``data.saes.JUDGE_MARK``
 so no evaluation picks it as a default.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,7 +54,10 @@ class ConceptJudge:
         return {int(latent): docs[int(self.counterpart[int(latent)])] for latent in latents}
 
     def describe(self, latent: int) -> dict:
-        return {"judge_latent": int(self.counterpart[int(latent)]), "match_cos": round(float(self.match_cos[int(latent)]), 4)}
+        return {
+            "judge_latent": int(self.counterpart[int(latent)]),
+            "match_cos": round(float(self.match_cos[int(latent)]), 4),
+        }
 
 
 def match_decoders(steering: torch.Tensor, judge: torch.Tensor, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
@@ -82,18 +86,34 @@ def find_judge_sae(con: duckdb.DuckDBPyConnection, steering: StoredSAE, seed: in
           AND sae_id <> ? AND json_extract(config, '$.seed')::BIGINT = ?
         ORDER BY created_at DESC, sae_id DESC LIMIT 1
         """,
-        [steering.corpus, steering.embed_model, steering.n_latents, steering.k, SaeStatus.COMPLETE, steering.sae_id, seed],
+        [
+            steering.corpus,
+            steering.embed_model,
+            steering.n_latents,
+            steering.k,
+            SaeStatus.COMPLETE,
+            steering.sae_id,
+            seed,
+        ],
     ).fetchall()
     return complete_sae(con, rows[0][0]) if rows else None
 
 
-def judge_training_overrides(con: duckdb.DuckDBPyConnection, steering: StoredSAE, seed: int, max_steps: int | None) -> dict:
+def judge_training_overrides(
+    con: duckdb.DuckDBPyConnection, steering: StoredSAE, seed: int, max_steps: int | None
+) -> dict:
     """``train_sae`` overrides that repeat the steering SAE's stored run with another seed."""
     config = json.loads(con.execute("SELECT config FROM saes WHERE sae_id = ?", [steering.sae_id]).fetchall()[0][0])
     model = {key: value for key, value in config.get("model", {}).items() if key != "d"}  # d comes from the data
     data = {key: value for key, value in config.get("data", {}).items() if key != "corpus"}
-    return {**model, **data, "max_steps": max_steps or config["max_steps"], "seed_everything": seed,
-            "name": f"{steering.name}{JUDGE_MARK}{seed}", "enable_progress_bar": False}
+    return {
+        **model,
+        **data,
+        "max_steps": max_steps or config["max_steps"],
+        "seed_everything": seed,
+        "name": f"{steering.name}{JUDGE_MARK}{seed}",
+        "enable_progress_bar": False,
+    }
 
 
 def judge_seed(con: duckdb.DuckDBPyConnection, steering: StoredSAE, config: SteeringBenchConfig) -> int:
@@ -102,15 +122,18 @@ def judge_seed(con: duckdb.DuckDBPyConnection, steering: StoredSAE, config: Stee
     return (stored_seed(con, steering.sae_id) or 0) + 1
 
 
-def ensure_judge_sae(path: str | Path, con_factory, steering: StoredSAE, config: SteeringBenchConfig,
-                     log: Callable[[str], None] = print) -> StoredSAE:
+def ensure_judge_sae(
+    path: str | Path, con_factory, steering: StoredSAE, config: SteeringBenchConfig, log: Callable[[str], None] = print
+) -> StoredSAE:
     """The judge SAE: ``config.judge_sae_id``, else a stored one of another seed, else trained now (once)."""
     with con_factory() as con:
         if config.judge_sae_id is not None:
             judge = complete_sae(con, config.judge_sae_id)
             if judge.sae_id == steering.sae_id or judge.embed_model != steering.embed_model:
-                raise ValueError(f"judge_sae_id {judge.sae_id} must be another SAE of the {steering.embed_model!r} "
-                                 f"embeddings than the steered SAE {steering.sae_id}")
+                raise ValueError(
+                    f"judge_sae_id {judge.sae_id} must be another SAE of the {steering.embed_model!r} "
+                    f"embeddings than the steered SAE {steering.sae_id}"
+                )
             return judge
         seed = judge_seed(con, steering, config)
         if seed == stored_seed(con, steering.sae_id):
@@ -122,18 +145,30 @@ def ensure_judge_sae(path: str | Path, con_factory, steering: StoredSAE, config:
     # the trainer's public entry point, imported only when a judge must be trained
     from trainer.api import train_sae
 
-    log(f"training the judge SAE (SAE {steering.sae_id}'s configuration, seed {seed}, {overrides['max_steps']} steps); "
-        "it is stored and reused by later runs")
+    log(
+        f"training the judge SAE (SAE {steering.sae_id}'s configuration, seed {seed}, {overrides['max_steps']} steps); "
+        "it is stored and reused by later runs"
+    )
     sae_id = train_sae(path, steering.corpus, **overrides)
     with con_factory() as con:
         return complete_sae(con, sae_id)
 
 
-def build_judge(steering_decoder: torch.Tensor, judge_decoder: torch.Tensor, judge: StoredSAE, seed: int | None,
-                config: SteeringBenchConfig, judge_docs: ActiveDocs) -> ConceptJudge:
+def build_judge(
+    steering_decoder: torch.Tensor,
+    judge_decoder: torch.Tensor,
+    judge: StoredSAE,
+    seed: int | None,
+    config: SteeringBenchConfig,
+    judge_docs: ActiveDocs,
+) -> ConceptJudge:
     counterpart, match_cos = match_decoders(steering_decoder, judge_decoder)
     seed_text = f"seed {seed}" if seed is not None else "seed unknown"
     return ConceptJudge(
         description=f"independent SAE {judge.sae_id} ({judge.name}, {seed_text}): latents matched by decoder cosine >= {config.judge_min_cos}",
-        sae_id=judge.sae_id, counterpart=counterpart, match_cos=match_cos, min_cos=config.judge_min_cos, judge_docs=judge_docs,
+        sae_id=judge.sae_id,
+        counterpart=counterpart,
+        match_cos=match_cos,
+        min_cos=config.judge_min_cos,
+        judge_docs=judge_docs,
     )

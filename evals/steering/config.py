@@ -1,4 +1,5 @@
 """Typed settings of the steering benchmark, read from ``conf/steering.yaml`` (``data.commands``)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -45,7 +46,9 @@ class SteeringBenchConfig:
     judge_min_cos: float = 0.4
     """A latent is judgeable when the judge SAE has a latent within this decoder cosine
     (random 384-d directions: median best match 0.18, 99th percentile 0.23)."""
-    paired_path: list[list[float]] = field(default_factory=lambda: [[0.25, -0.25], [0.5, -0.5], [1.0, -1.0], [2.5, -2.5], [5.0, -5.0]])
+    paired_path: list[list[float]] = field(
+        default_factory=lambda: [[0.25, -0.25], [0.5, -0.5], [1.0, -1.0], [2.5, -2.5], [5.0, -5.0]]
+    )
     """(u, d) grid points forming the SAE's curve for the per-query comparison (d = -u: up and down at once)."""
     compare_cos: float = 0.8
     """Drift level of the per-query comparison when a query has no rewrite (else the rewrite's cos)."""
@@ -63,17 +66,23 @@ class SteeringBenchConfig:
 
     def __post_init__(self) -> None:
         if self.n_queries < 1 or self.top < 1 or self.neighbourhood < self.top:
-            raise ValueError(f"n_queries and top must be >= 1 and neighbourhood >= top, got "
-                             f"{self.n_queries}, {self.top}, {self.neighbourhood}")
+            raise ValueError(
+                f"n_queries and top must be >= 1 and neighbourhood >= top, got "
+                f"{self.n_queries}, {self.top}, {self.neighbourhood}"
+            )
         if any(u < 0 for u in self.up_strengths):
             raise ValueError(f"up_strengths must be >= 0 (got {self.up_strengths}); use down_strengths to remove")
         grid = {(float(u), float(d)) for u in self.up_strengths for d in self.down_strengths}
         off_grid = [point for point in self.paired_path if tuple(map(float, point)) not in grid]
         if off_grid or len(self.paired_path) < 2:
-            raise ValueError(f"paired_path needs >= 2 (u, d) points of the grid; {off_grid or self.paired_path} "
-                             "are not (or too few): pick them from up_strengths x down_strengths")
+            raise ValueError(
+                f"paired_path needs >= 2 (u, d) points of the grid; {off_grid or self.paired_path} "
+                "are not (or too few): pick them from up_strengths x down_strengths"
+            )
         if not 0 < self.compare_cos < 1 or not -1 < self.judge_min_cos < 1:
-            raise ValueError(f"compare_cos must be in (0, 1) and judge_min_cos in (-1, 1), got {self.compare_cos}, {self.judge_min_cos}")
+            raise ValueError(
+                f"compare_cos must be in (0, 1) and judge_min_cos in (-1, 1), got {self.compare_cos}, {self.judge_min_cos}"
+            )
 
 
 def load_steering_config(path: Path | None = None, **overrides) -> SteeringBenchConfig:

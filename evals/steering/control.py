@@ -6,6 +6,7 @@ scores ~0.97). For every steered query q' the control turns q towards a random o
 decoder direction until cos(q, q_control) = cos(q, q') exactly, and is searched and scored like q'.
 Net success = success - control success: what the steering achieved beyond moving that far.
 """
+
 from __future__ import annotations
 
 import numpy as np

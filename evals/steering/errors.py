@@ -2,6 +2,7 @@
 
 An unknown or unfinished SAE id raises ``evals.saes.UnknownSAE``, shared by every evaluation.
 """
+
 from __future__ import annotations
 
 

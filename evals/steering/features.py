@@ -12,6 +12,7 @@ Choice (documented in the README); every chosen latent has a counterpart in the 
   random: a topic close to the query that a researcher could want more of, and whose arrival in
   the top 10 is visible (it starts near zero, so drift cannot fake it by keeping the results).
 """
+
 from __future__ import annotations
 
 import math
@@ -53,9 +54,15 @@ def load_catalog(con: duckdb.DuckDBPyConnection, sae_id: int, n_latents: int) ->
     return FeatureCatalog(density=density, labels=dict(rows))
 
 
-def relevance(neighbourhood_latents: list[np.ndarray], query_latents: np.ndarray, catalog: FeatureCatalog,
-              config: SteeringBenchConfig, judgeable: Callable[[int], bool]) -> list[tuple[float, int]]:
+def relevance(
+    neighbourhood_latents: list[np.ndarray],
+    query_latents: np.ndarray,
+    catalog: FeatureCatalog,
+    config: SteeringBenchConfig,
+    judgeable: Callable[[int], bool],
+) -> list[tuple[float, int]]:
     """(score, latent) of every up candidate, best first: enriched just beyond the results, absent from the query."""
+
     def counts(latent_lists: list[np.ndarray]) -> Counter:
         return Counter(int(latent) for latents in latent_lists for latent in set(latents.tolist()))
 
@@ -64,8 +71,12 @@ def relevance(neighbourhood_latents: list[np.ndarray], query_latents: np.ndarray
     scored = []
     for latent, count in beyond.items():
         density = float(catalog.density[latent])
-        if (latent in active or in_results[latent] > config.up_max_in_results or count < config.up_min_docs
-                or not config.min_density <= density <= config.max_density):
+        if (
+            latent in active
+            or in_results[latent] > config.up_max_in_results
+            or count < config.up_min_docs
+            or not config.min_density <= density <= config.max_density
+        ):
             continue
         expected = (len(neighbourhood_latents) - config.top) * density
         if count > expected and judgeable(latent):
@@ -76,13 +87,17 @@ def relevance(neighbourhood_latents: list[np.ndarray], query_latents: np.ndarray
 
 
 def choose_features(
-    query_latents: np.ndarray, neighbourhood_latents: list[np.ndarray], catalog: FeatureCatalog,
-    config: SteeringBenchConfig, judgeable: Callable[[int], bool],
+    query_latents: np.ndarray,
+    neighbourhood_latents: list[np.ndarray],
+    catalog: FeatureCatalog,
+    config: SteeringBenchConfig,
+    judgeable: Callable[[int], bool],
 ) -> FeatureChoice | str:
     """(up, down) for one query (``query_latents`` strongest first; the active latents of each of its top
     ``neighbourhood`` documents, best first), or the reason why none qualifies."""
     in_range = [
-        int(latent) for latent in query_latents
+        int(latent)
+        for latent in query_latents
         if config.min_density <= catalog.density[int(latent)] <= config.max_density and judgeable(int(latent))
     ]
     if not in_range:

@@ -9,6 +9,7 @@ document beats the best unscanned candidate's coarse score by more than that bou
 document can enter the top 10. Queries that fail the check fall back to a full float32 scan, so
 the answer always equals a float32 exact search (up to float32 rounding).
 """
+
 from __future__ import annotations
 
 import math
@@ -65,7 +66,9 @@ class Int8Scorer:
     def scores(self, q: torch.Tensor) -> tuple[torch.Tensor, float]:
         coarse = torch.ops.quantized.linear_dynamic(q[None], self.packed, True)[0]
         query_step = (float(q.max().clamp_min(0)) - float(q.min().clamp_max(0))) / 127
-        bound = self.half_step * (float(q.abs().sum()) + self.dim * query_step / 2) + math.sqrt(self.dim) * query_step / 2
+        bound = (
+            self.half_step * (float(q.abs().sum()) + self.dim * query_step / 2) + math.sqrt(self.dim) * query_step / 2
+        )
         return coarse, bound + SLACK
 
 

@@ -8,6 +8,7 @@
     replaced by the decoded code (the app's behaviour; costs the SAE's NMSE in fidelity).
     Latents are not re-selected by top-k after clamping: the user's choice is kept as given.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -24,12 +25,13 @@ def check_latents(latents: Iterable[int], n_latents: int) -> None:
     latents = list(latents)
     fractional = [latent for latent in latents if not _whole_number(latent)]
     if fractional:  # int() would silently truncate 1.5 to 1: another feature than the one asked for
-        raise LatentOutOfRange(f"latent ids {fractional[:5]} are not whole numbers; a latent id is an integer in 0..{n_latents - 1}")
+        raise LatentOutOfRange(
+            f"latent ids {fractional[:5]} are not whole numbers; a latent id is an integer in 0..{n_latents - 1}"
+        )
     bad = [int(latent) for latent in latents if not 0 <= int(latent) < n_latents]
     if bad:
         raise LatentOutOfRange(
-            f"latent ids {bad[:5]} are outside this SAE's range 0..{n_latents - 1}; "
-            "pick latents listed for this SAE"
+            f"latent ids {bad[:5]} are outside this SAE's range 0..{n_latents - 1}; pick latents listed for this SAE"
         )
 
 
@@ -65,7 +67,7 @@ def clamp_latents(sae: TopKSAE, query: np.ndarray, clamps: Mapping[int, float], 
     x = torch.as_tensor(query, dtype=torch.float32).reshape(1, -1)
     with torch.no_grad():
         values, indices = sae.encode(x)
-        code = dict(zip(indices[0].tolist(), values[0].tolist()))
+        code = dict(zip(indices[0].tolist(), values[0].tolist(), strict=False))
         if keep_error:
             steered = x[0].clone()
             for latent, value in clamps.items():

@@ -7,6 +7,7 @@ lost. Correctness is counted separately for up and down (the paper's final code 
 counters with option indices, which is the scoring bug fixed here), and an unparsable answer is
 a recorded failure, never a silent guess.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,7 +38,9 @@ class Verdict(NamedTuple):
     answer: str
 
     def to_json(self) -> str:
-        return json.dumps({"up_correct": self.up_correct, "down_correct": self.down_correct, "answer": self.answer[-500:]})
+        return json.dumps(
+            {"up_correct": self.up_correct, "down_correct": self.down_correct, "answer": self.answer[-500:]}
+        )
 
 
 def options_for(case: JudgeCase, rng: np.random.Generator) -> tuple[list[str], int, int]:
@@ -79,9 +82,11 @@ def parse_verdict(text: str, up_position: int, down_position: int) -> Verdict:
 def judge_cases(client: LLMClient, cases: Sequence[JudgeCase], seed: int) -> list[Verdict]:
     rng = np.random.default_rng(seed)
     prepared = [options_for(case, rng) for case in cases]
-    results = client.complete_many([judge_messages(case, options) for case, (options, _, _) in zip(cases, prepared)])
+    results = client.complete_many(
+        [judge_messages(case, options) for case, (options, _, _) in zip(cases, prepared, strict=False)]
+    )
     verdicts = []
-    for result, (_, up_position, down_position) in zip(results, prepared):
+    for result, (_, up_position, down_position) in zip(results, prepared, strict=False):
         if isinstance(result, Exception):
             verdicts.append(Verdict(None, None, f"error: {result}"))
         else:

@@ -7,6 +7,7 @@ settings instead picks whichever setting happens to sit near the rewrite's mean 
 with a large d, where the SAE adds almost nothing. Differences are tested with the Wilcoxon
 signed-rank test (two-sided; zero differences dropped); "beats" = higher mean and p < alpha.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -21,7 +22,7 @@ CONTROL = "control:"
 
 def at_cos(curve: list[tuple[float, float]], cos: float) -> float:
     """Linear interpolation of (cos, value) points at ``cos``, clamped to their cos range."""
-    xs, ys = zip(*sorted(curve))
+    xs, ys = zip(*sorted(curve), strict=False)
     return float(np.interp(cos, xs, ys))
 
 
@@ -75,11 +76,25 @@ def per_query(rows: list[dict], config: SteeringBenchConfig, rewrite_method: str
         rewrite = entry.get("rewrite")
         cos = rewrite["cos_qq"] if rewrite else config.compare_cos
         none, points = entry["none"], sorted(entry["path"])
-        sae = [(none["cos_qq"], none["up_success"])] + [(entry["path"][k]["cos_qq"], entry["path"][k]["up_success"]) for k in points]
-        control = [(none["cos_qq"], none["up_success"])] + [(entry["control"][k]["cos_qq"], entry["control"][k]["up_success"]) for k in points]
-        self_judged = [(none["cos_qq"], none["up_success_self"])] + [(entry["path"][k]["cos_qq"], entry["path"][k]["up_success_self"]) for k in points]
-        item = {"query": query, "cos": cos, "sae_up": at_cos(sae, cos), "control_up": at_cos(control, cos),
-                "sae_up_self": at_cos(self_judged, cos), "sae_down_net": None, "rewrite_up": None, "rewrite_down_net": None}
+        sae = [(none["cos_qq"], none["up_success"])] + [
+            (entry["path"][k]["cos_qq"], entry["path"][k]["up_success"]) for k in points
+        ]
+        control = [(none["cos_qq"], none["up_success"])] + [
+            (entry["control"][k]["cos_qq"], entry["control"][k]["up_success"]) for k in points
+        ]
+        self_judged = [(none["cos_qq"], none["up_success_self"])] + [
+            (entry["path"][k]["cos_qq"], entry["path"][k]["up_success_self"]) for k in points
+        ]
+        item = {
+            "query": query,
+            "cos": cos,
+            "sae_up": at_cos(sae, cos),
+            "control_up": at_cos(control, cos),
+            "sae_up_self": at_cos(self_judged, cos),
+            "sae_down_net": None,
+            "rewrite_up": None,
+            "rewrite_down_net": None,
+        }
         nets = [(entry["path"][k]["cos_qq"], net_down(entry["path"][k], entry["control"].get(k))) for k in points]
         if none["down_success"] is not None and all(net is not None for _, net in nets):
             item["sae_down_net"] = at_cos([(none["cos_qq"], 0.0)] + nets, cos)
@@ -120,10 +135,12 @@ def paired_summary(rows: list[dict], config: SteeringBenchConfig, rewrite_method
         "rewrite_method": rewrite_method if paired else None,
         "up_success_sae_paired": _mean(a),
         "up_success_rewrite": _mean(b),
-        "down_success_net_rewrite": _mean([item["rewrite_down_net"] for item in paired if item["rewrite_down_net"] is not None]),
-        "queries_better": int(sum(x > y for x, y in zip(a, b))),
-        "queries_worse": int(sum(x < y for x, y in zip(a, b))),
-        "queries_tied": int(sum(x == y for x, y in zip(a, b))),
+        "down_success_net_rewrite": _mean(
+            [item["rewrite_down_net"] for item in paired if item["rewrite_down_net"] is not None]
+        ),
+        "queries_better": int(sum(x > y for x, y in zip(a, b, strict=False))),
+        "queries_worse": int(sum(x < y for x, y in zip(a, b, strict=False))),
+        "queries_tied": int(sum(x == y for x, y in zip(a, b, strict=False))),
         "wilcoxon_p": wilcoxon_p,
         "wilcoxon_p_down": wilcoxon_p_down,
         "sae_beats_rewrite": _beats(a, b, wilcoxon_p, config.alpha),

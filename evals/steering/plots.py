@@ -1,5 +1,6 @@
 """The Pareto plot of the steering benchmark: judged success against cos(q, q'), SAE grid vs rewrites,
 with the drift-matched control (a random feature direction at the same cos) beside each."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,35 +19,82 @@ def pareto_figure(summary: dict, title: str) -> go.Figure:
     sae = [p for p in points if p["method"] == "sae"]
     for column, (metric, name) in enumerate(METRICS, start=1):
         shown = [p for p in sae if p[metric] is not None]
-        figure.add_trace(go.Scatter(
-            x=[p["cos"] for p in shown], y=[p[metric] for p in shown], mode="markers", name="SAE (u, d) grid",
-            marker={"color": [p["u"] for p in shown], "colorscale": "Viridis", "size": 8, "showscale": column == 2,
-                    "colorbar": {"title": "u"}},
-            text=[f"u={p['u']}, d={p['d']}, n={p['n']}" for p in shown], showlegend=column == 1, legendgroup="sae",
-        ), row=1, col=column)
+        figure.add_trace(
+            go.Scatter(
+                x=[p["cos"] for p in shown],
+                y=[p[metric] for p in shown],
+                mode="markers",
+                name="SAE (u, d) grid",
+                marker={
+                    "color": [p["u"] for p in shown],
+                    "colorscale": "Viridis",
+                    "size": 8,
+                    "showscale": column == 2,
+                    "colorbar": {"title": "u"},
+                },
+                text=[f"u={p['u']}, d={p['d']}, n={p['n']}" for p in shown],
+                showlegend=column == 1,
+                legendgroup="sae",
+            ),
+            row=1,
+            col=column,
+        )
         control = [p for p in points if p["method"] == CONTROL_GRID and p[metric] is not None]
-        figure.add_trace(go.Scatter(
-            x=[p["cos"] for p in control], y=[p[metric] for p in control], mode="markers",
-            name="control: random feature direction, same cos", marker={"color": "lightgrey", "size": 7, "symbol": "circle-open"},
-            text=[f"control of u={p['u']}, d={p['d']}" for p in control], showlegend=column == 1, legendgroup="control",
-        ), row=1, col=column)
+        figure.add_trace(
+            go.Scatter(
+                x=[p["cos"] for p in control],
+                y=[p[metric] for p in control],
+                mode="markers",
+                name="control: random feature direction, same cos",
+                marker={"color": "lightgrey", "size": 7, "symbol": "circle-open"},
+                text=[f"control of u={p['u']}, d={p['d']}" for p in control],
+                showlegend=column == 1,
+                legendgroup="control",
+            ),
+            row=1,
+            col=column,
+        )
         front = summary["sae_front_up" if metric == "up_success" else "sae_front_down"]
-        figure.add_trace(go.Scatter(
-            x=[p["cos"] for p in front], y=[p[metric] for p in front], mode="lines", name="SAE Pareto front",
-            line={"color": "black", "dash": "dot"}, showlegend=column == 1, legendgroup="front",
-        ), row=1, col=column)
+        figure.add_trace(
+            go.Scatter(
+                x=[p["cos"] for p in front],
+                y=[p[metric] for p in front],
+                mode="lines",
+                name="SAE Pareto front",
+                line={"color": "black", "dash": "dot"},
+                showlegend=column == 1,
+                legendgroup="front",
+            ),
+            row=1,
+            col=column,
+        )
         for p in points:
             if p["method"] in ("sae", CONTROL_GRID) or p[metric] is None:
                 continue
             symbol = "x" if p["method"] == "none" else "star-open" if p["method"].startswith("control:") else "star"
-            figure.add_trace(go.Scatter(
-                x=[p["cos"]], y=[p[metric]], mode="markers", name=p["method"], legendgroup=p["method"],
-                marker={"symbol": symbol, "size": 14, "color": COLOURS.get(p["method"].removeprefix("control:"), "crimson")}, showlegend=column == 1, text=[f"n={p['n']}"],
-            ), row=1, col=column)
+            figure.add_trace(
+                go.Scatter(
+                    x=[p["cos"]],
+                    y=[p[metric]],
+                    mode="markers",
+                    name=p["method"],
+                    legendgroup=p["method"],
+                    marker={
+                        "symbol": symbol,
+                        "size": 14,
+                        "color": COLOURS.get(p["method"].removeprefix("control:"), "crimson"),
+                    },
+                    showlegend=column == 1,
+                    text=[f"n={p['n']}"],
+                ),
+                row=1,
+                col=column,
+            )
         figure.update_xaxes(title_text="cos(q, q')", row=1, col=column)
         figure.update_yaxes(title_text=f"{name} (judge SAE)", range=[-0.02, 1.02], row=1, col=column)
-    figure.update_layout(title=title, width=1100, height=520, template="plotly_white",
-                         legend={"orientation": "h", "y": -0.2, "x": 0})
+    figure.update_layout(
+        title=title, width=1100, height=520, template="plotly_white", legend={"orientation": "h", "y": -0.2, "x": 0}
+    )
     return figure
 
 

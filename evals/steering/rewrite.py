@@ -5,6 +5,7 @@
 - LLM (key set): the paper's prompt (down-weight X without rewriting too much, append Y), answer
   parsed from the last ``FINAL:`` line; a request or parse failure skips that query (counted).
 """
+
 from __future__ import annotations
 
 import re
@@ -29,15 +30,19 @@ def offline_rewrite(request: RewriteRequest) -> str:
 def rewrite_messages(request: RewriteRequest) -> list[dict[str, str]]:
     steps = []
     if request.down_label:
-        steps.append(f"1. Down-weight the topic \"{request.down_label}\" without rewriting the query too much.")
+        steps.append(f'1. Down-weight the topic "{request.down_label}" without rewriting the query too much.')
     steps.append(
-        f"{len(steps) + 1}. Add the topic \"{request.up_label}\", in the form \"<original query> and <new topic>\"."
+        f'{len(steps) + 1}. Add the topic "{request.up_label}", in the form "<original query> and <new topic>".'
     )
     return [
-        {"role": "system", "content": "You are an expert research librarian who edits queries for a search engine over scientific abstracts."},
+        {
+            "role": "system",
+            "content": "You are an expert research librarian who edits queries for a search engine over scientific abstracts.",
+        },
         {
             "role": "user",
-            "content": f"Original query: {request.query}\n\n" + "\n".join(steps)
+            "content": f"Original query: {request.query}\n\n"
+            + "\n".join(steps)
             + "\n\nThink briefly, then give the rewritten query on the last line as FINAL: <rewritten query>",
         },
     ]

@@ -5,6 +5,7 @@ the SAE was trained on) and the SAE once; then a query text becomes an embedding
 its SAE latents can be read, steered (decoder addition or latent clamping) and searched exactly
 over every document (cosine, top 10 by default).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -47,7 +48,9 @@ class SearchResult(NamedTuple):
 class SteerableSearch:
     """Query -> SAE latents -> steered query -> exact top-k documents, for one SAE."""
 
-    def __init__(self, warehouse_path: str | Path, sae_id: int, *, embedder: Embedder | None = None, candidates: int = 1024) -> None:
+    def __init__(
+        self, warehouse_path: str | Path, sae_id: int, *, embedder: Embedder | None = None, candidates: int = 1024
+    ) -> None:
         with open_reader(warehouse_path) as con:
             info = complete_sae(con, sae_id)
             from trainer.checkpoint import load_sae_from_warehouse  # trainer's contract
@@ -58,8 +61,13 @@ class SteerableSearch:
 
     @classmethod
     def from_parts(
-        cls, info: StoredSAE, sae: TopKSAE, doc_ids: np.ndarray, matrix: np.ndarray,
-        embedder: Embedder | None = None, candidates: int = 1024,
+        cls,
+        info: StoredSAE,
+        sae: TopKSAE,
+        doc_ids: np.ndarray,
+        matrix: np.ndarray,
+        embedder: Embedder | None = None,
+        candidates: int = 1024,
     ) -> SteerableSearch:
         """Build from already-loaded parts (benchmarks on synthetic data, evaluations that hold them)."""
         search = cls.__new__(cls)
@@ -68,7 +76,9 @@ class SteerableSearch:
 
     def _setup(self, info, sae, doc_ids, matrix, embedder, candidates) -> None:
         if matrix.shape[1] != info.d:
-            raise ModelMismatch(f"SAE {info.sae_id} expects {info.d}-d vectors but the stored {info.embed_model!r} embeddings are {matrix.shape[1]}-d")
+            raise ModelMismatch(
+                f"SAE {info.sae_id} expects {info.d}-d vectors but the stored {info.embed_model!r} embeddings are {matrix.shape[1]}-d"
+            )
         if embedder is not None and embedder.model != info.embed_model:
             raise ModelMismatch(
                 f"the embedder produces {embedder.model!r} vectors but SAE {info.sae_id} was trained on "
@@ -120,13 +130,18 @@ class SteerableSearch:
     # -- steering and search -------------------------------------------------------------------
 
     def steer(
-        self, query_vec: np.ndarray, up: Iterable[tuple[int, float]] = (), down: Iterable[tuple[int, float]] = (),
+        self,
+        query_vec: np.ndarray,
+        up: Iterable[tuple[int, float]] = (),
+        down: Iterable[tuple[int, float]] = (),
         model: str | None = None,
     ) -> np.ndarray:
         """q + sum u * W_dec[up] - sum |d| * W_dec[down] (down strengths: the paper's d <= 0 or a positive amount)."""
         return add_directions(self.check_vector(query_vec, model), self.sae.W_dec, up, down)
 
-    def clamp(self, query_vec: np.ndarray, clamps: Mapping[int, float], keep_error: bool = True, model: str | None = None) -> np.ndarray:
+    def clamp(
+        self, query_vec: np.ndarray, clamps: Mapping[int, float], keep_error: bool = True, model: str | None = None
+    ) -> np.ndarray:
         """Set latents to values and decode; ``keep_error`` adds the SAE's reconstruction error back."""
         return clamp_latents(self.sae, self.check_vector(query_vec, model), clamps, keep_error)
 

@@ -1,4 +1,5 @@
 """Typed parameters of `just trends` (command-line flags override the defaults)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,6 +5,7 @@ Reads the stored activations (``evals.cooccurrence.load_topk``) and each documen
 per calendar month, whether the month was tested, its effect-size period) and a summary in
 ``eval_summaries`` (eval = 'trends'), replacing the SAE's previous rows in one transaction.
 """
+
 from __future__ import annotations
 
 import json
@@ -78,13 +79,20 @@ def month_table(published: pd.Series, categories: pd.Series, config: TrendsConfi
     dated = published.notna()
     months = published[dated].dt.to_period("M")
     if months.empty:
-        raise TooFewMonths("no document has a date (docs.published is empty): a trend needs dated documents; "
-                           "ingest a source with dates (arXiv listing or API, or a CSV with a 'published' column)")
+        raise TooFewMonths(
+            "no document has a date (docs.published is empty): a trend needs dated documents; "
+            "ingest a source with dates (arXiv listing or API, or a CSV with a 'published' column)"
+        )
     calendar = pd.period_range(months.min(), months.max(), freq="M")
     n_docs = months.value_counts().reindex(calendar, fill_value=0).to_numpy()
-    excluded = np.array([None if n >= config.min_docs_per_month else f"fewer than {config.min_docs_per_month} documents"
-                         for n in n_docs], dtype=object)
-    enough = [month for month, reason in zip(calendar, excluded) if reason is None]
+    excluded = np.array(
+        [
+            None if n >= config.min_docs_per_month else f"fewer than {config.min_docs_per_month} documents"
+            for n in n_docs
+        ],
+        dtype=object,
+    )
+    enough = [month for month, reason in zip(calendar, excluded, strict=False) if reason is None]
     for month, reason in composition_shifts(months, categories[dated], enough, config.max_composition_shift).items():
         excluded[calendar.get_loc(month)] = reason
     eligible = np.array([reason is None for reason in excluded])
@@ -92,13 +100,14 @@ def month_table(published: pd.Series, categories: pd.Series, config: TrendsConfi
     if len(order) < 3:
         raise TooFewMonths(
             f"only {len(order)} calendar month(s) can be tested (documents per month: "
-            f"{dict(zip(calendar.strftime('%Y-%m'), n_docs.tolist()))}; left out: "
-            f"{ {str(m): r for m, r in zip(calendar, excluded) if r} }); a trend test needs 3 or more. "
-            "Ingest more documents, or lower --min-docs-per-month if you accept noisier monthly shares")
+            f"{dict(zip(calendar.strftime('%Y-%m'), n_docs.tolist(), strict=False))}; left out: "
+            f"{ {str(m): r for m, r in zip(calendar, excluded, strict=False) if r} }); a trend test needs 3 or more. "
+            "Ingest more documents, or lower --min-docs-per-month if you accept noisier monthly shares"
+        )
     window = min(config.window, len(order) // 2)
     period = np.full(len(calendar), None, dtype=object)
     period[order[-window:]] = "recent"
-    period[order[-2 * window:-window]] = "previous"
+    period[order[-2 * window : -window]] = "previous"
     return MonthTable(calendar.to_timestamp(), n_docs, eligible, excluded, period, window)
 
 
@@ -118,12 +127,17 @@ def composition_shifts(months: pd.Series, categories: pd.Series, candidates: lis
     median = shares.median()
     distance = (shares - median).abs()
     worst, gap = distance.idxmax(axis=1), distance.max(axis=1)
-    return {month: f"category mix unlike the other months: {worst[month]} in {shares.at[month, worst[month]]:.0%} of its "
-                   f"documents vs {median[worst[month]]:.0%} in the median month"
-            for month in candidates if gap[month] > threshold}
+    return {
+        month: f"category mix unlike the other months: {worst[month]} in {shares.at[month, worst[month]]:.0%} of its "
+        f"documents vs {median[worst[month]]:.0%} in the median month"
+        for month in candidates
+        if gap[month] > threshold
+    }
 
 
-def monthly_counts(doc_ids: np.ndarray, latents: np.ndarray, doc_month: dict[int, int], n_latents: int, n_months: int) -> np.ndarray:
+def monthly_counts(
+    doc_ids: np.ndarray, latents: np.ndarray, doc_month: dict[int, int], n_latents: int, n_months: int
+) -> np.ndarray:
     """(n_latents x n_months) documents per month in which each latent is active (one bincount)."""
     lookup_ids = np.fromiter(doc_month.keys(), dtype=np.int64, count=len(doc_month))
     lookup_months = np.fromiter(doc_month.values(), dtype=np.int64, count=len(doc_month))
@@ -135,7 +149,9 @@ def monthly_counts(doc_ids: np.ndarray, latents: np.ndarray, doc_month: dict[int
     return np.bincount(flat, minlength=n_latents * n_months).reshape(n_latents, n_months)
 
 
-def run_trends(path: str | Path, corpus: str, sae_id: int | None = None, config: TrendsConfig = TrendsConfig()) -> TrendsReport:
+def run_trends(
+    path: str | Path, corpus: str, sae_id: int | None = None, config: TrendsConfig = TrendsConfig()
+) -> TrendsReport:
     """Compute and store the trends of one SAE (default: the corpus's default SAE (the most latents))."""
     started = time.perf_counter()
     with open_reader(path) as con:
@@ -143,18 +159,25 @@ def run_trends(path: str | Path, corpus: str, sae_id: int | None = None, config:
         topk = load_topk(con, sae.sae_id)
         encoded = np.unique(topk.doc_ids)
         dates = con.execute(
-            "SELECT doc_id, published, categories FROM docs WHERE doc_id IN (SELECT unnest(?::INTEGER[]))", [encoded.tolist()]
+            "SELECT doc_id, published, categories FROM docs WHERE doc_id IN (SELECT unnest(?::INTEGER[]))",
+            [encoded.tolist()],
         ).df()
         labels = load_catalog(con, sae.sae_id, sae.n_latents).labels
     published = pd.to_datetime(dates["published"])
     months = month_table(published, dates["categories"], config)
     dated = published.notna().to_numpy()
     month_of = (published[dated].dt.to_period("M") - months.months[0].to_period("M")).map(lambda offset: offset.n)
-    doc_month = dict(zip(dates["doc_id"].to_numpy()[dated].tolist(), month_of.to_numpy().tolist()))
+    doc_month = dict(zip(dates["doc_id"].to_numpy()[dated].tolist(), month_of.to_numpy().tolist(), strict=False))
     counts = monthly_counts(topk.doc_ids, topk.latents, doc_month, sae.n_latents, len(months.months))
     eligible = np.flatnonzero(months.eligible)
-    result = trend_statistics(counts[:, eligible], months.n_docs[eligible], eligible,
-                              months.period[eligible] == "recent", months.period[eligible] == "previous", config.min_active)
+    result = trend_statistics(
+        counts[:, eligible],
+        months.n_docs[eligible],
+        eligible,
+        months.period[eligible] == "recent",
+        months.period[eligible] == "previous",
+        config.min_active,
+    )
     direction = directions(result, config.alpha)
     with open_reader(path) as con:
         rising = _ranked(con, sae, result, direction, "rising", counts[:, eligible], labels, months, config)
@@ -166,8 +189,17 @@ def run_trends(path: str | Path, corpus: str, sae_id: int | None = None, config:
     return report
 
 
-def _ranked(con: duckdb.DuckDBPyConnection, sae: StoredSAE, result: TrendStatistics, direction: np.ndarray, which: str,
-            counts: np.ndarray, labels: dict[int, str], months: MonthTable, config: TrendsConfig) -> list[TrendFeature]:
+def _ranked(
+    con: duckdb.DuckDBPyConnection,
+    sae: StoredSAE,
+    result: TrendStatistics,
+    direction: np.ndarray,
+    which: str,
+    counts: np.ndarray,
+    labels: dict[int, str],
+    months: MonthTable,
+    config: TrendsConfig,
+) -> list[TrendFeature]:
     """The ``top`` tested features trending ``which`` way, strongest evidence (smallest p-value) first.
 
     Significant ones (``direction == which``) come first by construction; the rest of the list are the
@@ -180,9 +212,16 @@ def _ranked(con: duckdb.DuckDBPyConnection, sae: StoredSAE, result: TrendStatist
     period = "recent" if which == "rising" else "previous"
     start, stop = _period_bounds(months, period)
     return [
-        TrendFeature(int(latent), labels.get(int(latent)), str(direction[latent]), float(result.ratio[latent]), float(result.q_value[latent]),
-                     float(result.z[latent]), counts[latent].astype(int).tolist(),
-                     period_examples(con, sae.sae_id, int(latent), start, stop, config.examples))
+        TrendFeature(
+            int(latent),
+            labels.get(int(latent)),
+            str(direction[latent]),
+            float(result.ratio[latent]),
+            float(result.q_value[latent]),
+            float(result.z[latent]),
+            counts[latent].astype(int).tolist(),
+            period_examples(con, sae.sae_id, int(latent), start, stop, config.examples),
+        )
         for latent in chosen
     ]
 
@@ -209,27 +248,48 @@ def store_trends(con: duckdb.DuckDBPyConnection, report: TrendsReport, config: T
     """Replace the SAE's rows in trends, trend_months and its eval_summaries row, atomically."""
     s, sae_id = report.statistics, report.sae.sae_id
     n = len(s.z)
-    rows = pa.table({
-        "sae_id": pa.array(np.full(n, sae_id, np.int32)),
-        "latent": pa.array(np.arange(n, dtype=np.int32)),
-        "active_docs": pa.array(s.active_docs.astype(np.int32)),
-        **{name: pa.array(getattr(s, name), pa.float64(), from_pandas=True)
-           for name in ("slope", "z", "dispersion", "p_value", "q_value", "recent_prevalence", "previous_prevalence", "ratio")},
-        "direction": pa.array(report.direction.astype(str)),
-    })
+    rows = pa.table(
+        {
+            "sae_id": pa.array(np.full(n, sae_id, np.int32)),
+            "latent": pa.array(np.arange(n, dtype=np.int32)),
+            "active_docs": pa.array(s.active_docs.astype(np.int32)),
+            **{
+                name: pa.array(getattr(s, name), pa.float64(), from_pandas=True)
+                for name in (
+                    "slope",
+                    "z",
+                    "dispersion",
+                    "p_value",
+                    "q_value",
+                    "recent_prevalence",
+                    "previous_prevalence",
+                    "ratio",
+                )
+            },
+            "direction": pa.array(report.direction.astype(str)),
+        }
+    )
     m = report.months
-    month_rows = pa.table({
-        "sae_id": pa.array(np.full(len(m.months), sae_id, np.int32)),
-        "month": pa.array(m.months.date, pa.date32()),
-        "n_docs": pa.array(m.n_docs.astype(np.int32)),
-        "eligible": pa.array(m.eligible),
-        "excluded": pa.array(list(m.excluded), pa.string()),
-        "period": pa.array(list(m.period), pa.string()),
-    })
+    month_rows = pa.table(
+        {
+            "sae_id": pa.array(np.full(len(m.months), sae_id, np.int32)),
+            "month": pa.array(m.months.date, pa.date32()),
+            "n_docs": pa.array(m.n_docs.astype(np.int32)),
+            "eligible": pa.array(m.eligible),
+            "excluded": pa.array(list(m.excluded), pa.string()),
+            "period": pa.array(list(m.period), pa.string()),
+        }
+    )
     summary = {
-        "config": asdict(config), "window": m.window, "months": len(m.months), "eligible_months": int(m.eligible.sum()),
-        "excluded_months": {str(month.date())[:7]: reason for month, reason in zip(m.months, m.excluded) if reason},
-        "undated_docs": report.undated_docs, "tested": int(s.tested.sum()),
+        "config": asdict(config),
+        "window": m.window,
+        "months": len(m.months),
+        "eligible_months": int(m.eligible.sum()),
+        "excluded_months": {
+            str(month.date())[:7]: reason for month, reason in zip(m.months, m.excluded, strict=False) if reason
+        },
+        "undated_docs": report.undated_docs,
+        "tested": int(s.tested.sum()),
         **{which: int((report.direction == which).sum()) for which in ("rising", "falling", "flat", "too_rare")},
         "seconds": round(report.seconds, 2),
     }
@@ -239,5 +299,7 @@ def store_trends(con: duckdb.DuckDBPyConnection, report: TrendsReport, config: T
         con.execute("DELETE FROM eval_summaries WHERE sae_id = ? AND eval = 'trends'", [sae_id])
         insert_arrow(con, "trends", rows)
         insert_arrow(con, "trend_months", month_rows)
-        con.execute("INSERT INTO eval_summaries (sae_id, eval, summary, created_at) VALUES (?, 'trends', ?, now())",
-                    [sae_id, json.dumps(summary)])
+        con.execute(
+            "INSERT INTO eval_summaries (sae_id, eval, summary, created_at) VALUES (?, 'trends', ?, now())",
+            [sae_id, json.dumps(summary)],
+        )

@@ -17,6 +17,7 @@ Per feature, ``x[f, m]`` documents of month ``m`` (out of ``n[m]``) have the fea
   the ``window`` months before (0.5 added to the counts, so a feature absent from one period has a
   finite ratio).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -58,8 +59,14 @@ def wilson_interval(active: np.ndarray, total: np.ndarray, z: float = Z_95) -> t
     return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
 
 
-def trend_statistics(counts: np.ndarray, n_docs: np.ndarray, months: np.ndarray, recent: np.ndarray,
-                     previous: np.ndarray, min_active: int) -> TrendStatistics:
+def trend_statistics(
+    counts: np.ndarray,
+    n_docs: np.ndarray,
+    months: np.ndarray,
+    recent: np.ndarray,
+    previous: np.ndarray,
+    min_active: int,
+) -> TrendStatistics:
     """Trend test, FDR control and effect size for every feature.
 
     ``counts`` (features x eligible months), ``n_docs`` and ``months`` (calendar month index, so a gap
@@ -97,11 +104,16 @@ def trend_statistics(counts: np.ndarray, n_docs: np.ndarray, months: np.ndarray,
     recent_share = (counts[:, recent].sum(axis=1) + 0.5) / (n[recent].sum() + 1)
     previous_share = (counts[:, previous].sum(axis=1) + 0.5) / (n[previous].sum() + 1)
     return TrendStatistics(
-        active_docs=active.astype(np.int64), slope=np.where(tested, slope, np.nan), z=z,
-        dispersion=np.where(tested, dispersion, np.nan), p_value=p_value, q_value=q_value,
+        active_docs=active.astype(np.int64),
+        slope=np.where(tested, slope, np.nan),
+        z=z,
+        dispersion=np.where(tested, dispersion, np.nan),
+        p_value=p_value,
+        q_value=q_value,
         recent_prevalence=counts[:, recent].sum(axis=1) / n[recent].sum(),
         previous_prevalence=counts[:, previous].sum(axis=1) / n[previous].sum(),
-        ratio=recent_share / previous_share, tested=tested,
+        ratio=recent_share / previous_share,
+        tested=tested,
     )
 
 

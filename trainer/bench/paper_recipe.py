@@ -4,6 +4,7 @@ Dense everywhere, as published: the top-k code is scattered into a dense (B, n) 
 dense matmul, autograd runs the dense backward, and the top-4k reconstruction is computed every step
 (its loss weight is 0 in the paper's final code, but the forward pass still pays for it).
 """
+
 from __future__ import annotations
 
 import torch
@@ -15,7 +16,9 @@ from trainer.sae import normalised_mse
 class PaperAutoencoder(nn.Module):
     """W_enc (n, d), b_enc (n), W_dec (d, n) with unit columns, b_pre (d); see PAPER.md section 1."""
 
-    def __init__(self, d: int, n_latents: int, k: int, k_aux: int, auxk_coef: float = 1 / 32, multik_coef: float = 0.0) -> None:
+    def __init__(
+        self, d: int, n_latents: int, k: int, k_aux: int, auxk_coef: float = 1 / 32, multik_coef: float = 0.0
+    ) -> None:
         super().__init__()
         self.k, self.k_aux, self.auxk_coef, self.multik_coef = k, k_aux, auxk_coef, multik_coef
         self.b_pre = nn.Parameter(torch.zeros(d))
@@ -38,7 +41,9 @@ class PaperAutoencoder(nn.Module):
         values = values.relu()
         return torch.zeros_like(pre).scatter(-1, indices, values), values, indices
 
-    def forward(self, x: torch.Tensor, dead_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, dead_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Returns (loss, nmse, top-k values (B, k) after ReLU, top-k latent ids (B, k))."""
         pre = (x - self.b_pre) @ self.W_enc.t() + self.b_enc
         code, values, indices = self._dense_code(pre, self.k)
@@ -60,7 +65,9 @@ class PaperAutoencoder(nn.Module):
     def normalise_decoder(self) -> None:
         self.W_dec.div_(self.W_dec.norm(dim=0, keepdim=True))
 
-    def train_step(self, x: torch.Tensor, dead_mask: torch.Tensor, optimiser: torch.optim.Optimizer) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def train_step(
+        self, x: torch.Tensor, dead_mask: torch.Tensor, optimiser: torch.optim.Optimizer
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """backward, project the decoder gradient, clip at 1.0, Adam, renormalise: the paper's step.
 
         Returns (nmse, top-k values, top-k latent ids)."""

@@ -5,6 +5,7 @@ same order, use the same optimiser (Adam, gradient clipping 1.0) and the same de
 the last `dead_after` training samples, default one epoch). Reported: validation normalised MSE on
 held-out documents, and latents that fire on no training document at the end.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,9 +55,24 @@ def astro_vectors(warehouse: Path | None) -> torch.Tensor:
 
         shared = Path(os.environ.get("SAE_ATLAS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
         console.print(f"no astro warehouse at {path}; building it from {shared} (as `just data astro` would)")
-        if data_cli(["ingest", "astro", "--warehouse", str(path), "--jsonl", str(shared / "arxiv_abstracts.jsonl.gz"),
-                     "--embeddings", str(shared / "minilm_l6_v2.parquet")]) != 0:
-            raise SystemExit(f"could not build the astro warehouse from {shared}; set SAE_ATLAS_SHARED_DATA or pass --warehouse")
+        if (
+            data_cli(
+                [
+                    "ingest",
+                    "astro",
+                    "--warehouse",
+                    str(path),
+                    "--jsonl",
+                    str(shared / "arxiv_abstracts.jsonl.gz"),
+                    "--embeddings",
+                    str(shared / "minilm_l6_v2.parquet"),
+                ]
+            )
+            != 0
+        ):
+            raise SystemExit(
+                f"could not build the astro warehouse from {shared}; set SAE_ATLAS_SHARED_DATA or pass --warehouse"
+            )
     with open_reader(path) as con:
         _, matrix = load_embeddings(con, corpus.embed_model)
     if len(matrix) == 0:
@@ -91,13 +107,22 @@ def compare(vectors: torch.Tensor, cfg: QualityConfig) -> Table:
                 start = 0
             if start == 0:
                 train = train[torch.randperm(len(train), generator=batches)]
-            step(model, train[start:start + cfg.batch], optimiser, dead)
+            step(model, train[start : start + cfg.batch], optimiser, dead)
         seconds = time.perf_counter() - started
         rows.append((name, *_evaluate(model, validation, train, cfg.n_latents), int(dead.mask().sum()), seconds))
-    table = Table(title=f"SAE quality on astro MiniLM embeddings: n={cfg.n_latents} k={cfg.k} batch={cfg.batch} "
-                        f"{cfg.steps} steps, Adam lr={cfg.lr}, same init and batch order",
-                  caption=f"{len(train)} training / {len(validation)} validation documents; dead = no fire in the last {dead_after} samples")
-    for column in ["variant", "validation NMSE", "train NMSE", "never fires (train docs)", "dead at end (rule)", "train s"]:
+    table = Table(
+        title=f"SAE quality on astro MiniLM embeddings: n={cfg.n_latents} k={cfg.k} batch={cfg.batch} "
+        f"{cfg.steps} steps, Adam lr={cfg.lr}, same init and batch order",
+        caption=f"{len(train)} training / {len(validation)} validation documents; dead = no fire in the last {dead_after} samples",
+    )
+    for column in [
+        "variant",
+        "validation NMSE",
+        "train NMSE",
+        "never fires (train docs)",
+        "dead at end (rule)",
+        "train s",
+    ]:
         table.add_column(column, justify="left" if column == "variant" else "right")
     for name, val_nmse, train_nmse, never, dead_count, seconds in rows:
         table.add_row(name, f"{val_nmse:.4f}", f"{train_nmse:.4f}", str(never), str(dead_count), f"{seconds:.1f}")
@@ -132,9 +157,18 @@ def _evaluate(model, validation: torch.Tensor, train: torch.Tensor, n_latents: i
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainer.bench.quality", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer.bench.quality",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     defaults = QualityConfig()
-    parser.add_argument("--warehouse", type=Path, default=None, help="astro warehouse (default: artifacts/astro.duckdb, else built from the shared data)")
+    parser.add_argument(
+        "--warehouse",
+        type=Path,
+        default=None,
+        help="astro warehouse (default: artifacts/astro.duckdb, else built from the shared data)",
+    )
     parser.add_argument("--steps", type=int, default=defaults.steps)
     parser.add_argument("--n-latents", type=int, default=defaults.n_latents)
     parser.add_argument("--k", type=int, default=defaults.k)

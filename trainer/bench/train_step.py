@@ -7,14 +7,15 @@ All variants live in one process and are timed round-robin (one step of each per
 other processes on a shared machine hits them alike; the table reports medians. The floor is one dense
 encoder GEMM (B x d x n) of the same shape, timed in the same rounds.
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from rich.console import Console
@@ -84,7 +85,9 @@ def _trainer_variant(name: str, sae: TopKSAE, x: torch.Tensor, dead_mask: torch.
     return Variant(name, lambda: train_step(sae, x, optimiser, dead), note, [])
 
 
-def _sparsify_variant(w: Workload, x: torch.Tensor, dead_mask: torch.Tensor, device: torch.device) -> tuple[Callable[[], object] | None, str]:
+def _sparsify_variant(
+    w: Workload, x: torch.Tensor, dead_mask: torch.Tensor, device: torch.device
+) -> tuple[Callable[[], object] | None, str]:
     try:
         from sparsify import SparseCoder, SparseCoderConfig
     except ImportError as error:  # optional `bench` extra
@@ -107,7 +110,9 @@ def _sparsify_variant(w: Workload, x: torch.Tensor, dead_mask: torch.Tensor, dev
     return step, f"eai-sparsify {sparsify.__version__}; fused Adam; its AuxK picks min(d/2 = {w.d // 2}, #dead) latents"
 
 
-def build_variants(w: Workload, device: torch.device, include_dense_reference: bool) -> tuple[list[Variant], torch.Tensor, torch.Tensor]:
+def build_variants(
+    w: Workload, device: torch.device, include_dense_reference: bool
+) -> tuple[list[Variant], torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(0)
     x = torch.nn.functional.normalize(torch.randn(w.batch, w.d, generator=gen), dim=1).to(device)
     dead_mask = (torch.rand(w.n_latents, generator=gen) < w.dead_fraction).to(device)
@@ -123,13 +128,29 @@ def build_variants(w: Workload, device: torch.device, include_dense_reference: b
         variants.append(_trainer_variant(f"this trainer, {name} (fast path)", sae, x, dead_mask, note))
     if include_dense_reference:
         dense = TopKSAE(w.d, w.n_latents, w.k, fast=False).to(device)
-        variants.append(_trainer_variant("this trainer (dense reference path)", dense, x, dead_mask, "fast=False; fused Adam"))
+        variants.append(
+            _trainer_variant("this trainer (dense reference path)", dense, x, dead_mask, "fast=False; fused Adam")
+        )
     paper = PaperAutoencoder(w.d, w.n_latents, w.k, k_aux).to(device)
     paper_opt = _adam(paper.parameters(), fused=False)
-    variants.append(Variant("paper recipe (as published)", lambda: paper.train_step(x, dead_mask.float(), paper_opt), "dense; top-4k every step; torch.optim.Adam defaults", []))
+    variants.append(
+        Variant(
+            "paper recipe (as published)",
+            lambda: paper.train_step(x, dead_mask.float(), paper_opt),
+            "dense; top-4k every step; torch.optim.Adam defaults",
+            [],
+        )
+    )
     paper_fused = PaperAutoencoder(w.d, w.n_latents, w.k, k_aux).to(device)
     paper_fused_opt = _adam(paper_fused.parameters(), fused=True)
-    variants.append(Variant("paper recipe + fused Adam", lambda: paper_fused.train_step(x, dead_mask.float(), paper_fused_opt), "same math, our optimiser: isolates the kernels", []))
+    variants.append(
+        Variant(
+            "paper recipe + fused Adam",
+            lambda: paper_fused.train_step(x, dead_mask.float(), paper_fused_opt),
+            "same math, our optimiser: isolates the kernels",
+            [],
+        )
+    )
     sparsify_step, note = _sparsify_variant(w, x, dead_mask, device)
     variants.append(Variant("EleutherAI sparsify SparseCoder", sparsify_step, note, []))
     return variants, x, dead_mask
@@ -153,7 +174,12 @@ def run_workload(w: Workload, device: torch.device, rounds: int, warmup: int, in
     variants, x, _ = build_variants(w, device, include_dense_reference)
     weight = torch.randn(w.n_latents, w.d, device=device)
     bias = torch.zeros(w.n_latents, device=device)
-    gemm = Variant("one dense encoder GEMM (floor)", lambda: torch.addmm(bias, x, weight.t()), f"{w.batch} x {w.d} x {w.n_latents}", [])
+    gemm = Variant(
+        "one dense encoder GEMM (floor)",
+        lambda: torch.addmm(bias, x, weight.t()),
+        f"{w.batch} x {w.d} x {w.n_latents}",
+        [],
+    )
     active = [(v, v.step) for v in [gemm, *variants] if v.step is not None]
     for _variant, step in active:  # warm-up: allocator, first-call costs, sparsify's torch.compile
         for _ in range(warmup):
@@ -180,8 +206,15 @@ def report(w: Workload, device: torch.device, gemm: Variant, variants: list[Vari
         f"{w.dead_fraction:.0%} latents dead, fp32 on {device.type}",
         caption=f"{_hardware(device)}; median of {rounds} interleaved rounds",
     )
-    for column, justify in [("variant", "left"), ("step ms (median)", "right"), ("min ms", "right"), ("x GEMM floor", "right"),
-                            ("speed-up vs paper", "right"), ("samples/s", "right"), ("notes", "left")]:
+    for column, justify in [
+        ("variant", "left"),
+        ("step ms (median)", "right"),
+        ("min ms", "right"),
+        ("x GEMM floor", "right"),
+        ("speed-up vs paper", "right"),
+        ("samples/s", "right"),
+        ("notes", "left"),
+    ]:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]  # the literals above are rich JustifyMethods
     table.add_row(gemm.name, f"{floor * 1e3:.1f}", f"{min(gemm.times) * 1e3:.1f}", "1.00", "", "", gemm.note)
     for variant in variants:
@@ -189,16 +222,34 @@ def report(w: Workload, device: torch.device, gemm: Variant, variants: list[Vari
             table.add_row(variant.name, "-", "-", "-", "-", "-", variant.note)
             continue
         median_ms = statistics.median(variant.times) * 1e3
-        table.add_row(variant.name, f"{median_ms:.1f}", f"{min(variant.times) * 1e3:.1f}", f"{median_ms / (floor * 1e3):.2f}",
-                      f"{published_ms / median_ms:.2f}x", f"{w.batch / median_ms * 1e3:,.0f}", variant.note)
+        table.add_row(
+            variant.name,
+            f"{median_ms:.1f}",
+            f"{min(variant.times) * 1e3:.1f}",
+            f"{median_ms / (floor * 1e3):.2f}",
+            f"{published_ms / median_ms:.2f}x",
+            f"{w.batch / median_ms * 1e3:,.0f}",
+            variant.note,
+        )
     console.print(table)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainer.bench.train_step", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shape", choices=[*SHAPES, "all"], default="all", help="sae64 (d=1536, n=9216, k=64), minilm (d=384, n=3072, k=32)")
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer.bench.train_step",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--shape",
+        choices=[*SHAPES, "all"],
+        default="all",
+        help="sae64 (d=1536, n=9216, k=64), minilm (d=384, n=3072, k=32)",
+    )
     parser.add_argument("--batch", type=int, default=1024)
-    parser.add_argument("--dead-fraction", type=float, default=0.05, help="share of latents in the fixed dead mask (AuxK runs)")
+    parser.add_argument(
+        "--dead-fraction", type=float, default=0.05, help="share of latents in the fixed dead mask (AuxK runs)"
+    )
     parser.add_argument("--rounds", type=int, default=5, help="timed steps per variant (interleaved)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -210,7 +261,13 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     for name in SHAPES if args.shape == "all" else [args.shape]:
         d, n, k = SHAPES[name]
-        run_workload(Workload(name, d, n, k, args.batch, args.dead_fraction), device, args.rounds, args.warmup, not args.no_dense_reference)
+        run_workload(
+            Workload(name, d, n, k, args.batch, args.dead_fraction),
+            device,
+            args.rounds,
+            args.warmup,
+            not args.no_dense_reference,
+        )
     return 0
 
 

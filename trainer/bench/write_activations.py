@@ -9,6 +9,7 @@ and commits. Timed: sort + insert + commit. Variants, in one process:
   - packed-key:      this trainer (``trainer.outputs.sort_for_latent_reads``): one uint64 key, sorted in place
 After each write it times one per-latent read (top 20 documents of a latent) to check the layout.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -77,7 +78,8 @@ def check_and_time_read(path: Path, latent: int) -> tuple[float, bool]:
     with open_reader(path) as con:
         started = time.perf_counter()
         con.execute(
-            "SELECT doc_id, value FROM activations WHERE sae_id = ? AND latent = ? ORDER BY value DESC LIMIT 20", [1, latent]
+            "SELECT doc_id, value FROM activations WHERE sae_id = ? AND latent = ? ORDER BY value DESC LIMIT 20",
+            [1, latent],
         ).fetchall()
         read_ms = (time.perf_counter() - started) * 1000
         stored = con.execute("SELECT latent, value FROM activations").fetchnumpy()
@@ -117,7 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     for column in ("variant", "sort+insert+commit s", "vs duckdb ORDER BY", "top-20 read ms", "ordered", "file MiB"):
         table.add_column(column, justify="left" if column == "variant" else "right")
     for name, seconds, read_ms, ordered, size in results:
-        table.add_row(name, f"{seconds:.2f}", f"{baseline / seconds:.2f}x", f"{read_ms:.1f}", "yes" if ordered else "NO", f"{size:.0f}")
+        table.add_row(
+            name,
+            f"{seconds:.2f}",
+            f"{baseline / seconds:.2f}x",
+            f"{read_ms:.1f}",
+            "yes" if ordered else "NO",
+            f"{size:.0f}",
+        )
     console.print(table)
     return 0
 
