@@ -40,21 +40,16 @@ sweep corpus *args: (data corpus)
     OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" {{python}} -m evals.sweep "$@"
 
 # OMP_WAIT_POLICY=PASSIVE: on a shared, oversubscribed CPU, spinning OpenMP workers stall every small op.
-# Benchmarks: just bench <name> [args]  (data-ingest, embed [--n N], dashboard, train [--shape sae64|minilm], quality [--steps N], write, or evals/bench/<name>.py)
+# Benchmarks, one module each in bench/: just bench <name> [args]  (ingest, embed, train, quality, write, dashboard, cooc, interp, report, search, instruments)
 bench name *args:
     #!/usr/bin/env bash
     set -euo pipefail
     export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
-    case "$1" in
-        data-ingest) shift; {{python}} -m data.bench.ingest "$@" ;;
-        embed) shift; {{python}} -m data.bench.embed "$@" ;;
-        dashboard) shift; {{python}} -m dashboard.bench "$@" ;;
-        train) shift; {{python}} -m trainer.bench.train_step "$@" ;;
-        quality) shift; {{python}} -m trainer.bench.quality "$@" ;;
-        write) shift; {{python}} -m trainer.bench.write_activations "$@" ;;
-        *) if [ -f "evals/bench/$1.py" ]; then name="$1"; shift; {{python}} -m "evals.bench.$name" "$@"
-           else echo "unknown benchmark '$1'; known: data-ingest, embed, dashboard, train, quality, write, $(ls evals/bench | sed -n 's/\.py$//p' | grep -v __init__ | paste -sd, -)" >&2; exit 2; fi ;;
-    esac
+    name="$1"; shift
+    helpers="__init__ paper_recipe synthetic"
+    if [ -f "bench/$name.py" ] && [[ " $helpers " != *" $name "* ]]; then exec {{python}} -m "bench.$name" "$@"; fi
+    echo "unknown benchmark '$name'; known: $(ls bench | sed -n 's/\.py$//p' | grep -vxF -e __init__ -e paper_recipe -e synthetic | paste -sd, -)" >&2
+    exit 2
 
 # Feature families of every complete SAE of a corpus: just families astro [--sae-id N] [--llm no]
 families corpus *args:

@@ -18,7 +18,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from dashboard.bench.synthetic import SyntheticSpec, build_synthetic
+from bench.synthetic import SyntheticSpec, build_synthetic
 
 REPO_ROOT = str(Path(__file__).resolve().parent.parent)
 APP = str(Path(REPO_ROOT) / "dashboard" / "app.py")

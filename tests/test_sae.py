@@ -139,7 +139,7 @@ def test_fast_and_reference_training_agree_on_astro_embeddings(astro_warehouse_t
 
 def test_paper_recipe_baseline_is_the_same_model():
     """The benchmark's baseline must compute what TopKSAE computes, or its timings compare different work."""
-    from trainer.bench.paper_recipe import PaperAutoencoder
+    from bench.paper_recipe import PaperAutoencoder
 
     torch.manual_seed(4)
     sae = TopKSAE(24, 120, 6, k_aux=12).double()

@@ -20,8 +20,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from bench.synthetic import SyntheticSpec, build_synthetic
 from dashboard import queries
-from dashboard.bench.synthetic import SyntheticSpec, build_synthetic
 from data.machine import describe_machine
 from data.settings import REPO_ROOT, artifacts_dir
 from data.warehouse import open_reader

@@ -19,11 +19,11 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from bench.paper_recipe import PaperAutoencoder
 from data.corpus import load_corpus_config
 from data.embeddings import load_embeddings
 from data.settings import warehouse_path
 from data.warehouse import open_reader
-from trainer.bench.paper_recipe import PaperAutoencoder
 from trainer.sae import TopKSAE
 from trainer.step import DeadLatents, train_step
 
@@ -158,7 +158,7 @@ def _evaluate(model, validation: torch.Tensor, train: torch.Tensor, n_latents: i
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m trainer.bench.quality",
+        prog="python -m bench.quality",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -44,7 +44,7 @@ def percentile_ms(samples: list[float], q: float) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m evals.bench.search", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.search", description=__doc__)
     parser.add_argument("--docs", type=int, default=424_000, help="documents in the synthetic corpus")
     parser.add_argument("--dim", type=int, default=1536, help="embedding width")
     parser.add_argument("--latents", type=int, default=9216, help="SAE latents (paper SAE64: 9216)")

@@ -21,8 +21,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from bench.paper_recipe import PaperAutoencoder
 from data.machine import describe_machine
-from trainer.bench.paper_recipe import PaperAutoencoder
 from trainer.sae import TopKSAE
 from trainer.step import DeadLatents, train_step
 
@@ -236,7 +236,7 @@ def report(w: Workload, device: torch.device, gemm: Variant, variants: list[Vari
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m trainer.bench.train_step",
+        prog="python -m bench.train",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

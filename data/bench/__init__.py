@@ -1,1 +1,0 @@
-"""Benchmarks of the data layer (`just bench data-ingest`)."""

@@ -1,1 +1,0 @@
-"""Benchmarks of the SAE trainer (`just bench train`, `just bench quality`); see README "Benchmarks"."""
