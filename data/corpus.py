@@ -62,9 +62,12 @@ class CorpusConfig:
         """True if the document passes both filters. A document without categories (a CSV or a
         precomputed ``.npy`` import that carries none) passes the category filter: the user chose
         the corpus it is ingested into."""
-        if categories and self.categories is not None:
-            if not any(fnmatch.fnmatchcase(c, p) for c in categories for p in self.categories):
-                return False
+        if (
+            categories
+            and self.categories is not None
+            and not any(fnmatch.fnmatchcase(c, p) for c in categories for p in self.categories)
+        ):
+            return False
         metadata = metadata or {}
         return all(str(metadata.get(column)) in {str(v) for v in accepted} for column, accepted in self.where.items())
 

@@ -49,8 +49,9 @@ def record_model(con: duckdb.DuckDBPyConnection, info: ModelInfo, replace: bool 
     stored = con.execute("SELECT fingerprint, dim FROM embedding_models WHERE model = ?", [info.model]).fetchall()
     if stored and info.fingerprint and stored[0][0] and stored[0][0] != info.fingerprint:
         raise EmbeddingError(
-            f"the model folder {info.source} changed since its vectors were cached under {info.model!r}; save the changed "
-            "model to a new folder (a new cache key), or delete its rows from embeddings and embedding_models"
+            f"the model folder {info.source} changed since its vectors were cached under {info.model!r}; "
+            "save the changed model to a new folder (a new cache key), "
+            "or delete its rows from embeddings and embedding_models"
         )
     if stored and not replace:
         return
@@ -120,7 +121,8 @@ def remove_invalid_vectors(con: duckdb.DuckDBPyConnection) -> list[str]:
         ids = [
             row[0]
             for row in con.execute(
-                f"SELECT DISTINCT d.arxiv_id FROM docs d JOIN embeddings e USING (text_hash) WHERE {INVALID_VECTOR_SQL} ORDER BY 1"
+                "SELECT DISTINCT d.arxiv_id FROM docs d JOIN embeddings e USING (text_hash) "
+                f"WHERE {INVALID_VECTOR_SQL} ORDER BY 1"
             ).fetchall()
         ]
         con.execute(f"DELETE FROM embeddings WHERE {INVALID_VECTOR_SQL}")

@@ -137,7 +137,8 @@ def ingest_corpus(request: IngestRequest) -> IngestReport:
     use_api = request.arxiv or not (jsonl or csv_files or vector_files or tables or request.harvest_all)
     if use_api and not corpus.arxiv_query:
         raise ValueError(
-            f"corpus {corpus.name!r} names no files and has no arxiv_query: name its files (e.g. --csv F --text-column C) "
+            f"corpus {corpus.name!r} names no files and has no arxiv_query: "
+            "name its files (e.g. --csv F --text-column C) "
             f"or list them under sources: in {corpus_config_path(corpus.name)}"
         )
     started, started_at = time.perf_counter(), dt.datetime.now()
@@ -186,7 +187,8 @@ def ingest_corpus(request: IngestRequest) -> IngestReport:
             """
             SELECT (SELECT count(*) FROM docs),
                    (SELECT count(*) FROM docs d SEMI JOIN embeddings e ON e.model = ? AND e.text_hash = d.text_hash),
-                   (SELECT count(*) FROM docs d SEMI JOIN embedding_failures f ON f.model = ? AND f.text_hash = d.text_hash)
+                   (SELECT count(*) FROM docs d SEMI JOIN embedding_failures f
+                        ON f.model = ? AND f.text_hash = d.text_hash)
             """,
             [corpus.embed_model, corpus.embed_model],
         ).fetchall()[0]

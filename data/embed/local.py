@@ -57,8 +57,9 @@ class LocalEmbedder:
 
         if model.startswith("text-embedding-"):  # an API model: say so instead of asking a hub for it
             raise EmbedderUnavailable(
-                f"{model!r} is an OpenAI embedding model, not a sentence-transformers one; set embed_backend: openai in "
-                "conf/corpus/<name>.yaml (with OPENAI_API_KEY), or embed with a local model"
+                f"{model!r} is an OpenAI embedding model, not a sentence-transformers one; "
+                "set embed_backend: openai in conf/corpus/<name>.yaml (with OPENAI_API_KEY), "
+                "or embed with a local model"
             )
         folder = model_folder(model)
         if folder is None and model.startswith((".", "/", "~")):
@@ -75,8 +76,8 @@ class LocalEmbedder:
             )
         except OSError as error:  # a hub name that cannot be fetched (offline) or does not exist
             raise EmbedderUnavailable(
-                f"cannot load sentence-transformers model {model!r} ({str(error).splitlines()[0]}); give the folder of a "
-                "saved model, or a hub name with network access"
+                f"cannot load sentence-transformers model {model!r} ({str(error).splitlines()[0]}); "
+                "give the folder of a saved model, or a hub name with network access"
             ) from error
         if max_seq_length is not None:
             self._encoder.max_seq_length = max_seq_length

@@ -30,7 +30,8 @@ class OpenAIEmbeddingSettings:
     model: str = "text-embedding-3-small"
     """Embedding model as the API names it."""
     base_url: str | None = None
-    """API root, e.g. ``http://127.0.0.1:8000/v1`` for a compatible server (default: env OPENAI_BASE_URL, else OpenAI)."""
+    """API root, e.g. ``http://127.0.0.1:8000/v1`` for a compatible server
+    (default: env OPENAI_BASE_URL, else OpenAI)."""
     api_key: str | None = None
     """API key (default: env OPENAI_API_KEY)."""
     dimensions: int | None = None
