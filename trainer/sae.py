@@ -142,11 +142,13 @@ class TopKSAE(nn.Module):
         k_aux = 2 * k if k_aux is None else k_aux
         if not 0 < k_aux <= n_latents:
             raise ValueError(
-                f"k_aux must be in (0, n_latents]: got k_aux={k_aux}, n_latents={n_latents}; pick 1 <= k_aux <= {n_latents}"
+                f"k_aux must be in (0, n_latents]: got k_aux={k_aux}, n_latents={n_latents}; "
+                f"pick 1 <= k_aux <= {n_latents}"
             )
         if multi_k is not None and not k < multi_k <= n_latents:
             raise ValueError(
-                f"multi_k must be in (k, n_latents]: got multi_k={multi_k}, k={k}, n_latents={n_latents}; or leave it None (off)"
+                f"multi_k must be in (k, n_latents]: got multi_k={multi_k}, k={k}, n_latents={n_latents}; "
+                "or leave it None (off)"
             )
         self.d, self.n_latents, self.k, self.k_aux, self.auxk_coef = d, n_latents, k, k_aux, auxk_coef
         self.multi_k, self.multik_coef, self.fast = multi_k, multik_coef, fast
@@ -159,7 +161,8 @@ class TopKSAE(nn.Module):
         weights = [1 / levels] * levels if prefix_weights is None else [float(w) for w in prefix_weights]
         if len(weights) != levels or any(w < 0 for w in weights) or sum(weights) <= 0:
             raise ValueError(
-                f"prefix_weights needs {levels} non-negative weights (one per prefix, then the whole dictionary); got {weights}"
+                f"prefix_weights needs {levels} non-negative weights (one per prefix, then the whole dictionary); "
+                f"got {weights}"
             )
         self.prefix_weights = tuple(weights)
         if not 0 <= threshold_beta < 1:
@@ -210,7 +213,8 @@ class TopKSAE(nn.Module):
         return values, indices
 
     def level_of_latents(self) -> torch.Tensor:
-        """The Matryoshka level of every latent: 0 for [0, prefixes[0]), 1 for the next prefix, ...; all 0 without prefixes."""
+        """The Matryoshka level of every latent: 0 for [0, prefixes[0]), 1 for the next prefix, ...;
+        all 0 without prefixes."""
         return torch.bucketize(torch.arange(self.n_latents), torch.tensor(self.prefixes, dtype=torch.long), right=True)
 
     @torch.no_grad()
