@@ -47,10 +47,10 @@ def _cold_start_apptest(path: Path) -> tuple[float, float]:
         "import time; start = time.perf_counter()\n"
         "import dashboard.common, dashboard.charts, streamlit.testing.v1\n"
         "imported = time.perf_counter() - start\n"
-        "at = streamlit.testing.v1.AppTest.from_file(%r, default_timeout=60).run()\n"
+        f"at = streamlit.testing.v1.AppTest.from_file({str(APP)!r}, default_timeout=60).run()\n"
         "assert not at.exception and at.title[0].value == 'Runs', at.exception\n"
         "print(imported * 1000)\n"
-    ) % str(APP)
+    )
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", script],
@@ -147,7 +147,8 @@ def main() -> None:
     version = queries.warehouse_version(path)
     with open_reader(path) as con:
         sae_id, n_latents, n_docs, n_rows = con.execute(
-            "SELECT s.sae_id, s.n_latents, (SELECT count(*) FROM docs), (SELECT count(*) FROM activations a WHERE a.sae_id = s.sae_id) "
+            "SELECT s.sae_id, s.n_latents, (SELECT count(*) FROM docs), "
+            "(SELECT count(*) FROM activations a WHERE a.sae_id = s.sae_id) "
             "FROM saes s WHERE s.sae_id IN (SELECT sae_id FROM latents) ORDER BY s.n_latents DESC LIMIT 1"
         ).fetchall()[0]
     latents = np.random.default_rng(0).choice(n_latents, size=args.repeats, replace=False)

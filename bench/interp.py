@@ -43,7 +43,8 @@ def naive_selection_seconds(path: Path, sae_id: int, corpus: Corpus, latents: li
             ).fetchnumpy()
             active = np.searchsorted(corpus.doc_ids, top["doc_id"])
             con.execute(
-                "SELECT doc_id FROM docs WHERE doc_id NOT IN (SELECT doc_id FROM activations WHERE sae_id = ? AND latent = ?)"
+                "SELECT doc_id FROM docs"
+                " WHERE doc_id NOT IN (SELECT doc_id FROM activations WHERE sae_id = ? AND latent = ?)"
                 " ORDER BY random() LIMIT 8",
                 [sae_id, latent],
             ).fetchall()

@@ -47,7 +47,8 @@ class QualityConfig:
 
 
 def astro_vectors(warehouse: Path | None) -> torch.Tensor:
-    """The astro MiniLM vectors from `warehouse` (default artifacts/astro.duckdb, built from the shared data if missing)."""
+    """The astro MiniLM vectors from `warehouse` (default artifacts/astro.duckdb,
+    built from the shared data if missing)."""
     corpus = load_corpus_config("astro")
     path = warehouse or warehouse_path("astro")
     if not path.exists():
@@ -113,7 +114,8 @@ def compare(vectors: torch.Tensor, cfg: QualityConfig) -> Table:
     table = Table(
         title=f"SAE quality on astro MiniLM embeddings: n={cfg.n_latents} k={cfg.k} batch={cfg.batch} "
         f"{cfg.steps} steps, Adam lr={cfg.lr}, same init and batch order",
-        caption=f"{len(train)} training / {len(validation)} validation documents; dead = no fire in the last {dead_after} samples",
+        caption=f"{len(train)} training / {len(validation)} validation documents; "
+        f"dead = no fire in the last {dead_after} samples",
     )
     for column in [
         "variant",

@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> None:
 
     baseline = np.median(torch_times)
     table = Table(
-        title=f"steered search: {args.docs:,} x {args.dim} docs, SAE n={args.latents} k={args.k}, {args.queries} queries"
+        title=f"steered search: {args.docs:,} x {args.dim} docs, SAE n={args.latents} k={args.k}, "
+        f"{args.queries} queries"
     )
     for column in ("method", "median ms", "p95 ms", "speed-up vs fp32 torch"):
         table.add_column(column, justify="right" if column != "method" else "left")

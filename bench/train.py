@@ -194,7 +194,8 @@ def _hardware(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
     policy = os.environ.get("OMP_WAIT_POLICY", "default")
-    return f"{describe_machine()}, {torch.get_num_threads()} torch threads, OMP_WAIT_POLICY={policy}, torch {torch.__version__}"
+    threads = torch.get_num_threads()
+    return f"{describe_machine()}, {threads} torch threads, OMP_WAIT_POLICY={policy}, torch {torch.__version__}"
 
 
 def report(w: Workload, device: torch.device, gemm: Variant, variants: list[Variant], rounds: int) -> None:
