@@ -31,7 +31,8 @@ _HEAD = (
 
 
 def set_specs(categories: list[str]) -> set[str]:
-    """arXiv's sets of a record: ``astro-ph.GA`` -> ``physics:astro-ph``, ``cs.LG`` -> ``cs``, ``math.ST`` -> ``math``."""
+    """arXiv's sets of a record: ``astro-ph.GA`` -> ``physics:astro-ph``, ``cs.LG`` -> ``cs``,
+    ``math.ST`` -> ``math``."""
     specs = set()
     for category in categories:
         archive = category.split(".")[0]
@@ -66,7 +67,10 @@ def _record_xml(record: dict) -> str:
 
 def _error(code: str, message: str, query: dict) -> str:
     attributes = "".join(f' {k}="{escape(v)}"' for k, v in query.items())
-    return f'{_HEAD}<request{attributes}>http://127.0.0.1/oai</request>\n<error code="{code}">{escape(message)}</error>\n</OAI-PMH>\n'
+    return (
+        f"{_HEAD}<request{attributes}>http://127.0.0.1/oai</request>\n"
+        f'<error code="{code}">{escape(message)}</error>\n</OAI-PMH>\n'
+    )
 
 
 class FakeOai(LocalHTTPServer):
@@ -127,7 +131,8 @@ class FakeOai(LocalHTTPServer):
         return (
             f'{_HEAD}<request verb="ListRecords">http://127.0.0.1/oai</request>\n<ListRecords>\n'
             + "\n".join(_record_xml(r) for r in page)
-            + f'\n<resumptionToken cursor="{offset}" completeListSize="{len(matching)}">{escape(token)}</resumptionToken>\n'
+            + f'\n<resumptionToken cursor="{offset}" completeListSize="{len(matching)}">'
+            f"{escape(token)}</resumptionToken>\n"
             "</ListRecords>\n</OAI-PMH>\n"
         )
 

@@ -106,7 +106,8 @@ def test_a_non_arxiv_corpus_and_a_128d_model_run_the_pipeline_beside_the_default
         models = {
             row[0]: row[1:]
             for row in con.execute(
-                "SELECT model, backend, source, dim, max_seq_length, normalized, precision, fingerprint FROM embedding_models"
+                "SELECT model, backend, source, dim, max_seq_length, normalized, precision, fingerprint "
+                "FROM embedding_models"
             ).fetchall()
         }
         widths = dict(con.execute("SELECT model, list(DISTINCT dim) FROM embeddings GROUP BY model").fetchall())
@@ -150,7 +151,7 @@ def test_a_non_arxiv_corpus_and_a_128d_model_run_the_pipeline_beside_the_default
     assert all(found.values()), found
 
     # 4. The quality card of each SAE, on its own model's test documents.
-    for sae_id, model, d, _status in saes:
+    for sae_id, _model, _d, _status in saes:
         # ~10 test documents: coherence sets of 3, not the default 10 (ReportConfig needs top_docs <= n_test).
         card = build_report(
             warehouse, "pydocs", sae_id, ReportConfig(top_docs=3, baseline_draws=50, hard_negatives=5, min_positives=2)

@@ -32,7 +32,7 @@ def test_top_documents_and_set_coherence_match_a_naive_computation():
     codes = scipy.sparse.random(60, 7, density=0.3, format="csr", random_state=1, dtype=np.float32)
     latents, top = top_documents(codes, 4)
     dense = codes.toarray()
-    assert latents.tolist() == [l for l in range(7) if (dense[:, l] > 0).sum() >= 4]
+    assert latents.tolist() == [latent for latent in range(7) if (dense[:, latent] > 0).sum() >= 4]
     for latent, rows in zip(latents, top, strict=False):
         assert rows.tolist() == np.argsort(-dense[:, latent], kind="stable")[:4].tolist()
     z = rng.standard_normal((60, 5))
@@ -66,7 +66,8 @@ def _store_labels(path, sae_id: int) -> dict[int, str]:
         for latent, title in rows:
             con.execute(
                 "INSERT INTO interpretations (sae_id, latent, explainer, predictor, is_proxy, label, pearson, f1, "
-                "status, clean, created_at) VALUES (?, ?, 'test-titles', 'none', true, ?, 0.9, 0.9, 'complete', ?, now())",
+                "status, clean, created_at) "
+                "VALUES (?, ?, 'test-titles', 'none', true, ?, 0.9, 0.9, 'complete', ?, now())",
                 [sae_id, latent, title, latent % 3 == 0],
             )
     return dict(rows)
@@ -139,9 +140,9 @@ def test_report_numbers_match_a_direct_computation(trained_astro_copy, capsys):
 
     # Labels: the proxy scorer (label embedding vs document embedding, plus the idf-weighted share of
     # the label's words in the document) on the test documents.
-    scored = sorted(l for l in labels if (codes[test][:, l] > 0).sum() >= 5)
+    scored = sorted(latent for latent in labels if (codes[test][:, latent] > 0).sum() >= 5)
     assert report["labels_scored"] == len(scored) >= 2
-    vectors = make_embedder("local", LOCAL_MODEL).embed([labels[l] for l in scored])
+    vectors = make_embedder("local", LOCAL_MODEL).embed([labels[latent] for latent in scored])
     unit = xt / np.linalg.norm(xt, axis=1, keepdims=True)
     with open_reader(path) as con:
         texts = dict(con.execute("SELECT doc_id, title || '\n\n' || abstract FROM docs").fetchall())
@@ -205,7 +206,8 @@ def test_report_numbers_match_a_direct_computation(trained_astro_copy, capsys):
 
 
 def test_coherence_per_level_when_the_sae_stores_levels(trained_astro_copy):
-    """A Matryoshka SAE stores ``latents.level``; the card then splits coherence by level (a plain SAE: one level, no split)."""
+    """A Matryoshka SAE stores ``latents.level``; the card then splits coherence by level
+    (a plain SAE: one level, no split)."""
     path, sae_id = trained_astro_copy.path, trained_astro_copy.sae_ids[0]
     assert build_report(path, "astro", sae_id, ReportConfig(baseline_draws=50))["coherence_by_level"] is None
     with open_writer(path) as con:  # as a two-level Matryoshka SAE stores them

@@ -56,7 +56,7 @@ def test_splits_on_three_trained_sizes(trained_astro_copy, capsys):
             "SELECT small_sae_id, large_sae_id, count(*), count(DISTINCT large_latent), "
             "max(small_latent), min(cosine), max(cosine) FROM splits GROUP BY ALL ORDER BY 1, 2"
         ).fetchall()
-        assert [(s, l) for s, l, *_ in rows] == [
+        assert [(small, large) for small, large, *_ in rows] == [
             (sae_ids[0], sae_ids[1]),
             (sae_ids[0], sae_ids[2]),
             (sae_ids[1], sae_ids[2]),

@@ -40,7 +40,10 @@ def test_the_up_feature_is_the_most_enriched_in_the_neighbourhood_and_absent_fro
     density = np.full(20, 0.01)
     density[[5, 9, 6]] = [0.05, 0.15, 0.5]
     catalog = FeatureCatalog(density=density, labels={})
-    judgeable = lambda latent: latent != 10
+
+    def judgeable(latent: int) -> bool:
+        return latent != 10
+
     query = np.asarray([3, 7, 2])
     hood = neighbourhood({5: 30, 9: 20, 6: 60, 7: 50, 8: 3, 10: 40, 3: 90, 11: 50}, in_results={3: 10, 11: 1})
     # 6 is too dense, 7 and 3 are the query's own, 8 is on too few documents, 10 has no judge counterpart,

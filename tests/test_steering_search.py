@@ -67,7 +67,10 @@ def test_decoder_addition_follows_the_formula_and_ignores_the_down_sign(search):
     plain = search.search(q)
     w5 = torch.from_numpy(W[5])
     rows = {int(d): i for i, d in enumerate(search.doc_ids)}
-    proj = lambda ids: float(np.mean([float(search.index.exact[rows[int(d)]] @ w5) for d in ids]))
+
+    def proj(ids) -> float:
+        return float(np.mean([float(search.index.exact[rows[int(d)]] @ w5) for d in ids]))
+
     assert proj(steered.doc_ids) > proj(plain.doc_ids)
 
 

@@ -128,7 +128,8 @@ def label_every_latent_with_its_top_title(path, sae_id: int) -> None:
     with open_writer(path) as con:
         con.execute(
             """
-            INSERT INTO interpretations (sae_id, latent, explainer, predictor, is_proxy, label, pearson, f1, status, created_at)
+            INSERT INTO interpretations
+                (sae_id, latent, explainer, predictor, is_proxy, label, pearson, f1, status, created_at)
             SELECT a.sae_id, a.latent, 'top-title', 'none', true, arg_max(d.title, a.value), 0.5, 0.5, 'complete', now()
             FROM activations a JOIN docs d USING (doc_id) WHERE a.sae_id = ? GROUP BY a.sae_id, a.latent
             """,
@@ -217,7 +218,10 @@ def test_a_useless_intervention_reports_no_success_where_the_feature_does(traine
     # the most lenient judge (the steering SAE itself): even it must not credit a random direction
     evidence = evidence_from(path, trained_search)
     config = SteeringBenchConfig(**HONEST)
-    offline = lambda requests: [offline_rewrite(r) for r in requests]
+
+    def offline(requests):
+        return [offline_rewrite(r) for r in requests]
+
     real = summarise(
         run_benchmark(trained_search, queries, catalog, evidence, config, offline, "rewrite-offline"), config
     )["headline"]

@@ -22,7 +22,8 @@ def stored_state(path):
     with open_reader(path) as con:
         return con.execute(
             "SELECT (SELECT list(sae_id || ':' || status ORDER BY sae_id) FROM saes), "
-            "(SELECT count(*) FROM activations), (SELECT count(*) FROM latents), (SELECT count(*) FROM latent_neighbors)"
+            "(SELECT count(*) FROM activations), (SELECT count(*) FROM latents), "
+            "(SELECT count(*) FROM latent_neighbors)"
         ).fetchall()[0]
 
 

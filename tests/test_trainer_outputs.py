@@ -48,10 +48,12 @@ def test_activations_are_stored_in_latent_order_and_match_the_checkpoint(trained
     import torch
 
     code_values, code_latents = sae.encode(torch.from_numpy(matrix[doc_ids == doc_id]))
-    stored = {int(l): float(v) for l, v, d in zip(latents, values, rows["doc_id"], strict=False) if d == doc_id}
-    expected = {int(l): float(v) for l, v in zip(code_latents[0], code_values[0], strict=False) if v > 0}
+    stored = {
+        int(latent): float(v) for latent, v, d in zip(latents, values, rows["doc_id"], strict=False) if d == doc_id
+    }
+    expected = {int(latent): float(v) for latent, v in zip(code_latents[0], code_values[0], strict=False) if v > 0}
     assert stored.keys() == expected.keys()
-    assert np.allclose([stored[l] for l in expected], list(expected.values()), atol=1e-5)
+    assert np.allclose([stored[latent] for latent in expected], list(expected.values()), atol=1e-5)
 
 
 def test_sort_for_latent_reads_packed_and_fallback_paths_match_lexsort():
@@ -114,13 +116,14 @@ def test_batchtopk_matryoshka_sae_stores_varying_counts_per_document_and_latent_
     with torch.no_grad():
         values, latents = sae.encode(torch.from_numpy(np.array(matrix)))
     expected = {
-        (int(d), int(l)): float(v)
+        (int(d), int(latent)): float(v)
         for d, vs, ls in zip(doc_ids, values, latents, strict=False)
-        for v, l in zip(vs, ls, strict=False)
+        for v, latent in zip(vs, ls, strict=False)
         if v > 0
     }
     stored = {
-        (int(d), int(l)): float(v) for d, l, v in zip(rows["doc_id"], rows["latent"], rows["value"], strict=False)
+        (int(d), int(latent)): float(v)
+        for d, latent, v in zip(rows["doc_id"], rows["latent"], rows["value"], strict=False)
     }
     assert stored.keys() == expected.keys()
     assert np.allclose([stored[key] for key in expected], list(expected.values()), atol=1e-5)
