@@ -103,7 +103,8 @@ def steering_benchmark(
     if config.judge:
         if not llm_available():
             raise ValueError(
-                "the LLM judge needs OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server); run without --judge offline"
+                "the LLM judge needs OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server); "
+                "run without --judge offline"
             )
         llm_judge = partial(judge_cases, LLMClient(LLMSettings(model=config.judge_model), connect), seed=config.seed)
 
@@ -182,21 +183,26 @@ def print_report(report: SteeringReport, console: Console) -> None:
         )
     console.print(table)
     console.print(
-        f"SAE along {s['paired_path']} at each query's matched cos (mean {fmt(h['matched_cos'])}), {h['n_queries']} queries: "
-        f"up-success {fmt(h['up_success_sae'])} vs drift control {fmt(h['up_success_control'])} (Wilcoxon p {fmt_p(h['up_vs_control_p'])}; "
+        f"SAE along {s['paired_path']} at each query's matched cos (mean {fmt(h['matched_cos'])}), "
+        f"{h['n_queries']} queries: up-success {fmt(h['up_success_sae'])} "
+        f"vs drift control {fmt(h['up_success_control'])} (Wilcoxon p {fmt_p(h['up_vs_control_p'])}; "
         f"beats control: {h['sae_beats_control']}); self-judged it would read {fmt(h['up_success_sae_self_judged'])}; "
-        f"down-success net of control {fmt(h['down_success_net_sae'])} over {h['n_down']} queries (p {fmt_p(h['down_net_p'])})"
+        f"down-success net of control {fmt(h['down_success_net_sae'])} over {h['n_down']} queries "
+        f"(p {fmt_p(h['down_net_p'])})"
     )
     if h["rewrite_method"]:
         console.print(
-            f"paired vs {h['rewrite_method']} ({h['n_paired']} queries, same cos each): up-success SAE {fmt(h['up_success_sae_paired'])} "
-            f"vs rewrite {fmt(h['up_success_rewrite'])}; {h['queries_better']} queries better, {h['queries_worse']} worse, "
-            f"{h['queries_tied']} tied; Wilcoxon p {fmt_p(h['wilcoxon_p'])} (beats rewrite: {h['sae_beats_rewrite']}); "
-            f"down net of control SAE {fmt(h['down_success_net_sae'])} vs rewrite {fmt(h['down_success_net_rewrite'])} (p {fmt_p(h['wilcoxon_p_down'])})"
+            f"paired vs {h['rewrite_method']} ({h['n_paired']} queries, same cos each): "
+            f"up-success SAE {fmt(h['up_success_sae_paired'])} vs rewrite {fmt(h['up_success_rewrite'])}; "
+            f"{h['queries_better']} queries better, {h['queries_worse']} worse, {h['queries_tied']} tied; "
+            f"Wilcoxon p {fmt_p(h['wilcoxon_p'])} (beats rewrite: {h['sae_beats_rewrite']}); "
+            f"down net of control SAE {fmt(h['down_success_net_sae'])} vs rewrite {fmt(h['down_success_net_rewrite'])} "
+            f"(p {fmt_p(h['wilcoxon_p_down'])})"
         )
     else:
         console.print(
-            "no SAE-vs-rewrite comparison: no rewrite ran (the up features have no labels; run `just interpret <corpus>` first)"
+            "no SAE-vs-rewrite comparison: no rewrite ran "
+            "(the up features have no labels; run `just interpret <corpus>` first)"
         )
     if s["skipped"]:
         console.print("skipped: " + ", ".join(f"{reason}: {count}" for reason, count in s["skipped"].items()))

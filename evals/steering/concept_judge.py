@@ -165,7 +165,8 @@ def build_judge(
     counterpart, match_cos = match_decoders(steering_decoder, judge_decoder)
     seed_text = f"seed {seed}" if seed is not None else "seed unknown"
     return ConceptJudge(
-        description=f"independent SAE {judge.sae_id} ({judge.name}, {seed_text}): latents matched by decoder cosine >= {config.judge_min_cos}",
+        description=f"independent SAE {judge.sae_id} ({judge.name}, {seed_text}): "
+        f"latents matched by decoder cosine >= {config.judge_min_cos}",
         sae_id=judge.sae_id,
         counterpart=counterpart,
         match_cos=match_cos,

@@ -81,7 +81,8 @@ class SteeringBenchConfig:
             )
         if not 0 < self.compare_cos < 1 or not -1 < self.judge_min_cos < 1:
             raise ValueError(
-                f"compare_cos must be in (0, 1) and judge_min_cos in (-1, 1), got {self.compare_cos}, {self.judge_min_cos}"
+                "compare_cos must be in (0, 1) and judge_min_cos in (-1, 1), "
+                f"got {self.compare_cos}, {self.judge_min_cos}"
             )
 
 

@@ -113,7 +113,8 @@ def choose_features(
 def load_doc_latents(con: duckdb.DuckDBPyConnection, sae_id: int, doc_ids: list[int]) -> dict[int, np.ndarray]:
     """For each document, its active latents (the ``activations`` table; any number per document)."""
     rows = con.execute(
-        "SELECT doc_id, list(latent) FROM activations WHERE sae_id = ? AND value > 0 AND list_contains(?, doc_id) GROUP BY doc_id",
+        "SELECT doc_id, list(latent) FROM activations"
+        " WHERE sae_id = ? AND value > 0 AND list_contains(?, doc_id) GROUP BY doc_id",
         [sae_id, sorted({int(doc) for doc in doc_ids})],
     ).fetchall()
     found = {doc: np.asarray(latents, dtype=np.int64) for doc, latents in rows}
@@ -123,7 +124,8 @@ def load_doc_latents(con: duckdb.DuckDBPyConnection, sae_id: int, doc_ids: list[
 def load_active_docs(con: duckdb.DuckDBPyConnection, sae_id: int, latents: list[int]) -> dict[int, frozenset[int]]:
     """For each latent, the documents where it is active (the ``activations`` table)."""
     rows = con.execute(
-        "SELECT latent, list(doc_id) FROM activations WHERE sae_id = ? AND value > 0 AND list_contains(?, latent) GROUP BY latent",
+        "SELECT latent, list(doc_id) FROM activations"
+        " WHERE sae_id = ? AND value > 0 AND list_contains(?, latent) GROUP BY latent",
         [sae_id, sorted({int(latent) for latent in latents})],
     ).fetchall()
     found = {latent: frozenset(docs) for latent, docs in rows}

@@ -37,7 +37,9 @@ def rewrite_messages(request: RewriteRequest) -> list[dict[str, str]]:
     return [
         {
             "role": "system",
-            "content": "You are an expert research librarian who edits queries for a search engine over scientific abstracts.",
+            "content": (
+                "You are an expert research librarian who edits queries for a search engine over scientific abstracts."
+            ),
         },
         {
             "role": "user",

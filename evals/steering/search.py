@@ -77,7 +77,8 @@ class SteerableSearch:
     def _setup(self, info, sae, doc_ids, matrix, embedder, candidates) -> None:
         if matrix.shape[1] != info.d:
             raise ModelMismatch(
-                f"SAE {info.sae_id} expects {info.d}-d vectors but the stored {info.embed_model!r} embeddings are {matrix.shape[1]}-d"
+                f"SAE {info.sae_id} expects {info.d}-d vectors "
+                f"but the stored {info.embed_model!r} embeddings are {matrix.shape[1]}-d"
             )
         if embedder is not None and embedder.model != info.embed_model:
             raise ModelMismatch(
