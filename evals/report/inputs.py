@@ -66,7 +66,8 @@ def load_inputs(con: duckdb.DuckDBPyConnection, sae: StoredSAE) -> ReportInputs:
 
 
 def latent_levels(con: duckdb.DuckDBPyConnection, sae_id: int, n_latents: int) -> np.ndarray | None:
-    """``latents.level`` (a Matryoshka SAE's prefix level of each latent) when the SAE has 2 or more levels, else None."""
+    """``latents.level`` (a Matryoshka SAE's prefix level of each latent) when the SAE has 2 or more levels,
+    else None."""
     rows = con.execute("SELECT latent, level FROM latents WHERE sae_id = ?", [sae_id]).fetchnumpy()
     if len(np.unique(rows["level"])) < 2:
         return None

@@ -107,9 +107,12 @@ def label_section(
     """The label numbers, the label vectors to cache, and the reason when nothing could be scored."""
     test = inputs.test_rows
     active = inputs.codes[test].tocsc()
-    positives_of = {int(l): active.indices[active.indptr[l] : active.indptr[l + 1]] for l in labels.latent}
+    positives_of = {
+        int(latent): active.indices[active.indptr[latent] : active.indptr[latent + 1]] for latent in labels.latent
+    }
     scored = np.array(
-        [i for i, l in enumerate(labels.latent) if len(positives_of[int(l)]) >= min_positives], dtype=np.int64
+        [i for i, latent in enumerate(labels.latent) if len(positives_of[int(latent)]) >= min_positives],
+        dtype=np.int64,
     )
     section = {
         "labels_stored": len(labels.latent),

@@ -28,9 +28,11 @@ def format_card(report: dict) -> str:
         "  cosine(x, x_hat)     "
         + "  ".join(f"{q} {_num(v)}" for q, v in r["test_cosine_quantiles"].items())
         + f"   mean {_num(r['test_cosine_mean'])}",
-        f"  L0                   {_num(r['test_l0'], 1)} active latents per document (min {r['test_l0_min']}, max {r['test_l0_max']})",
+        f"  L0                   {_num(r['test_l0'], 1)} active latents per document "
+        f"(min {r['test_l0_min']}, max {r['test_l0_max']})",
         f"  dead latents         {_num(r['dead_fraction'])} (active on no test document)   "
-        f"{_num(r['dead_fraction_all_docs'])} on all documents   {_num(r['trainer_dead_fraction'])} by the trainer's rule",
+        f"{_num(r['dead_fraction_all_docs'])} on all documents   "
+        f"{_num(r['trainer_dead_fraction'])} by the trainer's rule",
         f"  dense latents        {_num(r['dense_fraction'])} (active on more than 10% of test documents)",
         "  density histogram    (share of test documents a latent is active on; latents per bin)",
     ]
@@ -42,7 +44,8 @@ def format_card(report: dict) -> str:
     m = r["coherence_top_docs"]
     lines += [
         "",
-        f"Feature coherence (label-free: mean pairwise cosine of the centred embeddings of a feature's top {m} test documents)",
+        "Feature coherence (label-free: mean pairwise cosine of the centred embeddings "
+        f"of a feature's top {m} test documents)",
         f"  median over features           {_num(r['coherence_median'])}   ({r['coherence_features']:,} features; "
         f"{r['coherence_too_few_docs']:,} active on fewer than {m} test documents)",
         f"  {m} random test documents       {_num(r['coherence_random'])}",
@@ -60,21 +63,27 @@ def format_card(report: dict) -> str:
     lines += [
         "",
         f"Labels (stored labels scored on test documents by {r.get('label_scorer') or 'n/a'}; "
-        f"{r['labels_scored']:,} of {r['labels_stored']:,} labelled features fire on >= {r['label_min_test_positives']} test documents)",
+        f"{r['labels_scored']:,} of {r['labels_stored']:,} labelled features "
+        f"fire on >= {r['label_min_test_positives']} test documents)",
         f"  {'':38}{'label':>8}  {'other feature label':>20}",
         f"  {'AUROC vs random negatives':38}{_num(r['label_auroc_random_median']):>8}  "
         f"{_num(r['label_baseline_auroc_random_median']):>20}   (medians)",
         f"  {'AUROC vs hard negatives (' + str(r['label_hard_negatives']) + ' nearest)':38}"
         f"{_num(r['label_auroc_hard_median']):>8}  {_num(r['label_baseline_auroc_hard_median']):>20}",
-        f"  label beats its baseline             {_num(r['label_beats_baseline_fraction'])} of features (random negatives), "
+        f"  label beats its baseline             {_num(r['label_beats_baseline_fraction'])} "
+        "of features (random negatives), "
         f"{_num(r['label_beats_baseline_hard_fraction'])} (hard negatives)",
-        f"  clean features                       {_num(r['clean_count'])} (interpretation's stored verdict, conf/interp.yaml `clean`)",
+        f"  clean features                       {_num(r['clean_count'])} "
+        "(interpretation's stored verdict, conf/interp.yaml `clean`)",
         "  explainers                           "
         + (", ".join(f"{e}: {n:,}" for e, n in r["label_explainers"].items()) or "none"),
         "",
-        f"Retrieval fidelity (the {_num(r['fidelity_queries'])} test documents as queries; top 10 over reconstructions vs originals)",
-        f"  over every other document        recall@10 {_num(r['fidelity_all_recall10'])}   nDCG@10 {_num(r['fidelity_all_ndcg10'])}",
-        f"  over test documents only         recall@10 {_num(r['fidelity_test_recall10'])}   nDCG@10 {_num(r['fidelity_test_ndcg10'])}",
+        f"Retrieval fidelity (the {_num(r['fidelity_queries'])} test documents as queries; "
+        "top 10 over reconstructions vs originals)",
+        f"  over every other document        recall@10 {_num(r['fidelity_all_recall10'])}   "
+        f"nDCG@10 {_num(r['fidelity_all_ndcg10'])}",
+        f"  over test documents only         recall@10 {_num(r['fidelity_test_recall10'])}   "
+        f"nDCG@10 {_num(r['fidelity_test_ndcg10'])}",
         "",
         "Steering (latest stored benchmark)",
     ]
