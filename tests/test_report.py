@@ -225,3 +225,26 @@ def test_unknown_sae_and_missing_warehouse_are_clear_errors(trained_astro, tmp_p
     assert "unknown SAE id 999" in capsys.readouterr().err
     assert main(["astro", "--warehouse", str(tmp_path / "none.duckdb")]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_a_test_split_smaller_than_a_coherence_set_is_reported_not_a_crash(trained_astro_copy, capsys):
+    """Fewer test documents than ``top_docs`` (10): no random or neighbour set can be drawn; the card
+    says so instead of failing inside the sampler, and every other number is still computed."""
+    path, sae_id = trained_astro_copy.path, trained_astro_copy.sae_ids[0]
+    with open_writer(path) as con:  # keep the activations of 6 test documents only (the others: not encoded)
+        con.execute(
+            "DELETE FROM activations WHERE sae_id = ? AND doc_id IN "
+            "(SELECT doc_id FROM docs WHERE split = 'test' ORDER BY doc_id OFFSET 6)",
+            [sae_id],
+        )
+    assert main(["astro", "--warehouse", str(path), "--sae-id", str(sae_id), "--json"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["n_test_docs"] == 6
+    for key in ("coherence_median", "coherence_random", "coherence_neighbours"):
+        assert report[key] is None
+        assert (
+            "the test split holds 6 encoded documents, fewer than the 10 of a coherence set" in report["reasons"][key]
+        )
+    assert report["test_fvu"] is not None and report["coherence_median_all_docs"] is not None
+    assert "coherence_random is null: the test split holds 6" in captured.err

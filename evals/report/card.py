@@ -122,7 +122,13 @@ def build_report(
                     config.seed,
                 )
             )
-        if report["coherence_median"] is None:
+        if n_test < config.top_docs:
+            too_few = (
+                f"the test split holds {n_test} encoded documents, fewer than the {config.top_docs} of a coherence "
+                f"set; add documents to corpus {corpus!r} or raise its test_fraction (conf/corpus/<corpus>.yaml)"
+            )
+            reasons.update(dict.fromkeys(("coherence_median", "coherence_random", "coherence_neighbours"), too_few))
+        elif report["coherence_median"] is None:
             reasons["coherence_median"] = f"no latent is active on {config.top_docs} or more test documents"
         with clock.phase("labels"):
             labels = stored_labels(con, sae.sae_id)

@@ -5,7 +5,9 @@ training abstracts gains nothing here. A feature active on fewer than ``m`` test
 scored (and counted). The scale beside the median: ``m`` random test documents (the floor) and a
 test document with its ``m - 1`` nearest test neighbours (about the most coherent any ``m``
 documents of the pool are). For contrast, the median over all documents (training ones included,
-the same ``m``-document rule) is reported too, named as such.
+the same ``m``-document rule) is reported too, named as such. A test split of fewer than ``m``
+documents has no set of ``m`` to draw: those numbers are None (the card says why) instead of a
+sampling error.
 """
 
 from __future__ import annotations
@@ -30,22 +32,26 @@ def coherence_section(
     latents, coherence = pool_coherence(z, codes[test], m)
     rng = np.random.default_rng(seed)
     _, everywhere = pool_coherence(centred_unit(embeddings), codes, m)
-    median = lambda values: float(np.median(values)) if len(values) else None  # noqa: E731
+    enough = len(test) >= m
     return {
         "coherence_top_docs": m,
-        "coherence_median": median(coherence),
-        "coherence_random": median(random_sets(z, m, draws, rng)),
-        "coherence_neighbours": median(neighbour_sets(z, m, draws, rng)),
+        "coherence_median": _median(coherence),
+        "coherence_random": _median(random_sets(z, m, draws, rng)) if enough else None,
+        "coherence_neighbours": _median(neighbour_sets(z, m, draws, rng)) if enough else None,
         "coherence_features": int(len(latents)),
         "coherence_too_few_docs": int(codes.shape[1] - len(latents)),
-        "coherence_median_all_docs": median(everywhere),
+        "coherence_median_all_docs": _median(everywhere),
         "coherence_by_level": None
         if levels is None
         else {
             str(level): {
-                "median": median(coherence[levels[latents] == level]),
+                "median": _median(coherence[levels[latents] == level]),
                 "features": int((levels[latents] == level).sum()),
             }
             for level in np.unique(levels[levels >= 0]).tolist()
         },
     }
+
+
+def _median(values: np.ndarray) -> float | None:
+    return float(np.median(values)) if len(values) else None

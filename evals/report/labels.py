@@ -167,13 +167,13 @@ def label_section(
         for column, label_row in ((0, row), (2, borrowed[row])):
             results[row, column] = auroc(similarity[:, label_row], truth)
             results[row, column + 1] = auroc(similarity[hard_set, label_row], hard_truth)
-    median = lambda column: float(np.nanmedian(results[:, column]))  # noqa: E731
+    medians = np.nanmedian(results, axis=0).tolist()
     section.update(
         {
-            "label_auroc_random_median": median(0),
-            "label_auroc_hard_median": median(1),
-            "label_baseline_auroc_random_median": median(2),
-            "label_baseline_auroc_hard_median": median(3),
+            "label_auroc_random_median": medians[0],
+            "label_auroc_hard_median": medians[1],
+            "label_baseline_auroc_random_median": medians[2],
+            "label_baseline_auroc_hard_median": medians[3],
             "label_beats_baseline_fraction": float(np.mean(results[:, 0] > results[:, 2])),
             "label_beats_baseline_hard_fraction": float(np.mean(results[:, 1] > results[:, 3])),
         }
