@@ -5,10 +5,13 @@ from __future__ import annotations
 import codecs
 import gzip
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
-from data.corpus import IngestStats
+from data.corpus import Document, IngestStats
+
+Row = TypeVar("Row")
 
 
 class MalformedInput(ValueError):
@@ -92,3 +95,20 @@ class InputLines:
                     yield text
             except (EOFError, OSError, zlib.error) as error:  # gzip: truncated (EOFError) or corrupt data
                 self.bad.cut_short(self.path, number, f"{type(error).__name__}: {error}")
+
+
+def documents_from(
+    rows: Iterable[tuple[str, Row]], to_document: Callable[[Row], Document], bad: BadInput
+) -> Iterator[Document]:
+    """The documents of ``(where, row)`` pairs, every reader's last step: a row ``to_document`` refuses
+    (ValueError) is reported as malformed at ``where``, one with an empty abstract is counted; both are skipped."""
+    for where, row in rows:
+        try:
+            document = to_document(row)
+        except ValueError as error:
+            bad.malformed(where, str(error))
+            continue
+        if not document.abstract.strip():
+            bad.empty_abstract(where)
+            continue
+        yield document

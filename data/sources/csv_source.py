@@ -16,11 +16,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from data.corpus import Document, split_arxiv_id
-from data.sources import BadInput, InputLines
+from data.sources import BadInput, InputLines, documents_from
 
 REQUIRED_COLUMNS = ("title", "abstract")
 FIELD_LIMIT = 2**31 - 1
@@ -33,17 +33,35 @@ class CsvFormatError(ValueError):
 
 
 def read_csv(path: Path, bad: BadInput) -> Iterator[Document]:
+    """The documents of an arXiv-style CSV (the columns above; header names case-insensitive)."""
+
+    def check(header: list[str]) -> None:
+        missing = [column for column in REQUIRED_COLUMNS if column not in header]
+        if missing:
+            raise CsvFormatError(
+                f"{path}: missing required column(s) {', '.join(missing)}; found {header or 'no header'}. "
+                "A corpus CSV needs a header row with at least title and abstract"
+            )
+
+    return documents_from(csv_rows(path, bad, check, lower=True), _document, bad)
+
+
+def csv_rows(
+    path: Path, bad: BadInput, check_header: Callable[[list[str]], None], lower: bool = False
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """``(file:line, row)`` of every row of a CSV file with a header, for every CSV reader.
+
+    Header names are stripped (and lower-cased when ``lower``); ``check_header`` sees them before
+    any row is read and raises to refuse the file. A row that cannot be parsed or has the wrong
+    number of fields is reported through ``bad`` at the line it starts on, and skipped.
+    """
     # Python's default field limit (128 kB) would refuse an abstract the JSONL reader accepts: lift it.
     csv.field_size_limit(FIELD_LIMIT)
     lines = InputLines(path, bad)
     reader = csv.DictReader(lines)
-    header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
-    missing = [column for column in REQUIRED_COLUMNS if column not in header]
-    if missing:
-        raise CsvFormatError(
-            f"{path}: missing required column(s) {', '.join(missing)}; found {header or 'no header'}. "
-            "A corpus CSV needs a header row with at least title and abstract"
-        )
+    header = [(name or "").strip() for name in (reader.fieldnames or [])]
+    header = [name.lower() for name in header] if lower else header
+    check_header(header)
     reader.fieldnames = header
     while True:
         lines.mark()  # rows can span lines (quoted newlines): report where each starts
@@ -58,15 +76,7 @@ def read_csv(path: Path, bad: BadInput) -> Iterator[Document]:
         if None in row or any(value is None for value in row.values()):
             bad.malformed(where, f"expected {len(header)} fields, got a row of a different length")
             continue
-        try:
-            document = _document(row)
-        except ValueError as error:
-            bad.malformed(where, str(error))
-            continue
-        if not document.abstract.strip():
-            bad.empty_abstract(where)
-            continue
-        yield document
+        yield where, row
 
 
 def content_id(title: str, abstract: str) -> str:

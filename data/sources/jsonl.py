@@ -14,7 +14,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from data.corpus import Document, split_arxiv_id
-from data.sources import BadInput, InputLines
+from data.sources import BadInput, InputLines, documents_from
 
 
 def json_objects(path: Path, bad: BadInput) -> Iterator[tuple[str, dict]]:
@@ -36,16 +36,14 @@ def json_objects(path: Path, bad: BadInput) -> Iterator[tuple[str, dict]]:
 
 
 def read_jsonl(path: Path, bad: BadInput) -> Iterator[Document]:
-    for where, record in json_objects(path, bad):
-        try:
-            document = _document(record)
-        except (KeyError, TypeError, ValueError) as error:
-            bad.malformed(where, f"unusable record ({error})")
-            continue
-        if not document.abstract.strip():
-            bad.empty_abstract(where)
-            continue
-        yield document
+    return documents_from(json_objects(path, bad), _usable_document, bad)
+
+
+def _usable_document(record: dict) -> Document:
+    try:
+        return _document(record)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"unusable record ({error})") from error
 
 
 def _document(record: dict) -> Document:

@@ -9,17 +9,17 @@ with its file and line (or Parquet row) and skipped, or aborts the run under ``-
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import math
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pyarrow.parquet as pq
 
 from data.corpus import Document, TableSource
-from data.sources import BadInput, InputLines
-from data.sources.csv_source import FIELD_LIMIT, content_id
+from data.sources import BadInput, documents_from
+from data.sources.csv_source import content_id, csv_rows
 from data.sources.jsonl import json_objects
 
 _PARQUET_BATCH = 10_000
@@ -31,16 +31,7 @@ class TableFormatError(ValueError):
 
 def read_table(source: TableSource, bad: BadInput) -> Iterator[Document]:
     rows = {"csv": _csv_rows, "jsonl": _jsonl_rows, "parquet": _parquet_rows}[source.kind](source, bad)
-    for where, row in rows:
-        try:
-            document = _document(source, row)
-        except ValueError as error:
-            bad.malformed(where, str(error))
-            continue
-        if not document.abstract.strip():
-            bad.empty_abstract(where)
-            continue
-        yield document
+    return documents_from(rows, partial(_document, source), bad)
 
 
 def _named_columns(source: TableSource) -> list[str]:
@@ -59,26 +50,7 @@ def _check_header(source: TableSource, header: list[str]) -> None:
 
 
 def _csv_rows(source: TableSource, bad: BadInput) -> Iterator[tuple[str, dict]]:
-    csv.field_size_limit(FIELD_LIMIT)  # the same documents whatever the format (see csv_source)
-    lines = InputLines(source.path, bad)
-    reader = csv.DictReader(lines)
-    header = [(name or "").strip() for name in (reader.fieldnames or [])]
-    _check_header(source, header)
-    reader.fieldnames = header
-    while True:
-        lines.mark()  # rows can span lines (quoted newlines): report where each starts
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:
-            bad.malformed(f"{source.path}:{lines.record_start}", f"unreadable CSV ({error})")
-            continue
-        where = f"{source.path}:{lines.record_start}"
-        if None in row or any(value is None for value in row.values()):
-            bad.malformed(where, f"expected {len(header)} fields, got a row of a different length")
-            continue
-        yield where, row
+    return csv_rows(source.path, bad, partial(_check_header, source))
 
 
 def _jsonl_rows(source: TableSource, bad: BadInput) -> Iterator[tuple[str, dict]]:
