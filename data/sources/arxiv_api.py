@@ -14,24 +14,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import logging
 import os
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from data.corpus import CorpusConfig, Document, IngestStats, split_arxiv_id
-from data.docs import ingest_documents
 from data.sources import BadInput
-from data.sources.cursors import load_cursor, save_cursor
+from data.sources.cursors import load_cursor, store_page
+from data.sources.polite_http import PoliteClient, Politeness, Transient
 from data.text import collapse_whitespace
 from data.warehouse import open_writer
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_URL = "https://export.arxiv.org/api/query"
 _NS = {"atom": "http://www.w3.org/2005/Atom", "opensearch": "http://a9.com/-/spec/opensearch/1.1/"}
@@ -59,13 +54,21 @@ class ArxivApiSettings:
     def url(self) -> str:
         return self.base_url or os.environ.get("SAE_ATLAS_ARXIV_URL") or DEFAULT_URL
 
+    def politeness(self) -> Politeness:
+        return Politeness(
+            "arXiv API",
+            ArxivApiError,
+            self.delay_s,
+            self.max_retries,
+            self.backoff_s,
+            self.timeout_s,
+            give_up_hint=". Without network, ingest local files instead (SAE_ATLAS_DATA_DIR, --jsonl or --csv; "
+            "see the README)",
+        )
+
 
 class ArxivApiError(RuntimeError):
     """The API kept failing (or refused the query); what was fetched so far is stored."""
-
-
-class _Transient(Exception):
-    """A failure worth retrying."""
 
 
 @dataclass
@@ -132,7 +135,7 @@ def fetch_corpus(
     with open_writer(warehouse) as con:
         stored = load_cursor(con, run_id)
         cursor = _next_window(_Cursor(**stored) if stored is not None else None)
-    client = _PoliteClient(settings)
+    client = PoliteClient(settings.politeness())
     limit = min(max_results, settings.query_limit) if max_results is not None else settings.query_limit
     search = f"{corpus.arxiv_query} AND submittedDate:[{cursor.since} TO {cursor.until}]"
     while cursor.start < limit and not cursor.finished:
@@ -144,19 +147,24 @@ def fetch_corpus(
             "sortOrder": "descending",
         }
         url = f"{settings.url()}?{urllib.parse.urlencode(query)}"
-        page = client.fetch_page(url, bad, expect_entries=cursor.total is None or cursor.start < cursor.total)
-        for document in page.documents:
-            if not document.abstract.strip():
-                bad.empty_abstract(f"{url} ({document.arxiv_id})")
+        expect_entries = cursor.total is None or cursor.start < cursor.total
+        page = client.fetch(url, partial(_checked_page, bad=bad, url=url, expect_entries=expect_entries))
         cursor.start += page.entries
         cursor.total = page.total
         # The API serves no more of one query than query_limit: a window ends there too.
         cursor.finished = page.entries == 0 or cursor.start >= min(page.total, settings.query_limit)
-        with open_writer(warehouse) as con:
-            ingest_documents(con, (d for d in page.documents if d.abstract.strip()), corpus, "arxiv-api", stats)
-            # Saved after the page's documents are committed: a crash in between re-reads one page,
-            # which stores nothing twice.
-            save_cursor(con, run_id, "arxiv-api", dataclasses.asdict(cursor), cursor.finished)
+        store_page(
+            warehouse,
+            corpus,
+            "arxiv-api",
+            url,
+            page.documents,
+            stats,
+            bad,
+            run_id,
+            dataclasses.asdict(cursor),
+            cursor.finished,
+        )
     if cursor.total is not None and cursor.start >= settings.query_limit and cursor.total > cursor.start:
         stats.note(
             f"the arXiv API serves at most {settings.query_limit} results of one query; {cursor.total - cursor.start} "
@@ -192,51 +200,12 @@ def _next_window(cursor: _Cursor | None) -> _Cursor:
     return _Cursor(since=cursor.until, until=_now())
 
 
-class _PoliteClient:
-    """GETs pages at most once per ``delay_s`` and retries transient failures with backoff."""
-
-    def __init__(self, settings: ArxivApiSettings) -> None:
-        self.settings = settings
-        self._last_call = float("-inf")
-
-    def fetch_page(self, url: str, bad: BadInput, expect_entries: bool) -> AtomPage:
-        delay = self.settings.backoff_s
-        for attempt in range(self.settings.max_retries + 1):
-            try:
-                try:
-                    page = parse_feed(self._get(url), bad, url)
-                except ET.ParseError as error:  # a truncated or garbled body: ask again
-                    raise _Transient(f"unparseable Atom ({error})") from error
-                if expect_entries and page.entries == 0 and page.total > 0:
-                    # The API now and then answers a valid page with no entries; asking again helps.
-                    raise _Transient("an empty page inside the result range")
-                return page
-            except _Transient as error:
-                if attempt == self.settings.max_retries:
-                    raise ArxivApiError(
-                        f"arXiv API failed {attempt + 1} times at {url} ({error}); the pages before it are stored "
-                        "and a re-run continues from here. Without network, ingest local files instead "
-                        "(SAE_ATLAS_DATA_DIR, --jsonl or --csv; see the README)"
-                    ) from error
-                logger.warning(
-                    "arXiv API: %s; retry %d of %d in %.0f s", error, attempt + 1, self.settings.max_retries, delay
-                )
-                time.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
-
-    def _get(self, url: str) -> str:
-        wait = self._last_call + self.settings.delay_s - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-        self._last_call = time.monotonic()
-        request = urllib.request.Request(url, headers={"User-Agent": "sae-atlas (arXiv API client)"})
-        try:
-            with urllib.request.urlopen(request, timeout=self.settings.timeout_s) as response:
-                return response.read().decode("utf-8")
-        except urllib.error.HTTPError as error:
-            if error.code >= 500 or error.code == 429:
-                raise _Transient(f"HTTP {error.code}") from error
-            raise ArxivApiError(f"arXiv API answered HTTP {error.code} for {url}: {error.reason}") from error
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
-            raise _Transient(f"{type(error).__name__}: {getattr(error, 'reason', error)}") from error
+def _checked_page(text: str, bad: BadInput, url: str, expect_entries: bool) -> AtomPage:
+    try:
+        page = parse_feed(text, bad, url)
+    except ET.ParseError as error:  # a truncated or garbled body: ask again
+        raise Transient(f"unparseable Atom ({error})") from error
+    if expect_entries and page.entries == 0 and page.total > 0:
+        # The API now and then answers a valid page with no entries; asking again helps.
+        raise Transient("an empty page inside the result range")
+    return page

@@ -24,19 +24,16 @@ import dataclasses
 import datetime as dt
 import logging
 import os
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
+from functools import partial
 from pathlib import Path
 
 from data.corpus import CorpusConfig, Document, IngestStats
-from data.docs import ingest_documents
 from data.sources import BadInput
-from data.sources.cursors import load_cursor, save_cursor
+from data.sources.cursors import load_cursor, store_page
+from data.sources.polite_http import PoliteClient, Politeness, Transient
 from data.text import collapse_whitespace
 from data.warehouse import open_writer
 
@@ -70,13 +67,21 @@ class OaiSettings:
     def url(self) -> str:
         return self.base_url or os.environ.get("SAE_ATLAS_OAI_URL") or DEFAULT_URL
 
+    def politeness(self) -> Politeness:
+        return Politeness(
+            "OAI-PMH",
+            OaiError,
+            self.delay_s,
+            self.max_retries,
+            self.backoff_s,
+            self.timeout_s,
+            max_retry_after_s=self.max_retry_after_s,
+            max_flow_control_waits=self.max_flow_control_waits,
+        )
+
 
 class OaiError(RuntimeError):
     """The endpoint kept failing or refused the request; the pages before are stored, a re-run resumes."""
-
-
-class _Transient(Exception):
-    """A failure worth retrying."""
 
 
 class _ExpiredToken(Exception):
@@ -118,7 +123,7 @@ def parse_page(xml_text: str, bad: BadInput, where: str) -> OaiPage:
         raise OaiError(f"OAI-PMH error {code!r} at {where}: {(error.text or '').strip()}")
     listing = root.find("oai:ListRecords", _NS)
     if listing is None:
-        raise _Transient("a response without ListRecords or error")
+        raise Transient("a response without ListRecords or error")
     records = listing.findall("oai:record", _NS)
     documents = []
     for number, record in enumerate(records, start=1):
@@ -164,7 +169,7 @@ def harvest(
     run_id = f"oai:{corpus.name}:{corpus.oai_set}"
     with open_writer(warehouse) as con:
         cursor = _next_window(load_cursor(con, run_id))
-    client = _PoliteClient(settings)
+    client = PoliteClient(settings.politeness())
     restarts = 0
     while not cursor.finished:
         query = {"verb": "ListRecords"}
@@ -176,7 +181,7 @@ def harvest(
             )
         url = f"{settings.url()}?{urllib.parse.urlencode(query)}"
         try:
-            page = client.fetch_page(url, bad)
+            page = client.fetch(url, partial(_parsed_page, bad=bad, url=url))
         except _ExpiredToken as error:
             restarts += 1
             if restarts > settings.max_restarts:
@@ -187,16 +192,28 @@ def harvest(
             stats.note(f"{url}: resumption token expired; the window was listed again from its start")
             cursor.token = None
             continue
-        for document in page.documents:
-            if not document.abstract.strip():
-                bad.empty_abstract(f"{url} ({document.arxiv_id})")
-        with open_writer(warehouse) as con:  # short: readers are not locked out between pages
-            ingest_documents(con, (d for d in page.documents if d.abstract.strip()), corpus, "arxiv-oai", stats)
-            cursor.token, cursor.pages, cursor.records = page.token, cursor.pages + 1, cursor.records + page.records
-            cursor.finished = page.token is None
-            # Saved after the page's documents are committed: a crash in between re-reads one page.
-            save_cursor(con, run_id, "arxiv-oai", dataclasses.asdict(cursor), cursor.finished)
+        cursor.token, cursor.pages, cursor.records = page.token, cursor.pages + 1, cursor.records + page.records
+        cursor.finished = page.token is None
+        store_page(
+            warehouse,
+            corpus,
+            "arxiv-oai",
+            url,
+            page.documents,
+            stats,
+            bad,
+            run_id,
+            dataclasses.asdict(cursor),
+            cursor.finished,
+        )
     return stats
+
+
+def _parsed_page(text: str, bad: BadInput, url: str) -> OaiPage:
+    try:
+        return parse_page(text, bad, url)
+    except ET.ParseError as error:  # a truncated or garbled page: ask again
+        raise Transient(f"unparseable XML ({error})") from error
 
 
 def _today() -> str:
@@ -211,74 +228,3 @@ def _next_window(stored: dict | None) -> _Cursor:
     if not cursor.finished:
         return cursor
     return _Cursor(from_date=cursor.started, started=_today())
-
-
-class _PoliteClient:
-    """GETs at most once per ``delay_s``; waits out ``503 Retry-After``; retries other transient failures."""
-
-    def __init__(self, settings: OaiSettings) -> None:
-        self.settings = settings
-        self._last_call = float("-inf")
-
-    def fetch_page(self, url: str, bad: BadInput) -> OaiPage:
-        delay, failures, waits = self.settings.backoff_s, 0, 0
-        while True:
-            try:
-                retry_after = None
-                try:
-                    text, retry_after = self._get(url)
-                    if retry_after is None:
-                        return parse_page(text, bad, url)
-                except ET.ParseError as error:  # a truncated or garbled page: ask again
-                    raise _Transient(f"unparseable XML ({error})") from error
-            except _Transient as error:
-                failures += 1
-                if failures > self.settings.max_retries:
-                    raise OaiError(
-                        f"OAI-PMH failed {failures} times at {url} ({error}); the pages before it are stored and a "
-                        "re-run continues from here"
-                    ) from error
-                logger.warning(
-                    "OAI-PMH: %s; retry %d of %d in %.0f s", error, failures, self.settings.max_retries, delay
-                )
-                time.sleep(delay)
-                delay *= 2
-                continue
-            waits += 1
-            if waits > self.settings.max_flow_control_waits:
-                raise OaiError(f"OAI-PMH kept answering 503 Retry-After at {url}; re-run later, it resumes from here")
-            logger.info("OAI-PMH flow control: retrying after %.0f s", retry_after)
-            time.sleep(retry_after)
-
-    def _get(self, url: str) -> tuple[str, float | None]:
-        """(body, None), or ("", seconds) for a 503 with a usable Retry-After."""
-        wait = self._last_call + self.settings.delay_s - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-        self._last_call = time.monotonic()
-        request = urllib.request.Request(url, headers={"User-Agent": "sae-atlas (OAI-PMH harvester)"})
-        try:
-            with urllib.request.urlopen(request, timeout=self.settings.timeout_s) as response:
-                return response.read().decode("utf-8"), None
-        except urllib.error.HTTPError as error:
-            retry_after = _retry_after_s(error.headers.get("Retry-After")) if error.code == 503 else None
-            if retry_after is not None and retry_after <= self.settings.max_retry_after_s:
-                return "", retry_after
-            if error.code >= 500 or error.code == 429:
-                raise _Transient(f"HTTP {error.code}") from error
-            raise OaiError(f"OAI-PMH endpoint answered HTTP {error.code} for {url}: {error.reason}") from error
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
-            raise _Transient(f"{type(error).__name__}: {getattr(error, 'reason', error)}") from error
-
-
-def _retry_after_s(value: str | None) -> float | None:
-    """Seconds from a Retry-After header: a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - dt.datetime.now(dt.timezone.utc)).total_seconds())
-    except (TypeError, ValueError):
-        return None
