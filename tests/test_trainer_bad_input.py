@@ -87,22 +87,37 @@ def test_embedding_width_mismatch_with_a_checkpoint(trained_astro):
 
 
 class PoisonWeightsAtStep(L.Callback):
-    """Turns the encoder to NaN before one step, as a diverging run would."""
+    """Turns weights to NaN before one step, as a diverging run would: the whole encoder, or the
+    decoder row of one latent that no sample selects (its bias far below every other pre-activation)."""
 
-    def __init__(self, step: int) -> None:
-        self.step = step
+    def __init__(self, step: int, part: str = "encoder") -> None:
+        self.step, self.part = step, part
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if trainer.global_step == self.step:
             with torch.no_grad():
-                pl_module.sae.encoder.weight.fill_(float("nan"))
+                if self.part == "encoder":
+                    pl_module.sae.encoder.weight.fill_(float("nan"))
+                else:
+                    pl_module.sae.encoder.bias[5] = -1e6
+                    pl_module.sae.W_dec[5].fill_(float("nan"))
 
 
-def test_nan_loss_stops_naming_step_and_docs_and_marks_the_run_failed(astro_warehouse):
-    poison = {"class_path": "tests.test_trainer_bad_input.PoisonWeightsAtStep", "init_args": {"step": 2}}
-    with pytest.raises(NonFiniteError, match=r"step 2: the loss is not finite .* doc_ids \[\d+"):
-        # plain top-k: BatchTopK's batch-wide selection turns NaN pre-activations into an empty code and a finite
-        # loss, so this poisoning is only visible through top-k (see the closing note of session 17)
-        train_sae(astro_warehouse, "astro", callbacks=[poison], batch_topk=False, **TINY)
+@pytest.mark.parametrize(
+    "batch_topk, part, message",
+    [
+        (False, "encoder", r"step 2: the loss is not finite .* doc_ids \[\d+"),
+        (True, "encoder", r"step 2: the loss is not finite .* doc_ids \[\d+"),
+        # the sparse decoder never reads an unselected latent's row: the loss stays finite, the weights do not
+        (False, "unselected_decoder_row", r"step 2: the weights \[.*'sae.W_dec'.*\] are not finite .* doc_ids \[\d+"),
+        (True, "unselected_decoder_row", r"step 2: the weights \[.*'sae.W_dec'.*\] are not finite .* doc_ids \[\d+"),
+    ],
+)
+def test_nan_loss_or_weights_stop_naming_step_and_docs_and_mark_the_run_failed(
+    astro_warehouse, batch_topk, part, message
+):
+    poison = {"class_path": "tests.test_trainer_bad_input.PoisonWeightsAtStep", "init_args": {"step": 2, "part": part}}
+    with pytest.raises(NonFiniteError, match=message):
+        train_sae(astro_warehouse, "astro", callbacks=[poison], batch_topk=batch_topk, **TINY)
     saes, activations, _, _ = stored_state(astro_warehouse)
     assert saes == ["1:failed"] and activations == 0

@@ -13,11 +13,17 @@ class NonFiniteError(FloatingPointError):
 
 
 class NaNGuard(L.Callback):
-    """Stops the fit on a non-finite input or loss, naming the step and the document ids.
+    """Stops the fit on a non-finite input, loss or weight, naming the step and the document ids.
 
-    Checked before the backward pass, so no NaN ever reaches the weights or the checkpoint. Under
-    DDP the decision is gathered from every rank, so all ranks stop together (none hangs in an
-    all-reduce) and every rank's error names the bad documents, whichever shard held them.
+    Inputs and the loss are checked before the backward pass, so a NaN batch never reaches the
+    weights. Under DDP that decision is gathered from every rank, so all ranks stop together (none
+    hangs in an all-reduce) and every rank's error names the bad documents, whichever shard held them.
+
+    The loss does not see every weight: the sparse decoder reads only the rows of the selected
+    latents, so a NaN row of a latent no sample selected leaves the loss finite. The weights are
+    therefore checked too, after each update and before any checkpoint of that step is written
+    (Lightning runs checkpoint callbacks last); they are the same on every rank, so every rank
+    reaches the same verdict without a collective.
     """
 
     def __init__(self, max_ids: int = 20) -> None:
@@ -49,8 +55,21 @@ class NaNGuard(L.Callback):
         if self._gather_ids(pl_module, flagged):
             shown = ids.tolist()[: self.max_ids]
             raise NonFiniteError(
-                f"step {trainer.global_step}: the loss is not finite on at least one rank (here {float(loss)}); this rank's batch "
-                f"has doc_ids {shown}{' ...' if len(ids) > self.max_ids else ''}; lower the learning rate"
+                f"step {trainer.global_step}: the loss is not finite on at least one rank (here {float(loss.detach())}); "
+                f"this rank's batch has doc_ids {shown}{' ...' if len(ids) > self.max_ids else ''}; "
+                "lower the learning rate"
+            )
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        named = list(pl_module.named_parameters())
+        finite = torch.stack([torch.isfinite(p).all() for _, p in named]).tolist()  # one device sync
+        bad = [name for (name, _), ok in zip(named, finite, strict=True) if not ok]
+        if bad:
+            ids = batch[1].tolist()
+            raise NonFiniteError(  # global_step already counts this step's update: name the step as above
+                f"step {trainer.global_step - 1}: the weights {bad} are not finite after the update although the "
+                f"loss was; this rank's batch has doc_ids {ids[: self.max_ids]}"
+                f"{' ...' if len(ids) > self.max_ids else ''}; lower the learning rate"
             )
 
 
