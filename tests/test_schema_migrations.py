@@ -10,7 +10,7 @@ import pytest
 
 from data.cli import main as data_main
 from data.schema import MIGRATIONS, SCHEMA_VERSION, current_version
-from data.warehouse import WarehouseOutdated, open_reader
+from data.warehouse import WarehouseOutdated, open_reader, open_writer
 
 
 def version_one_warehouse(path: Path) -> Path:
@@ -65,3 +65,43 @@ def test_readers_refuse_an_outdated_warehouse_and_migrate_names_the_fix(tmp_path
 def test_migrate_without_a_warehouse_is_a_clear_error(tmp_path, capsys):
     assert data_main(["migrate", "astro", "--warehouse", str(tmp_path / "none.duckdb")]) == 2
     assert "no warehouse at" in capsys.readouterr().err
+
+
+def _scans_of(plan: list[dict], table: str) -> list[dict]:
+    found = []
+    for node in plan:
+        if node["name"].endswith("SCAN") and table in json.dumps(node["extra_info"]):
+            found.append(node)
+        found += _scans_of(node["children"], table)
+    return found
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT latent, label FROM best_labels WHERE sae_id = ?",
+        "SELECT l.latent, b.label FROM latents l "
+        "LEFT JOIN best_labels b ON b.sae_id = l.sae_id AND b.latent = l.latent WHERE l.sae_id = ?",
+    ],
+)
+def test_a_reader_of_one_saes_best_labels_ranks_only_that_saes_interpretations(tmp_path, query):
+    """``best_labels`` ranks per (sae_id, latent): the reader's ``sae_id`` filter must reach the scan of
+    ``interpretations`` below the ranking, or every query would rank every SAE's rows."""
+    with open_writer(tmp_path / "w.duckdb") as con:
+        con.execute(
+            "INSERT INTO interpretations (sae_id, latent, explainer, predictor, is_proxy, label, pearson, f1, "
+            "status, created_at) SELECT i % 50, i // 50 % 200, 'e' || (i // 10000), 'p', i % 3 = 0, 'label ' || i, "
+            "random(), random(), 'complete', now() FROM range(30000) t(i)"
+        )
+        con.execute(
+            "INSERT INTO latents (sae_id, latent, density, mean_act, max_act, enc_dec_cos) "
+            "SELECT i // 200, i % 200, 0.1, 1, 1, 1 FROM range(10000) t(i)"
+        )
+        plan = json.loads(con.execute("EXPLAIN (FORMAT json) " + query, [7]).fetchall()[0][1])
+        (scan,) = _scans_of(plan, "interpretations")
+        assert "sae_id" in json.dumps(scan["extra_info"].get("Filters", "")), scan
+        expected = con.execute(
+            "SELECT latent, label FROM interpretations WHERE sae_id = 7 AND status = 'complete' QUALIFY row_number() "
+            "OVER (PARTITION BY latent ORDER BY is_proxy, pearson DESC, f1 DESC, explainer) = 1 ORDER BY latent"
+        ).fetchall()
+        assert sorted(con.execute(query, [7]).fetchall()) == expected
