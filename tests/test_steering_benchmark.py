@@ -8,6 +8,7 @@ from functools import partial
 import numpy as np
 import pytest
 
+from data.commands import config_from
 from data.text import collapse_whitespace
 from data.warehouse import open_reader, open_writer
 from evals.llm import LLMClient, LLMSettings
@@ -18,7 +19,8 @@ from evals.steering.benchmark import (
     store_run,
     summarise,
 )
-from evals.steering.config import SteeringBenchConfig, load_steering_config
+from evals.steering.cli import bench_parser
+from evals.steering.config import SteeringBenchConfig
 from evals.steering.features import load_catalog
 from evals.steering.judge import JudgeCase, judge_cases, parse_verdict
 from evals.steering.plots import pareto_figure
@@ -238,15 +240,19 @@ def test_queries_come_from_a_file_or_test_split_titles(astro_warehouse_template,
         read_queries(tmp_path / "missing.txt")
 
 
-def test_config_file_rejects_unknown_keys(tmp_path):
-    assert load_steering_config().up_strengths == [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]
+def test_config_file_rejects_unknown_keys(tmp_path, capsys):
+    parser = bench_parser()
+    defaults = config_from(parser, parser.parse_args(["astro"]), SteeringBenchConfig)
+    assert defaults.up_strengths == [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]
     bad = tmp_path / "steering.yaml"
     bad.write_text("n_querys: 3\n")
-    with pytest.raises(ValueError, match="n_querys"):
-        load_steering_config(bad)
-    assert load_steering_config(n_queries=3, judge=None).n_queries == 3
+    with pytest.raises(SystemExit):
+        parser.parse_args(["astro", "--config", str(bad)])
+    assert "n_querys" in capsys.readouterr().err
+    assert config_from(parser, parser.parse_args(["astro", "--n_queries", "3"]), SteeringBenchConfig).n_queries == 3
+    off_grid = parser.parse_args(["astro", "--paired_path", "[[0.3, -0.3], [1.0, -1.0]]"])
     with pytest.raises(ValueError, match="paired_path"):
-        load_steering_config(paired_path=[[0.3, -0.3], [1.0, -1.0]])
+        config_from(parser, off_grid, SteeringBenchConfig)
 
 
 def test_clis_report_bad_input_without_a_traceback(astro_warehouse, tmp_path, capsys):

@@ -212,11 +212,10 @@ def print_report(report: SteeringReport, console: Console) -> None:
     )
 
 
-@entry_point
-def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="python -m evals.steering", description=__doc__)
-    commands = parser.add_subcommands()
-    bench = command_parser(
+def bench_parser() -> ArgumentParser:
+    """`just steer-bench`'s arguments: the shared ones and every ``SteeringBenchConfig`` field, whose
+    defaults come from conf/steering.yaml (the one place the benchmark's settings are read)."""
+    return command_parser(
         "just steer-bench",
         "Steering benchmark: SAE intervention vs query rewriting. Settings: "
         "conf/steering.yaml, or --config FILE, or any field as a flag (e.g. --n_queries 20).",
@@ -224,6 +223,13 @@ def main(argv: list[str] | None = None) -> int:
         config=SteeringBenchConfig,
         config_file=DEFAULT_PATH,
     )
+
+
+@entry_point
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(prog="python -m evals.steering", description=__doc__)
+    commands = parser.add_subcommands()
+    bench = bench_parser()
     commands.add_subcommand("bench", bench, help="steering benchmark: SAE intervention vs query rewriting")
     args = parser.parse_args(argv).bench
     console = Console()

@@ -1,11 +1,10 @@
-"""Typed settings of the steering benchmark, read from ``conf/steering.yaml`` (``data.commands``)."""
+"""Typed settings of the steering benchmark; `just steer-bench` reads them from ``conf/steering.yaml``
+and its flags (``evals.steering.cli.bench_parser``, through ``data.commands``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from data.commands import load_config
 from data.settings import CONF_DIR
 
 DEFAULT_PATH = CONF_DIR / "steering.yaml"
@@ -84,8 +83,3 @@ class SteeringBenchConfig:
                 "compare_cos must be in (0, 1) and judge_min_cos in (-1, 1), "
                 f"got {self.compare_cos}, {self.judge_min_cos}"
             )
-
-
-def load_steering_config(path: Path | None = None, **overrides) -> SteeringBenchConfig:
-    """``conf/steering.yaml`` (or ``path``; unknown keys are an error naming them), then ``overrides`` not None."""
-    return load_config(SteeringBenchConfig, path or DEFAULT_PATH, **overrides)
