@@ -145,7 +145,8 @@ def retrieval_fidelity(
 def _top_rows(
     matrix: np.ndarray, searched_rows: np.ndarray, queries: np.ndarray, query_rows: np.ndarray, top: int
 ) -> list[np.ndarray]:
-    """Per query, the ``top`` rows of ``searched_rows`` nearest by cosine in ``matrix``, the query's own row left out."""
+    """Per query, the ``top`` rows of ``searched_rows`` nearest by cosine in ``matrix``,
+    the query's own row left out."""
     hits = searched_rows[DocumentIndex(matrix[searched_rows], coarse="none").search_exact(queries, top + 1).rows]
     return [found[found != own][:top] for found, own in zip(hits, query_rows, strict=False)]
 
@@ -178,9 +179,10 @@ def store_fidelity(con: duckdb.DuckDBPyConnection, sae_id: int, scores: list[Fid
 
 
 def corpus_fidelity(
-    path: str | Path, corpus: str, config: FidelityConfig = FidelityConfig()
+    path: str | Path, corpus: str, config: FidelityConfig | None = None
 ) -> dict[int, list[FidelityScores]]:
     """Score every complete SAE of ``corpus`` and store its ``fidelity`` rows (one per searched set)."""
+    config = config or FidelityConfig()
     results: dict[int, list[FidelityScores]] = {}
     with open_reader(path) as con:
         sae_ids = complete_sae_ids(con, corpus)
@@ -213,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]error:[/red] {error}")
         return 2
     table = Table(
-        title=f"retrieval fidelity of {args.corpus} SAEs: test documents as queries, reconstructed vs original embeddings"
+        title=f"retrieval fidelity of {args.corpus} SAEs: "
+        "test documents as queries, reconstructed vs original embeddings"
     )
     for column in ("sae_id", "searched", "queries", "recall@10", "nDCG@10"):
         table.add_column(column, justify="right")

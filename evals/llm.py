@@ -72,7 +72,8 @@ def add_llm_arguments(parser: ArgumentParser) -> None:
 
 
 def use_llm(mode: LlmMode, base_url: str | None = None) -> bool:
-    """Whether ``--llm mode`` means the LLM path; ``yes`` without a key or an endpoint is an error saying what to set."""
+    """Whether ``--llm mode`` means the LLM path;
+    ``yes`` without a key or an endpoint is an error saying what to set."""
     if mode == "yes" and not llm_available(base_url):
         raise ValueError(
             "--llm yes needs OPENAI_API_KEY, or a local OpenAI-compatible server named by --llm-base-url "

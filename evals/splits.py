@@ -216,7 +216,8 @@ def split_chains(con: duckdb.DuckDBPyConnection, latent: int, sae_ids: tuple[int
             )
     rows = con.execute(
         "SELECT m.large_latent, l.large_latent FROM splits m "
-        "LEFT JOIN splits l ON l.small_sae_id = m.large_sae_id AND l.large_sae_id = ? AND l.small_latent = m.large_latent "
+        "LEFT JOIN splits l "
+        "ON l.small_sae_id = m.large_sae_id AND l.large_sae_id = ? AND l.small_latent = m.large_latent "
         "WHERE m.small_sae_id = ? AND m.large_sae_id = ? AND m.small_latent = ? ORDER BY 1, 2",
         [large, small, middle, int(latent)],
     ).fetchall()
@@ -224,7 +225,8 @@ def split_chains(con: duckdb.DuckDBPyConnection, latent: int, sae_ids: tuple[int
     direct = [
         row[0]
         for row in con.execute(
-            "SELECT large_latent FROM splits WHERE small_sae_id = ? AND large_sae_id = ? AND small_latent = ? ORDER BY 1",
+            "SELECT large_latent FROM splits "
+            "WHERE small_sae_id = ? AND large_sae_id = ? AND small_latent = ? ORDER BY 1",
             [small, large, int(latent)],
         ).fetchall()
     ]
