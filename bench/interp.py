@@ -120,7 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     scores = Table(title=f"held-out scores, {summary['scored']} features (q25 / median / q75); offline PROXY labels")
     for column in ("metric", "phrase label", "other-label baseline"):
         scores.add_column(column)
-    fmt = lambda q: " / ".join("-" if q[k] is None else f"{q[k]:.3f}" for k in ("q25", "median", "q75"))  # noqa: E731
+
+    def fmt(q: dict) -> str:
+        return " / ".join("-" if q[k] is None else f"{q[k]:.3f}" for k in ("q25", "median", "q75"))
+
     for name in METRICS:
         scores.add_row(name, fmt(summary[name]), fmt(summary[f"random_{name}"]))
     scores.add_row(

@@ -384,7 +384,10 @@ def _cooccurrence(sae: _Sae, spec: SyntheticSpec, docs: np.ndarray, latents: np.
 def _interpretations(sae: _Sae, rng, density: np.ndarray) -> pa.Table:
     n = sae.n_latents
     quality = rng.beta(4, 2, size=n)
-    noise = lambda: rng.normal(0, 0.05, size=n)  # noqa: E731 - tiny local helper
+
+    def noise() -> np.ndarray:
+        return rng.normal(0, 0.05, size=n)
+
     pearson, f1 = np.clip(quality + noise(), -1, 1), np.clip(quality + noise(), 0, 1)
     return pa.table(
         {

@@ -50,7 +50,10 @@ def _record_xml(record: dict) -> str:
     )
     if record.get("deleted"):
         return f'<record><header status="deleted">{header}</header></record>'
-    wrap = lambda text: textwrap.fill(text, 80, subsequent_indent="  ", break_long_words=False)  # noqa: E731
+
+    def wrap(text: str) -> str:
+        return textwrap.fill(text, 80, subsequent_indent="  ", break_long_words=False)
+
     return (
         f"<record><header>{header}</header><metadata>"
         '<arXiv xmlns="http://arxiv.org/OAI/arXiv/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '

@@ -22,8 +22,11 @@ def test_match_decoders_finds_the_nearest_direction_even_unnormalised():
     index, cosine = match_decoders(small, large, chunk=64)
     assert np.array_equal(index, parents)
     assert np.all(cosine > 0.95) and np.all(cosine <= 1.0 + 1e-6)
+
     # A brute-force check of the cosines on a random pair.
-    unit = lambda m: m / np.linalg.norm(m, axis=1, keepdims=True)  # noqa: E731
+    def unit(m: np.ndarray) -> np.ndarray:
+        return m / np.linalg.norm(m, axis=1, keepdims=True)
+
     full = unit(large) @ unit(small).T
     np.testing.assert_allclose(cosine, full.max(axis=1), rtol=1e-5)
 
