@@ -55,9 +55,9 @@ class NaNGuard(L.Callback):
         if self._gather_ids(pl_module, flagged):
             shown = ids.tolist()[: self.max_ids]
             raise NonFiniteError(
-                f"step {trainer.global_step}: the loss is not finite on at least one rank (here {float(loss.detach())}); "
-                f"this rank's batch has doc_ids {shown}{' ...' if len(ids) > self.max_ids else ''}; "
-                "lower the learning rate"
+                f"step {trainer.global_step}: the loss is not finite on at least one rank "
+                f"(here {float(loss.detach())}); this rank's batch has doc_ids {shown}"
+                f"{' ...' if len(ids) > self.max_ids else ''}; lower the learning rate"
             )
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
