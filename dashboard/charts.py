@@ -37,7 +37,8 @@ def fit_power_law(n: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def scaling_figure(runs: pd.DataFrame) -> go.Figure:
-    """The paper's scaling figure: validation FVU (its normalised MSE) against n for each k, log-log, each k with its fitted power law."""
+    """The paper's scaling figure: validation FVU (its normalised MSE) against n for each k, log-log,
+    each k with its fitted power law."""
     figure = go.Figure()
     usable = runs[np.isfinite(runs["val_fvu"]) & (runs["val_fvu"] > 0)]
     for colour, (k, group) in zip(PALETTE * 4, usable.groupby("k"), strict=False):
@@ -218,7 +219,8 @@ def prevalence_figure(frame: pd.DataFrame, title: str, height: int = 300) -> go.
     """Monthly share of documents with a feature and its 95% Wilson band; months with too few documents are
     left blank (a grey band says so) instead of drawing a share computed from a handful of documents.
 
-    ``frame``: month, n_docs, n_active, share, low, high, eligible, note (see ``dashboard.prevalence.prevalence_frame``).
+    ``frame``: month, n_docs, n_active, share, low, high, eligible, note
+    (see ``dashboard.prevalence.prevalence_frame``).
     """
     shown = frame.assign(
         share=frame["share"].where(frame["eligible"]),
@@ -302,7 +304,8 @@ def contrast_effects(features: pd.DataFrame, kind: str) -> go.Figure:
             name="with the feature",
             marker=dict(color=PALETTE[0], size=10),
             customdata=features[["n_with", "q_value"]],
-            hovertemplate="%{y}<br>%{x:.3f} on %{customdata[0]} test documents, q = %{customdata[1]:.1e}<extra></extra>",
+            hovertemplate="%{y}<br>%{x:.3f} on %{customdata[0]} test documents, "
+            "q = %{customdata[1]:.1e}<extra></extra>",
         )
     )
     for row, name in zip(features.itertuples(), names, strict=False):

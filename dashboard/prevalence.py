@@ -23,7 +23,10 @@ def prevalence_frame(months: pd.DataFrame, active: pd.DataFrame, excluded: pd.Se
     calendar = pd.period_range(
         pd.Timestamp(months["month"].min()), pd.Timestamp(months["month"].max()), freq="M"
     ).to_timestamp()
-    by_month = lambda frame, column: frame.assign(month=pd.to_datetime(frame["month"])).set_index("month")[column]  # noqa: E731
+
+    def by_month(frame: pd.DataFrame, column: str) -> pd.Series:
+        return frame.assign(month=pd.to_datetime(frame["month"])).set_index("month")[column]
+
     n_docs = by_month(months, "n_docs").reindex(calendar, fill_value=0).to_numpy()
     n_active = (
         by_month(active, "n_active").reindex(calendar, fill_value=0).to_numpy()

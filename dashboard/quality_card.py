@@ -22,7 +22,10 @@ def _num(value, digits: int = 3) -> str:
 def card_headline(report: dict | None) -> str:
     if report is None:
         return "no quality card yet"
-    return f"test FVU {_num(report['test_fvu'])} · train {_num(report['train_fvu'])} · coherence {_num(report['coherence_median'])}"
+    return (
+        f"test FVU {_num(report['test_fvu'])} · train {_num(report['train_fvu'])} · "
+        f"coherence {_num(report['coherence_median'])}"
+    )
 
 
 def render_card(sae_id: int, corpus: str, stored: StoredEvaluations) -> None:

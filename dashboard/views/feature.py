@@ -69,7 +69,8 @@ def _linked_table(frame: pd.DataFrame, key: str, sae_id: int, columns: list[str]
             "weight": st.column_config.NumberColumn(
                 "weight",
                 format="%.2f",
-                help="co-occurrence weight as stored (families pipeline), or P(j | i) for the rarer latent when computed here",
+                help="co-occurrence weight as stored (families pipeline), "
+                "or P(j | i) for the rarer latent when computed here",
             ),
         },
     )

@@ -45,7 +45,8 @@ def render(ctx: PageContext) -> None:
     previous = months[months["period"] == "previous"]["month"]
     st.caption(
         f"Test: Cochran-Armitage trend in the monthly share of documents, corrected for month-to-month "
-        f"over-dispersion, Benjamini-Hochberg across features. Ratio = share in {_span(recent)} over share in {_span(previous)}."
+        "over-dispersion, Benjamini-Hochberg across features. "
+        f"Ratio = share in {_span(recent)} over share in {_span(previous)}."
     )
 
     which = st.radio("Direction", ["rising", "falling"], horizontal=True, key="trends_direction")
