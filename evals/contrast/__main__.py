@@ -93,8 +93,9 @@ def _print(console: Console, report: ContrastReport) -> None:
     metric = "AUC" if binary else "R²"
     console.print(
         f"test split ({mean} {report.test_mean:.3f}): {metric} of the {len(report.latents)} features "
-        f"[bold]{report.features_score:.3f}[/bold] vs {metric} of the same model on the raw {report.sae.d}-d embeddings "
-        f"[bold]{report.embedding_score:.3f}[/bold] ({'logistic' if binary else 'ridge'} regression fit on the training split); "
+        f"[bold]{report.features_score:.3f}[/bold] vs {metric} of the same model "
+        f"on the raw {report.sae.d}-d embeddings [bold]{report.embedding_score:.3f}[/bold] "
+        f"({'logistic' if binary else 'ridge'} regression fit on the training split); "
         f"{report.seconds:.1f} s ("
         + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report.phases.items())
         + ")"

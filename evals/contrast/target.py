@@ -56,7 +56,8 @@ def parse_target(con: duckdb.DuckDBPyConnection, expression: str) -> Target:
     match = _EXPRESSION.match(expression or "")
     columns = dict(
         con.execute(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'docs' ORDER BY ordinal_position"
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = 'docs' ORDER BY ordinal_position"
         ).fetchall()
     )
     usage = (

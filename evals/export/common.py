@@ -19,7 +19,8 @@ class UnsupportedSAE(ValueError):
 
 
 def feature_records(con: duckdb.DuckDBPyConnection, sae_id: int) -> list[dict]:
-    """One record per latent: statistics and its best stored label (``best_labels``) with scores; None when unlabelled."""
+    """One record per latent: statistics and its best stored label (``best_labels``) with scores;
+    None when unlabelled."""
     frame = con.execute(
         """
         SELECT l.latent, l.density, l.mean_act, l.max_act, b.label, b.explainer, b.predictor, b.is_proxy,

@@ -1,8 +1,10 @@
 """`--format parquet`: activations, features (with labels) and documents for pandas or polars users.
 
 - ``activations.parquet``: ``doc_id, arxiv_id, latent, value`` (one row per active feature of a document);
-- ``features.parquet``: ``latent, density, mean_act, max_act, label, explainer, predictor, is_proxy, pearson, f1, auroc, clean``;
-- ``docs.parquet``: ``doc_id, arxiv_id, title, published, categories, split`` (no abstracts: they stay in the warehouse);
+- ``features.parquet``: ``latent, density, mean_act, max_act, label, explainer, predictor, is_proxy, pearson, f1,
+  auroc, clean``;
+- ``docs.parquet``: ``doc_id, arxiv_id, title, published, categories, split`` (no abstracts: they stay in the
+  warehouse);
 - ``labels.json``: the same feature records with the SAE's description.
 """
 
@@ -20,7 +22,8 @@ from evals.saes import StoredSAE
 
 def write_parquet_folder(folder: Path, con: duckdb.DuckDBPyConnection, sae_row: StoredSAE, records: list[dict]) -> None:
     activations = con.sql(
-        "SELECT a.doc_id, d.arxiv_id, a.latent, a.value FROM activations a JOIN docs d USING (doc_id) WHERE a.sae_id = ?",
+        "SELECT a.doc_id, d.arxiv_id, a.latent, a.value FROM activations a JOIN docs d USING (doc_id) "
+        "WHERE a.sae_id = ?",
         params=[sae_row.sae_id],
     ).to_arrow_table()
     pq.write_table(activations, folder / "activations.parquet")
@@ -57,7 +60,8 @@ def write_parquet_folder(folder: Path, con: duckdb.DuckDBPyConnection, sae_row: 
     )
     pq.write_table(features, folder / "features.parquet")
     docs = con.sql(
-        "SELECT doc_id, arxiv_id, title, published, categories, split FROM docs WHERE doc_id IN (SELECT DISTINCT doc_id FROM activations WHERE sae_id = ?) ORDER BY doc_id",
+        "SELECT doc_id, arxiv_id, title, published, categories, split FROM docs "
+        "WHERE doc_id IN (SELECT DISTINCT doc_id FROM activations WHERE sae_id = ?) ORDER BY doc_id",
         params=[sae_row.sae_id],
     ).to_arrow_table()
     pq.write_table(docs, folder / "docs.parquet")

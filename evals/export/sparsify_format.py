@@ -65,8 +65,8 @@ def write_sparsify_folder(folder: Path, sae_row: StoredSAE, sae, records: list[d
             "corpus": sae_row.corpus,
             "embed_model": sae_row.embed_model,
             "key_mapping": KEY_MAPPING,
-            "encode": "z = TopK_k(ReLU(encoder.weight @ (x - b_dec) + encoder.bias)); x = the L2-normalised embedding of "
-            "title + ' ' + abstract (whitespace collapsed)",
+            "encode": "z = TopK_k(ReLU(encoder.weight @ (x - b_dec) + encoder.bias)); "
+            "x = the L2-normalised embedding of title + ' ' + abstract (whitespace collapsed)",
             "decode": "x_hat = W_dec.T @ z + b_dec",
         },
     )

@@ -150,9 +150,10 @@ def monthly_counts(
 
 
 def run_trends(
-    path: str | Path, corpus: str, sae_id: int | None = None, config: TrendsConfig = TrendsConfig()
+    path: str | Path, corpus: str, sae_id: int | None = None, config: TrendsConfig | None = None
 ) -> TrendsReport:
     """Compute and store the trends of one SAE (default: the corpus's default SAE (the most latents))."""
+    config = config or TrendsConfig()
     started = time.perf_counter()
     with open_reader(path) as con:
         sae = pick_sae(con, corpus, sae_id)
