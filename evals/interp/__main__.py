@@ -37,14 +37,17 @@ def print_report(report: RunReport, console: Console) -> None:
     kind = "offline PROXY (phrases, not an LLM)" if report.is_proxy else "LLM"
     console.print(
         f"SAE {report.sae_id}: {kind} labels by [bold]{report.explainer}[/], scored by {report.predictor}: "
-        f"{report.interpreted} interpreted, {report.not_interpretable} too rarely/often active, {report.errors} errors, "
-        f"{report.skipped_done} already done; {report.wall_s:.1f} s"
+        f"{report.interpreted} interpreted, {report.not_interpretable} too rarely/often active, "
+        f"{report.errors} errors, {report.skipped_done} already done; {report.wall_s:.1f} s"
     )
     table = Table(title=f"held-out scores over all {report.summary['scored']} scored features (q25 / median / q75)")
     table.add_column("metric")
     table.add_column("label")
     table.add_column("random-label baseline")
-    fmt = lambda q: " / ".join("-" if q[k] is None else f"{q[k]:.3f}" for k in ("q25", "median", "q75"))  # noqa: E731
+
+    def fmt(q: dict) -> str:
+        return " / ".join("-" if q[k] is None else f"{q[k]:.3f}" for k in ("q25", "median", "q75"))
+
     for name in METRICS:
         table.add_row(name, fmt(report.summary[name]), fmt(report.summary[f"random_{name}"]))
     table.add_row(

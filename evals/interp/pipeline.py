@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -262,7 +263,7 @@ def _run_llm(
     clock: Stopwatch,
 ):
     settings = config.llm_path
-    cache = lambda: open_writer(warehouse)  # noqa: E731 (short-lived connections for the cache)
+    cache = partial(open_writer, warehouse)  # short-lived connections for the cache
     clients = {
         role: LLMClient(
             LLMSettings(

@@ -139,7 +139,8 @@ def write_results(
         with transaction(con):
             for table in ("interpretations", "interp_examples"):
                 con.execute(
-                    f"DELETE FROM {table} WHERE sae_id = ? AND explainer = ? AND latent IN (SELECT latent FROM _done_latents)",
+                    f"DELETE FROM {table} "
+                    "WHERE sae_id = ? AND explainer = ? AND latent IN (SELECT latent FROM _done_latents)",
                     [sae_id, explainer],
                 )
             con.register("_interp_rows", interpretations)

@@ -28,7 +28,8 @@ def summarise(con: duckdb.DuckDBPyConnection, sae_id: int, explainer: str, clean
         """
         SELECT i.pearson, i.f1, i.auroc, i.balanced_accuracy, i.random_pearson, i.random_f1, i.random_auroc,
                i.random_balanced_accuracy, i.auroc_random, i.auroc_hard, i.random_auroc_random, i.random_auroc_hard,
-               (i.label = ?)::DOUBLE AS no_concept, (i.duplicate_of IS NOT NULL)::DOUBLE AS duplicate, l.density, coalesce(i.clean, false)::DOUBLE AS clean, i.parse_failures
+               (i.label = ?)::DOUBLE AS no_concept, (i.duplicate_of IS NOT NULL)::DOUBLE AS duplicate, l.density,
+               coalesce(i.clean, false)::DOUBLE AS clean, i.parse_failures
         FROM interpretations i LEFT JOIN latents l ON l.sae_id = i.sae_id AND l.latent = i.latent
         WHERE i.sae_id = ? AND i.explainer = ? AND i.status = 'complete'
         """,
