@@ -105,7 +105,8 @@ def register_run(cli: AtlasCLI) -> RunRecord:
         if RUN_ENV not in os.environ:
             raise RuntimeError(
                 f"rank {rank} started without rank 0's run record ({RUN_ENV}); launch DDP through "
-                "Lightning (`--trainer.devices N --trainer.strategy ddp`), not torchrun, so rank 0 registers the run first"
+                "Lightning (`--trainer.devices N --trainer.strategy ddp`), not torchrun, "
+                "so rank 0 registers the run first"
             )
         payload = json.loads(os.environ[RUN_ENV])
         return RunRecord(payload["sae_id"], payload["name"], Path(payload["run_dir"]))
