@@ -106,7 +106,8 @@ def test_astro_ph_ga_contrast_on_the_test_split(trained_astro_copy):
     ]
     latent, n_with, mean_with, mean_without, q = sql(
         path,
-        "SELECT latent, n_with, mean_with, mean_without, q_value FROM contrast_features WHERE sae_id = ? AND target = ? AND rank = 1",
+        "SELECT latent, n_with, mean_with, mean_without, q_value FROM contrast_features "
+        "WHERE sae_id = ? AND target = ? AND rank = 1",
         [sae_id, GA],
     )[0]
     counted = sql(

@@ -121,7 +121,7 @@ def test_pages_show_the_labels_and_families_the_pipelines_store(monkeypatch, tra
         "SELECT latent, label FROM interpretations WHERE sae_id = ? AND label IS NOT NULL ORDER BY latent",
         [small],
     )
-    latent, label = next((l, lab) for l, lab in candidates if l not in active)
+    latent, label = next((candidate, lab) for candidate, lab in candidates if candidate not in active)
     # the add box's widgets are keyed per query, so a new query starts them empty
     next(w for w in at.text_input if w.key.startswith("steer_label_search_")).set_value(label.split()[0]).run()
     next(w for w in at.multiselect if w.key.startswith("steer_add_pick_")).select(latent).run()

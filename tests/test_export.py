@@ -22,7 +22,8 @@ from trainer.checkpoint import load_sae_from_warehouse
 def _label_latent_zero(path, label="weak lensing by clusters"):
     with duckdb.connect(str(path)) as con:
         con.execute(
-            "INSERT INTO interpretations (sae_id, latent, explainer, predictor, is_proxy, label, pearson, f1, auroc, status, created_at) "
+            "INSERT INTO interpretations "
+            "(sae_id, latent, explainer, predictor, is_proxy, label, pearson, f1, auroc, status, created_at) "
             "SELECT sae_id, 0, 'test', 'test', false, ?, 0.9, 0.8, 0.95, 'complete', now() FROM saes",
             [label],
         )

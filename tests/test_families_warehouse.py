@@ -266,8 +266,9 @@ def test_clean_only_keeps_the_graph_to_latents_with_good_labels(families_done, t
     shutil.copy(families_done[0], path)
     with open_writer(path) as con, transaction(con):  # labels as `just interpret` stores them: 0..299 clean
         con.execute(
-            "INSERT INTO interpretations (sae_id, latent, explainer, predictor, is_proxy, label, pearson, f1, clean, status, "
-            "created_at) SELECT ?, range, 'offline-keywords', 'proxy-term-match', true, 'w' || range, "
+            "INSERT INTO interpretations "
+            "(sae_id, latent, explainer, predictor, is_proxy, label, pearson, f1, clean, status, created_at) "
+            "SELECT ?, range, 'offline-keywords', 'proxy-term-match', true, 'w' || range, "
             "CASE WHEN range < 300 THEN 0.9 ELSE 0.3 END, 0.9, range < 300, 'complete', now() FROM range(500)",
             [WORD_SAE_ID],
         )

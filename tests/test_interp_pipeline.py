@@ -148,7 +148,8 @@ class ScriptedLLM:
             # the top abstract the explainer is shown: the strongest eligible one of the training split
             tops = con.execute(
                 "SELECT a.latent, arg_max(a.doc_id, a.value) FROM activations a JOIN docs d USING (doc_id) "
-                "WHERE a.sae_id = ? AND d.split = 'train' AND length(d.abstract) > 100 AND a.latent IN (SELECT unnest(?)) "
+                "WHERE a.sae_id = ? AND d.split = 'train' AND length(d.abstract) > 100 "
+                "AND a.latent IN (SELECT unnest(?)) "
                 "GROUP BY a.latent",
                 [sae_id, list(latents)],
             ).fetchall()
@@ -238,7 +239,8 @@ def test_llm_path_end_to_end_against_fake_server(trained_astro_copy, fake_openai
         rows = {
             r[0]: r[1:]
             for r in con.execute(
-                "SELECT latent, label, status, pearson, f1, auroc, random_auroc, parse_failures, n_scored, is_proxy, error "
+                "SELECT latent, label, status, pearson, f1, auroc, random_auroc, parse_failures, n_scored, is_proxy, "
+                "error "
                 "FROM interpretations WHERE explainer = 'gpt-4o' AND status IN ('complete', 'error')"
             ).fetchall()
         }
