@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import duckdb
 import numpy as np
@@ -35,6 +36,51 @@ def _ours(path, sae_id, x: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         values, indices = sae.encode(x)
     return torch.zeros(len(x), sae.n_latents).scatter_(1, indices, values)
+
+
+def _encode_from_export(folder, x: torch.Tensor) -> torch.Tensor:
+    """The encoder that the exported files state, from those files only: sparsify's
+    TopK(ReLU(W_enc (x - b_dec) + b_enc)), or a BatchTopK SAE's pre * (pre > threshold)."""
+    tensors = load_file(str(folder / "sae.safetensors"))
+    cfg = json.loads((folder / "cfg.json").read_text())
+    pre = torch.nn.functional.linear(x - tensors["b_dec"], tensors["encoder.weight"], tensors["encoder.bias"])
+    if "threshold" in cfg:
+        return torch.where(pre > cfg["threshold"], pre, torch.zeros_like(pre))
+    values, indices = pre.relu().topk(cfg["k"], dim=-1)
+    return torch.zeros_like(pre).scatter_(1, indices, values)
+
+
+@pytest.fixture(scope="module")
+def batchtopk_astro(trained_astro, tmp_path_factory):
+    """A copy of ``trained_astro`` plus a small Matryoshka BatchTopK SAE (the default architecture)."""
+    from trainer.api import train_sae
+
+    path = tmp_path_factory.mktemp("batchtopk") / "astro.duckdb"
+    shutil.copy(trained_astro.path, path)
+    sae_id = train_sae(
+        path,
+        "astro",
+        n_latents=256,
+        k=16,
+        batch_topk=True,
+        matryoshka=[0.25],
+        max_steps=60,
+        batch_size=512,
+        lr=1e-3,
+        enable_progress_bar=False,
+        logger=False,
+    )
+    _label_latent_zero(path)
+    return path, sae_id
+
+
+def _texts_and_our_codes(path, sae_id, n=50):
+    from data.embed.local import LocalEmbedder
+    from data.text import embedding_text
+
+    rows = sql(path, "SELECT title, abstract FROM docs ORDER BY doc_id LIMIT ?", [n])
+    texts = [embedding_text(title, abstract) for title, abstract in rows]
+    return texts, _ours(path, sae_id, torch.from_numpy(LocalEmbedder().embed(texts)))
 
 
 def test_safetensors_export_uses_sparsify_names_and_reproduces_our_activations(trained_astro_copy, tmp_path):
@@ -70,11 +116,8 @@ def test_safetensors_export_uses_sparsify_names_and_reproduces_our_activations(t
             "SELECT doc_id, latent, value FROM activations WHERE sae_id = ? AND doc_id < 500", [sae_id]
         ).fetchnumpy()
     x = torch.from_numpy(matrix[:500])
-    pre = torch.relu(
-        torch.nn.functional.linear(x - tensors["b_dec"], tensors["encoder.weight"], tensors["encoder.bias"])
-    )
-    values, indices = pre.topk(cfg["k"], dim=-1)
-    theirs = torch.zeros(500, n).scatter_(1, indices, values)
+    theirs = _encode_from_export(folder, x)
+    values, indices = theirs.topk(cfg["k"], dim=-1)
     assert torch.equal(theirs, _ours(path, sae_id, x))  # exactly our encoder
     as_stored = np.zeros((500, n), np.float32)
     as_stored[np.searchsorted(doc_ids, stored["doc_id"]), stored["latent"]] = stored["value"]
@@ -88,9 +131,6 @@ def test_safetensors_export_uses_sparsify_names_and_reproduces_our_activations(t
 def test_sentence_transformers_folder_loads_offline_and_encodes_like_our_encoder(
     trained_astro_copy, tmp_path, monkeypatch
 ):
-    from data.embed.local import LocalEmbedder
-    from data.text import embedding_text
-
     path, sae_id = trained_astro_copy.path, trained_astro_copy.sae_ids[0]
     _label_latent_zero(path)
     folder = export_sae(path, "astro", "sentence-transformers", sae_id, tmp_path / "st").folder
@@ -99,10 +139,8 @@ def test_sentence_transformers_folder_loads_offline_and_encodes_like_our_encoder
     from sentence_transformers import SparseEncoder
 
     model = SparseEncoder(str(folder), device="cpu", local_files_only=True)
-    rows = sql(path, "SELECT title, abstract FROM docs ORDER BY doc_id LIMIT 50")
-    texts = [embedding_text(title, abstract) for title, abstract in rows]
+    texts, ours = _texts_and_our_codes(path, sae_id)
     theirs = model.encode(texts, convert_to_tensor=True).to_dense()
-    ours = _ours(path, sae_id, torch.from_numpy(LocalEmbedder().embed(texts)))
     assert theirs.shape == ours.shape == (50, model.get_embedding_dimension())
     assert torch.equal(theirs > 0, ours > 0)  # the same active features in every abstract
     assert (theirs - ours).abs().max().item() < 1e-5
@@ -156,3 +194,37 @@ def test_sentence_transformers_export_refuses_an_api_embedding_model(trained_ast
     with pytest.raises(UnsupportedSAE, match="use --format safetensors"):
         export_sae(path, "astro", "sentence-transformers", sae_id, tmp_path / "st")
     assert not (tmp_path / "st").exists()
+
+
+def test_batchtopk_safetensors_export_states_its_threshold_and_reproduces_our_activations(batchtopk_astro, tmp_path):
+    path, sae_id = batchtopk_astro
+    folder = export_sae(path, "astro", "safetensors", sae_id, tmp_path / "sparsify").folder
+    cfg = json.loads((folder / "cfg.json").read_text())
+    with duckdb.connect(str(path), read_only=True) as con:
+        sae = load_sae_from_warehouse(con, sae_id)
+        _, matrix = load_embeddings(con, "all-MiniLM-L6-v2")
+    assert sae.batch_topk and cfg["threshold"] == float(sae.threshold) > 0
+    assert "pre > threshold" in json.loads((folder / "atlas.json").read_text())["encode"]
+    x = torch.from_numpy(matrix[:500])
+    theirs, ours = _encode_from_export(folder, x), _ours(path, sae_id, x)
+    assert torch.equal(theirs, ours)
+    active = (ours > 0).sum(dim=1)
+    assert active.min() < active.max()  # a threshold encoder: the number of active features varies per text
+
+
+def test_batchtopk_sentence_transformers_folder_encodes_like_our_encoder(batchtopk_astro, tmp_path, monkeypatch):
+    path, sae_id = batchtopk_astro
+    folder = export_sae(path, "astro", "sentence-transformers", sae_id, tmp_path / "st").folder
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    from sentence_transformers import SparseEncoder
+
+    with pytest.raises(ValueError, match="trust_remote_code"):  # the folder's one code file is never run unasked
+        SparseEncoder(str(folder), device="cpu", local_files_only=True)
+    model = SparseEncoder(str(folder), device="cpu", local_files_only=True, trust_remote_code=True)
+    texts, ours = _texts_and_our_codes(path, sae_id)
+    theirs = model.encode(texts, convert_to_tensor=True).to_dense()
+    assert theirs.shape == ours.shape
+    assert torch.equal(theirs > 0, ours > 0) and (theirs - ours).abs().max().item() < 1e-5
+    assert (ours > 0).sum(dim=1).max() > 16  # more active features than k somewhere: nothing capped them
+    assert json.loads((folder / "labels.json").read_text())["features"][0]["label"] == "weak lensing by clusters"

@@ -53,19 +53,25 @@ def write_json(path: Path, payload: dict) -> None:
 
 
 def load_topk_sae(con: duckdb.DuckDBPyConnection, sae: StoredSAE):
-    """The stored SAE as a ``TopKSAE``; refused when its encoder is not the plain top-k one."""
+    """The stored SAE as a ``TopKSAE`` (plain top-k, BatchTopK or Matryoshka); refused when its encoder is
+    another kind."""
     from trainer.checkpoint import load_sae_from_warehouse  # trainer's contract
     from trainer.sae import TopKSAE
 
     model = load_sae_from_warehouse(con, sae.sae_id)
-    if not isinstance(model, TopKSAE) or type(model).encode is not TopKSAE.encode or model.batch_topk:
-        kind = model.architecture if isinstance(model, TopKSAE) else type(model).__name__
+    if not isinstance(model, TopKSAE) or type(model).encode is not TopKSAE.encode:
         raise UnsupportedSAE(
-            f"SAE {sae.sae_id} is a {kind} SAE whose encoder is not a fixed top-k (BatchTopK keeps "
-            "every latent above a learned threshold); the safetensors and sentence-transformers exports "
-            "hold top-k SAEs only: export it as parquet, or train one with --model.batch_topk false"
+            f"SAE {sae.sae_id} is a {type(model).__name__}, whose encoder the safetensors and "
+            "sentence-transformers exports cannot express: export it as parquet"
         )
     return model
+
+
+def inference_threshold(sae) -> float | None:
+    """A BatchTopK SAE's inference threshold (every latent above it fires); None for a fixed top-k encoder."""
+    if not sae.batch_topk or float(sae.threshold) < 0:  # an untrained BatchTopK still encodes by top-k
+        return None
+    return float(sae.threshold)
 
 
 @contextmanager

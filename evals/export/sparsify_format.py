@@ -11,6 +11,12 @@ Key mapping (SAE Atlas ``TopKSAE`` state dict -> sparsify): ``encoder.weight`` -
 ``encoder.bias`` -> ``encoder.bias``, ``W_dec`` -> ``W_dec`` (rows unit-norm), ``b_pre`` -> ``b_dec``.
 Both encode ``z = TopK_k(ReLU(W_enc (x - b_dec) + b_enc))`` and decode ``x_hat = W_dec^T z + b_dec``
 (sparsify applies ReLU before the top-k, SAE Atlas after it: the same positive activations).
+
+A BatchTopK SAE (the default) encodes at inference by a learned threshold instead:
+``z = pre * (pre > threshold)``, ``pre = W_enc (x - b_dec) + b_enc``, so the number of active latents varies
+per text. sparsify has no such activation, so ``cfg.json`` keeps its fields (``activation`` "topk", ``k`` the
+mean number of active latents: what sparsify's own loader would run, an approximation) and adds
+``"threshold"``; ``atlas.json`` states the exact rule. The weights are the same four tensors.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from evals.export.common import labels_document, write_json
+from evals.export.common import inference_threshold, labels_document, write_json
 from evals.saes import StoredSAE
 
 KEY_MAPPING = {"encoder.weight": "encoder.weight", "encoder.bias": "encoder.bias", "W_dec": "W_dec", "b_pre": "b_dec"}
@@ -28,8 +34,9 @@ KEY_MAPPING = {"encoder.weight": "encoder.weight", "encoder.bias": "encoder.bias
 
 
 def sparsify_config(sae) -> dict:
-    """sparsify's ``SparseCoderConfig`` for a ``TopKSAE`` (num_latents set, so expansion_factor is informative)."""
-    return {
+    """sparsify's ``SparseCoderConfig`` for a ``TopKSAE`` (num_latents set, so expansion_factor is informative),
+    plus ``threshold`` for a BatchTopK SAE."""
+    config = {
         "activation": "topk",
         "expansion_factor": max(sae.n_latents // sae.d, 1),
         "normalize_decoder": True,
@@ -40,11 +47,21 @@ def sparsify_config(sae) -> dict:
         "transcode": False,
         "d_in": sae.d,
     }
+    threshold = inference_threshold(sae)
+    return config if threshold is None else config | {"threshold": threshold}
 
 
 def sparsify_tensors(sae) -> dict[str, torch.Tensor]:
     state = sae.state_dict()
     return {theirs: state[ours].detach().to(torch.float32).contiguous().clone() for ours, theirs in KEY_MAPPING.items()}
+
+
+def encode_rule(sae) -> str:
+    """The exact inference formula of this SAE, in the exported tensors' names."""
+    pre = "pre = encoder.weight @ (x - b_dec) + encoder.bias"
+    threshold = inference_threshold(sae)
+    rule = "z = TopK_k(ReLU(pre))" if threshold is None else f"z = pre * (pre > threshold), threshold = {threshold!r}"
+    return f"{rule}; {pre}; x = the L2-normalised embedding of title + ' ' + abstract (whitespace collapsed)"
 
 
 def write_sparsify_folder(folder: Path, sae_row: StoredSAE, sae, records: list[dict]) -> None:
@@ -65,8 +82,7 @@ def write_sparsify_folder(folder: Path, sae_row: StoredSAE, sae, records: list[d
             "corpus": sae_row.corpus,
             "embed_model": sae_row.embed_model,
             "key_mapping": KEY_MAPPING,
-            "encode": "z = TopK_k(ReLU(encoder.weight @ (x - b_dec) + encoder.bias)); "
-            "x = the L2-normalised embedding of title + ' ' + abstract (whitespace collapsed)",
+            "encode": encode_rule(sae),
             "decode": "x_hat = W_dec.T @ z + b_dec",
         },
     )
