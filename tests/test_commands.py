@@ -9,10 +9,15 @@ import pytest
 from data.cli import build_parser as data_parser
 from data.commands import command_parser, config_from, load_config, warehouse_of
 from data.settings import CONF_DIR
+from evals.contrast.__main__ import build_parser as contrast_parser
+from evals.contrast.pipeline import ContrastConfig
+from evals.export.__main__ import build_parser as export_parser
 from evals.families.config import FamiliesConfig
 from evals.interp.__main__ import build_parser as interp_parser
 from evals.interp.config import InterpConfig
 from evals.steering.config import SteeringBenchConfig
+from evals.trends.__main__ import build_parser as trends_parser
+from evals.trends.config import TrendsConfig
 
 
 def test_every_command_takes_the_shared_arguments(tmp_path):
@@ -48,3 +53,30 @@ def test_load_config_names_the_file_and_the_bad_key(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.yaml"):
         load_config(FamiliesConfig, tmp_path / "missing.yaml")
     assert load_config(FamiliesConfig, CONF_DIR / "families.yaml", seed=4).seed == 4
+
+
+def test_the_research_instruments_share_the_parser_and_their_configs(capsys, tmp_path):
+    warehouse = tmp_path / "x.duckdb"
+    shared = ["astro", "--warehouse", str(warehouse), "--sae-id", "4"]
+    own = tmp_path / "trends.yaml"
+    own.write_text("window: 3\nalpha: 0.2\n")
+    parser = trends_parser()
+    args = parser.parse_args([*shared, "--config", str(own), "--alpha", "0.01"])
+    trends = config_from(parser, args, TrendsConfig)
+    assert (warehouse_of(args), args.sae_id, trends.window, trends.alpha) == (warehouse, 4, 3, 0.01)
+    parser = contrast_parser()
+    args = parser.parse_args([*shared, "--target", "category=astro-ph.GA", "--method", "correlation"])
+    assert config_from(parser, args, ContrastConfig).method == "correlation" and args.target == "category=astro-ph.GA"
+    args = export_parser().parse_args([*shared, "--format", "parquet", "--out", str(tmp_path / "out")])
+    assert (args.format, args.out, args.sae_id) == ("parquet", tmp_path / "out", 4)
+    for parser, bad in (
+        (contrast_parser(), ["--target", "x=1", "--method", "lasso"]),
+        (export_parser(), ["--format", "onnx"]),
+        (trends_parser(), ["--windows", "3"]),
+    ):
+        with pytest.raises(SystemExit):
+            parser.parse_args([*shared, *bad])
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        trends_parser().parse_args(["--help"])
+    assert "A month with fewer documents is left out" in " ".join(capsys.readouterr().out.split())

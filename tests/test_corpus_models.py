@@ -161,7 +161,7 @@ def test_a_non_arxiv_corpus_and_a_128d_model_run_the_pipeline_beside_the_default
 
     # 5. Metadata as groups: features that separate classes from functions, on the 128-d SAE.
     result = _run(
-        "evals.contrast", "pydocs", "--target", "metadata.kind=class", "--sae-id", str(saes[1][0]), "--min-active", "1"
+        "evals.contrast", "pydocs", "--target", "metadata.kind=class", "--sae-id", str(saes[1][0]), "--min_active", "1"
     )
     assert "metadata.kind=class" in result.stdout + result.stderr
 

@@ -94,7 +94,7 @@ def test_months_with_few_documents_or_another_category_mix_are_left_out():
 
 def test_too_few_months_and_undated_corpora_say_what_to_do():
     published, categories = _dated({"2025-01": 500, "2025-02": 500, "2025-03": 20})
-    with pytest.raises(TooFewMonths, match="only 2 calendar month.*2025-03.: 20.*--min-docs-per-month"):
+    with pytest.raises(TooFewMonths, match="only 2 calendar month.*2025-03.: 20.*--min_docs_per_month"):
         month_table(published, categories, TrendsConfig())
     with pytest.raises(TooFewMonths, match="docs.published is empty"):
         month_table(pd.Series([pd.NaT] * 5), pd.Series([["a"]] * 5), TrendsConfig())

@@ -1,55 +1,42 @@
-"""`just contrast <corpus> --target <expression> [--sae-id N] [--method l1|correlation] [--n-features 20]`.
+"""`just contrast <corpus> --target <expression> [--sae-id N] [--method l1|correlation] [--n_features 20]`.
 
 Which features separate documents by a target: selected on the training split, tested on the test split.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
+from jsonargparse import ArgumentParser
 from rich.console import Console
 from rich.table import Table
 
+from data.commands import command_parser, config_from, entry_point, warehouse_of
 from data.corpus import load_corpus_config
-from data.settings import warehouse_path
 from evals.contrast.pipeline import ContrastConfig, ContrastReport, run_contrast
-from evals.contrast.select import METHODS
 from evals.saes import UnknownSAE
 
 
-def main(argv: list[str] | None = None) -> int:
-    defaults = ContrastConfig()
-    parser = argparse.ArgumentParser(
-        prog="just contrast", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("corpus", help="corpus name (conf/corpus/<name>.yaml), e.g. astro")
+def build_parser() -> ArgumentParser:
+    parser = command_parser("just contrast", __doc__, sae_id="one", config=ContrastConfig)
     parser.add_argument(
         "--target",
+        type=str,
         required=True,
         help="category=astro-ph.GA | published>=2026-01-01 | <docs column><op><value> | a bare numeric column",
     )
-    parser.add_argument("--sae-id", type=int, help="default: the corpus's default SAE (the most latents)")
-    parser.add_argument(
-        "--method", choices=METHODS, default=defaults.method, help="how features are selected on the training split"
-    )
-    parser.add_argument("--n-features", type=int, default=defaults.n_features)
-    parser.add_argument(
-        "--min-active",
-        type=int,
-        default=defaults.min_active,
-        help="features rarer in the training split are never selected",
-    )
-    parser.add_argument("--warehouse", type=Path, help="DuckDB file (default artifacts/<corpus>.duckdb)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+@entry_point
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     console = Console(width=160)
     try:
         load_corpus_config(args.corpus)
-        config = ContrastConfig(method=args.method, n_features=args.n_features, min_active=args.min_active)
-        report = run_contrast(
-            args.warehouse or warehouse_path(args.corpus), args.corpus, args.target, args.sae_id, config
-        )
+        config = config_from(parser, args, ContrastConfig)
+        report = run_contrast(warehouse_of(args), args.corpus, args.target, args.sae_id, config)
     except (UnknownSAE, ValueError, FileNotFoundError) as error:
         console.print(f"[red]error:[/red] {error}")
         return 2

@@ -11,6 +11,7 @@ import datetime as dt
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import duckdb
 import numpy as np
@@ -30,12 +31,16 @@ from evals.steering.features import load_catalog
 
 @dataclass(frozen=True)
 class ContrastConfig:
-    method: str = "l1"
-    """'l1' (L1-regularised logistic / linear regression) or 'correlation'."""
+    """How features are selected on the training split."""
+
+    method: Literal["l1", "correlation"] = "l1"
+    """'l1' (L1-regularised logistic / linear regression) or 'correlation' (largest |Pearson r|)."""
     n_features: int = 20
+    """Features selected."""
     min_active: int = 10
     """Features active in fewer training documents are never selected."""
     seed: int = 0
+    """Seed of the regressions' solvers (selection and the held-out comparison)."""
 
     def __post_init__(self) -> None:
         if self.n_features < 1 or self.min_active < 1:

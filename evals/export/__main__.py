@@ -2,35 +2,40 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
+from typing import Literal
 
+from jsonargparse import ArgumentParser
 from rich.console import Console
 from rich.table import Table
 
+from data.commands import command_parser, entry_point, warehouse_of
 from data.corpus import load_corpus_config
-from data.settings import warehouse_path
 from evals.export.pipeline import FORMATS, export_sae
 from evals.saes import UnknownSAE
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="just export", description=__doc__)
-    parser.add_argument("corpus", help="corpus name (conf/corpus/<name>.yaml), e.g. astro")
-    parser.add_argument("--format", required=True, choices=FORMATS, help="what to write (README: Exports)")
-    parser.add_argument("--sae-id", type=int, help="default: the corpus's default SAE (the most latents)")
+def build_parser() -> ArgumentParser:
+    parser = command_parser("just export", __doc__, sae_id="one")
+    parser.add_argument("--format", type=Literal[FORMATS], required=True, help="what to write (README: Exports)")
     parser.add_argument(
-        "--out", type=Path, help="folder to write (replaced whole); default artifacts/exports/<corpus>_sae<id>_<format>"
+        "--out",
+        type=Path | None,
+        default=None,
+        help="folder to write (replaced whole); default artifacts/exports/<corpus>_sae<id>_<format>",
     )
-    parser.add_argument("--warehouse", type=Path, help="DuckDB file (default artifacts/<corpus>.duckdb)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+@entry_point
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     console = Console()
     try:
         load_corpus_config(args.corpus)
-        report = export_sae(
-            args.warehouse or warehouse_path(args.corpus), args.corpus, args.format, args.sae_id, args.out
-        )
+        report = export_sae(warehouse_of(args), args.corpus, args.format, args.sae_id, args.out)
     except (UnknownSAE, ValueError, FileNotFoundError) as error:
         console.print(f"[red]error:[/red] {error}")
         return 2

@@ -2,55 +2,33 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
+from jsonargparse import ArgumentParser
 from rich.console import Console
 from rich.table import Table
 
+from data.commands import command_parser, config_from, entry_point, warehouse_of
 from data.corpus import load_corpus_config
-from data.settings import warehouse_path
 from evals.saes import UnknownSAE
 from evals.trends.config import TrendsConfig
 from evals.trends.pipeline import TrendFeature, TrendsReport, run_trends
 
 
+def build_parser() -> ArgumentParser:
+    parser = command_parser("just trends", __doc__, sae_id="one", config=TrendsConfig)
+    return parser
+
+
+@entry_point
 def main(argv: list[str] | None = None) -> int:
-    defaults = TrendsConfig()
-    parser = argparse.ArgumentParser(prog="just trends", description=__doc__)
-    parser.add_argument("corpus", help="corpus name (conf/corpus/<name>.yaml), e.g. astro")
-    parser.add_argument("--sae-id", type=int, help="default: the corpus's default SAE (the most latents)")
-    parser.add_argument("--warehouse", type=Path, help="DuckDB file (default artifacts/<corpus>.duckdb)")
-    parser.add_argument(
-        "--min-docs-per-month",
-        type=int,
-        default=defaults.min_docs_per_month,
-        help="months with fewer documents are left out of the test (shown as gaps)",
-    )
-    parser.add_argument(
-        "--max-composition-shift",
-        type=float,
-        default=defaults.max_composition_shift,
-        help="months whose category mix differs more from the median month are left out (1 = off)",
-    )
-    parser.add_argument("--window", type=int, default=defaults.window, help="months per effect-size period")
-    parser.add_argument("--min-active", type=int, default=defaults.min_active, help="rarer features are not tested")
-    parser.add_argument("--alpha", type=float, default=defaults.alpha, help="false-discovery rate (Benjamini-Hochberg)")
-    parser.add_argument("--top", type=int, default=defaults.top, help="rising and falling features listed")
-    args = parser.parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     console = Console(width=160)
     try:
         load_corpus_config(args.corpus)
-        config = TrendsConfig(
-            min_docs_per_month=args.min_docs_per_month,
-            max_composition_shift=args.max_composition_shift,
-            window=args.window,
-            min_active=args.min_active,
-            alpha=args.alpha,
-            top=args.top,
-        )
-        report = run_trends(args.warehouse or warehouse_path(args.corpus), args.corpus, args.sae_id, config)
+        config = config_from(parser, args, TrendsConfig)
+        report = run_trends(warehouse_of(args), args.corpus, args.sae_id, config)
     except (UnknownSAE, ValueError, FileNotFoundError) as error:
         console.print(f"[red]error:[/red] {error}")
         return 2

@@ -102,7 +102,7 @@ def month_table(published: pd.Series, categories: pd.Series, config: TrendsConfi
             f"only {len(order)} calendar month(s) can be tested (documents per month: "
             f"{dict(zip(calendar.strftime('%Y-%m'), n_docs.tolist(), strict=False))}; left out: "
             f"{ {str(m): r for m, r in zip(calendar, excluded, strict=False) if r} }); a trend test needs 3 or more. "
-            "Ingest more documents, or lower --min-docs-per-month if you accept noisier monthly shares"
+            "Ingest more documents, or lower --min_docs_per_month if you accept noisier monthly shares"
         )
     window = min(config.window, len(order) // 2)
     period = np.full(len(calendar), None, dtype=object)
