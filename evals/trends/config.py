@@ -16,7 +16,8 @@ class TrendsConfig:
     """A month in which the share of documents listing some category differs from the median month's share by
     more than this is left out: the corpus was collected differently then (in the shared astro data, April to
     June 2025 are 98 percent astro-ph.GA against about 52 percent later), and every feature of the other
-    categories would otherwise "rise" when the collection widened. 1.0 turns the check off; corpora without categories skip it."""
+    categories would otherwise "rise" when the collection widened. 1.0 turns the check off; corpora without
+    categories skip it."""
     window: int = 6
     """Effect size = share in the last ``window`` eligible months / share in the ``window`` before."""
     min_active: int = 20
