@@ -1,4 +1,8 @@
-"""Plotly figures for the pages: pure functions from data frames to figures (no Streamlit, no SQL)."""
+"""Plotly figures for the pages: pure functions from data frames to figures (no Streamlit, no SQL).
+
+Over 300 lines as one module on purpose: every figure shares the same axis, colour and hover conventions,
+and one import of plotly serves all pages.
+"""
 
 from __future__ import annotations
 

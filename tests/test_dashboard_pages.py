@@ -1,6 +1,8 @@
 """Every dashboard page under streamlit's AppTest, on real astro documents with synthetic SAE content.
 
 Each test compares what the page shows with the same number computed straight from the warehouse.
+
+Over 300 lines as one file on purpose: every page's AppTest shares the module-scoped synthetic warehouse.
 """
 
 from __future__ import annotations
