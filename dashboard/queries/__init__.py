@@ -28,16 +28,19 @@ from dashboard.queries.instruments import (
     trends,
 )
 from dashboard.queries.runs import RUN_METRICS, Overview, StoredEvaluations, overview, runs, stored_evaluations
-from dashboard.queries.sql import RejectedQuery, run_select
+from dashboard.queries.sql import DEFAULT_TIMEOUT_S, QueryTimeout, RejectedQuery, SelectResult, run_select, schema
 
 __all__ = [
     "BUSY_WAIT_S",
+    "DEFAULT_TIMEOUT_S",
     "NO_CONCEPT",
     "RUN_METRICS",
     "FeatureDetail",
     "Overview",
+    "QueryTimeout",
     "RejectedQuery",
     "SaeTables",
+    "SelectResult",
     "StoredEvaluations",
     "Version",
     "common_features",
@@ -60,6 +63,7 @@ __all__ = [
     "run_select",
     "runs",
     "sae_tables",
+    "schema",
     "stored_evaluations",
     "trend_months",
     "trends",
