@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 import pandas as pd
 import streamlit as st
@@ -19,6 +21,15 @@ def explainers(path: str, version: Version, sae_id: int) -> list[str]:
             [sae_id],
         ).fetchall()
     return [row[0] for row in rows]
+
+
+def label_pattern(text: str) -> str:
+    """The regular expression of a label search: ``%`` matches any characters, all else is literal.
+
+    One meaning everywhere (the Features table in pandas, the feature search in DuckDB, both
+    case-insensitive), so ``dark % halo`` finds the same labels on every page.
+    """
+    return ".*".join(re.escape(part) for part in text.split("%"))
 
 
 NO_CONCEPT = "(no clear concept)"
@@ -77,16 +88,17 @@ def _labels(con: duckdb.DuckDBPyConnection, sae_id: int, latents: list[int]) -> 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def label_search(path: str, version: Version, sae_id: int, text: str, limit: int = 20) -> pd.DataFrame:
-    """Latents whose best label contains ``text`` (case-insensitive), densest first."""
+    """Latents whose best label matches ``text`` (``label_pattern``: case-insensitive, ``%`` any characters),
+    densest first."""
     with reader(path) as con:
         return read_frame(
             con,
             """
             SELECT lab.latent, lab.label, l.density
             FROM best_labels lab JOIN latents l ON l.sae_id = lab.sae_id AND l.latent = lab.latent
-            WHERE lab.sae_id = ? AND lab.label ILIKE '%' || ? || '%' ORDER BY l.density DESC LIMIT ?
+            WHERE lab.sae_id = ? AND regexp_matches(lab.label, ?, 'i') ORDER BY l.density DESC LIMIT ?
             """,
-            [sae_id, text, limit],
+            [sae_id, label_pattern(text), limit],
         )
 
 
