@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from evals.interp.config import InterpConfig
 from evals.steering.config import SteeringBenchConfig
 from evals.trends.__main__ import build_parser as trends_parser
 from evals.trends.config import TrendsConfig
+from tests.reliability_support import cli
 
 
 def test_every_command_takes_the_shared_arguments(tmp_path):
@@ -80,3 +82,31 @@ def test_the_research_instruments_share_the_parser_and_their_configs(capsys, tmp
     with pytest.raises(SystemExit):
         trends_parser().parse_args(["--help"])
     assert "A month with fewer documents is left out" in " ".join(capsys.readouterr().out.split())
+
+
+def test_train_help_is_the_projects_short_page_and_help_all_is_lightnings():
+    short = cli("trainer", "train", "astro", "--help")
+    assert short.returncode == 0, short.stderr
+    lines = short.stdout.splitlines()
+    assert len(lines) < 60 and lines[0].startswith("usage: python -m trainer train <corpus>")
+    assert re.search(r"--model\.k\s+null\s+null = the size rule", short.stdout)  # flag, default, its comment
+    assert "--help-all" in short.stdout and "--trainer.gradient_clip_algorithm" not in short.stdout
+    full = cli("trainer", "train", "astro", "--help-all")
+    assert full.returncode == 0 and "--trainer.gradient_clip_algorithm" in full.stdout
+    assert len(full.stdout.splitlines()) > 150  # at COLUMNS=1000
+
+
+def test_training_ends_with_a_summary_and_without_library_noise(astro_warehouse):
+    args = ["--warehouse", str(astro_warehouse), "--trainer.max_steps", "12", "--model.n_latents", "64"]
+    run = cli("trainer", "train", "astro", *args, "--model.k", "8", "--data.batch_size", "256")
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = run.stdout
+    assert re.search(r"SAE 1 complete: astro-batchtopk-n64-k8 .*12 steps", out), out
+    assert re.search(r"test FVU 0\.\d{3}\s+train FVU 0\.\d{3}\s+dead fraction \d\.\d{3}", out), out
+    weights = re.search(r"weights\s+(\S+)", out)[1]
+    assert Path(weights).is_file() and Path(weights).parent.name == "sae_1"
+    assert f"just interpret astro --sae-id 1 --warehouse {astro_warehouse}" in out and "just report astro" in out
+    noise = run.stdout + run.stderr
+    for unwanted in ("litlogger", "Epoch 1/-2", "LeafSpec", "tensorboardX", "Seed set to", "weights_only"):
+        assert unwanted not in noise, unwanted
+    assert "epoch 0 of a 12-step run" in noise  # the progress bar is still there
