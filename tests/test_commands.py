@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
 from data.cli import build_parser as data_parser
 from data.commands import command_parser, config_from, load_config, warehouse_of
 from data.settings import CONF_DIR
+from data.warehouse import open_reader
 from evals.contrast.__main__ import build_parser as contrast_parser
 from evals.contrast.pipeline import ContrastConfig
 from evals.export.__main__ import build_parser as export_parser
@@ -18,6 +23,7 @@ from evals.interp.config import InterpConfig
 from evals.steering.config import SteeringBenchConfig
 from evals.trends.__main__ import build_parser as trends_parser
 from evals.trends.config import TrendsConfig
+from tests.reliability_support import cli
 
 
 def test_every_command_takes_the_shared_arguments(tmp_path):
@@ -80,3 +86,55 @@ def test_the_research_instruments_share_the_parser_and_their_configs(capsys, tmp
     with pytest.raises(SystemExit):
         trends_parser().parse_args(["--help"])
     assert "A month with fewer documents is left out" in " ".join(capsys.readouterr().out.split())
+
+
+def test_train_help_is_the_projects_short_page_and_help_all_is_lightnings():
+    short = cli("trainer", "train", "astro", "--help")
+    assert short.returncode == 0, short.stderr
+    lines = short.stdout.splitlines()
+    assert len(lines) < 60 and lines[0].startswith("usage: python -m trainer train <corpus>")
+    assert re.search(r"--model\.k\s+null\s+null = the size rule", short.stdout)  # flag, default, its comment
+    assert "--help-all" in short.stdout and "--trainer.gradient_clip_algorithm" not in short.stdout
+    full = cli("trainer", "train", "astro", "--help-all")
+    assert full.returncode == 0 and "--trainer.gradient_clip_algorithm" in full.stdout
+    assert len(full.stdout.splitlines()) > 150  # at COLUMNS=1000
+
+
+class TrainedByCli(NamedTuple):
+    warehouse: Path
+    run: subprocess.CompletedProcess
+
+
+@pytest.fixture(scope="module")
+def trained_by_cli(astro_warehouse_template, tmp_path_factory) -> TrainedByCli:
+    """One small SAE trained by the command a user runs (n 64, k 8, 12 steps); copy the warehouse to write."""
+    warehouse = tmp_path_factory.mktemp("cli") / "astro.duckdb"
+    shutil.copy(astro_warehouse_template, warehouse)
+    args = ["--warehouse", str(warehouse), "--trainer.max_steps", "12", "--model.n_latents", "64"]
+    run = cli("trainer", "train", "astro", *args, "--model.k", "8", "--data.batch_size", "256")
+    assert run.returncode == 0, run.stderr[-2000:]
+    return TrainedByCli(warehouse, run)
+
+
+def test_training_ends_with_a_summary_and_without_library_noise(trained_by_cli):
+    warehouse, run = trained_by_cli
+    out = run.stdout
+    assert re.search(r"SAE 1 complete: astro-batchtopk-n64-k8 .*12 steps", out), out
+    assert re.search(r"test FVU 0\.\d{3}\s+train FVU 0\.\d{3}\s+dead fraction \d\.\d{3}", out), out
+    weights = re.search(r"weights\s+(\S+)", out)[1]
+    assert Path(weights).is_file() and Path(weights).parent.name == "sae_1"
+    assert f"just interpret astro --sae-id 1 --warehouse {warehouse}" in out and "just report astro" in out
+    noise = run.stdout + run.stderr
+    for unwanted in ("litlogger", "Epoch 1/-2", "LeafSpec", "tensorboardX", "Seed set to", "weights_only"):
+        assert unwanted not in noise, unwanted
+    assert "epoch 0 of a 12-step run" in noise  # the progress bar is still there
+
+
+def test_interpret_summary_covers_the_features_asked_for(trained_by_cli, tmp_path):
+    warehouse = shutil.copy(trained_by_cli.warehouse, tmp_path / "astro.duckdb")
+    run = cli("evals.interp", "astro", "--warehouse", str(warehouse), "--llm", "no", "--max-features", "20")
+    assert run.returncode == 0, run.stderr[-2000:]
+    scored = re.search(r"over the (\d+) scored features of latents 0-19", run.stdout)
+    assert scored and 0 < int(scored[1]) <= 20, run.stdout
+    with open_reader(warehouse) as con:  # 20 rows written, whatever their status
+        assert con.execute("SELECT count(*), max(latent) FROM interpretations").fetchall() == [(20, 19)]

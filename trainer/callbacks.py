@@ -6,6 +6,7 @@ import time
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import RichProgressBar
 
 
 class NonFiniteError(FloatingPointError):
@@ -93,3 +94,12 @@ class Throughput(L.Callback):
 
     def on_validation_end(self, trainer, pl_module) -> None:
         self._last = None  # do not count validation time as a training step
+
+
+class StepProgressBar(RichProgressBar):
+    """Lightning's rich bar, titled "epoch N" instead of "Epoch N/-2" when training is bounded by steps only."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        if self.trainer.max_epochs is None or self.trainer.max_epochs < 0:
+            return f"epoch {current_epoch} of a {self.trainer.max_steps}-step run"
+        return super()._get_train_description(current_epoch)

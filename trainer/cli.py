@@ -16,13 +16,13 @@ import warnings
 from pathlib import Path
 
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 
 from data.commands import add_shared_arguments
 from data.settings import CONF_DIR
-from trainer.callbacks import NaNGuard, Throughput
+from trainer.callbacks import NaNGuard, StepProgressBar, Throughput
 from trainer.checkpoint import export_sae
 from trainer.datamodule import EmbeddingDataModule
 from trainer.logs import FlushLogsWithCheckpoints, ResumableCSVLogger
@@ -132,7 +132,7 @@ def run_trainer(cli: AtlasCLI, record: RunRecord) -> Trainer:
         FlushLogsWithCheckpoints(),
     ]
     if config.get("enable_progress_bar") is not False:
-        callbacks.append(RichProgressBar())
+        callbacks.append(StepProgressBar())
     logger = ResumableCSVLogger(record.run_dir, name="logs", version="") if config.get("logger") is not False else False
     return cli.instantiate_trainer(default_root_dir=str(record.run_dir), callbacks=callbacks, logger=logger)
 

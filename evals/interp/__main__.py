@@ -40,7 +40,11 @@ def print_report(report: RunReport, console: Console) -> None:
         f"{report.interpreted} interpreted, {report.not_interpretable} too rarely/often active, "
         f"{report.errors} errors, {report.skipped_done} already done; {report.wall_s:.1f} s"
     )
-    table = Table(title=f"held-out scores over all {report.summary['scored']} scored features (q25 / median / q75)")
+    latents = report.summary.get("latents", "all")
+    scope = "of all latents" if latents == "all" else f"of latents {latents}"
+    table = Table(
+        title=f"held-out scores over the {report.summary['scored']} scored features {scope} (q25 / median / q75)"
+    )
     table.add_column("metric")
     table.add_column("label")
     table.add_column("random-label baseline")

@@ -147,7 +147,9 @@ def run_interpretation(
         flag_duplicates(con, sae.sae_id, explainer)
         summary = summarise(con, sae.sae_id, explainer, config.clean)
         summary["wall_s_last_run"] = round(time.perf_counter() - started, 1)
-        write_summary(con, sae.sae_id, explainer, summary)
+        write_summary(con, sae.sae_id, explainer, summary)  # the stored card covers every latent
+        if max_features is not None:  # what was asked for: latents 0..max_features-1
+            summary = summarise(con, sae.sae_id, explainer, config.clean, below=wanted)
     return RunReport(
         sae_id=sae.sae_id,
         explainer=explainer,

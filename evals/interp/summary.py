@@ -19,11 +19,15 @@ def _quartiles(values: np.ndarray) -> dict[str, float | None]:
     return {"q25": round(float(q25), 4), "median": round(float(median), 4), "q75": round(float(q75), 4)}
 
 
-def summarise(con: duckdb.DuckDBPyConnection, sae_id: int, explainer: str, clean: CleanConfig) -> dict:
-    """Quartiles of every score and its baseline, the clean fraction (stored flags), counts.
+def summarise(
+    con: duckdb.DuckDBPyConnection, sae_id: int, explainer: str, clean: CleanConfig, below: int | None = None
+) -> dict:
+    """Quartiles of every score and its baseline, the clean fraction (stored flags), counts; over latents
+    ``0..below-1`` when ``below`` is given (what ``--max-features`` asked for), else over every latent.
 
     The random-label baseline has no stored flag: ``clean`` judges its scores the same way.
     """
+    upper = 2**31 - 1 if below is None else below
     table = con.execute(
         """
         SELECT i.pearson, i.f1, i.auroc, i.balanced_accuracy, i.random_pearson, i.random_f1, i.random_auroc,
@@ -31,20 +35,22 @@ def summarise(con: duckdb.DuckDBPyConnection, sae_id: int, explainer: str, clean
                (i.label = ?)::DOUBLE AS no_concept, (i.duplicate_of IS NOT NULL)::DOUBLE AS duplicate, l.density,
                coalesce(i.clean, false)::DOUBLE AS clean, i.parse_failures
         FROM interpretations i LEFT JOIN latents l ON l.sae_id = i.sae_id AND l.latent = i.latent
-        WHERE i.sae_id = ? AND i.explainer = ? AND i.status = 'complete'
+        WHERE i.sae_id = ? AND i.explainer = ? AND i.status = 'complete' AND i.latent < ?
         """,
-        [NO_CONCEPT, sae_id, explainer],
+        [NO_CONCEPT, sae_id, explainer, upper],
     ).fetchnumpy()
     counts = dict(
         con.execute(
-            "SELECT status, count(*) FROM interpretations WHERE sae_id = ? AND explainer = ? GROUP BY status",
-            [sae_id, explainer],
+            "SELECT status, count(*) FROM interpretations WHERE sae_id = ? AND explainer = ? AND latent < ? "
+            "GROUP BY status",
+            [sae_id, explainer, upper],
         ).fetchall()
     )
     # fetchnumpy returns masked arrays where there are NULLs (undefined scores): keep them NaN.
     column = {name: np.ma.filled(np.ma.asarray(table[name]).astype(np.float64), np.nan) for name in table}
     summary: dict = {
         "features": counts,
+        "latents": "all" if below is None else f"0-{below - 1}",
         "scored": int((~np.isnan(column["auroc"])).sum()),
         "no_clear_concept": int(np.nansum(column["no_concept"])),
         "near_duplicates": int(np.nansum(column["duplicate"])),
