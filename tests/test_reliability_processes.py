@@ -39,7 +39,7 @@ TRAIN = dict(
 READ_AFTER_RESUME = """
 import duckdb, pathlib, sys, time
 log = pathlib.Path(sys.argv[2])
-while "Restored all states" not in log.read_text():
+while "resuming the unfinished run" not in log.read_text():
     time.sleep(0.01)
 con = duckdb.connect(sys.argv[1], read_only=True)
 print("open", flush=True)

@@ -140,12 +140,15 @@ def run_trainer(cli: AtlasCLI, record: RunRecord) -> Trainer:
 def fit_run(cli: AtlasCLI, record: RunRecord) -> Trainer:
     """Fit, resuming an unfinished attempt; the row is marked failed (rank 0) when the fit raises."""
     trainer = run_trainer(cli, record)
+    resume_from = record.resume_from()
+    if resume_from is not None and trainer.is_global_zero:  # Lightning's own "Restored ..." line is silenced
+        print(f"SAE {record.sae_id}: resuming the unfinished run from {resume_from}", flush=True)
     try:
         # Ctrl+C / a kill leaves the row 'training' (Lightning exits on KeyboardInterrupt): rerunning resumes it.
         with warnings.catch_warnings():
             # we want the post-step state in checkpoints (it matches global_step); Lightning warns about it
             warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
-            trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=record.resume_from())
+            trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=resume_from)
         trainer.save_checkpoint(record.last_checkpoint)  # the final state, so a killed write can resume
     except Exception as error:
         if trainer.is_global_zero:
