@@ -52,10 +52,16 @@ def main(argv: list[str] | None = None) -> int:
         n_docs, nnz = con.execute(
             "SELECT count(DISTINCT doc_id), count(*) FROM activations WHERE sae_id = ?", [sae.sae_id]
         ).fetchall()[0]
+        checkpoints = [
+            row[0] for row in con.execute("SELECT checkpoint FROM saes WHERE checkpoint IS NOT NULL").fetchall()
+        ]
     python = sys.executable
     with tempfile.TemporaryDirectory() as folder:
         copy = Path(folder) / source.name
         shutil.copy(source, copy)
+        for run in {checkpoint.split("/")[0] for checkpoint in checkpoints if "/" in checkpoint}:
+            if (source.parent / run).is_dir():  # checkpoints are relative to the warehouse: link them beside the copy
+                (Path(folder) / run).symlink_to(source.parent / run, target_is_directory=True)
         common = ["--warehouse", str(copy), "--sae-id", str(sae.sae_id)]
         commands = [
             (

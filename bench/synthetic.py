@@ -4,6 +4,9 @@ The benchmark builds it at the paper's scale (424k documents, n = 9216, k = 64) 
 small scale on top of the real astro documents. Latents belong to topics: a document activates
 mostly latents of its own topic, so densities, co-occurrences, decoder neighbors, families and
 splits have the shape real ones have. Everything goes in through Arrow, never row by row.
+
+Over 300 lines as one module on purpose: it writes all nine tables the dashboard reads, and they must
+stay mutually consistent (densities, co-occurrences, families and splits from one topic model).
 """
 
 from __future__ import annotations

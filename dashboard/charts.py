@@ -1,4 +1,8 @@
-"""Plotly figures for the pages: pure functions from data frames to figures (no Streamlit, no SQL)."""
+"""Plotly figures for the pages: pure functions from data frames to figures (no Streamlit, no SQL).
+
+Over 300 lines as one module on purpose: every figure shares the same axis, colour and hover conventions,
+and one import of plotly serves all pages.
+"""
 
 from __future__ import annotations
 
@@ -37,7 +41,7 @@ def fit_power_law(n: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def scaling_figure(runs: pd.DataFrame) -> go.Figure:
-    """The paper's scaling figure: validation FVU (its normalised MSE) against n for each k, log-log,
+    """The paper's scaling figure: validation FVU (fraction of variance unexplained) against n for each k, log-log,
     each k with its fitted power law."""
     figure = go.Figure()
     usable = runs[np.isfinite(runs["val_fvu"]) & (runs["val_fvu"] > 0)]
@@ -70,14 +74,18 @@ def scaling_figure(runs: pd.DataFrame) -> go.Figure:
             )
     return _layout(
         figure,
-        "FVU (normalised MSE) vs number of latents (log-log, fitted power law per k)",
+        "Validation FVU vs number of latents (log-log, fitted power law per k)",
         xaxis=dict(type="log", title="latents n"),
         yaxis=dict(type="log", title="validation FVU"),
     )
 
 
-def metric_by_n(runs: pd.DataFrame, column: str, title: str, axis_title: str) -> go.Figure:
-    """One line per k of ``column`` against n (log x); repeated runs of one (k, n) are averaged."""
+def metric_by_n(
+    runs: pd.DataFrame, column: str, title: str, axis_title: str, y_range: tuple[float, float] | None = None
+) -> go.Figure:
+    """One line per k of ``column`` against n (log x); repeated runs of one (k, n) are averaged.
+
+    ``y_range`` fixes the y axis (a fraction: 0 to 1) instead of letting plotly pick one around the data."""
     figure = go.Figure()
     usable = runs[np.isfinite(runs[column])].groupby(["k", "n_latents"], as_index=False)[column].mean()
     for colour, (k, group) in zip(PALETTE * 4, usable.groupby("k"), strict=False):
@@ -87,7 +95,8 @@ def metric_by_n(runs: pd.DataFrame, column: str, title: str, axis_title: str) ->
                 x=group["n_latents"], y=group[column], mode="lines+markers", name=f"k = {k}", line=dict(color=colour)
             )
         )
-    return _layout(figure, title, height=340, xaxis=dict(type="log", title="latents n"), yaxis=dict(title=axis_title))
+    yaxis = dict(title=axis_title) if y_range is None else dict(title=axis_title, range=list(y_range))
+    return _layout(figure, title, height=340, xaxis=dict(type="log", title="latents n"), yaxis=yaxis)
 
 
 def density_vs_score(table: pd.DataFrame, score: str) -> go.Figure:
@@ -156,14 +165,15 @@ def score_histogram(table: pd.DataFrame, score: str) -> go.Figure:
 
 
 def activation_histogram(values: np.ndarray) -> go.Figure:
-    """Non-zero activation values of one feature, 50 bins, log y."""
+    """Non-zero activation values of one feature, 50 bins, log y (ticks at powers of ten only: the
+    default 2 and 5 ticks between them overlap in a narrow column)."""
     figure = go.Figure(go.Histogram(x=values, nbinsx=50, marker_color=PALETTE[0]))
     return _layout(
         figure,
         f"Activation histogram ({len(values):,} documents)",
         height=320,
-        xaxis=dict(title="activation"),
-        yaxis=dict(type="log", title="documents (log)"),
+        xaxis=dict(title="activation", nticks=6),
+        yaxis=dict(type="log", title="documents (log)", dtick=1),
     )
 
 

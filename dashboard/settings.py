@@ -19,12 +19,15 @@ class DashboardSettings:
     """The warehouse opened first (``SAE_ATLAS_WAREHOUSE``); else ``artifacts/astro.duckdb`` or the first found."""
     sql_row_limit: int = 1000
     """The most rows the SQL page returns (``SAE_ATLAS_SQL_ROW_LIMIT``)."""
+    sql_timeout_s: float = 5.0
+    """How long an SQL-page query may run before it is stopped (``SAE_ATLAS_SQL_TIMEOUT_S``)."""
 
     @classmethod
     def from_env(cls) -> DashboardSettings:
         value = os.environ.get(WAREHOUSE_ENV)
         limit = int(os.environ.get("SAE_ATLAS_SQL_ROW_LIMIT", "1000"))
-        return cls(warehouse=Path(value).expanduser() if value else None, sql_row_limit=limit)
+        timeout = float(os.environ.get("SAE_ATLAS_SQL_TIMEOUT_S", "5"))
+        return cls(warehouse=Path(value).expanduser() if value else None, sql_row_limit=limit, sql_timeout_s=timeout)
 
 
 def candidate_warehouses(settings: DashboardSettings) -> list[Path]:

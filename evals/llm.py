@@ -8,6 +8,9 @@
 - Token and estimated-cost totals across every call of a client.
 
 Without ``OPENAI_API_KEY`` the product runs its offline path; ``llm_available()`` says which.
+
+Over 300 lines as one module on purpose: the client, its cache and its usage accounting share one
+thread discipline (workers call, the calling thread reads and writes the cache).
 """
 
 from __future__ import annotations

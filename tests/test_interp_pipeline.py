@@ -1,5 +1,8 @@
 """Auto-interpretation end to end on the shared astro data: offline path, and the LLM path
-against the fake OpenAI server (429s, 500s, timeouts and unparseable answers included)."""
+against the fake OpenAI server (429s, 500s, timeouts and unparseable answers included).
+
+Over 300 lines as one file on purpose: both paths share the module-scoped trained warehouse and the fake server.
+"""
 
 from __future__ import annotations
 

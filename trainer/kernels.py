@@ -15,6 +15,9 @@ gradients (tests/test_kernels.py checks every one); they differ only in cost:
 
 Sparse work always runs in the parameters' dtype with autocast off (sparse kernels have no bf16/fp16
 support on every device); only the encoder GEMM follows an ambient autocast.
+
+Over 300 lines as one module on purpose: the fused node's forward and backward and the dense
+reference they are checked against must change together.
 """
 
 from __future__ import annotations

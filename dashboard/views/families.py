@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, queries
-from dashboard.common import PageContext, empty_state, open_feature, run_page, sae_picker
+from dashboard.common import PageContext, empty_state, int_param, open_feature, remember, run_page, sae_picker
 
 HEATMAP_MEMBERS = 30
 """Members shown in a family's co-occurrence heatmap (beyond ~30 the cells are unreadable)."""
@@ -69,7 +69,19 @@ def render(ctx: PageContext) -> None:
         int(r.family_id): f"#{r.family_id} · {charts.label_text(r.label)} ({r.size} members)"
         for r in families.itertuples()
     }
-    family_id = st.selectbox("Family", list(names), format_func=names.__getitem__, key="family_pick")
+    wanted = int_param("family", st.session_state.get("family_id"))  # a deep link: families?family=ID
+    if wanted in names:
+        st.session_state["family_pick"] = wanted
+    elif "family" in st.query_params:
+        st.warning(f"`family={st.query_params['family'][:40]}` is not a family of SAE #{sae_id}; showing the largest.")
+    family_id = st.selectbox(
+        "Family",
+        list(names),
+        format_func=names.__getitem__,
+        key="family_pick",
+        on_change=remember,
+        args=("family", "family_id", "family_pick"),
+    )
     family = families[families["family_id"] == family_id].iloc[0]
     own = members[members["family_id"] == family_id]
     left, right = st.columns([2, 3])

@@ -50,22 +50,25 @@ def _abstract_table(frame: pd.DataFrame, key: str, columns: list[str]) -> None:
     )
 
 
-def _linked_table(frame: pd.DataFrame, key: str, sae_id: int, columns: list[str], title: str) -> None:
-    """A small table of other latents; selecting a row opens that latent's page."""
-    st.markdown(f"**{title}**")
+def _linked_table(frame: pd.DataFrame, key: str, sae_id: int, columns: list[str]) -> None:
+    """A table of other latents, full width: the "open" link (or selecting a row) opens that latent's page."""
     if frame.empty:
         st.caption("Nothing stored yet.")
         return
+    links = [f"feature?sae={sae_id}&latent={int(latent)}" for latent in frame["latent"]]
     # The key carries the shown latent, so a selection never survives into the next feature's page.
     event = st.dataframe(
-        frame[columns],
+        frame.assign(open=links)[["open", *columns]],
         hide_index=True,
         width="stretch",
         key=key,
         on_select="rerun",
         selection_mode="single-row",
         column_config={
-            "cosine": st.column_config.NumberColumn(format="%.3f"),
+            "open": st.column_config.LinkColumn("feature", display_text="open ↗", width="small"),
+            "latent": st.column_config.NumberColumn(width="small"),
+            "label": st.column_config.TextColumn("label", width="large"),
+            "cosine": st.column_config.NumberColumn(format="%.3f", width="small"),
             "weight": st.column_config.NumberColumn(
                 "weight",
                 format="%.2f",
@@ -231,37 +234,39 @@ def render(ctx: PageContext) -> None:
 
     render_prevalence(ctx, sae_id, latent)
 
-    columns = st.columns(3)
-    with columns[0]:
-        _linked_table(
-            detail.nearest, f"nearest_{latent}", sae_id, ["latent", "cosine", "label"], "Nearest by decoder cosine"
-        )
-    with columns[1]:
-        _linked_table(
-            detail.farthest, f"farthest_{latent}", sae_id, ["latent", "cosine", "label"], "Farthest by decoder cosine"
-        )
-    with columns[2]:
-        _linked_table(
-            detail.cooccurring,
-            f"cooccurring_{latent}",
-            sae_id,
-            ["latent", "count", "weight", "label"],
-            f"Top co-occurring ({detail.cooccurrence_source})",
-        )
+    # Tabs give each table the page's full width, so labels are shown whole.
+    st.subheader("Related features")
+    tabs = st.tabs(
+        ["Nearest by decoder cosine", "Farthest by decoder cosine", f"Co-occurring ({detail.cooccurrence_source})"]
+    )
+    with tabs[0]:
+        _linked_table(detail.nearest, f"nearest_{latent}", sae_id, ["latent", "cosine", "label"])
+    with tabs[1]:
+        _linked_table(detail.farthest, f"farthest_{latent}", sae_id, ["latent", "cosine", "label"])
+    with tabs[2]:
+        _linked_table(detail.cooccurring, f"cooccurring_{latent}", sae_id, ["latent", "count", "weight", "label"])
 
-    columns = st.columns(3)
+    st.markdown("**Families**")
+    if detail.families.empty:
+        st.caption("Not in any family (or `just families astro` has not run).")
+    else:
+        families = detail.families.assign(
+            open=[f"families?sae={sae_id}&family={int(f)}" for f in detail.families["family_id"]]
+        )
+        st.dataframe(
+            families[["open", "family_id", "label", "root_latent", "depth", "parent_latent", "f1", "pearson"]],
+            hide_index=True,
+            width="stretch",
+            key="feature_families",
+            column_config={
+                "open": st.column_config.LinkColumn("family", display_text="open ↗", width="small"),
+                "label": st.column_config.TextColumn("label", width="large"),
+                "f1": st.column_config.NumberColumn(format="%.3f"),
+                "pearson": st.column_config.NumberColumn(format="%.3f"),
+            },
+        )
+    columns = st.columns(2)
     with columns[0]:
-        st.markdown("**Families**")
-        if detail.families.empty:
-            st.caption("Not in any family (or `just families astro` has not run).")
-        else:
-            st.dataframe(
-                detail.families[["family_id", "label", "root_latent", "depth", "parent_latent", "f1", "pearson"]],
-                hide_index=True,
-                width="stretch",
-                key="feature_families",
-            )
-    with columns[1]:
         st.markdown("**Split parents** (smaller SAEs)")
         if detail.split_parents.empty:
             st.caption("No smaller SAE matched (splits not computed).")
@@ -273,7 +278,7 @@ def render(ctx: PageContext) -> None:
                 key="split_parents",
                 column_config={"cosine": st.column_config.NumberColumn(format="%.3f")},
             )
-    with columns[2]:
+    with columns[1]:
         st.markdown("**Split children** (larger SAEs)")
         if detail.split_children.empty:
             st.caption("No larger SAE latent maps here.")

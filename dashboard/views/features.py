@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -25,7 +27,7 @@ def filter_features(
     """The rows that pass every filter (unscored features pass score filters at 0)."""
     keep = table["density"].between(min_density, max_density)
     if search:
-        keep &= table["label"].fillna("").str.contains(search, case=False, regex=False)
+        keep &= table["label"].fillna("").str.contains(queries.label_pattern(search), case=False, regex=True)
     if min_pearson > -1:
         keep &= table["pearson"].fillna(-1) >= min_pearson
     if min_f1 > 0:
@@ -33,8 +35,22 @@ def filter_features(
     if clean_only:
         keep &= table["clean"]
     if family:
-        keep &= table["families"].fillna("").str.contains(family, case=False, regex=False)
+        keep &= table["families"].fillna("").str.contains(queries.label_pattern(family), case=False, regex=True)
     return table[keep]
+
+
+def feature_links(sae_id: int, latents: pd.Series) -> list[str]:
+    """The relative URL of each latent's feature page (a deep link: ``feature?sae=..&latent=..``)."""
+    return [f"feature?sae={sae_id}&latent={int(latent)}" for latent in latents]
+
+
+def csv_bytes(shown: pd.DataFrame) -> bytes:
+    """The shown rows as CSV; ``family_ids`` as a JSON list (``[3, 7]``), not a numpy printout."""
+
+    def as_list(ids) -> str:
+        return json.dumps([int(x) for x in ids]) if isinstance(ids, list | np.ndarray) else "[]"
+
+    return shown.assign(family_ids=shown["family_ids"].map(as_list)).to_csv(index=False).encode()
 
 
 def render(ctx: PageContext) -> None:
@@ -82,12 +98,13 @@ def render(ctx: PageContext) -> None:
     metrics[0].metric(
         "Features shown", f"{len(shown):,}", delta=f"of {len(table):,}", delta_color="off", delta_arrow="off"
     )
-    metrics[1].metric("Dead (density 0)", f"{int((table['density'] == 0).sum()):,}")
-    scored = table.dropna(subset=["pearson"])
+    # Every tile describes the features shown (after the filters), as the table does.
+    metrics[1].metric("Dead (density 0)", f"{int((shown['density'] == 0).sum()):,}")
+    scored = shown.dropna(subset=["pearson"])
     metrics[2].metric(
         "Clean labels",
-        f"{int(table['clean'].sum()):,}",
-        delta=f"{table['clean'].mean():.1%}" if len(table) else None,
+        f"{int(shown['clean'].sum()):,}",
+        delta=f"{shown['clean'].mean():.1%}" if len(shown) else None,
         delta_color="off",
         delta_arrow="off",
     )
@@ -107,7 +124,9 @@ def render(ctx: PageContext) -> None:
             delta_arrow="off",
         )
 
+    shown = shown.assign(open=feature_links(sae_id, shown["latent"]))
     columns = [
+        "open",
         "latent",
         "label",
         "density",
@@ -135,16 +154,22 @@ def render(ctx: PageContext) -> None:
         on_select="rerun",
         selection_mode="single-row",
         column_config={
-            "density": st.column_config.NumberColumn("density", format="%.4f"),
-            "pearson": st.column_config.NumberColumn(format="%.3f"),
-            "f1": st.column_config.NumberColumn(format="%.3f"),
-            "auroc": st.column_config.NumberColumn(format="%.3f"),
-            "auroc_random": st.column_config.NumberColumn("AUROC vs random", format="%.3f"),
-            "auroc_hard": st.column_config.NumberColumn("AUROC vs hard", format="%.3f"),
-            "balanced_accuracy": st.column_config.NumberColumn("bal. acc.", format="%.3f"),
-            "mean_act": st.column_config.NumberColumn(format="%.3f"),
-            "max_act": st.column_config.NumberColumn(format="%.3f"),
-            "clean": st.column_config.CheckboxColumn("clean"),
+            "open": st.column_config.LinkColumn(
+                "feature", display_text="open ↗", width="small", help="open the feature page"
+            ),
+            "latent": st.column_config.NumberColumn("latent", width="small"),
+            "label": st.column_config.TextColumn("label", width="large"),
+            "density": st.column_config.NumberColumn("density", format="%.4f", width="small"),
+            "pearson": st.column_config.NumberColumn(format="%.3f", width="small"),
+            "f1": st.column_config.NumberColumn(format="%.3f", width="small"),
+            "auroc": st.column_config.NumberColumn(format="%.3f", width="small"),
+            "auroc_random": st.column_config.NumberColumn("AUROC rand.", format="%.3f", width="small"),
+            "auroc_hard": st.column_config.NumberColumn("AUROC hard", format="%.3f", width="small"),
+            "balanced_accuracy": st.column_config.NumberColumn("bal. acc.", format="%.3f", width="small"),
+            "mean_act": st.column_config.NumberColumn("mean act", format="%.3f", width="small"),
+            "max_act": st.column_config.NumberColumn("max act", format="%.3f", width="small"),
+            "clean": st.column_config.CheckboxColumn("clean", width="small"),
+            "families": st.column_config.TextColumn("families", width="medium"),
         },
     )
     selected = event.selection.rows if event is not None else []
@@ -157,7 +182,7 @@ def render(ctx: PageContext) -> None:
         actions[0].caption("Select a row to open its feature page.")
     actions[1].download_button(
         "Download CSV",
-        shown.to_csv(index=False).encode(),
+        csv_bytes(shown.drop(columns="open")),
         file_name=f"features_sae{sae_id}.csv",
         mime="text/csv",
         key="features_csv",

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import inspect_queries, queries
+from dashboard import queries
 from dashboard.charts import label_text
 from dashboard.common import PageContext, run_page, sae_picker
+from dashboard.queries import inspect as inspect_queries
 from dashboard.search_cache import query_vector, steerable_search
 from data.embed import EmbedderUnavailable
 

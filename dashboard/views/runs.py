@@ -5,11 +5,47 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from dashboard import charts, queries
 from dashboard.common import PageContext, empty_state, run_page
 from dashboard.quality_card import card_headline, render_card
+
+MIN_SAES_FOR_SCALING = 3
+"""Below this many SAEs a log-axes scaling plot is one or two dots and a fit is meaningless."""
+
+FVU_NOTE = (
+    "**FVU** (fraction of variance unexplained, the paper's normalised MSE) is the one reconstruction "
+    "measure on this page: squared error over the variance around the mean. `*_relative_mse` divides the "
+    "same error by the raw sum of squares (not centred), so it is always lower; it is kept for reference only."
+)
+
+
+def _scaling_charts(runs: pd.DataFrame) -> None:
+    """The scaling figure, dead fraction and L0 against n: only with enough SAEs for a fit."""
+    finite = runs[np.isfinite(runs["val_fvu"])]
+    if len(finite) < MIN_SAES_FOR_SCALING:
+        st.info(
+            f"The scaling fit and the charts against n need at least {MIN_SAES_FOR_SCALING} SAEs with a "
+            f"validation FVU; this warehouse has {len(finite)}. Train a grid with `just sweep <corpus>`.",
+            icon="ℹ️",
+        )
+        return
+    st.plotly_chart(charts.scaling_figure(runs), width="stretch", key="scaling")
+    left, right = st.columns(2)
+    with left:
+        if np.isfinite(runs["dead_fraction"]).any():
+            figure = charts.metric_by_n(runs, "dead_fraction", "Dead latents", "dead fraction", y_range=(0, 1))
+            st.plotly_chart(figure, width="stretch", key="dead")
+        else:
+            st.caption("No dead fraction recorded.")
+    with right:
+        if np.isfinite(runs["val_l0"]).any():
+            figure = charts.metric_by_n(runs, "val_l0", "L0 (active latents per document)", "L0")
+            st.plotly_chart(figure, width="stretch", key="l0")
+        else:
+            st.caption("No L0 recorded.")
 
 
 def render(ctx: PageContext) -> None:
@@ -31,25 +67,7 @@ def render(ctx: PageContext) -> None:
             "No complete SAE run yet", "Train one (or the whole k × n grid):", "just train astro\njust sweep astro"
         )
         return
-    if np.isfinite(runs["val_fvu"]).any():
-        st.plotly_chart(charts.scaling_figure(runs), width="stretch", key="scaling")
-    else:
-        st.info("No run recorded a validation FVU (`val_fvu` in `saes.metrics`) yet.")
-    left, right = st.columns(2)
-    with left:
-        if np.isfinite(runs["dead_fraction"]).any():
-            st.plotly_chart(
-                charts.metric_by_n(runs, "dead_fraction", "Dead latents", "dead fraction"), width="stretch", key="dead"
-            )
-        else:
-            st.caption("No dead fraction recorded.")
-    with right:
-        if np.isfinite(runs["val_l0"]).any():
-            st.plotly_chart(
-                charts.metric_by_n(runs, "val_l0", "L0 (active latents per document)", "L0"), width="stretch", key="l0"
-            )
-        else:
-            st.caption("No L0 recorded.")
+    _scaling_charts(runs)
     st.subheader("All runs")
     table = runs[
         [
@@ -86,6 +104,7 @@ def render(ctx: PageContext) -> None:
         left, right = st.columns(2)
         left.json(json.loads(row["config"] or "{}"))
         right.json(json.loads(row["metrics"] or "{}"))
+        right.caption(FVU_NOTE)
 
     st.subheader("Quality cards")
     st.caption(

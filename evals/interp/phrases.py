@@ -4,6 +4,9 @@ A *phrase* is a run of one to ``max_words`` content words inside a sentence, pos
 "of" ("weak lensing of galaxy clusters"): the candidates of the offline explainer. A *term match*
 reads a label as a person skimming an abstract would: the idf-weighted share of the label's
 content words (plural-insensitive) that the abstract contains, in [0, 1].
+
+Over 300 lines as one module on purpose: phrase extraction and term matching share the tokenizer,
+stop list and idf vocabulary, and the offline labeller's candidates must be matched by the same rules.
 """
 
 from __future__ import annotations

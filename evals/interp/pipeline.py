@@ -7,6 +7,9 @@ Two paths share example selection, metrics and storage:
   abstracts in [-1, 1]; rounds of features are written atomically, so an interrupted run resumes
   where it stopped (features already complete are skipped).
 Both score a random-label baseline: another feature's label on this feature's held-out set.
+
+Over 300 lines as one module on purpose: it is the orchestration only (rounds, resume, atomic writes);
+examples, metrics, prompts, the offline and LLM explainers and storage are their own modules.
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@ cos(q, q'); up-success = share of the new top 10 carrying the up concept; down-s
 the original top 10's documents carrying the down concept that are gone from the new top 10 (NULL
 when there are none); overlap = |original top 10 & new top 10| / 10. The headline compares SAE,
 rewrite and control query by query at equal cos(q, q') (``paired.py``).
+
+Over 300 lines as one module on purpose: the grid loop, its controls and the per-row metrics read
+the same per-query state; feature choice, controls and the judge are their own modules.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Reads the stored activations (``evals.cooccurrence.load_topk``) and each documen
 (the listing or publication date); writes ``trends`` (one row per latent), ``trend_months`` (documents
 per calendar month, whether the month was tested, its effect-size period) and a summary in
 ``eval_summaries`` (eval = 'trends'), replacing the SAE's previous rows in one transaction.
+
+Over 300 lines as one module on purpose: loading, the month table, the test and the write are one
+transaction's steps, each used once (the statistics live in ``stats.py``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard.queries import Version, reader
+from dashboard.queries.core import Version, reader
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

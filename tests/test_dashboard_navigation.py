@@ -1,0 +1,28 @@
+"""A URL naming no page shows the list of pages instead of silently landing on Runs."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from tests.dashboard_support import APP, dashboard_warehouse, fresh_streamlit_caches  # noqa: F401 (fixtures)
+
+
+def app_with_page(monkeypatch, path, page: str) -> AppTest:
+    monkeypatch.setenv("SAE_ATLAS_WAREHOUSE", str(path))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["page"] = page
+    return at.run()
+
+
+def test_an_unknown_page_lists_every_page(monkeypatch, dashboard_warehouse):
+    at = app_with_page(monkeypatch, dashboard_warehouse[0], "xyz")
+    assert not at.exception
+    assert at.title[0].value == "Page not found" and "`xyz`" in at.error[0].value
+    assert all(title.value != "Runs" for title in at.title)  # it did not land on Runs
+    links = [link.proto.label for link in at.get("page_link")]
+    assert len(links) == 8 and any("SQL" in label for label in links), links
+
+
+def test_a_known_page_parameter_opens_that_page(monkeypatch, dashboard_warehouse):
+    at = app_with_page(monkeypatch, dashboard_warehouse[0], "sql")
+    assert not at.exception and at.title[0].value == "SQL"
