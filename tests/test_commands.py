@@ -138,6 +138,7 @@ def test_interpret_summary_covers_the_features_asked_for(trained_by_cli, tmp_pat
     assert run.returncode == 0, run.stderr[-2000:]
     scored = re.search(r"over the (\d+) scored features of latents 0-19", run.stdout)
     assert scored and 0 < int(scored[1]) <= 20, run.stdout
+    assert re.search(r"labelling features .* (\d+)/\1 [\d.]+ features/s", run.stderr), run.stderr[-500:]
     with open_reader(warehouse) as con:  # 20 rows written, whatever their status
         assert con.execute("SELECT count(*), max(latent) FROM interpretations").fetchall() == [(20, 19)]
 
