@@ -16,6 +16,7 @@ def pages() -> list[st.StreamlitPage]:
         st.Page("views/trends.py", title="Trends", icon=":material/trending_up:"),
         st.Page("views/contrast.py", title="Contrast", icon=":material/compare_arrows:"),
         st.Page("views/steer.py", title="Search & steer", icon=":material/tune:"),
+        st.Page("views/inspect.py", title="Inspect", icon=":material/search:"),
         st.Page("views/sql.py", title="SQL", icon=":material/terminal:"),
     ]
 

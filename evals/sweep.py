@@ -200,8 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(arguments)
     warehouse = warehouse_of(args)
     if not args.no_train:
+        from trainer.quiet import quiet_lightning
         from trainer.sweep import run_sweep
 
+        quiet_lightning()
         run_sweep([arg for arg in arguments if arg != "--no-train"])
     rows = evaluate_corpus(warehouse, args.corpus)
     Console(width=max(Console().width, 160)).print(table_of(args.corpus, rows))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -136,5 +138,28 @@ def test_interpret_summary_covers_the_features_asked_for(trained_by_cli, tmp_pat
     assert run.returncode == 0, run.stderr[-2000:]
     scored = re.search(r"over the (\d+) scored features of latents 0-19", run.stdout)
     assert scored and 0 < int(scored[1]) <= 20, run.stdout
+    assert re.search(r"labelling features .* (\d+)/\1 [\d.]+ features/s", run.stderr), run.stderr[-500:]
     with open_reader(warehouse) as con:  # 20 rows written, whatever their status
         assert con.execute("SELECT count(*), max(latent) FROM interpretations").fetchall() == [(20, 19)]
+
+
+def test_a_failed_png_export_is_one_line_saying_how_to_enable_it(tmp_path):
+    """kaleido pointed at a missing browser (as on a machine without Chrome): one line, the HTML still written."""
+    script = (
+        "import sys; from pathlib import Path; import plotly.graph_objects as go\n"
+        "from evals.steering.plots import write_figure\n"
+        "html, png, problem = write_figure(go.Figure(go.Scatter(x=[1], y=[1])), Path(sys.argv[1]))\n"
+        "print(html.is_file(), png, problem, sep='|')\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "pareto")],
+        env={**os.environ, "BROWSER_PATH": str(tmp_path / "no-chrome")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    html_written, png, problem = run.stdout.strip().split("|")
+    assert (html_written, png) == ("True", "None")
+    assert "\n" not in problem and len(problem) < 250
+    assert "Kaleido requires Google Chrome" in problem and "plotly_get_chrome" in problem and "BROWSER_PATH" in problem

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -86,8 +87,10 @@ def test_steer_bench_cli_trains_an_independent_judge_once_and_reports_without_la
     )
     path = trained_astro_copy.path
     assert cli.main(["bench", "astro", "--warehouse", str(path), "--config", str(config)]) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "training the judge SAE" in printed and "no SAE-vs-rewrite comparison" in printed
+    assert re.search(r"steering queries .* (\d+)/\1 [\d.]+ queries/s", captured.err), captured.err[-500:]  # the bar
     with open_reader(path) as con:
         steered = max(trained_astro_copy.sae_ids)  # default: the newest (= largest here) SAE that is no judge
         judge = con.execute(

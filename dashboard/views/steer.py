@@ -11,6 +11,7 @@ import streamlit as st
 from dashboard import queries
 from dashboard.charts import label_text
 from dashboard.common import PageContext, run_page, sae_picker
+from dashboard.search_cache import query_vector, steerable_search
 from data.embed import EmbedderUnavailable
 
 RANGE = 3.0  # a slider spans -RANGE..+RANGE times the feature's largest activation in the corpus
@@ -26,19 +27,6 @@ def _parse_clamps(text: str | None) -> dict[int, float]:
         except ValueError:
             continue
     return clamps
-
-
-@st.cache_resource(show_spinner="Loading the SAE and the corpus embeddings…", max_entries=2)
-def _steerable_search(path: str, version: queries.Version, sae_id: int):
-    """The search object (embeddings + SAE in memory; no connection kept) for one SAE of one file version."""
-    from evals.steering.search import SteerableSearch
-
-    return SteerableSearch(path, sae_id)
-
-
-@st.cache_data(show_spinner="Embedding the query…", max_entries=64)
-def _query_vector(path: str, version: queries.Version, sae_id: int, text: str) -> np.ndarray:
-    return _steerable_search(path, version, sae_id).embed(text)
 
 
 def _results(ctx: PageContext, search, vector: np.ndarray) -> pd.DataFrame:
@@ -81,7 +69,7 @@ def render(ctx: PageContext) -> None:
         st.info("Steering needs the steering package (`evals.steering`), which this checkout does not have.", icon="ℹ️")
         return
     try:
-        search = _steerable_search(ctx.path, ctx.version, sae_id)
+        search = steerable_search(ctx.path, ctx.version, sae_id)
     except (SteeringError, ImportError, FileNotFoundError, LookupError, ValueError, RuntimeError) as error:
         st.warning(f"Steering is not available for SAE #{sae_id}: {error}", icon="⚠️")
         st.caption(
@@ -108,7 +96,7 @@ def render(ctx: PageContext) -> None:
     else:
         url_clamps = _parse_clamps(st.query_params.get("clamp"))
     try:
-        vector = _query_vector(ctx.path, ctx.version, sae_id, query)
+        vector = query_vector(ctx.path, ctx.version, sae_id, query)
         active = search.encode(vector)
     except (SteeringError, EmbedderUnavailable) as error:  # e.g. a model the local backend cannot run
         st.warning(f"Cannot embed the query for SAE #{sae_id}: {error}", icon="⚠️")

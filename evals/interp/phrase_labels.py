@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from data.progress import tracked
 from evals.interp.config import OfflineConfig
 from evals.interp.examples import ExampleSet, derangement
 from evals.interp.metrics import auroc, column_aurocs
@@ -93,7 +94,8 @@ def explain_phrases(
     vectors = scorer.vectors(texts)
     row_of = {text: row for row, text in enumerate(texts)}
     chosen: list[tuple[str, float] | None] = []
-    for docs, shortlist in zip(features, shortlists, strict=False):
+    pairs = zip(features, shortlists, strict=False)
+    for docs, shortlist in tracked(pairs, "labelling features", "features", total=len(features)):
         if not shortlist:
             chosen.append(None)
             continue

@@ -33,6 +33,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from data.progress import tracked
 from data.split import TEST
 from data.text import collapse_whitespace
 from data.warehouse import insert_arrow, transaction
@@ -216,7 +217,7 @@ def run_benchmark(
         q_control = turned_towards(case.q, case.control_direction, cos)
         add_row(CONTROL + method, case, u, d, q_control, search.search(q_control, config.top).doc_ids)
 
-    for case in cases:
+    for case in tracked(cases, "steering queries", "queries"):
         add_row("none", case, 0.0, 0.0, case.q, case.original)
         for u in config.up_strengths:
             for d in config.down_strengths:

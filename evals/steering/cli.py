@@ -233,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_subcommand("bench", bench, help="steering benchmark: SAE intervention vs query rewriting")
     args = parser.parse_args(argv).bench
     console = Console()
+    from trainer.quiet import quiet_lightning  # a judge SAE may be trained on the way
+
+    quiet_lightning()
     try:
         config = config_from(bench, args, SteeringBenchConfig)
         print_report(steering_benchmark(warehouse_of(args), args.corpus, config, args.sae_id, console), console)

@@ -98,6 +98,15 @@ def pareto_figure(summary: dict, title: str) -> go.Figure:
     return figure
 
 
+def png_problem(error: Exception) -> str:
+    """One line for a failed optional PNG export (kaleido's own message is a dozen lines) and how to enable it."""
+    first = next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
+    return (
+        f"no PNG ({first[:120]}); to enable it: `plotly_get_chrome`, or BROWSER_PATH=/path/to/chromium; "
+        "the HTML plot is complete"
+    )
+
+
 def write_figure(figure: go.Figure, stem: Path) -> tuple[Path, Path | None, str | None]:
     """HTML (self-contained, works offline) and PNG (kaleido + Chromium); PNG failure is reported, not fatal."""
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -107,5 +116,5 @@ def write_figure(figure: go.Figure, stem: Path) -> tuple[Path, Path | None, str 
     try:
         figure.write_image(png)
     except Exception as error:  # noqa: BLE001 - kaleido needs a Chrome/Chromium; say why and keep the HTML
-        return html, None, f"PNG export failed ({type(error).__name__}: {error}); install Chromium or set BROWSER_PATH"
+        return html, None, png_problem(error)
     return html, png, None
