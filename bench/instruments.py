@@ -28,21 +28,21 @@ from evals.saes import pick_sae
 TARGET_S = 60.0
 
 
-def timed(command: list[str]) -> tuple[float, float, int]:
-    """(wall s, CPU s of the child, exit status) of one command."""
+def timed(command: list[str]) -> tuple[float, float, int, str]:
+    """(wall s, CPU s of the child, exit status, stderr) of one command."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    status = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True).returncode
+    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), status
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), done.returncode, done.stderr
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="just bench instruments", description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default="astro")
     parser.add_argument("--warehouse", type=Path, default=None, help="default: artifacts/<corpus>.duckdb")
-    parser.add_argument("--sae-id", type=int, default=None, help="default: the corpus's default SAE (the most latents)")
+    parser.add_argument("--sae-id", type=int, default=None, help="default: the corpus's default SAE (data.saes)")
     parser.add_argument("--target", default="category=astro-ph.GA", help="the contrast's target")
     args = parser.parse_args(argv)
     source = args.warehouse or warehouse_path(args.corpus)
@@ -105,9 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     for column in ("command", "wall s", "CPU s", "wall / floor", "under target"):
         table.add_column(column, justify="right")
     failed = False
-    for name, wall, cpu, status in results:
+    for name, wall, cpu, status, stderr in results:
         ok = status == 0 and wall < TARGET_S
         failed |= status != 0
+        if status != 0:
+            console.print(f"[red]{name} failed (exit {status}):[/red]\n{stderr.strip()}")
         table.add_row(
             name,
             f"{wall:.1f}",

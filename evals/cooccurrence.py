@@ -38,6 +38,13 @@ class TopK:
     values: np.ndarray | None = None
     """float32 activations, when asked for (``load_topk(..., with_values=True)``)."""
 
+    @property
+    def stored_values(self) -> np.ndarray:
+        """``values``, or an error naming the fix when they were not loaded."""
+        if self.values is None:
+            raise ValueError("these activations were loaded without their values: use load_topk(..., with_values=True)")
+        return self.values
+
 
 def load_topk(con: duckdb.DuckDBPyConnection, sae_id: int, with_values: bool = False) -> TopK:
     """Read one SAE's (doc_id, latent[, value]) columns in one columnar fetch (no Python rows)."""
@@ -109,10 +116,10 @@ def cooccurrence_from_pairs(
     index_dtype = np.int32 if row_sizes.sum() < np.iinfo(np.int32).max else np.int64
     indptr = np.zeros(n_latents + 1, dtype=index_dtype)
     np.cumsum(row_sizes, out=indptr[1:])
-    indices = [i for p in parts for i in p[1]]
-    data = [d for p in parts for d in p[2]]
-    indices = np.concatenate(indices).astype(index_dtype, copy=False) if indices else np.zeros(0, index_dtype)
-    data = np.concatenate(data) if data else np.zeros(0, np.int32)
+    index_parts = [i for p in parts for i in p[1]]
+    data_parts = [d for p in parts for d in p[2]]
+    indices = np.concatenate(index_parts).astype(index_dtype, copy=False) if index_parts else np.zeros(0, index_dtype)
+    data = np.concatenate(data_parts) if data_parts else np.zeros(0, np.int32)
     return sp.csr_array((data, indices, indptr), shape=(n_latents, n_latents))
 
 

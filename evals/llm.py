@@ -24,12 +24,13 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import duckdb
 import openai
 import pyarrow as pa
 from jsonargparse import ArgumentParser
+from openai.types.chat import ChatCompletionMessageParam
 
 from data.warehouse import transaction
 
@@ -188,6 +189,7 @@ class LLMClient:
     @property
     def estimated_cost_usd(self) -> float:
         s = self.settings
+        assert s.price_prompt_per_1k is not None and s.price_completion_per_1k is not None  # set by __post_init__
         return (
             self.usage.prompt_tokens * s.price_prompt_per_1k + self.usage.completion_tokens * s.price_completion_per_1k
         ) / 1000
@@ -258,7 +260,9 @@ class LLMClient:
         return done
 
     def _call(self, messages: Sequence[Message], params: dict[str, Any]) -> LLMResult:
-        response = self._client.chat.completions.create(model=self.settings.model, messages=list(messages), **params)
+        response = self._client.chat.completions.create(
+            model=self.settings.model, messages=cast(list[ChatCompletionMessageParam], list(messages)), **params
+        )
         usage = response.usage
         return LLMResult(
             text=response.choices[0].message.content or "",

@@ -102,20 +102,25 @@ def _median(values: np.ndarray) -> float:
 
 def mark_pareto_and_recommended(rows: list[SaeQuality], health: Health) -> None:
     """Pareto: no other SAE is at least as good on test FVU, L0 and coherence and better on one."""
-    scored = [row for row in rows if row.test_fvu is not None]
-
-    def key(row: SaeQuality) -> tuple[float, float, float]:
-        return row.test_fvu, row.l0 if row.l0 is not None else row.k, -row.coherence
-
+    key = {
+        id(row): (row.test_fvu, row.l0 if row.l0 is not None else row.k, -row.coherence)
+        for row in rows
+        if row.test_fvu is not None
+    }
+    scored = [row for row in rows if id(row) in key]
     for row in scored:
         row.pareto = not any(
-            all(a <= b for a, b in zip(key(other), key(row), strict=False)) and key(other) != key(row)
+            all(a <= b for a, b in zip(key[id(other)], key[id(row)], strict=True)) and key[id(other)] != key[id(row)]
             for other in scored
         )
-    healthy = [row for row in scored if row.gap <= health.max_gap and row.dead_fraction <= health.max_dead]
+    healthy = [
+        row
+        for row in scored
+        if row.gap is not None and row.gap <= health.max_gap and row.dead_fraction <= health.max_dead
+    ]
     candidates = healthy or scored
     if candidates:
-        max(candidates, key=lambda row: row.coherence - row.test_fvu).recommended = True
+        max(candidates, key=lambda row: row.coherence - key[id(row)][0]).recommended = True
 
 
 def store(con: duckdb.DuckDBPyConnection, rows: list[SaeQuality]) -> None:

@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from evals.contrast.pipeline import ContrastConfig, run_contrast
 from evals.contrast.select import correlations, select_features
 from evals.contrast.target import BadTarget, parse_target
+from evals.cooccurrence import TopK
 from tests.dashboard_support import sql
 
 GA = "category=astro-ph.GA"
@@ -147,3 +148,11 @@ def test_other_targets_and_methods(trained_astro_copy):
     assert rows == [("doc_id", "correlation"), ("published>=2026-01-01", "correlation")]
     with pytest.raises(ValueError, match="never true on the train split.*spelling"):
         run_contrast(path, "astro", "category=astro-ph.NOPE", sae_id)
+
+
+def test_activations_loaded_without_values_name_the_fix_when_values_are_needed():
+    doc_ids, latents = np.array([3, 3], np.int32), np.array([0, 2], np.int32)
+    with pytest.raises(ValueError, match=r"with_values=True"):
+        _ = TopK(doc_ids, latents, 4).stored_values
+    values = np.array([0.5, 0.25], np.float32)
+    assert TopK(doc_ids, latents, 4, values).stored_values.tolist() == [0.5, 0.25]

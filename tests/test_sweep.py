@@ -79,6 +79,14 @@ def test_pareto_front_and_recommendation_follow_their_definitions():
     mark_pareto_and_recommended(rows[3:4], Health())  # nothing healthy: the best of all
     assert rows[3].recommended
 
+    # An SAE trained before the train FVU was recorded has no gap: judged, never counted healthy (was a TypeError).
+    no_gap = SaeQuality(6, "s6", "topk", 512, 64, 0.19, None, None, 64, 0.40, [], 0.0)
+    untested = SaeQuality(7, "s7", "topk", 512, 64, None, None, None, 64, 0.90, [], 0.0)
+    fresh = [quality(1, 0.25, 64, 0.22), no_gap, untested]
+    mark_pareto_and_recommended(fresh, Health())
+    assert [row.sae_id for row in fresh if row.pareto] == [6]
+    assert [row.sae_id for row in fresh if row.recommended] == [1]
+
 
 def test_feature_coherence_matches_a_direct_computation(trained_astro):
     sae_id = trained_astro.sae_ids[0]

@@ -59,8 +59,8 @@ def feature_effects(X_test: sp.csr_array, y_test: np.ndarray, binary: bool) -> F
     finite = np.isfinite(p)
     if finite.any():
         q[finite] = stats.false_discovery_control(p[finite], method="bh")
-    mean_with, mean_without = np.array(mean_with, float), np.array(mean_without, float)
-    return FeatureEffects(n_with.astype(int), mean_with, mean_without, mean_with - mean_without, p, q)
+    with_, without = np.array(mean_with, float), np.array(mean_without, float)
+    return FeatureEffects(n_with.astype(int), with_, without, with_ - without, p, q)
 
 
 def held_out_score(train_X, y_train: np.ndarray, test_X, y_test: np.ndarray, binary: bool, seed: int = 0) -> float:

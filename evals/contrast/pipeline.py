@@ -84,7 +84,7 @@ def load_contrast_data(con: duckdb.DuckDBPyConnection, sae: StoredSAE, target: T
         f"SELECT doc_id, split, ({target.sql}) AS y FROM docs ORDER BY doc_id", list(target.params)
     ).fetchnumpy()
     doc_ids, emb = load_embeddings(con, sae.embed_model)
-    y_all = np.ma.asarray(rows["y"]).astype(float).filled(np.nan)  # NULL target -> NaN -> left out
+    y_all = np.ma.filled(np.ma.asarray(rows["y"]).astype(float), np.nan)  # NULL target -> NaN -> left out
     keep = np.isfinite(y_all) & np.isin(rows["doc_id"], doc_ids)
     ids = rows["doc_id"][keep].astype(np.int64)
     topk = load_topk(con, sae.sae_id, with_values=True)
@@ -92,7 +92,7 @@ def load_contrast_data(con: duckdb.DuckDBPyConnection, sae: StoredSAE, target: T
     position = np.clip(position, 0, max(len(ids) - 1, 0))
     known = ids[position] == topk.doc_ids if len(ids) else np.zeros(len(position), bool)
     X = sp.csr_array(
-        (topk.values[known].astype(np.float64), (position[known], topk.latents[known].astype(np.int64))),
+        (topk.stored_values[known].astype(np.float64), (position[known], topk.latents[known].astype(np.int64))),
         shape=(len(ids), sae.n_latents),
     )
     split = np.asarray(rows["split"], dtype=object)[keep]

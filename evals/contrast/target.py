@@ -76,6 +76,7 @@ def parse_target(con: duckdb.DuckDBPyConnection, expression: str) -> Target:
     if column not in columns:
         raise BadTarget(f"unknown column {column!r} in target {expression!r}; {usage}")
     data_type = columns[column]
+    params: tuple[str, ...]
     if key:
         if data_type != "JSON":
             raise BadTarget(f"{column!r} is a {data_type} column, not JSON, so {name!r} names nothing; {usage}")

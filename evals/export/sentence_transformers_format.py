@@ -57,9 +57,11 @@ def sparse_encoder(sae_row: StoredSAE, sae):
         from evals.export.st_threshold import ThresholdSparseAutoEncoder
 
         module = ThresholdSparseAutoEncoder(**shape, threshold=threshold)
+    encoder = module.encoder
+    assert isinstance(encoder, torch.nn.Linear), f"sentence-transformers' encoder is now {type(encoder).__name__}"
     with torch.no_grad():
         module.pre_bias.copy_(sae.b_pre)
-        module.encoder.weight.copy_(sae.encoder.weight)
+        encoder.weight.copy_(sae.encoder.weight)
         module.latent_bias.copy_(sae.encoder.bias)
     # The library caps active features at the module's k unless told otherwise; a threshold encoder has no cap.
     cap = None if threshold is None else sae.n_latents

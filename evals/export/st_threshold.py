@@ -9,6 +9,8 @@ of active features varies from text to text.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from sentence_transformers.sparse_encoder.modules import SparseAutoEncoder
 
@@ -22,7 +24,10 @@ class ThresholdSparseAutoEncoder(SparseAutoEncoder):
         super().__init__(*args, **kwargs)
         self.threshold = threshold
 
-    def forward(self, features: dict[str, torch.Tensor], max_active_dims: int | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self, features: dict[str, torch.Tensor], max_active_dims: int | None = None, **kwargs: Any
+    ) -> dict[str, torch.Tensor]:
+        """Threshold at inference; ``kwargs`` are the base ``Module.forward``'s (this module takes none)."""
         if not torch.is_inference_mode_enabled():  # training this module again: the library's top-k rule
             return super().forward(features, max_active_dims)
         x, _ = self.prepare(features["sentence_embedding"])

@@ -22,7 +22,7 @@ def family_coherence(
     """Per family, the coherence of its top ``m`` test documents (``test_doc_ids`` sorted)."""
     unit = centred_unit(test_embeddings)
     in_test = np.isin(topk.doc_ids, test_doc_ids)
-    doc_ids, latents, values = topk.doc_ids[in_test], topk.latents[in_test], topk.values[in_test]
+    doc_ids, latents, values = topk.doc_ids[in_test], topk.latents[in_test], topk.stored_values[in_test]
     found = []
     for family in families:
         docs, activation = family_activation(

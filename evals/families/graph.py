@@ -96,7 +96,8 @@ def extract_families(children: dict[int, list[int]], min_root_children: int, pas
 
 def _descendants(root: int, children: dict[int, list[int]], node_set: frozenset[int]) -> tuple[Member, ...]:
     """Depth-first walk from ``root`` inside ``node_set``; a latent reached twice keeps its first parent."""
-    members, seen, stack = [], {root}, [(root, None, 0)]
+    members, seen = [], {root}
+    stack: list[tuple[int, int | None, int]] = [(root, None, 0)]
     while stack:
         latent, parent, depth = stack.pop()
         members.append(Member(latent, parent, depth))

@@ -66,7 +66,9 @@ class FamilyLabeller:
             corpus = load_corpus(con, embed_model, self.interp.examples.min_abstract_chars)
             member_labels = _member_labels(con, sae_id)
         pieces = [
-            family_activation(topk.doc_ids, topk.latents, topk.values, [m.latent for m in f.members], self.reduce)
+            family_activation(
+                topk.doc_ids, topk.latents, topk.stored_values, [m.latent for m in f.members], self.reduce
+            )
             for f in families
         ]
         activations = group_activations(
@@ -234,4 +236,5 @@ def _finite_scores(scores) -> tuple[float | None, float | None, float | None]:
     """(pearson, f1, auroc) with undefined (NaN) scores as None; all None without scores."""
     if scores is None:
         return None, None, None
-    return tuple(float(v) if np.isfinite(v) else None for v in (scores.pearson, scores.f1, scores.auroc))
+    pearson, f1, auroc = (float(v) if np.isfinite(v) else None for v in (scores.pearson, scores.f1, scores.auroc))
+    return pearson, f1, auroc

@@ -71,7 +71,7 @@ def partition(
 
 def _without(family: Family, claimed: set[int]) -> Family:
     """``family`` without the children in ``claimed``; their children move up to the nearest kept ancestor."""
-    parent_of = {m.latent: m.parent for m in family.members}
+    parent_of = {m.latent: m.parent for m in family.members[1:] if m.parent is not None}  # the root has none
     gone = {m.latent for m in family.members[1:] if m.latent in claimed}
     if not gone:
         return family

@@ -89,9 +89,10 @@ class OfflineConfig:
     def __post_init__(self) -> None:
         if self.scorer not in ("hybrid", "embedding", "terms"):
             raise ValueError(f"offline.scorer must be 'hybrid', 'embedding' or 'terms', not {self.scorer!r}")
-        self.min_check_auroc = tuple(float(x) for x in self.min_check_auroc)
         if len(self.min_check_auroc) != 2:
             raise ValueError("offline.min_check_auroc needs two values: against random and against hard negatives")
+        against_random, against_hard = self.min_check_auroc
+        self.min_check_auroc = (float(against_random), float(against_hard))
         if self.max_phrases < 1 or self.max_phrase_words < 1 or self.shortlist < 1:
             raise ValueError("offline.max_phrases, offline.max_phrase_words and offline.shortlist must be at least 1")
 

@@ -141,7 +141,8 @@ def _stratified(ranks: np.ndarray, n_bins: int, count: int, rng: np.random.Gener
         return ranks
     bins = np.array_split(ranks, min(n_bins, len(ranks)))
     shuffled = [rng.permutation(b) for b in bins]
-    chosen, round_ = [], 0
+    chosen: list[int] = []
+    round_ = 0
     while len(chosen) < count:
         for b in shuffled:
             if round_ < len(b) and len(chosen) < count:

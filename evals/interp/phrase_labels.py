@@ -177,16 +177,15 @@ def _check(
     rng: np.random.Generator,
 ) -> list[PhraseLabel]:
     """Each chosen label against another feature's chosen label on the check half."""
-    have = [i for i, c in enumerate(chosen) if c is not None]
+    have = [(i, c) for i, c in enumerate(chosen) if c is not None]
     nan2 = (float("nan"), float("nan"))
     labels = [PhraseLabel(NO_CONCEPT, None, float("nan"), nan2, nan2) for _ in features]
     borrowed = derangement(len(have), rng) if len(have) > 1 else None
-    for position, i in enumerate(have):
-        text, select_score = chosen[i]
+    for position, (i, (text, select_score)) in enumerate(have):
         docs = features[i].half(1)
         own = _aurocs(scorer, vectors, row_of[text], docs)
         other = (
-            _aurocs(scorer, vectors, row_of[chosen[have[int(borrowed[position])]][0]], docs)
+            _aurocs(scorer, vectors, row_of[have[int(borrowed[position])][1][0]], docs)
             if borrowed is not None
             else nan2
         )

@@ -403,7 +403,9 @@ class PhraseIndex:
         """Phrases held by ``min_docs`` .. ``max_doc_fraction`` of the documents, and every content word."""
         phrase_id: dict[str, int] = {}
         word_id: dict[str, int] = {}
-        phrase_cols, phrase_ptr, word_cols, word_ptr = [], [0], [], [0]
+        phrase_cols: list[int] = []
+        word_cols: list[int] = []
+        phrase_ptr, word_ptr = [0], [0]
         for text in texts:
             # sorted: ids (and so ties between equally good phrases) do not depend on string hashing
             phrase_cols.extend(phrase_id.setdefault(p, len(phrase_id)) for p in sorted(phrases_of(text, max_words)))

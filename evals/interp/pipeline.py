@@ -339,5 +339,5 @@ def _run_llm(
             )
         all_results += results
         pending_rare = []
-        stored_labels.update({r.latent: r.label for r in results if r.status == "complete"})
+        stored_labels.update({r.latent: r.label for r in results if r.status == "complete" and r.label is not None})
     return list(rare) + all_results, list(usage_rows(clients))

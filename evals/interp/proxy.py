@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from data.embed import Embedder
 from evals.interp.examples import ROLE_CODE, Corpus, ExampleSet, derangement
 from evals.interp.phrases import PhraseIndex
 
@@ -41,7 +42,7 @@ class LabelScorer:
     scorer: str
     corpus: Corpus
     index: PhraseIndex
-    embedder: object | None = None
+    embedder: Embedder | None = None
     """Needed by 'embedding' and 'hybrid' (the corpus's own embedding model)."""
     term_weight: float = 0.5
     _embedded: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False)
@@ -57,6 +58,8 @@ class LabelScorer:
         if self.scorer != "terms":
             new = sorted({label for label in labels if label not in self._embedded})
             if new:
+                if self.embedder is None:
+                    raise ValueError(f"the {self.scorer!r} scorer needs the corpus's embedding model; pass an embedder")
                 self._embedded.update(zip(new, self.embedder.embed(new), strict=False))
             embedded = np.stack([self._embedded[label] for label in labels]) if labels else np.zeros((0, 0), np.float32)
         return embedded, self.index.label_weights(labels)

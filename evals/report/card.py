@@ -140,7 +140,7 @@ def build_report(
             off_test = stored_scores_off_test(con, sae.sae_id)
         if reason:
             reasons.update({key: reason for key in LABEL_KEYS})
-        if report["clean_count"] is None:
+        if report["clean_count"] is None and reason:
             reasons["clean_count"] = reason
         with clock.phase("fidelity"):
             report.update(_fidelity(inputs))

@@ -235,7 +235,7 @@ def run_benchmark(
         rewritten = rewriter(requests) if requests else []
         done = [(case, new_text) for case, new_text in zip(labelled, rewritten, strict=False) if new_text]
         run.skipped["rewrite: failed or unparsable"] += len(labelled) - len(done)
-        new_vectors = search.embed_many([new_text for _, new_text in done]) if done else []
+        new_vectors = search.embed_many([new_text for _, new_text in done]) if done else np.zeros((0, 0), np.float32)
         for (case, _), q_new in zip(done, new_vectors, strict=False):
             add_with_control(rewrite_method, case, None, None, q_new)
         run.rewrite_method = rewrite_method if done else None

@@ -18,6 +18,7 @@ from evals.saes import pick_sae
 from evals.steering.benchmark import (
     BenchmarkRun,
     Evidence,
+    Rewriter,
     default_queries,
     read_queries,
     run_benchmark,
@@ -92,6 +93,7 @@ def steering_benchmark(
         return {doc: f"{title}\n{abstract[: config.judge_abstract_chars]}" for doc, title, abstract in rows}
 
     connect = partial(open_writer, path)
+    rewriter: Rewriter
     if llm_available():
         rewriter, method = (
             partial(llm_rewrites, LLMClient(LLMSettings(model=config.rewrite_model), connect)),

@@ -150,6 +150,8 @@ def ensure_judge_sae(
         "it is stored and reused by later runs"
     )
     sae_id = train_sae(path, steering.corpus, **overrides)
+    if sae_id is None:  # train_sae returns None only on a non-zero rank of a multi-process run
+        raise RuntimeError("training the judge SAE returned no SAE id; run the steering benchmark in one process")
     with con_factory() as con:
         return complete_sae(con, sae_id)
 

@@ -96,8 +96,9 @@ def per_query(rows: list[dict], config: SteeringBenchConfig, rewrite_method: str
             "rewrite_down_net": None,
         }
         nets = [(entry["path"][k]["cos_qq"], net_down(entry["path"][k], entry["control"].get(k))) for k in points]
-        if none["down_success"] is not None and all(net is not None for _, net in nets):
-            item["sae_down_net"] = at_cos([(none["cos_qq"], 0.0)] + nets, cos)
+        known = [(cos_qq, net) for cos_qq, net in nets if net is not None]
+        if none["down_success"] is not None and len(known) == len(nets):
+            item["sae_down_net"] = at_cos([(none["cos_qq"], 0.0), *known], cos)
         if rewrite:
             item["rewrite_up"] = rewrite["up_success"]
             item["rewrite_down_net"] = net_down(rewrite, entry.get("rewrite_control"))
