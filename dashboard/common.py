@@ -118,7 +118,12 @@ def sae_picker(ctx: PageContext, populated_only: bool = True) -> pd.Series | Non
     wanted = int_param("sae", st.session_state.get("sae_id"))
     if wanted not in ids:
         # The default SAE of every command (data.saes.default_sae_id); the first listed if it is not shown here.
-        wanted = ctx.overview.default_sae_id if ctx.overview.default_sae_id in ids else ids[0]
+        fallback = ctx.overview.default_sae_id if ctx.overview.default_sae_id in ids else ids[0]
+        raw = st.query_params.get("sae")
+        if raw is not None:  # a bad deep link is named, and the URL corrected, instead of silently replaced
+            st.warning(f"`sae={raw[:40]}` names no SAE with stored features here; showing SAE #{fallback}.", icon="⚠️")
+            st.query_params["sae"] = str(fallback)
+        wanted = fallback
     names = {
         int(row.sae_id): f"#{row.sae_id} · {row.name} · n={row.n_latents:,} k={row.k}" for row in runs.itertuples()
     }

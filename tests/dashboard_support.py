@@ -149,11 +149,23 @@ def chromium_page() -> Iterator:
             browser.close()
 
 
+def screenshot_dir(tmp_path: Path) -> Path:
+    """Where browser tests save screenshots: ``SAE_ATLAS_SCREENSHOTS`` (kept as artifacts), else the tmp folder."""
+    shots = Path(os.environ.get("SAE_ATLAS_SCREENSHOTS", tmp_path / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    return shots
+
+
+def wait_until_idle(page) -> None:
+    """Wait until the app's script has finished its run (Streamlit marks the app ``notRunning``)."""
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=60_000)
+
+
 def check_page(page, url: str, heading: str, charts: int, screenshot: Path) -> None:
     """Open ``url``, wait until the script ran and ``charts`` plotly charts are drawn; no exception may show."""
     page.goto(url, wait_until="domcontentloaded")
     page.get_by_role("heading", name=heading).first.wait_for(timeout=60_000)
-    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=60_000)
+    wait_until_idle(page)
     if charts:
         page.locator(".js-plotly-plot .main-svg").nth(charts - 1).wait_for(timeout=30_000)
     page.screenshot(path=str(screenshot), full_page=True)

@@ -5,12 +5,15 @@ Screenshots of each page land in ``SAE_ATLAS_SCREENSHOTS`` (default: the test's 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
-from tests.dashboard_support import check_page, chromium_page, dashboard_warehouse, streamlit_server  # noqa: F401 (fixture)
+from tests.dashboard_support import (  # noqa: F401 (fixture)
+    check_page,
+    chromium_page,
+    dashboard_warehouse,
+    screenshot_dir,
+    streamlit_server,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -34,8 +37,7 @@ def dashboard_server(dashboard_warehouse, tmp_path):
 
 
 def test_every_page_renders_in_chromium_without_an_exception(dashboard_server, tmp_path):
-    shots = Path(os.environ.get("SAE_ATLAS_SCREENSHOTS", tmp_path / "screenshots"))
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = screenshot_dir(tmp_path)
     with chromium_page() as page:
         for path, heading, charts in PAGES:
             check_page(page, f"{dashboard_server}/{path}", heading, charts, shots / f"{path or 'runs'}.png")

@@ -11,6 +11,7 @@ from tests.dashboard_support import (  # noqa: F401 (fixtures)
     APP,
     chromium_page,
     fresh_streamlit_caches,
+    screenshot_dir,
     sql,
     streamlit_server,
 )
@@ -90,7 +91,7 @@ def test_the_inspector_in_chromium_on_a_typed_sentence(trained_astro, tmp_path):
         heading.wait_for(timeout=90_000)
         page.get_by_role("heading", name="Nearest papers").wait_for(timeout=30_000)
         page.get_by_test_id("stDataFrame").nth(1).wait_for(timeout=30_000)  # a lazily loaded component
-        page.screenshot(path=str(tmp_path / "inspect.png"), full_page=True)
+        page.screenshot(path=str(screenshot_dir(tmp_path) / "inspect.png"), full_page=True)
         assert page.locator('[data-testid="stException"]').count() == 0
         assert int(heading.inner_text().split()[0]) > 0
         assert page.get_by_test_id("stDataFrame").count() == 2  # the features and the nearest papers

@@ -29,3 +29,15 @@ def test_an_unknown_page_lists_every_page(monkeypatch, dashboard_warehouse):
 def test_a_known_page_parameter_opens_that_page(monkeypatch, dashboard_warehouse):
     at = app_with_page(monkeypatch, dashboard_warehouse[0], "sql")
     assert not at.exception and at.title[0].value == "SQL"
+
+
+def test_a_bad_sae_parameter_is_named_and_corrected(monkeypatch, dashboard_warehouse):
+    path, sae_ids = dashboard_warehouse
+    monkeypatch.setenv("SAE_ATLAS_WAREHOUSE", str(path))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.query_params["sae"] = "abc"
+    at.switch_page("views/features.py").run()
+    assert not at.exception
+    [warning] = [w.value for w in at.warning if "sae=abc" in w.value]
+    shown = int(warning.rsplit("#", 1)[1].rstrip("."))
+    assert shown in sae_ids and at.query_params["sae"] in (str(shown), [str(shown)])

@@ -38,7 +38,7 @@ def _results(ctx: PageContext, search, vector: np.ndarray) -> pd.DataFrame:
 
 
 def _show_results(frame: pd.DataFrame, key: str, marked: set[int]) -> None:
-    # A text marker, not a checkbox (which looks clickable); narrow columns so date and link fit without scrolling.
+    # A text marker, not a checkbox (which looks clickable); fixed widths fit a half page at 1440 px (no scrolling).
     frame = frame.assign(new=["★" if doc_id not in marked else "" for doc_id in frame["doc_id"]])
     st.dataframe(
         frame[["rank", "new", "title", "published", "link", "cosine"]],
@@ -46,12 +46,12 @@ def _show_results(frame: pd.DataFrame, key: str, marked: set[int]) -> None:
         width="stretch",
         key=key,
         column_config={
-            "rank": st.column_config.NumberColumn("#", width=30),
-            "new": st.column_config.TextColumn("new", width=35, help="★: not in the other list"),
-            "title": st.column_config.TextColumn("title", width="medium"),
-            "published": st.column_config.DateColumn("date", width=85),
-            "cosine": st.column_config.NumberColumn(format="%.3f", width=55),
-            "link": st.column_config.LinkColumn("arXiv", width=90, display_text=r"https://arxiv\.org/abs/(.*)"),
+            "rank": st.column_config.NumberColumn("#", width=28),
+            "new": st.column_config.TextColumn("new", width=36, help="★: not in the other list"),
+            "title": st.column_config.TextColumn("title", width=180),
+            "published": st.column_config.DateColumn("date", width=82),
+            "cosine": st.column_config.NumberColumn(format="%.3f", width=52),
+            "link": st.column_config.LinkColumn("arXiv", width=82, display_text=r"https://arxiv\.org/abs/(.*)"),
         },
     )
 
