@@ -1,12 +1,23 @@
-"""One progress bar for every command's long loop: rich, on stderr, with count, rate and ETA."""
+"""Progress on stderr for every long command: a rich bar over a loop (count, rate, ETA) or over named phases."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Sized
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 Item = TypeVar("Item")
 
@@ -28,3 +39,39 @@ def tracked(items: Iterable[Item], description: str, unit: str, total: int | Non
             progress.advance(task)
             speed = progress.tasks[task].speed
             progress.update(task, rate="" if speed is None else f"{speed:.1f} {unit}/s")
+
+
+@dataclass
+class Stopwatch:
+    """Seconds per named phase of a run (for reports and benchmarks); ``phases`` also shows them as a bar."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    _bar: tuple[Progress, TaskID] | None = None
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        if self._bar is not None:
+            progress, task = self._bar
+            progress.update(task, phase=name)
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+            if self._bar is not None:
+                progress.advance(task)
+
+
+@contextmanager
+def phases(description: str, total: int) -> Iterator[Stopwatch]:
+    """A Stopwatch whose ``total`` phases advance a bar: ``description``, the phase running, done/total, elapsed."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[phase]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        task = progress.add_task(description, total=total, phase="")
+        yield Stopwatch(_bar=(progress, task))

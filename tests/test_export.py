@@ -154,10 +154,11 @@ def test_sentence_transformers_folder_loads_offline_and_encodes_like_our_encoder
     assert scores.argmax(dim=1).tolist() == [0, 1, 2]
 
 
-def test_parquet_export_holds_activations_features_and_labels(trained_astro_copy, tmp_path):
+def test_parquet_export_holds_activations_features_and_labels(trained_astro_copy, tmp_path, capsys):
     path, sae_id = trained_astro_copy.path, trained_astro_copy.sae_ids[0]
     _label_latent_zero(path)
     folder = export_sae(path, "astro", "parquet", sae_id, tmp_path / "pq").folder
+    assert "export parquet" in (bar := capsys.readouterr().err) and "2/2" in bar  # its phases, on stderr
     activations = pq.read_table(folder / "activations.parquet")
     assert activations.num_rows == sql(path, "SELECT count(*) FROM activations WHERE sae_id = ?", [sae_id])[0][0]
     assert activations.column_names == ["doc_id", "arxiv_id", "latent", "value"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 
@@ -16,7 +17,9 @@ def test_families_of_the_largest_trained_sae(trained_astro_copy, capsys, monkeyp
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     # The largest (the default "every complete SAE" is covered on the word SAE, with the same code).
     assert families_main(["astro", "--warehouse", str(path), "--sae-id", str(sae_ids[-1])]) == 0
-    print(capsys.readouterr().out)  # the table, for `pytest -s`
+    table, progress = capsys.readouterr()
+    print(table)  # for `pytest -s`
+    assert re.search(r"labelling families .* (\d+)/\1 [\d.]+ families/s", progress), progress[-500:]
     with open_reader(path) as con:
         summaries = {
             sae_id: json.loads(text)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -200,7 +201,8 @@ def test_report_numbers_match_a_direct_computation(trained_astro_copy, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert set(REQUIRED_KEYS) <= set(printed) and printed["test_fvu"] == pytest.approx(report["test_fvu"])
     assert main(["astro", "--warehouse", str(path), "--sae-id", str(sae_id)]) == 0
-    card = capsys.readouterr().out
+    card, progress = capsys.readouterr()
+    assert re.search(r"quality card .* 6/6 steering", progress), progress[-300:]  # the phase bar, on stderr
     for heading in ("Reconstruction", "Feature coherence", "Labels", "Retrieval fidelity", "Steering", "not run"):
         assert heading in card
 

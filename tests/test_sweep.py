@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -36,7 +37,9 @@ def test_sweep_trains_every_cell_judges_it_and_stores_one_recommendation(astro_w
         )
     )
     assert main(["astro", "--config", str(grid), "--warehouse", str(astro_warehouse)]) == 0
-    printed = capsys.readouterr().out
+    printed, progress = capsys.readouterr()
+    assert "sweep astro: SAE 1 of 6 (topk, n 96, k 4)\n" in progress
+    assert re.search(r"SAE 6 of 6 \(matryoshka, n 96, k 8\); 5 done in \d+ s, about \d+ s left", progress), progress
     with open_reader(astro_warehouse) as con:
         saes = con.execute("SELECT sae_id, name, n_latents, k, status, config FROM saes ORDER BY sae_id").fetchall()
         stored = {

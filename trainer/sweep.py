@@ -6,6 +6,7 @@ Judging the cells on held-out numbers is ``evals.sweep`` (``just sweep <corpus>`
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -65,6 +66,15 @@ def grid_defaults(argv: list[str]) -> Path | None:
     return None if any(arg == "--config" or arg.startswith("--config=") for arg in argv) else SWEEP_CONFIG
 
 
+def _eta(elapsed_s: float, done: int, total: int) -> str:
+    """``"; 2 done in 84 s, about 4 min left"`` (cells take about the same time), or nothing before the first."""
+    if done == 0:
+        return ""
+    left = elapsed_s / done * (total - done)
+    left_text = f"{left / 60:.0f} min" if left >= 90 else f"{left:.0f} s"
+    return f"; {done} done in {elapsed_s:.0f} s, about {left_text} left"
+
+
 def run_sweep(argv: list[str]) -> list[int]:
     """``python -m trainer sweep <corpus> [--warehouse F] [--config grid.yaml]``: train every cell."""
     parser = command_parser("python -m trainer sweep", __doc__, config=SweepGrid, config_file=grid_defaults(argv))
@@ -74,7 +84,14 @@ def run_sweep(argv: list[str]) -> list[int]:
     from trainer.cli import AtlasCLI, train
 
     results = []
-    for architecture, options, n_latents, k in grid.cells(_dim(warehouse, args.corpus)):
+    cells = list(grid.cells(_dim(warehouse, args.corpus)))
+    console, started = Console(stderr=True), time.perf_counter()
+    for done, (architecture, options, n_latents, k) in enumerate(cells):
+        # Each cell draws its own training bar (one live display at a time), so the sweep's progress is a line.
+        console.print(
+            f"sweep {args.corpus}: SAE {done + 1} of {len(cells)} ({architecture}, n {n_latents}, k {k})"
+            + _eta(time.perf_counter() - started, done, len(cells))
+        )
         name = f"{args.corpus}-{architecture}-n{n_latents}-k{k}"
         cell = cli_args(
             warehouse, args.corpus, **{**grid.overrides, **options, "n_latents": n_latents, "k": k, "name": name}
@@ -85,7 +102,7 @@ def run_sweep(argv: list[str]) -> list[int]:
         table.add_column(column)
     for row in results:
         table.add_row(*map(str, row))
-    Console(stderr=True).print(table)
+    console.print(table)
     return [cast(int, sae_id) for *_, sae_id in results]  # rank 0 (the sweep) always gets an id
 
 

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from data.progress import phases
 from data.settings import artifacts_dir
 from data.warehouse import open_reader
 from evals.export.common import atomic_folder, feature_records, load_topk_sae
@@ -40,11 +41,12 @@ def export_sae(
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     started = time.perf_counter()
-    with open_reader(path) as con:
-        sae_row = pick_sae(con, corpus, sae_id)
-        records = feature_records(con, sae_row.sae_id)
+    with phases(f"export {fmt}", total=2) as clock, open_reader(path) as con:
+        with clock.phase("read"):
+            sae_row = pick_sae(con, corpus, sae_id)
+            records = feature_records(con, sae_row.sae_id)
         folder = Path(out) if out else default_folder(corpus, sae_row.sae_id, fmt)
-        with atomic_folder(folder) as staging:
+        with clock.phase("write"), atomic_folder(folder) as staging:
             if fmt == "parquet":
                 write_parquet_folder(staging, con, sae_row, records)
             else:

@@ -103,6 +103,7 @@ class FamilyLabeller:
             offline,
             label_scorer,
             np.random.default_rng([self.interp.examples.seed, 5]),
+            what="families",
         )
         if self.use_llm:
             labels = self._llm_labels(warehouse, families, ready, phrases, member_labels, corpus, examples, labels)

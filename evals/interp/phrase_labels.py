@@ -81,8 +81,12 @@ def explain_phrases(
     config: OfflineConfig,
     scorer: LabelScorer,
     rng: np.random.Generator,
+    what: str = "features",
 ) -> list[PhraseLabel]:
-    """A phrase label (or ``NO_CONCEPT``) per feature, every score under ``scorer`` (the predictor)."""
+    """A phrase label (or ``NO_CONCEPT``) per feature, every score under ``scorer`` (the predictor).
+
+    ``what`` names the items on the progress bar (features, or families for the families labeller).
+    """
     rare_word = index.word_fraction() <= config.max_word_share
     specific = np.array(
         [any(rare_word[index.word_id[w]] for w in content_words(p) if w in index.word_id) for p in index.phrases],
@@ -95,7 +99,7 @@ def explain_phrases(
     row_of = {text: row for row, text in enumerate(texts)}
     chosen: list[tuple[str, float] | None] = []
     pairs = zip(features, shortlists, strict=False)
-    for docs, shortlist in tracked(pairs, "labelling features", "features", total=len(features)):
+    for docs, shortlist in tracked(pairs, f"labelling {what}", what, total=len(features)):
         if not shortlist:
             chosen.append(None)
             continue

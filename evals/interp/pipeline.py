@@ -15,8 +15,6 @@ examples, metrics, prompts, the offline and LLM explainers and storage are their
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -26,6 +24,7 @@ import numpy as np
 from data.embed import make_embedder
 from data.embed.local import LOCAL_MODEL
 from data.embeddings import store_vectors
+from data.progress import Stopwatch
 from data.text import text_hash
 from data.warehouse import open_reader, open_writer
 from evals.interp.config import InterpConfig, load_interp_config
@@ -56,21 +55,6 @@ from evals.interp.store import (
 from evals.interp.summary import summarise
 from evals.llm import LLMClient, LLMSettings, llm_available, usage_rows
 from evals.saes import StoredSAE, pick_sae
-
-
-@dataclass
-class Stopwatch:
-    """Seconds per named phase of a run (for the report and the benchmark)."""
-
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
 
 @dataclass

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data.embeddings import store_vectors
+from data.progress import phases
 from data.warehouse import open_reader, open_writer, transaction
 from evals.fidelity import fidelity_of_test_queries
 from evals.interp.config import InterpConfig, load_interp_config
-from evals.interp.pipeline import Stopwatch
 from evals.report.coherence import coherence_section
 from evals.report.inputs import ReportInputs, load_inputs
 from evals.report.labels import label_section, stored_labels, stored_scores_off_test
@@ -84,9 +84,9 @@ def build_report(
 ) -> dict:
     """Compute, store and return the quality card of ``sae_id`` (default: the corpus's newest complete SAE)."""
     interp = interp or load_interp_config()
-    clock = Stopwatch()
     reasons: dict[str, str] = {}
-    with open_reader(path) as con:
+    # Six phases: load, reconstruction, coherence, labels, fidelity, steering.
+    with phases("quality card", total=6) as clock, open_reader(path) as con:
         with clock.phase("load"):
             sae = pick_sae(con, corpus, sae_id)
             inputs = load_inputs(con, sae)
