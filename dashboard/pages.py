@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.navigation.page import StreamlitPage
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 
-def pages() -> list[st.StreamlitPage]:
+def pages() -> list[StreamlitPage]:
     """The pages in sidebar order (new objects per run: streamlit marks the one it runs)."""
     return [
         st.Page("views/runs.py", title="Runs", icon=":material/insights:", default=True),
@@ -36,7 +37,7 @@ def requested_page() -> str | None:
     return manager.intended_page_name or None
 
 
-def route_unknown_page(pages: list[st.StreamlitPage]) -> bool:
+def route_unknown_page(pages: list[StreamlitPage]) -> bool:
     """Open the page ``?page=`` names; for a page that does not exist show the list of pages. True when handled."""
     wanted = requested_page()
     if wanted is None:

@@ -189,9 +189,9 @@ def _range_docs(
     if not len(doc_ids):
         return _top_docs(con, doc_ids, values).assign(band=[])
     picks: list[tuple[str, int]] = [("top", i) for i in range(min(per_band, len(doc_ids)))]
-    for band, ranks in enumerate(np.array_split(np.arange(per_band, len(doc_ids)), quantiles), start=1):
+    for quantile, ranks in enumerate(np.array_split(np.arange(per_band, len(doc_ids)), quantiles), start=1):
         picks += [
-            (f"quantile {band}/{quantiles}", int(r))
+            (f"quantile {quantile}/{quantiles}", int(r))
             for r in ranks[np.linspace(0, len(ranks) - 1, per_band).astype(int)]
             if len(ranks)
         ]

@@ -62,7 +62,8 @@ def overview(path: str, version: Version) -> Overview:
             """,
         )
         default = default_sae_id(con)
-    return Overview(True, *[int(value) for value in counts], runs=frame, default_sae_id=default)
+    n_docs, n_saes, n_populated, n_interpretations, n_families, n_splits = (int(value) for value in counts)
+    return Overview(True, n_docs, n_saes, n_populated, n_interpretations, n_families, n_splits, frame, default)
 
 
 def runs(path: str, version: Version) -> pd.DataFrame:

@@ -119,7 +119,7 @@ def render(ctx: PageContext) -> None:
                 )
                 if st.button("Open", key="feature_search_open"):
                     open_feature(sae_id, pick)
-    if bad_link:
+    if raw is not None and bad_link:
         st.error(
             f"`latent={raw[:40]}` is not a feature of SAE #{sae_id}: use a whole number from 0 to {n_latents - 1} "
             "(type one in the Latent box, or open one from the Features table).",

@@ -194,9 +194,9 @@ def render(ctx: PageContext) -> None:
     st.subheader("Scores")
     score = st.radio("Score", available, horizontal=True, key="features_score")
     st.plotly_chart(charts.density_vs_score(shown, score), width="stretch", key="density_scatter")
-    columns = st.columns(2)
+    halves = st.columns(2)
     for i, name in enumerate(available):
-        with columns[i % 2]:
+        with halves[i % 2]:
             st.plotly_chart(
                 charts.score_histogram(shown.dropna(subset=[name]), name), width="stretch", key=f"hist_{name}"
             )
