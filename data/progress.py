@@ -13,6 +13,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -22,17 +23,16 @@ from rich.progress import (
 Item = TypeVar("Item")
 
 
+def _bar(field_name: str, clock: ProgressColumn) -> Progress:
+    """A bar on stderr: description, bar, done/total, the task's ``field_name`` field, then ``clock``."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    return Progress(*columns, TextColumn(f"{{task.fields[{field_name}]}}"), clock, console=Console(stderr=True))
+
+
 def tracked(items: Iterable[Item], description: str, unit: str, total: int | None = None) -> Iterator[Item]:
     """Yield ``items`` while a bar shows ``description``, done/total, ``unit``/s and the time remaining."""
     count = total if total is not None else (len(items) if isinstance(items, Sized) else None)
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True)) as progress:
+    with _bar("rate", TimeRemainingColumn()) as progress:
         task = progress.add_task(description, total=count, rate="")
         for item in items:
             yield item
@@ -65,13 +65,6 @@ class Stopwatch:
 @contextmanager
 def phases(description: str, total: int) -> Iterator[Stopwatch]:
     """A Stopwatch whose ``total`` phases advance a bar: ``description``, the phase running, done/total, elapsed."""
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[phase]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True)) as progress:
+    with _bar("phase", TimeElapsedColumn()) as progress:
         task = progress.add_task(description, total=total, phase="")
         yield Stopwatch(_bar=(progress, task))
