@@ -104,7 +104,7 @@ def load_config(cls: type[Config], path: str | Path, **overrides: Any) -> Config
         for key, value in overrides.items():
             if value is not None:
                 args[key] = value
-        parser.check_config(args)
+        parser.validate(args)
         return config_from(parser, args, cls)
     except (argparse.ArgumentError, TypeError, ValueError) as error:
         raise ValueError(f"{path}: {error}") from error
