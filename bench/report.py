@@ -85,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("labels not cached (embedded)", "labels cached (after interpret)"):
             wall = timed(command)
             with open_reader(copy) as con:
-                runs.append((name, wall, stored_report(con, sae.sae_id)["seconds"]))
+                report = stored_report(con, sae.sae_id)
+            if report is None:
+                raise RuntimeError(f"`just report` stored no card for SAE {sae.sae_id} in {copy}")
+            runs.append((name, wall, report["seconds"]))
         floor = timed([sys.executable, "-c", _FLOOR, str(copy), str(sae.sae_id)])
 
     work = Table(title="workload and hardware")

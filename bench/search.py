@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
         agree += set(result.doc_ids.tolist()) == set(torch_rows.tolist()) == set(numpy_rows.tolist())
 
     baseline = np.median(torch_times)
+    coarse = search.index.scorer.name if search.index.scorer is not None else "exact"
     table = Table(
         title=f"steered search: {args.docs:,} x {args.dim} docs, SAE n={args.latents} k={args.k}, "
         f"{args.queries} queries"
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     for column in ("method", "median ms", "p95 ms", "speed-up vs fp32 torch"):
         table.add_column(column, justify="right" if column != "method" else "left")
     rows = [
-        (f"steer + search ({search.index.scorer.name} scan, fp32 re-rank of {search.index.candidates})", fast_times),
+        (f"steer + search ({coarse} scan, fp32 re-rank of {search.index.candidates})", fast_times),
         ("  search only", search_times),
         ("float32 exact, torch mv (baseline)", torch_times),
         ("float32 exact, numpy", numpy_times),

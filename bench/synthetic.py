@@ -365,7 +365,7 @@ def _cooccurrence(sae: _Sae, spec: SyntheticSpec, docs: np.ndarray, latents: np.
     by_latent = incidence.T.tocsr()
     occurrences = np.asarray(by_latent.sum(axis=1)).ravel()
     m = spec.n_cooccurring
-    out = {"latent": [], "other": [], "count": [], "weight": []}
+    out: dict[str, list[np.ndarray]] = {"latent": [], "other": [], "count": [], "weight": []}
     for start in range(0, sae.n_latents, 512):
         stop = min(start + 512, sae.n_latents)
         counts = (by_latent[start:stop] @ incidence).toarray()
