@@ -6,6 +6,7 @@ One `streamlit run` on the trained SAEs serves every test here; screenshots go t
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -30,13 +31,23 @@ def metric(page, label: str) -> str:
 
 
 def result_cells(page) -> tuple[list[str], list[str]]:
-    """The cells of the before and after tables (the grids render their cells lazily: wait for them)."""
-    tables = []
-    for i in range(2):
-        grid = page.get_by_test_id("stDataFrame").nth(i)
-        grid.locator('[role="gridcell"]').nth(59).wait_for(state="attached", timeout=60_000)  # 10 rows x 6 columns
-        tables.append(grid.locator('[role="gridcell"]').all_inner_texts())
-    return tables[0], tables[1]
+    """The cells of the before and after tables, once they show this run's results.
+
+    The grids draw lazily and can lag the script's last run: wait until each marks as new (★) exactly the
+    results the "Results in common" metric says are not shared.
+    """
+    common = int(metric(page, "Results in common").split("/")[0])
+    deadline = time.monotonic() + 60
+    while True:
+        tables = []
+        for i in range(2):
+            grid = page.get_by_test_id("stDataFrame").nth(i)
+            grid.locator('[role="gridcell"]').nth(59).wait_for(state="attached", timeout=60_000)  # 10 rows x 6 cols
+            tables.append(grid.locator('[role="gridcell"]').all_inner_texts())
+        if all(cells[1::6].count("★") == 10 - common for cells in tables):
+            return tables[0], tables[1]
+        assert time.monotonic() < deadline, f"the result tables never matched {common} of 10 in common: {tables}"
+        page.wait_for_timeout(250)
 
 
 def open_steer(page, url: str) -> None:
