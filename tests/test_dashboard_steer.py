@@ -31,14 +31,14 @@ def test_sliders_span_each_features_range_and_the_url_carries_query_and_clamps(m
     assert len(sliders) == n_active > 0  # every active feature, not the strongest 12
     max_act = dict(sql(trained_astro.path, "SELECT latent, max_act FROM latents WHERE sae_id = ?", [sae_id]))
     for slider in sliders:
-        latent = int(slider.label.split(":")[0].lstrip("["))
-        assert f"latent={latent}" in slider.label  # the label links to the feature page
+        latent = int(slider.label.split(":")[0])
+        assert any(m.value == f"[{slider.label}](feature?sae={sae_id}&latent={latent})" for m in at.markdown)  # a link
         assert slider.min < 0 < slider.max and abs(slider.max + slider.min) < 1e-9
         assert abs(slider.max - round(3 * max(max_act[latent], slider.value, 1e-3), 3)) < 1e-6, (latent, slider.max)
     assert at.query_params["q"] == [QUERY] or at.query_params["q"] == QUERY
     # Move one slider below zero: the clamp lands in the URL.
     first = sliders[0]
-    latent = int(first.label.split(":")[0].lstrip("["))
+    latent = int(first.label.split(":")[0])
     first.set_value(round(first.min / 2, 3)).run()
     assert not at.exception
     clamp = at.query_params["clamp"]
@@ -50,9 +50,9 @@ def test_sliders_span_each_features_range_and_the_url_carries_query_and_clamps(m
 def test_a_shared_steered_link_reopens_with_its_clamp_and_a_new_query_resets_it(monkeypatch, trained_astro):
     sae_id = trained_astro.sae_ids[0]
     first = steer_page(monkeypatch, trained_astro.path, sae=str(sae_id), q=QUERY)
-    latent = int(first.slider[0].label.split(":")[0].lstrip("["))
+    latent = int(first.slider[0].label.split(":")[0])
     at = steer_page(monkeypatch, trained_astro.path, sae=str(sae_id), q=QUERY, clamp=f"{latent}:-0.05,abc:zz")
-    slider = next(s for s in at.slider if s.label.startswith(f"[{latent}:"))
+    slider = next(s for s in at.slider if s.label.startswith(f"{latent}:"))
     assert abs(slider.value - -0.05) < 1e-6
     assert at.metric[1].value == "1"
     at.text_input(key="steer_query").set_value("galaxy cluster weak lensing mass").run()

@@ -146,15 +146,20 @@ def render(ctx: PageContext) -> None:
         key = f"steer_{sae_id}_{query_key}_{latent}"
         if key not in st.session_state and latent in url_clamps:
             st.session_state[key] = float(min(max(url_clamps[latent], -bound), bound))
+        name = f"{latent}: {label_text(labels.get(latent))}"
         with columns[i % 3]:
+            # The link sits above a plain-labelled slider, so screen readers hear the name, not its markdown.
+            help_text = f"The query's own value: {start:.4f}; the feature's max in the corpus: {top:.4f}"
+            st.markdown(f"[{name}](feature?sae={sae_id}&latent={latent})", help=help_text)
             value = st.slider(
-                f"[{latent}: {label_text(labels.get(latent))}](feature?sae={sae_id}&latent={latent})",
+                name,
                 -bound,
                 bound,
                 start,
                 step=round(bound / 100, 5),
                 key=key,
-                help=f"The query's own value: {start:.4f}; the feature's max in the corpus: {top:.4f}",
+                help=help_text,
+                label_visibility="collapsed",
             )
         if abs(value - start) > 1e-9:
             clamps[latent] = value
