@@ -46,19 +46,19 @@ class Stopwatch:
     """Seconds per named phase of a run (for reports and benchmarks); ``phases`` also shows them as a bar."""
 
     seconds: dict[str, float] = field(default_factory=dict)
-    _bar: tuple[Progress, TaskID] | None = None
+    _display: tuple[Progress, TaskID] | None = None
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
-        if self._bar is not None:
-            progress, task = self._bar
+        if self._display is not None:
+            progress, task = self._display
             progress.update(task, phase=name)
         started = time.perf_counter()
         try:
             yield
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
-            if self._bar is not None:
+            if self._display is not None:
                 progress.advance(task)
 
 
@@ -67,4 +67,4 @@ def phases(description: str, total: int) -> Iterator[Stopwatch]:
     """A Stopwatch whose ``total`` phases advance a bar: ``description``, the phase running, done/total, elapsed."""
     with _bar("phase", TimeElapsedColumn()) as progress:
         task = progress.add_task(description, total=total, phase="")
-        yield Stopwatch(_bar=(progress, task))
+        yield Stopwatch(_display=(progress, task))

@@ -50,20 +50,24 @@ def result_cells(page) -> tuple[list[str], list[str]]:
         page.wait_for_timeout(250)
 
 
-def open_steer(page, url: str) -> None:
-    """Open a steer URL that carries a query; wait until it was embedded and searched."""
-    page.goto(url, wait_until="domcontentloaded")
-    page.get_by_role("heading", name="Search & steer").wait_for(timeout=60_000)
+def wait_for_results(page) -> None:
+    """Wait until the query was embedded and searched (its metrics show) and the script has finished."""
     page.get_by_test_id("stMetric").first.wait_for(timeout=120_000)
     wait_until_idle(page)
 
 
-def move_first_slider(page, key: str, presses: int) -> None:
-    """Focus the strongest feature's slider thumb and press ``key`` (one press is one step)."""
+def open_steer(page, url: str) -> None:
+    """Open a steer URL that carries a query; wait for its results."""
+    page.goto(url, wait_until="domcontentloaded")
+    page.get_by_role("heading", name="Search & steer").wait_for(timeout=60_000)
+    wait_for_results(page)
+
+
+def move_first_slider(page, key: str) -> None:
+    """Focus the strongest feature's slider thumb and press ``key`` once (ArrowRight is one step)."""
     thumb = page.get_by_role("slider").first
     thumb.focus()
-    for _ in range(presses):
-        thumb.press(key)
+    thumb.press(key)
     page.wait_for_function("() => new URL(location.href).searchParams.has('clamp')", timeout=60_000)
     wait_until_idle(page)
 
@@ -76,9 +80,8 @@ def test_a_steered_search_is_a_link_that_reopens_the_same_results(server, traine
         box = page.get_by_label("Query")
         box.fill(QUERY)
         box.press("Enter")
-        page.get_by_test_id("stMetric").first.wait_for(timeout=120_000)
-        wait_until_idle(page)
-        move_first_slider(page, "Home", 1)  # the strongest feature switched right down: a real steer
+        wait_for_results(page)
+        move_first_slider(page, "Home")  # the strongest feature switched right down: a real steer
         assert metric(page, "Features changed") == "1"
         shared = page.url
         before, after = result_cells(page)
@@ -101,7 +104,7 @@ def test_one_slider_step_changes_the_results_by_less_than_a_full_swap(server, tr
     with chromium_page() as page:
         open_steer(page, f"{server}/steer?sae={sae_id}&q={QUERY.replace(' ', '+')}")
         before_value = float(page.get_by_role("slider").first.input_value())
-        move_first_slider(page, "ArrowRight", 1)
+        move_first_slider(page, "ArrowRight")
         after_value = float(page.get_by_role("slider").first.input_value())
         common = int(metric(page, "Results in common").split("/")[0])
         page.screenshot(path=str(screenshot_dir(tmp_path) / "steer_one_step.png"), full_page=True)

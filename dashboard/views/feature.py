@@ -92,8 +92,8 @@ def render(ctx: PageContext) -> None:
     latent = int_param("latent", st.session_state.get("latent"))
     # A bad deep link (latent=abc, latent=99999) is named as such, never silently replaced by another feature.
     raw = st.query_params.get("latent")
-    bad_link = raw is not None and not (raw.strip().isdigit() and 0 <= int(raw) < n_latents)
-    if bad_link or latent is None or not 0 <= latent < n_latents:
+    bad_link = raw if raw is not None and not (raw.strip().isdigit() and 0 <= int(raw) < n_latents) else None
+    if bad_link is not None or latent is None or not 0 <= latent < n_latents:
         latent = _default_latent(ctx, sae_id)
     st.session_state["feature_latent"] = latent
     with head[1]:
@@ -119,9 +119,9 @@ def render(ctx: PageContext) -> None:
                 )
                 if st.button("Open", key="feature_search_open"):
                     open_feature(sae_id, pick)
-    if raw is not None and bad_link:
+    if bad_link is not None:
         st.error(
-            f"`latent={raw[:40]}` is not a feature of SAE #{sae_id}: use a whole number from 0 to {n_latents - 1} "
+            f"`latent={bad_link[:40]}` is not a feature of SAE #{sae_id}: use a whole number from 0 to {n_latents - 1} "
             "(type one in the Latent box, or open one from the Features table).",
             icon="⚠️",
         )
