@@ -68,9 +68,13 @@ class OfflineConfig:
     """... or the positives must hold it at least this many times as often as the corpus (a broad
     feature's label may use common words, if they are its own)."""
     max_candidates: int = 60
-    """Candidates scored per feature, the most contrastive by how often positives vs negatives hold them."""
+    """Candidates scored under the predictor per feature: the most contrastive by how often positives
+    vs negatives hold them."""
     shortlist: int = 3
-    """Labels per feature (from its best phrases by term match) re-scored under the predictor."""
+    """Labels per feature (its best phrases, extended while that helps) embedded whole and re-scored."""
+    phrase_bonus: float = 0.02
+    """Ranking credit per content word beyond one per phrase: among near ties the longer phrase,
+    which says more ("weak lensing of galaxy clusters" over "lensing"), is kept."""
     min_margin: float = 0.0
     """The label must beat the other-label baseline on the check half by more than this ..."""
     min_check_auroc: tuple[float, float] = (0.6, 0.55)

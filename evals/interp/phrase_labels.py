@@ -93,29 +93,42 @@ def explain_phrases(
         dtype=bool,
     )
     corpus_share = np.bincount(index.phrase_docs.indices, minlength=len(index.phrases)) / max(index.n_docs, 1)
-    shortlists = [_shortlist(index, docs.half(0), specific, corpus_share, config) for docs in features]
+    candidates = [_candidates(index, docs.half(0), specific, corpus_share, config) for docs in features]
+    phrases = sorted({phrase for found in candidates for phrase in found})
+    phrase_vectors = scorer.vectors(phrases)  # one batch: every feature's candidates embedded once
+    row_of = {phrase: row for row, phrase in enumerate(phrases)}
+    shortlists = [
+        _shortlist(index, scorer, phrase_vectors, found, [row_of[p] for p in found], docs.half(0), config)
+        for docs, found in tracked(zip(features, candidates, strict=False), f"labelling {what}", what, len(features))
+    ]
+    # The shortlisted labels joining two phrases are embedded as the text they are, and judged by it.
     texts = sorted({text for shortlist in shortlists for text in shortlist})
     vectors = scorer.vectors(texts)
     row_of = {text: row for row, text in enumerate(texts)}
     chosen: list[tuple[str, float] | None] = []
-    pairs = zip(features, shortlists, strict=False)
-    for docs, shortlist in tracked(pairs, f"labelling {what}", what, total=len(features)):
+    for docs, shortlist in zip(features, shortlists, strict=False):
         if not shortlist:
             chosen.append(None)
             continue
-        select = [_aurocs(scorer, vectors, row_of[text], docs.half(0)) for text in shortlist]
-        best = int(np.nanargmax([np.mean(a) for a in select])) if not np.isnan(np.mean(select)) else 0
-        chosen.append((shortlist[best], float(np.mean(select[best]))))
+        select = np.array([np.mean(_aurocs(scorer, vectors, row_of[text], docs.half(0))) for text in shortlist])
+        preferred = select + config.phrase_bonus * np.array([_extra_words(text) for text in shortlist])
+        best = int(np.nanargmax(preferred)) if not np.isnan(preferred).all() else 0
+        chosen.append((shortlist[best], float(select[best])))
     return _check(features, chosen, scorer, vectors, row_of, config, rng)
 
 
-def _shortlist(
+def _extra_words(label: str) -> int:
+    """Content words beyond one per phrase: what a longer phrase says more ("weak lensing" over "lensing")."""
+    return len(content_words(label)) - len(label.split(LABEL_SEPARATOR))
+
+
+def _candidates(
     index: PhraseIndex, docs: ExplanationDocs, specific: np.ndarray, corpus_share: np.ndarray, config: OfflineConfig
 ) -> list[str]:
-    """The ``config.shortlist`` best labels by term match: each a top phrase, extended while that helps.
+    """The ``config.max_candidates`` phrases most held by the select positives against their negatives.
 
-    A phrase names something specific when it holds a rare word, or when the positives hold it at
-    least ``min_enrichment`` times as often as the corpus does (a broad feature's common words).
+    A phrase qualifies when it names something specific (a rare word), or when the positives hold
+    it at least ``min_enrichment`` times as often as the corpus does (a broad feature's common words).
     """
     if len(docs.positives) == 0:
         return []
@@ -130,45 +143,95 @@ def _shortlist(
     random_share = np.asarray(index.phrase_docs[docs.random][:, held].mean(axis=0)).ravel()
     hard_share = np.asarray(index.phrase_docs[docs.hard][:, held].mean(axis=0)).ravel()
     held = held[np.argsort(-(2 * share[held] - random_share - hard_share), kind="stable")[: config.max_candidates]]
-    phrases = [index.phrases[p] for p in held]
+    return [index.phrases[p] for p in held]
+
+
+def _shortlist(
+    index: PhraseIndex,
+    scorer: LabelScorer,
+    phrase_vectors,
+    phrases: list[str],
+    rows: list[int],
+    docs: ExplanationDocs,
+    config: OfflineConfig,
+) -> list[str]:
+    """The ``config.shortlist`` best labels under the predictor: each a top phrase, extended while that helps.
+
+    Every candidate is scored like a label (AUROC of the predictor's similarity, positives against
+    random and against hard negatives, averaged). A second phrase must share no content word with
+    the first ("degrees; degrees of freedom" says nothing more) and raise the score by ``min_gain``.
+    Two phrases are judged here by the normalised sum of their vectors (the joined text is embedded
+    only for the shortlist). Each content word beyond the first counts ``phrase_bonus`` in the ranking.
+    """
+    if not phrases:
+        return []
     word_sets = [frozenset(index.word_id[w] for w in content_words(p) if w in index.word_id) for p in phrases]
-    words = np.array(sorted(set().union(*word_sets)), dtype=np.int64)
-    local = {w: i for i, w in enumerate(words.tolist())}
-    present = index.word_docs[np.r_[docs.positives, docs.random, docs.hard]][:, words].toarray()  # (docs, words)
-    idf = index.idf[words]
-    n_pos, n_random = len(docs.positives), len(docs.random)
-
-    def scores(sets: list[frozenset[int]]) -> np.ndarray:
-        weights = np.zeros((len(words), len(sets)))
-        for column, members in enumerate(sets):
-            rows = [local[w] for w in members]
-            weights[rows, column] = idf[rows] / idf[rows].sum()
-        match = present @ weights
-        positive = match[:n_pos]
-        return (
-            column_aurocs(positive, match[n_pos : n_pos + n_random])
-            + column_aurocs(positive, match[n_pos + n_random :])
-        ) / 2
-
-    single = scores(word_sets)
+    combined = _CombinedScorer(index, scorer, phrase_vectors, rows, word_sets, docs)
+    single = combined.scores([(i,) for i in range(len(phrases))])
     labels: list[str] = []
-    # Best first; among equal scores the phrase with more words (it says more).
-    for first in np.lexsort((-np.array([len(w) for w in word_sets]), -single))[: config.shortlist].tolist():
-        chosen, best, words_in = [first], float(single[first]), word_sets[first]
+    preferred = single + config.phrase_bonus * np.array([len(words) - 1 for words in word_sets])
+    for first in np.argsort(-preferred, kind="stable")[: config.shortlist].tolist():
+        chosen, best = (first,), float(single[first])
         while len(chosen) < config.max_phrases:
-            others = [i for i in range(len(phrases)) if i not in chosen and not word_sets[i] <= words_in]
+            used = frozenset().union(*(word_sets[c] for c in chosen))
+            others = [i for i in range(len(phrases)) if not word_sets[i] & used]
             if not others:
                 break
-            extended = scores([words_in | word_sets[i] for i in others])
+            extended = combined.scores([(*chosen, i) for i in others])
             pick = int(np.argmax(extended))
             if extended[pick] < best + config.min_gain:
                 break
-            chosen.append(others[pick])
-            best, words_in = float(extended[pick]), words_in | word_sets[others[pick]]
+            chosen, best = (*chosen, others[pick]), float(extended[pick])
         text = LABEL_SEPARATOR.join(phrases[i] for i in chosen)
         if text not in labels:
             labels.append(text)
     return labels
+
+
+class _CombinedScorer:
+    """Select-half scores of labels made of one feature's candidate phrases, without embedding the joined text."""
+
+    def __init__(
+        self,
+        index: PhraseIndex,
+        scorer: LabelScorer,
+        phrase_vectors,
+        rows: list[int],
+        word_sets: list[frozenset[int]],
+        docs: ExplanationDocs,
+    ) -> None:
+        embedded, _ = phrase_vectors
+        self.word_sets = word_sets
+        all_docs = np.r_[docs.positives, docs.random, docs.hard]
+        self.n_pos, self.n_random = len(docs.positives), len(docs.random)
+        words = np.array(sorted(frozenset().union(*word_sets)), dtype=np.int64)
+        self.local = {w: i for i, w in enumerate(words.tolist())}
+        self.present = index.word_docs[all_docs][:, words].toarray()  # (docs, words)
+        self.idf = index.idf[words]
+        self.term_weight = {"terms": 1.0, "hybrid": scorer.term_weight, "embedding": 0.0}[scorer.scorer]
+        # (phrases, d) and (docs, d) for the cosine part; None under the term-only scorer
+        self.phrase_vectors = None if embedded is None else embedded[rows]
+        self.doc_vectors = None if embedded is None else scorer.corpus.embeddings[all_docs]
+
+    def scores(self, labels: list[tuple[int, ...]]) -> np.ndarray:
+        """Mean AUROC (random, hard) of each label, a tuple of phrase positions."""
+        similarity = np.zeros((len(self.present), len(labels)))
+        if self.term_weight:
+            weights = np.zeros((len(self.local), len(labels)))
+            for column, members in enumerate(labels):
+                rows = [self.local[w] for w in frozenset().union(*(self.word_sets[m] for m in members))]
+                if rows:
+                    weights[rows, column] = self.idf[rows] / self.idf[rows].sum()
+            similarity += self.term_weight * (self.present @ weights)
+        if self.phrase_vectors is not None and self.doc_vectors is not None:
+            summed = np.stack([self.phrase_vectors[list(members)].sum(axis=0) for members in labels])
+            summed /= np.maximum(np.linalg.norm(summed, axis=1, keepdims=True), 1e-12)
+            similarity += self.doc_vectors @ summed.T
+        positive = similarity[: self.n_pos]
+        return (
+            column_aurocs(positive, similarity[self.n_pos : self.n_pos + self.n_random])
+            + column_aurocs(positive, similarity[self.n_pos + self.n_random :])
+        ) / 2
 
 
 def _check(
