@@ -171,7 +171,8 @@ def _shortlist(
     labels: list[str] = []
     preferred = single + config.phrase_bonus * np.array([len(words) - 1 for words in word_sets])
     for first in np.argsort(-preferred, kind="stable")[: config.shortlist].tolist():
-        chosen, best = (first,), float(single[first])
+        chosen: tuple[int, ...] = (first,)
+        best = float(single[first])
         while len(chosen) < config.max_phrases:
             used = frozenset().union(*(word_sets[c] for c in chosen))
             others = [i for i in range(len(phrases)) if not word_sets[i] & used]
