@@ -35,6 +35,10 @@ test *args:
 train corpus *args: (data corpus)
     OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" {{python}} -m trainer train "$@"
 
+# The readable atlas in one command: train the sparse atlas SAE (--purpose atlas), label it, group families, print its card: just atlas astro [--llm no] [train options]
+atlas corpus *args: (data corpus)
+    OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" {{python}} -m evals.atlas "$@"
+
 # Train the architecture x n x k grid of conf/sweep.yaml, print the held-out Pareto table, mark the recommended SAE: just sweep astro [--config grid.yaml] [--no-train]
 sweep corpus *args: (data corpus)
     OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" {{python}} -m evals.sweep "$@"

@@ -28,19 +28,21 @@ class SaeStatus(str, Enum):
 JUDGE_MARK = "-judge-seed"
 """In the name of an SAE trained only to judge another (the steering benchmark's): never a default."""
 
-DEFAULT_SAE_ORDER = "recommended DESC, n_latents DESC, created_at DESC, sae_id DESC"
-"""The default-SAE rule as an ORDER BY: the SAE `just sweep` recommended, else the most latents
-(the finest features), then the most recently registered, then the highest id."""
+DEFAULT_SAE_ORDER = "atlas DESC, recommended DESC, n_latents DESC, created_at DESC, sae_id DESC"
+"""The default-SAE rule as an ORDER BY: an atlas SAE (trained with ``--purpose atlas`` to be read),
+else the SAE `just sweep` recommended, else the most latents (the finest features), then the most
+recently registered, then the highest id."""
 
 
 def default_sae_id(con: duckdb.DuckDBPyConnection, corpus: str | None = None) -> int | None:
     """The SAE every command and the dashboard use when none is named; None without one.
 
     Rule: among the complete SAEs of ``corpus`` (of the whole warehouse when None) that have their
-    per-latent rows and are not a steering judge, the one `just sweep` recommended
-    (``eval_summaries`` eval='sweep', ``recommended`` true); without one, the one with the most
-    latents; ties go to the newest (``created_at``), then to the highest ``sae_id``. (The trainer
-    writes latents with the 'complete' flip; a row without them is a metrics-only record.)
+    per-latent rows and are not a steering judge, an atlas SAE (``config.purpose = 'atlas'``: the
+    sparse SAE trained to be read, `just atlas`); else the one `just sweep` recommended
+    (``eval_summaries`` eval='sweep', ``recommended`` true); else the one with the most latents;
+    ties go to the newest (``created_at``), then to the highest ``sae_id``. (The trainer writes
+    latents with the 'complete' flip; a row without them is a metrics-only record.)
     """
     where, params = ("AND s.corpus = ?", [corpus]) if corpus is not None else ("", [])
     row = con.execute(
@@ -48,7 +50,8 @@ def default_sae_id(con: duckdb.DuckDBPyConnection, corpus: str | None = None) ->
         SELECT s.sae_id FROM (
             SELECT s.*, coalesce((
                 SELECT (e.summary->>'recommended')::BOOLEAN FROM eval_summaries e
-                WHERE e.sae_id = s.sae_id AND e.eval = 'sweep'), false) AS recommended
+                WHERE e.sae_id = s.sae_id AND e.eval = 'sweep'), false) AS recommended,
+                coalesce(s.config->>'purpose' = 'atlas', false) AS atlas
             FROM complete_saes s
         ) s
         WHERE EXISTS (SELECT 1 FROM latents l WHERE l.sae_id = s.sae_id) AND NOT contains(s.name, ?) {where}

@@ -7,6 +7,7 @@ SAEs: a rule that drifted to "newest" or "highest id" anywhere fails.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,22 @@ def test_ties_go_to_the_newest_then_the_highest_id(warehouse):
 def test_the_dashboard_opens_the_default_sae(monkeypatch, warehouse):
     at = open_app(monkeypatch, warehouse, "views/features.py")
     assert at.selectbox(key="sae_select").value == LARGEST
+
+
+def test_an_atlas_sae_comes_before_the_recommended_and_the_largest(warehouse):
+    """The sparse SAE trained to be read (`just atlas`) is what commands and pages open, once there is one."""
+    with open_writer(warehouse) as con:
+        con.execute(
+            "INSERT INTO eval_summaries (sae_id, eval, summary, created_at) VALUES (?, 'sweep', ?, now())",
+            [NEWEST, json.dumps({"recommended": True})],
+        )
+    with open_reader(warehouse) as con:
+        assert default_sae_id(con, "astro") == NEWEST  # the sweep's recommendation beats the largest
+    with open_writer(warehouse) as con:
+        con.execute("UPDATE saes SET config = ? WHERE sae_id = ?", [json.dumps({"purpose": "atlas"}), HIGHEST_ID])
+        con.execute("UPDATE saes SET config = ? WHERE sae_id = 6", [json.dumps({"purpose": "atlas"})])
+    with open_reader(warehouse) as con:
+        assert default_sae_id(con, "astro") == HIGHEST_ID
+        assert default_sae_id(con, "cslg") == 6
+        assert pick_sae(con, "astro", None).sae_id == HIGHEST_ID
+        assert pick_sae(con, "astro", LARGEST).sae_id == LARGEST  # a named SAE still wins

@@ -42,3 +42,26 @@ def test_train_command_applies_the_rule_only_where_nothing_was_given(astro_wareh
     assert (explicit.model.sae.n_latents, explicit.model.sae.k) == (96, 4)
     only_k = AtlasCLI(args=cli_args(astro_warehouse, "astro", k=3, **quiet))
     assert (only_k.model.sae.n_latents, only_k.model.sae.k) == (expected.n_latents, 3)
+
+
+def test_the_atlas_rule_is_sparser_and_explicit_values_still_win():
+    plain, atlas = default_size(11_300, 384), default_size(11_300, 384, purpose="atlas")
+    assert atlas == SaeSize(2 * plain.n_latents, plain.k // 4)  # shared astro data: 512 x 16 against 256 x 64
+    assert atlas.k / atlas.n_latents < plain.k / plain.n_latents / 4  # each feature fires far less often
+    assert default_size(11_300, 384, n_latents=300, k=9, purpose="atlas") == SaeSize(300, 9)
+    with pytest.raises(ValueError, match="unknown purpose 'reading'"):
+        default_size(11_300, 384, purpose="reading")
+
+
+def test_train_command_records_the_purpose_in_the_config_and_the_name(astro_warehouse):
+    quiet = {"enable_progress_bar": False, "logger": False}
+    atlas = AtlasCLI(args=cli_args(astro_warehouse, "astro", purpose="atlas", **quiet))
+    atlas.datamodule.setup()
+    expected = default_size(atlas.datamodule.planned_train_size(), 384, purpose="atlas")
+    assert (atlas.model.sae.n_latents, atlas.model.sae.k) == (expected.n_latents, expected.k)
+    assert atlas.run_config()["purpose"] == "atlas"
+    plain = AtlasCLI(args=cli_args(astro_warehouse, "astro", **quiet))
+    plain.datamodule.setup()
+    assert plain.run_config()["purpose"] == "reconstruction"
+    with pytest.raises(ValueError, match="--purpose 'reading' is not one of reconstruction, atlas"):
+        AtlasCLI(args=cli_args(astro_warehouse, "astro", purpose="reading", **quiet))

@@ -27,25 +27,36 @@ def main(argv: list[str] | None = None) -> int:
         print(short_help())
         return 0 if rest else 2
     rest = ["--help" if arg == "--help-all" else arg for arg in rest]
-    from trainer.cli import AtlasCLI, train
     from trainer.quiet import quiet_lightning
-    from trainer.summary import training_summary
     from trainer.sweep import run_sweep
 
-    console = Console(stderr=True)
     quiet_lightning()
     try:
         if command == "sweep":
             run_sweep(rest)
-            return 0
-        cli = AtlasCLI(args=rest)
-        sae_id = train(cli)
-    except (ValueError, FileNotFoundError, FloatingPointError) as error:
-        console.print(f"[red]error:[/red] {error}")
+        else:
+            train_and_summarise(rest)
+    except TRAINING_ERRORS as error:
+        Console(stderr=True).print(f"[red]error:[/red] {error}")
         return 2
+    return 0
+
+
+TRAINING_ERRORS = (ValueError, FileNotFoundError, FloatingPointError)
+"""What a bad option, a missing file or a diverging run raises: one red line and exit 2, no traceback."""
+
+
+def train_and_summarise(args: list[str]) -> int | None:
+    """Train one SAE from ``train``'s command line and print its summary; its ``sae_id`` (None on the
+    other ranks of a DDP run)."""
+    from trainer.cli import AtlasCLI, train
+    from trainer.summary import training_summary
+
+    cli = AtlasCLI(args=args)
+    sae_id = train(cli)
     if sae_id is not None:
         print(training_summary(cli.datamodule.warehouse, sae_id))
-    return 0
+    return sae_id
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from pathlib import Path
 from trainer.datamodule import EmbeddingDataModule
 from trainer.module import SparseAutoencoderModule
 
-_TOP_LEVEL = {"name", "seed_everything", "checkpoint_every"}
+_TOP_LEVEL = {"name", "seed_everything", "checkpoint_every", "purpose"}
 
 
 def _section(key: str) -> str:

@@ -29,17 +29,22 @@ from trainer.logs import FlushLogsWithCheckpoints, ResumableCSVLogger
 from trainer.module import SparseAutoencoderModule
 from trainer.outputs import split_metrics, write_outputs
 from trainer.runs import RunRecord, begin_run, mark_failed
-from trainer.sizes import default_size
+from trainer.sizes import PURPOSES, default_size
 
 TRAIN_CONFIG = CONF_DIR / "train.yaml"
 """The one training config; the corpus is an argument, ``--config FILE`` adds values on top."""
+
+PURPOSE_HELP = (
+    "reconstruction (default) or atlas: the sparse SAE a researcher reads, 2x the latents at k = d/24, "
+    "and the default of every command once trained (README 'The atlas SAE')"
+)
 
 RUN_ENV = "SAE_ATLAS_RUN"
 """Rank 0 hands its run record to the DDP ranks it launches through this environment variable."""
 
 
 class AtlasCLI(LightningCLI):
-    """The training command's parser: ``corpus``, ``--warehouse``, ``--name``, ``--checkpoint_every``,
+    """The training command's parser: ``corpus``, ``--warehouse``, ``--name``, ``--checkpoint_every``, ``--purpose``,
     then Lightning's ``--model.*``, ``--data.*``, ``--trainer.*`` (defaults from ``conf/train.yaml``)."""
 
     def __init__(self, args: list[str] | None = None) -> None:
@@ -69,14 +74,17 @@ class AtlasCLI(LightningCLI):
         parser.add_argument(
             "--checkpoint_every", type=int, default=200, help="save a resumable checkpoint every N steps"
         )
+        parser.add_argument("--purpose", type=str, default="reconstruction", help=PURPOSE_HELP)
         parser.link_arguments("data.dim", "model.d", apply_on="instantiate")
 
     def before_instantiate_classes(self) -> None:
         """The size rule (trainer.sizes) fills n_latents and k where the command line and YAML leave them null."""
-        model = self.config["model"]
+        model, purpose = self.config["model"], self.config["purpose"]
+        if purpose not in PURPOSES:
+            raise ValueError(f"--purpose {purpose!r} is not one of {', '.join(PURPOSES)}")
         if model.n_latents is None or model.k is None:
             data = EmbeddingDataModule(**self.config["data"].as_dict())
-            size = default_size(data.planned_train_size(), data.dim, model.n_latents, model.k)
+            size = default_size(data.planned_train_size(), data.dim, model.n_latents, model.k, purpose)
             model.n_latents, model.k = size.n_latents, size.k
 
     def run_config(self) -> dict:
@@ -91,6 +99,7 @@ class AtlasCLI(LightningCLI):
             "data": data,
             "max_steps": self.config["trainer"]["max_steps"],
             "seed": self.config["seed_everything"],
+            "purpose": self.config["purpose"],
         }
 
 
@@ -111,7 +120,8 @@ def register_run(cli: AtlasCLI) -> RunRecord:
         payload = json.loads(os.environ[RUN_ENV])
         return RunRecord(payload["sae_id"], payload["name"], Path(payload["run_dir"]))
     sae, data = cli.model.sae, cli.datamodule
-    name = cli.config["name"] or f"{data.corpus}-{sae.architecture}-n{sae.n_latents}-k{sae.k}"
+    atlas = "-atlas" if cli.config["purpose"] == "atlas" else ""
+    name = cli.config["name"] or f"{data.corpus}{atlas}-{sae.architecture}-n{sae.n_latents}-k{sae.k}"
     record = begin_run(
         data.warehouse, name, data.corpus, data.embed_model, sae.d, sae.n_latents, sae.k, sae.k_aux, cli.run_config()
     )

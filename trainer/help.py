@@ -37,6 +37,7 @@ def short_help() -> str:
         ("--warehouse F", "", WAREHOUSE_HELP),
         ("--name NAME", "", "run name (default <corpus>-<architecture>-n<n>-k<k>)"),
         ("--checkpoint_every N", "200", "save a resumable checkpoint every N steps"),
+        ("--purpose P", "reconstruction", "or atlas: the sparse SAE to read (2x latents, k = d/24)"),
         ("--config FILE", "", "a YAML read on top of conf/train.yaml"),
     ]
     width = max(len(flag) for flag, _, _ in own + config_options()) + 2

@@ -18,6 +18,8 @@ _UNACTIONABLE = (
 
 def quiet_lightning() -> None:
     """Call from a command's ``main`` before building a Trainer."""
+    import lightning.pytorch  # noqa: F401  # importing Lightning sets its loggers' levels: do it before we do
+
     for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
     for message in _UNACTIONABLE:
