@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", default="astro")
     parser.add_argument("--warehouse", type=Path, default=None, help="default: artifacts/<corpus>.duckdb")
     parser.add_argument(
-        "--sae-id", type=int, default=None, help="default: the corpus's default SAE (the one with the most latents)"
+        "--sae-id", type=int, default=None, help="default: the corpus's default SAE (README, Default SAE)"
     )
     parser.add_argument("--naive-sample", type=int, default=100, help="features timed with the naive selection")
     args = parser.parse_args(argv)

@@ -35,7 +35,7 @@ Config = TypeVar("Config")
 
 CORPUS_HELP = "corpus name (conf/corpus/<name>.yaml), e.g. astro or cslg"
 WAREHOUSE_HELP = "DuckDB file (default: artifacts/<corpus>.duckdb)"
-ONE_SAE_HELP = "the SAE to use (default: the corpus's default SAE, the one with the most latents; README, Default SAE)"
+ONE_SAE_HELP = "the SAE to use (default: the corpus's default SAE, its atlas SAE if any; README, Default SAE)"
 MANY_SAES_HELP = "only these SAEs, e.g. --sae-id 3 5 (default: every complete SAE of the corpus)"
 
 
