@@ -8,6 +8,7 @@ import shutil
 import statistics
 
 import pandas as pd
+import streamlit as st
 
 from dashboard import queries
 from dashboard.views.features import csv_bytes
@@ -40,6 +41,26 @@ def test_runs_page_dead_fraction_axis_is_zero_to_one_and_fvu_is_explained(monkey
     assert dead["layout"]["yaxis"]["range"] == [0, 1]
     assert "nMSE" not in scaling["layout"]["title"]["text"] and "FVU" in scaling["layout"]["title"]["text"]
     assert any("relative_mse" in c.value and "FVU" in c.value for c in at.caption)
+
+
+def test_runs_page_marks_the_default_sae_and_an_atlas_sae_becomes_it(monkeypatch, dashboard_warehouse, tmp_path):
+    path = tmp_path / "atlas.duckdb"
+    shutil.copy(dashboard_warehouse[0], path)
+    small, large = dashboard_warehouse[1]
+    table = open_app(monkeypatch, path).dataframe[0].value
+    assert table.loc[table["default"], "sae_id"].tolist() == [large]  # no atlas yet: the most latents
+    assert set(table["purpose"]) == {"reconstruction"}
+    with open_writer(path) as con:
+        con.execute(
+            "UPDATE saes SET config = json_merge_patch(config, ?) WHERE sae_id = ?", ['{"purpose": "atlas"}', small]
+        )
+    st.cache_data.clear()  # the cached overview of the first visit
+    at = open_app(monkeypatch, path)
+    table = at.dataframe[0].value
+    assert table.loc[table["default"], "sae_id"].tolist() == [small]
+    assert table.set_index("sae_id").loc[small, "purpose"] == "atlas"
+    assert any(f"opens SAE #{small}" in c.value and "atlas" in c.value for c in at.caption)
+    assert open_app(monkeypatch, path, "views/features.py").selectbox(key="sae_select").value == small
 
 
 def test_features_table_links_each_row_and_its_tiles_follow_the_filters(monkeypatch, dashboard_warehouse):

@@ -56,6 +56,7 @@ def overview(path: str, version: Version) -> Overview:
             con,
             f"""
             SELECT s.sae_id, s.name, s.corpus, s.embed_model, s.d, s.n_latents, s.k, s.k_aux,
+                   coalesce(s.config->>'purpose', 'reconstruction') AS purpose,
                    s.config::VARCHAR AS config, s.metrics::VARCHAR AS metrics, {metrics}, s.created_at, s.finished_at,
                    s.sae_id IN (SELECT DISTINCT sae_id FROM latents) AS has_latents
             FROM complete_saes s ORDER BY s.k, s.n_latents, s.sae_id

@@ -69,9 +69,18 @@ def render(ctx: PageContext) -> None:
         return
     _scaling_charts(runs)
     st.subheader("All runs")
+    runs["default"] = runs["sae_id"] == overview.default_sae_id
+    if overview.default_sae_id is not None:
+        st.caption(
+            f"Every page and command opens SAE #{overview.default_sae_id} unless told otherwise: an atlas SAE "
+            "(`just atlas`, the sparse one to read) if there is one, else the one `just sweep` recommended, else "
+            "the one with the most latents."
+        )
     table = runs[
         [
             "sae_id",
+            "default",
+            "purpose",
             "name",
             "corpus",
             "embed_model",
@@ -96,6 +105,7 @@ def render(ctx: PageContext) -> None:
             "val_l0": st.column_config.NumberColumn("val L0", format="%.1f"),
             "dead_fraction": st.column_config.NumberColumn("dead fraction", format="%.3f"),
             "has_latents": st.column_config.CheckboxColumn("latents stored"),
+            "default": st.column_config.CheckboxColumn("default", help="the SAE every page and command opens"),
         },
     )
     with st.expander("Config and metrics of one run"):
