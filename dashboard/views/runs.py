@@ -67,15 +67,18 @@ def render(ctx: PageContext) -> None:
             "No complete SAE run yet", "Train one (or the whole k × n grid):", "just train astro\njust sweep astro"
         )
         return
-    _scaling_charts(runs)
-    st.subheader("All runs")
+    stored = queries.stored_evaluations(ctx.path, ctx.version)
     runs["default"] = runs["sae_id"] == overview.default_sae_id
-    if overview.default_sae_id is not None:
+    if runs["default"].any():  # first: the SAE every page opens, and how good it is
+        st.subheader("Default SAE")
         st.caption(
             f"Every page and command opens SAE #{overview.default_sae_id} unless told otherwise: an atlas SAE "
             "(`just atlas`, the sparse one to read) if there is one, else the one `just sweep` recommended, else "
             "the one with the most latents."
         )
+        _card(runs[runs["default"]].iloc[0], stored, expanded=True)
+    _scaling_charts(runs)
+    st.subheader("All runs")
     table = runs[
         [
             "sae_id",
@@ -116,19 +119,22 @@ def render(ctx: PageContext) -> None:
         right.json(json.loads(row["metrics"] or "{}"))
         right.caption(FVU_NOTE)
 
-    st.subheader("Quality cards")
-    st.caption(
-        "Held-out quality of each SAE on the corpus's test split: `just report`, `just fidelity` and "
-        "`just steer-bench` results as stored (nothing is recomputed here)."
-    )
-    stored = queries.stored_evaluations(ctx.path, ctx.version)
-    for row in runs.sort_values("sae_id").itertuples():
-        card = stored.reports.get(int(row.sae_id))
-        with st.expander(
-            f"#{row.sae_id} · {row.name} · n={row.n_latents:,} k={row.k} · {card_headline(card)}",
-            expanded=card is not None and len(runs) == 1,
-        ):
-            render_card(int(row.sae_id), row.corpus, stored)
+    others = runs[~runs["default"]].sort_values("sae_id")
+    if not others.empty:
+        st.subheader("Quality cards" if not runs["default"].any() else "Quality cards of the other SAEs")
+        st.caption(
+            "Held-out quality of each SAE on the corpus's test split: `just report`, `just fidelity` and "
+            "`just steer-bench` results as stored (nothing is recomputed here)."
+        )
+        for _, row in others.iterrows():
+            _card(row, stored, expanded=False)
+
+
+def _card(row: pd.Series, stored: queries.StoredEvaluations, expanded: bool) -> None:
+    card = stored.reports.get(int(row["sae_id"]))
+    label = f"#{row['sae_id']} · {row['name']} · n={row['n_latents']:,} k={row['k']} · {card_headline(card)}"
+    with st.expander(label, expanded=expanded and card is not None):
+        render_card(int(row["sae_id"]), row["corpus"], stored)
 
 
 run_page(render)
