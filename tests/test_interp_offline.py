@@ -132,3 +132,18 @@ def test_candidate_labels_are_read_from_json_final_lines_or_lists_and_generic_on
     assert parse_candidates('{"candidates": "not a list"} and nothing else') == []
     assert filtered_label("Weak lensing in astrophysics") == "Weak lensing"
     assert [filtered_label(x) for x in ("Topic: galaxies", "presence of dust", "keywords about 'x'")] == [None] * 3
+
+
+def test_a_phrase_few_positives_hold_is_no_label_however_well_it_ranks():
+    """min_held_margin: a label names what the abstracts say; 3 of 30 positives (10 points) is not enough."""
+    positives = [f"Spectra of object {i}. Quasar outflows." if i < 6 else f"Spectra of object {i}." for i in range(60)]
+    negatives = [f"Radio survey of galaxies {i}. Dust emission." for i in range(20)]
+    texts = positives + negatives + [f"Stellar population catalogue {i}" for i in range(60)]
+    index = PhraseIndex.build(texts, min_docs=2)
+    docs = ExplanationDocs(np.arange(60), np.arange(60, 70), np.arange(70, 80))  # select half: 30 positives, 3 hold it
+    strict = OfflineConfig(scorer="terms", max_word_share=0.2, min_check_auroc=(0.5, 0.5))
+    [rejected] = explain_phrases(index, [docs], strict, LabelScorer("terms", None, index), np.random.default_rng(0))
+    assert rejected.label == NO_CONCEPT and rejected.candidate is None
+    lenient = OfflineConfig(scorer="terms", max_word_share=0.2, min_check_auroc=(0.5, 0.5), min_held_margin=0.05)
+    [named] = explain_phrases(index, [docs], lenient, LabelScorer("terms", None, index), np.random.default_rng(0))
+    assert named.candidate is not None and "quasar" in named.candidate

@@ -67,6 +67,10 @@ class OfflineConfig:
     min_enrichment: float = 3.0
     """... or the positives must hold it at least this many times as often as the corpus (a broad
     feature's label may use common words, if they are its own)."""
+    min_held_margin: float = 0.15
+    """A candidate's words must all be in this much larger a share of the select positives than of the
+    negatives (random and hard, averaged): a label names what the abstracts say, not what merely
+    embeds nearby."""
     max_candidates: int = 60
     """Candidates scored under the predictor per feature: the most contrastive by how often positives
     vs negatives hold them."""
@@ -97,6 +101,8 @@ class OfflineConfig:
             raise ValueError("offline.min_check_auroc needs two values: against random and against hard negatives")
         against_random, against_hard = self.min_check_auroc
         self.min_check_auroc = (float(against_random), float(against_hard))
+        if not -1.0 <= self.min_held_margin <= 1.0:
+            raise ValueError(f"offline.min_held_margin is a difference of shares, in [-1, 1]; got {self.min_held_margin}")
         if self.max_phrases < 1 or self.max_phrase_words < 1 or self.shortlist < 1:
             raise ValueError("offline.max_phrases, offline.max_phrase_words and offline.shortlist must be at least 1")
 

@@ -157,8 +157,9 @@ def _shortlist(
 ) -> list[str]:
     """The ``config.shortlist`` best labels under the predictor: each a top phrase, extended while that helps.
 
-    Every candidate is scored like a label (AUROC of the predictor's similarity, positives against
-    random and against hard negatives, averaged). A second phrase must share no content word with
+    A candidate must be held by ``min_held_margin`` more of the positives than of the negatives; each is
+    scored like a label (AUROC of the predictor's similarity, positives against random and against hard
+    negatives, averaged). A second phrase must share no content word with
     the first ("degrees; degrees of freedom" says nothing more) and raise the score by ``min_gain``.
     Two phrases are judged here by the normalised sum of their vectors (the joined text is embedded
     only for the shortlist). Each content word beyond the first counts ``phrase_bonus`` in the ranking.
@@ -167,15 +168,20 @@ def _shortlist(
         return []
     word_sets = [frozenset(index.word_id[w] for w in content_words(p) if w in index.word_id) for p in phrases]
     combined = _CombinedScorer(index, scorer, phrase_vectors, rows, word_sets, docs)
-    single = combined.scores([(i,) for i in range(len(phrases))])
+    # A label's words must be in the feature's abstracts: a word whose embedding merely leans the right
+    # way ("lepton" for a feature of AGN abstracts) predicts the proxy and tells a reader nothing.
+    literal = combined.held_margin() >= config.min_held_margin
+    single = np.where(literal, combined.scores([(i,) for i in range(len(phrases))]), -np.inf)
+    if not literal.any():
+        return []
     labels: list[str] = []
     preferred = single + config.phrase_bonus * np.array([len(words) - 1 for words in word_sets])
-    for first in np.argsort(-preferred, kind="stable")[: config.shortlist].tolist():
+    for first in np.argsort(-preferred, kind="stable")[: min(config.shortlist, int(literal.sum()))].tolist():
         chosen: tuple[int, ...] = (first,)
         best = float(single[first])
         while len(chosen) < config.max_phrases:
             used = frozenset().union(*(word_sets[c] for c in chosen))
-            others = [i for i in range(len(phrases)) if not word_sets[i] & used]
+            others = [i for i in range(len(phrases)) if literal[i] and not word_sets[i] & used]
             if not others:
                 break
             extended = combined.scores([(*chosen, i) for i in others])
@@ -213,6 +219,16 @@ class _CombinedScorer:
         # (phrases, d) and (docs, d) for the cosine part; None under the term-only scorer
         self.phrase_vectors = None if embedded is None else embedded[rows]
         self.doc_vectors = None if embedded is None else scorer.corpus.embeddings[all_docs]
+
+    def held_margin(self) -> np.ndarray:
+        """Per phrase: the share of positives holding all its words minus that of the negatives (mean of
+        random and hard)."""
+        held = np.stack(
+            [self.present[:, [self.local[w] for w in words]].all(axis=1) for words in self.word_sets], axis=1
+        )
+        random = held[self.n_pos : self.n_pos + self.n_random].mean(axis=0)
+        hard = held[self.n_pos + self.n_random :].mean(axis=0)
+        return held[: self.n_pos].mean(axis=0) - (random + hard) / 2
 
     def scores(self, labels: list[tuple[int, ...]]) -> np.ndarray:
         """Mean AUROC (random, hard) of each label, a tuple of phrase positions."""
