@@ -102,7 +102,9 @@ class OfflineConfig:
         against_random, against_hard = self.min_check_auroc
         self.min_check_auroc = (float(against_random), float(against_hard))
         if not -1.0 <= self.min_held_margin <= 1.0:
-            raise ValueError(f"offline.min_held_margin is a difference of shares, in [-1, 1]; got {self.min_held_margin}")
+            raise ValueError(
+                f"offline.min_held_margin is a difference of shares, in [-1, 1]; got {self.min_held_margin}"
+            )
         if self.max_phrases < 1 or self.max_phrase_words < 1 or self.shortlist < 1:
             raise ValueError("offline.max_phrases, offline.max_phrase_words and offline.shortlist must be at least 1")
 
