@@ -104,7 +104,8 @@ def _report(r: dict) -> None:
         histogram = r["density_histogram"]
         edges = histogram["edges"]
         bins = ["dead"] + [f"{low:.0e}–{high:.0e}" for low, high in zip(edges, edges[1:], strict=False)]
-        st.bar_chart(pd.DataFrame({"latents": [histogram["dead"], *histogram["counts"]]}, index=bins), height=180)
+        frame = pd.DataFrame({"latents": [histogram["dead"], *histogram["counts"]]}, index=bins)
+        st.bar_chart(frame, height=180, sort=False)  # the bins in density order, not alphabetical
     with right:
         m = r["coherence_top_docs"]
         st.markdown(f"**Coherence** (centred embeddings, top {m} test documents per feature)")

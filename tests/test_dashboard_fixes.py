@@ -134,3 +134,27 @@ def test_families_page_opens_the_family_a_link_names(monkeypatch, dashboard_ware
     tree = next(frame.value for frame in at.dataframe if "member" in frame.value.columns)
     size = sql(path, "SELECT count(*) FROM family_members WHERE sae_id = ? AND family_id = ?", [large, family])[0][0]
     assert len(tree) == size
+
+
+def test_families_page_opens_on_a_named_family_not_the_largest_unnamed_one(monkeypatch, dashboard_warehouse, tmp_path):
+    path = tmp_path / "named.duckdb"
+    shutil.copy(dashboard_warehouse[0], path)
+    large = dashboard_warehouse[1][1]
+    by_size = sql(
+        path,
+        "SELECT family_id FROM families f WHERE sae_id = ? ORDER BY (SELECT count(*) FROM "
+        "family_members m WHERE m.sae_id = f.sae_id AND m.family_id = f.family_id) DESC, family_id",
+        [large],
+    )
+    largest, runner_up = by_size[0][0], by_size[1][0]
+    with open_writer(path) as con:
+        con.execute(
+            "UPDATE families SET label = ? WHERE sae_id = ? AND family_id = ?", [queries.NO_CONCEPT, large, largest]
+        )
+        con.execute("UPDATE families SET label = 'weak lensing' WHERE sae_id = ? AND family_id = ?", [large, runner_up])
+    at = open_app(monkeypatch, path, "views/families.py", sae_id=large)
+    opened = at.selectbox(key="family_pick").value
+    frame = queries.families(str(path), queries.warehouse_version(str(path)), large)
+    shown = dict(zip(frame["family_id"], frame["label"], strict=True))
+    assert opened != largest and shown[opened] != queries.NO_CONCEPT
+    assert shown[largest] == queries.NO_CONCEPT and list(frame["family_id"]).index(largest) > 0  # listed after

@@ -6,25 +6,29 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.queries.core import Version, read_frame, reader
+from dashboard.queries.features import NO_CONCEPT
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def families(path: str, version: Version, sae_id: int) -> pd.DataFrame:
-    """Every family of an SAE with its size and root."""
+    """Every family of an SAE with its size and root: named families first (the page opens on the first),
+    each group largest first."""
     with reader(path) as con:
         return read_frame(
             con,
             """
-            SELECT f.family_id, coalesce(f.label, lab.label, '#' || f.family_id::VARCHAR) AS label,
-                   f.root_latent, lab.label AS root_label, f.pass, f.n_children,
-                   (SELECT count(*) FROM family_members m WHERE m.sae_id = f.sae_id AND
-                       m.family_id = f.family_id) AS size,
-                   f.cooccurrence_lift, f.coherence, f.is_proxy, f.pearson, f.f1, f.auroc, coalesce(f.clean,
-                       false) AS clean
-            FROM families f LEFT JOIN best_labels lab ON lab.sae_id = f.sae_id AND lab.latent = f.root_latent
-            WHERE f.sae_id = ? ORDER BY size DESC, f.family_id
+            SELECT * FROM (
+                SELECT f.family_id, coalesce(f.label, lab.label, '#' || f.family_id::VARCHAR) AS label,
+                       f.root_latent, lab.label AS root_label, f.pass, f.n_children,
+                       (SELECT count(*) FROM family_members m WHERE m.sae_id = f.sae_id AND
+                           m.family_id = f.family_id) AS size,
+                       f.cooccurrence_lift, f.coherence, f.is_proxy, f.pearson, f.f1, f.auroc, coalesce(f.clean,
+                           false) AS clean
+                FROM families f LEFT JOIN best_labels lab ON lab.sae_id = f.sae_id AND lab.latent = f.root_latent
+                WHERE f.sae_id = ?
+            ) ORDER BY label = ? OR label LIKE '#%', size DESC, family_id
             """,
-            [sae_id],
+            [sae_id, NO_CONCEPT],
         )
 
 

@@ -9,8 +9,8 @@ import streamlit as st
 from dashboard import charts, queries
 from dashboard.common import PageContext, empty_state, int_param, open_feature, remember, run_page, sae_picker
 
+# Members shown in a family's co-occurrence heatmap (beyond ~30 the cells are unreadable).
 HEATMAP_MEMBERS = 30
-"""Members shown in a family's co-occurrence heatmap (beyond ~30 the cells are unreadable)."""
 
 
 def indented_tree(members: pd.DataFrame) -> pd.DataFrame:
@@ -73,7 +73,7 @@ def render(ctx: PageContext) -> None:
     if wanted in names:
         st.session_state["family_pick"] = wanted
     elif "family" in st.query_params:
-        st.warning(f"`family={st.query_params['family'][:40]}` is not a family of SAE #{sae_id}; showing the largest.")
+        st.warning(f"`family={st.query_params['family'][:40]}` is not a family of SAE #{sae_id}; showing the first.")
     family_id = st.selectbox(
         "Family",
         list(names),

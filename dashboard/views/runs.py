@@ -12,8 +12,8 @@ from dashboard import charts, queries
 from dashboard.common import PageContext, empty_state, run_page
 from dashboard.quality_card import card_headline, render_card
 
+# Below this many SAEs a log-axes scaling plot is one or two dots and a fit is meaningless.
 MIN_SAES_FOR_SCALING = 3
-"""Below this many SAEs a log-axes scaling plot is one or two dots and a fit is meaningless."""
 
 FVU_NOTE = (
     "**FVU** (fraction of variance unexplained, the paper's normalised MSE) is the one reconstruction "

@@ -26,8 +26,8 @@ EXAMPLES = {
     "Tables and row counts": "SELECT table_name, estimated_size FROM duckdb_tables() ORDER BY table_name",
 }
 
+# Errors are cut to this many characters (a long query is not echoed whole).
 ERROR_CHARS = 200
-"""Errors are cut to this many characters (a long query is not echoed whole)."""
 
 
 def short(message: str, limit: int = ERROR_CHARS) -> str:

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from data.progress import tracked
+from evals.interp.candidate_scorer import CandidateScorer
 from evals.interp.config import OfflineConfig
 from evals.interp.examples import ExampleSet, derangement
-from evals.interp.metrics import auroc, column_aurocs
+from evals.interp.metrics import auroc
 from evals.interp.phrases import PhraseIndex, content_words
 from evals.interp.proxy import LabelScorer
 
@@ -167,7 +168,7 @@ def _shortlist(
     if not phrases:
         return []
     word_sets = [frozenset(index.word_id[w] for w in content_words(p) if w in index.word_id) for p in phrases]
-    combined = _CombinedScorer(index, scorer, phrase_vectors, rows, word_sets, docs)
+    combined = CandidateScorer(index, scorer, phrase_vectors, rows, word_sets, docs)
     # A label's words must be in the feature's abstracts: a word whose embedding merely leans the right
     # way ("lepton" for a feature of AGN abstracts) predicts the proxy and tells a reader nothing.
     literal = combined.held_margin() >= config.min_held_margin
@@ -193,62 +194,6 @@ def _shortlist(
         if text not in labels:
             labels.append(text)
     return labels
-
-
-class _CombinedScorer:
-    """Select-half scores of labels made of one feature's candidate phrases, without embedding the joined text."""
-
-    def __init__(
-        self,
-        index: PhraseIndex,
-        scorer: LabelScorer,
-        phrase_vectors,
-        rows: list[int],
-        word_sets: list[frozenset[int]],
-        docs: ExplanationDocs,
-    ) -> None:
-        embedded, _ = phrase_vectors
-        self.word_sets = word_sets
-        all_docs = np.r_[docs.positives, docs.random, docs.hard]
-        self.n_pos, self.n_random = len(docs.positives), len(docs.random)
-        words = np.array(sorted(frozenset().union(*word_sets)), dtype=np.int64)
-        self.local = {w: i for i, w in enumerate(words.tolist())}
-        self.present = index.word_docs[all_docs][:, words].toarray()  # (docs, words)
-        self.idf = index.idf[words]
-        self.term_weight = {"terms": 1.0, "hybrid": scorer.term_weight, "embedding": 0.0}[scorer.scorer]
-        # (phrases, d) and (docs, d) for the cosine part; None under the term-only scorer
-        self.phrase_vectors = None if embedded is None else embedded[rows]
-        self.doc_vectors = None if embedded is None else scorer.corpus.embeddings[all_docs]
-
-    def held_margin(self) -> np.ndarray:
-        """Per phrase: the share of positives holding all its words minus that of the negatives (mean of
-        random and hard)."""
-        held = np.stack(
-            [self.present[:, [self.local[w] for w in words]].all(axis=1) for words in self.word_sets], axis=1
-        )
-        random = held[self.n_pos : self.n_pos + self.n_random].mean(axis=0)
-        hard = held[self.n_pos + self.n_random :].mean(axis=0)
-        return held[: self.n_pos].mean(axis=0) - (random + hard) / 2
-
-    def scores(self, labels: list[tuple[int, ...]]) -> np.ndarray:
-        """Mean AUROC (random, hard) of each label, a tuple of phrase positions."""
-        similarity = np.zeros((len(self.present), len(labels)))
-        if self.term_weight:
-            weights = np.zeros((len(self.local), len(labels)))
-            for column, members in enumerate(labels):
-                rows = [self.local[w] for w in frozenset().union(*(self.word_sets[m] for m in members))]
-                if rows:
-                    weights[rows, column] = self.idf[rows] / self.idf[rows].sum()
-            similarity += self.term_weight * (self.present @ weights)
-        if self.phrase_vectors is not None and self.doc_vectors is not None:
-            summed = np.stack([self.phrase_vectors[list(members)].sum(axis=0) for members in labels])
-            summed /= np.maximum(np.linalg.norm(summed, axis=1, keepdims=True), 1e-12)
-            similarity += self.doc_vectors @ summed.T
-        positive = similarity[: self.n_pos]
-        return (
-            column_aurocs(positive, similarity[self.n_pos : self.n_pos + self.n_random])
-            + column_aurocs(positive, similarity[self.n_pos + self.n_random :])
-        ) / 2
 
 
 def _check(
