@@ -38,6 +38,7 @@ def test_atlas_trains_a_sparse_sae_labels_groups_and_cards_it_and_makes_it_the_d
     for step, what in enumerate(("train", "interpret", "families", "report"), start=1):
         assert f"atlas astro: step {step} of 4, {what}" in progress
     assert f"SAE {sae_id} complete: astro-atlas-batchtopk-n512-k16" in printed
+    assert "just atlas" not in printed  # the atlas's own summary does not suggest training another
     assert "Quality card: SAE" in printed and f"SAE {sae_id} is the atlas" in progress
     assert "Tip:" not in printed + progress  # Lightning's advertisement stays silent
 

@@ -126,6 +126,7 @@ def test_training_ends_with_a_summary_and_without_library_noise(trained_by_cli):
     weights = re.search(r"weights\s+(\S+)", out)[1]
     assert Path(weights).is_file() and Path(weights).parent.name == "sae_1"
     assert f"just interpret astro --sae-id 1 --warehouse {warehouse}" in out and "just report astro" in out
+    assert f"just atlas astro --warehouse {warehouse}" in out  # the way to a readable atlas
     noise = run.stdout + run.stderr
     for unwanted in ("litlogger", "Epoch 1/-2", "LeafSpec", "tensorboardX", "Seed set to", "weights_only"):
         assert unwanted not in noise, unwanted

@@ -13,8 +13,8 @@ from trainer.runs import run_dir_for
 def training_summary(warehouse: Path, sae_id: int) -> str:
     """A few lines from the stored ``saes`` row: test and train FVU, dead fraction, files, next commands."""
     with open_reader(warehouse) as con:
-        [(name, corpus, n_latents, k, metrics)] = con.execute(
-            "SELECT name, corpus, n_latents, k, metrics FROM saes WHERE sae_id = ?", [sae_id]
+        [(name, corpus, n_latents, k, metrics, purpose)] = con.execute(
+            "SELECT name, corpus, n_latents, k, metrics, config->>'purpose' FROM saes WHERE sae_id = ?", [sae_id]
         ).fetchall()
         [(rows,)] = con.execute("SELECT count(*) FROM activations WHERE sae_id = ?", [sae_id]).fetchall()
     metrics = json.loads(metrics) if isinstance(metrics, str) else dict(metrics or {})
@@ -27,6 +27,9 @@ def training_summary(warehouse: Path, sae_id: int) -> str:
     default = Path(warehouse).resolve() == warehouse_path(corpus).resolve()
     flags = "" if default else f" --warehouse {warehouse}"
     dashboard = f"just dashboard {corpus}" if default else f"SAE_ATLAS_WAREHOUSE={warehouse} just dashboard"
+    atlas_hint = (
+        [] if purpose == "atlas" else [f"  just atlas {corpus}{flags}   # a sparse SAE to read: labels, families"]
+    )
     return "\n".join(
         [
             f"SAE {sae_id} complete: {name} (n {n_latents}, k {k}, {metrics.get('steps', '?')} steps)",
@@ -39,5 +42,6 @@ def training_summary(warehouse: Path, sae_id: int) -> str:
             f"  just families {corpus} --sae-id {sae_id}{flags}    # group them into families",
             f"  just report {corpus} --sae-id {sae_id}{flags}      # the quality card on the test split",
             f"  {dashboard}   # explore in the browser",
+            *atlas_hint,
         ]
     )
