@@ -158,3 +158,6 @@ def test_families_page_opens_on_a_named_family_not_the_largest_unnamed_one(monke
     shown = dict(zip(frame["family_id"], frame["label"], strict=True))
     assert opened != largest and shown[opened] != queries.NO_CONCEPT
     assert shown[largest] == queries.NO_CONCEPT and list(frame["family_id"]).index(largest) > 0  # listed after
+    root = frame.set_index("family_id").loc[largest, "root_label"]
+    option = next(o for o in at.selectbox(key="family_pick").options if o.startswith(f"#{largest} "))
+    assert root != queries.NO_CONCEPT and option.endswith(f"· root: {root}"), option  # names its root instead

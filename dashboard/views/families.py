@@ -13,6 +13,13 @@ from dashboard.common import PageContext, empty_state, int_param, open_feature, 
 HEATMAP_MEMBERS = 30
 
 
+def _family_name(family) -> str:
+    """'#id · label (n members)'; a family without a clear concept of its own names its root's label."""
+    name = f"#{family.family_id} · {charts.label_text(family.label)} ({family.size} members)"
+    root = charts.label_text(family.root_label, queries.NO_CONCEPT)
+    return name + (f" · root: {root}" if family.label == queries.NO_CONCEPT and root != queries.NO_CONCEPT else "")
+
+
 def indented_tree(members: pd.DataFrame) -> pd.DataFrame:
     """A family's members depth first from the root, siblings densest first, each indented by its depth."""
     children: dict[int, list] = {}
@@ -65,10 +72,7 @@ def render(ctx: PageContext) -> None:
     )
 
     st.subheader("One family")
-    names = {
-        int(r.family_id): f"#{r.family_id} · {charts.label_text(r.label)} ({r.size} members)"
-        for r in families.itertuples()
-    }
+    names = {int(r.family_id): _family_name(r) for r in families.itertuples()}
     wanted = int_param("family", st.session_state.get("family_id"))  # a deep link: families?family=ID
     if wanted in names:
         st.session_state["family_pick"] = wanted
