@@ -21,10 +21,18 @@ def test_runs_page_shows_a_quality_card_per_sae(monkeypatch, trained_astro_copy)
             [first, json.dumps({"run_id": "r1", "headline": headline, "points": [{"u": 1.0}] * 5})],
         )
 
+    default = others[-1]  # the most latents: the SAE every page opens, its card first
     at = open_app(monkeypatch, path, timeout=120)
-    cards = [e for e in at.expander if e.label.startswith("#")]
-    assert len(cards) == 1 + len(others)  # one card per SAE
-    card = next(e for e in cards if e.label.startswith(f"#{first} "))
+    picker = at.selectbox(key="card_pick")
+    # every SAE but the default, one card drawn at a time
+    assert sorted(option.split(" ")[0] for option in picker.options) == sorted([f"#{first}", f"#{others[0]}"])
+    at = picker.select(first).run()
+
+    def cards():
+        return [e for e in at.expander if e.label.startswith("#")]
+
+    assert [e.label.split(" ")[0] for e in cards()] == [f"#{default}", f"#{first}"]
+    card = next(e for e in cards() if e.label.startswith(f"#{first} "))
     assert f"test FVU {report['test_fvu']:.3f}" in card.label
     metrics = {m.label: m.value for m in card.metric}
     assert metrics["Test FVU"] == f"{report['test_fvu']:.3f}" and metrics["Train FVU"] == f"{report['train_fvu']:.3f}"
@@ -40,6 +48,7 @@ def test_runs_page_shows_a_quality_card_per_sae(monkeypatch, trained_astro_copy)
         "judge": "independent SAE (seed 1)",
     }
     assert any("just interpret astro" in c.value for c in card.caption)  # labels not computed: the reason shows
-    other = next(e for e in cards if e.label.startswith(f"#{others[0]} "))
+    at = at.selectbox(key="card_pick").select(others[0]).run()
+    other = next(e for e in cards() if e.label.startswith(f"#{others[0]} "))
     assert any("No quality card" in i.value for i in other.info)
     assert any(f"just steer-bench astro --sae-id {others[0]}" in c.value for c in other.caption)

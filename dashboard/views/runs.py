@@ -77,7 +77,6 @@ def render(ctx: PageContext) -> None:
             "the one with the most latents."
         )
         _card(runs[runs["default"]].iloc[0], stored, expanded=True)
-    _scaling_charts(runs)
     st.subheader("All runs")
     table = runs[
         [
@@ -118,22 +117,29 @@ def render(ctx: PageContext) -> None:
         left.json(json.loads(row["config"] or "{}"))
         right.json(json.loads(row["metrics"] or "{}"))
         right.caption(FVU_NOTE)
+    _scaling_charts(runs)
 
     others = runs[~runs["default"]].sort_values("sae_id")
     if not others.empty:
         st.subheader("Quality cards" if not runs["default"].any() else "Quality cards of the other SAEs")
         st.caption(
             "Held-out quality of each SAE on the corpus's test split: `just report`, `just fidelity` and "
-            "`just steer-bench` results as stored (nothing is recomputed here)."
+            "`just steer-bench` results as stored (nothing is recomputed here). One card at a time: a sweep's "
+            "dozen cards would cost every visit of this page seconds."
         )
-        for _, row in others.iterrows():
-            _card(row, stored, expanded=False)
+        labels = {int(row["sae_id"]): _card_label(row, stored) for _, row in others.iterrows()}
+        picked = st.selectbox("Quality card of", list(labels), format_func=labels.__getitem__, key="card_pick")
+        _card(others[others["sae_id"] == picked].iloc[0], stored, expanded=True)
+
+
+def _card_label(row: pd.Series, stored: queries.StoredEvaluations) -> str:
+    card = stored.reports.get(int(row["sae_id"]))
+    return f"#{row['sae_id']} · {row['name']} · n={row['n_latents']:,} k={row['k']} · {card_headline(card)}"
 
 
 def _card(row: pd.Series, stored: queries.StoredEvaluations, expanded: bool) -> None:
     card = stored.reports.get(int(row["sae_id"]))
-    label = f"#{row['sae_id']} · {row['name']} · n={row['n_latents']:,} k={row['k']} · {card_headline(card)}"
-    with st.expander(label, expanded=expanded and card is not None):
+    with st.expander(_card_label(row, stored), expanded=expanded and card is not None):
         render_card(int(row["sae_id"]), row["corpus"], stored)
 
 
