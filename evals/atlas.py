@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--llm", choices=("auto", "yes", "no"), default="auto", help="labels and family names by LLM")
     parser.add_argument("--llm-base-url", default=None, help="an OpenAI-compatible endpoint (README, LLM path)")
     args, train_options = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if any(option.split("=")[0] == "--purpose" for option in train_options):
+        parser.error("just atlas always trains with --purpose atlas; train another purpose with just train")
     console = Console(stderr=True)
     warehouse = ["--warehouse", args.warehouse] if args.warehouse else []
 

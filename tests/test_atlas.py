@@ -53,3 +53,9 @@ def test_a_bad_training_option_stops_before_anything_is_stored(trained_astro_cop
     assert "model.k" in capsys.readouterr().err
     with open_reader(path) as con:
         assert con.execute("SELECT count(*) FROM saes").fetchall()[0][0] == before
+
+
+def test_atlas_refuses_another_purpose(trained_astro_copy, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["astro", "--warehouse", str(trained_astro_copy.path), "--purpose", "reconstruction"])
+    assert stopped.value.code == 2 and "always trains with --purpose atlas" in capsys.readouterr().err
