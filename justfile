@@ -20,7 +20,7 @@ sql corpus *query:
     db="${SAE_ATLAS_ARTIFACTS:-artifacts}/$1.duckdb"; shift
     if [ $# -gt 0 ]; then exec duckdb -readonly "$db" -c "$*"; else exec duckdb -readonly "$db"; fi
 
-# Static checks: lint, formatting, types (data/, trainer/, evals/, dashboard/, bench/), layering (dashboard -> evals -> trainer -> data)
+# Static checks: lint, formatting, types (data/, trainer/, evals/, dashboard/, bench/, tests/), layering (dashboard -> evals -> trainer -> data)
 lint:
     ruff check .
     ruff format --check .

@@ -117,7 +117,8 @@ def trained_astro(astro_warehouse_template, tmp_path_factory) -> TrainedWarehous
         )
         for n in TRAINED_ASTRO_LATENTS
     ]
-    return TrainedWarehouse(path, sae_ids)
+    assert all(sae_id is not None for sae_id in sae_ids)  # one process: rank 0 returns every id
+    return TrainedWarehouse(path, [int(sae_id) for sae_id in sae_ids if sae_id is not None])
 
 
 @pytest.fixture

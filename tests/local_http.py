@@ -20,6 +20,7 @@ class LocalHTTPServer:
     @property
     def origin(self) -> str:
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET server: a dotted address, never bytes
         return f"http://{host}:{port}"
 
     def __enter__(self):

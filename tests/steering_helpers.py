@@ -46,7 +46,7 @@ def write_untrained_atlas(warehouse, search: SteerableSearch) -> dict[int, str]:
     from data.warehouse import insert_arrow, open_writer
 
     codes = encode_corpus(search.sae, search.doc_ids, search.index.exact.numpy())
-    best_doc = {}  # latent -> (value, doc) of its strongest document
+    best_doc: dict[int, tuple[float, int | None]] = {}  # latent -> (value, doc) of its strongest document
     for row, latent, value in zip(codes.rows, codes.latents, codes.values, strict=False):
         if value > best_doc.get(int(latent), (0.0, None))[0]:
             best_doc[int(latent)] = (float(value), int(search.doc_ids[row]))

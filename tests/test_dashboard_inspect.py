@@ -31,7 +31,9 @@ def inspect_page(monkeypatch, path, sae_id: int, text: str) -> AppTest:
 
 
 def fired(at: AppTest) -> int:
-    return int(re.match(r"(\d+) features fire", next(h.value for h in at.subheader if "fire" in h.value))[1])
+    match = re.match(r"(\d+) features fire", next(h.value for h in at.subheader if "fire" in h.value))
+    assert match is not None
+    return int(match[1])
 
 
 def test_a_typed_sentence_lists_every_feature_that_fires_and_its_nearest_papers(monkeypatch, trained_astro):

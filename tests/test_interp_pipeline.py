@@ -16,7 +16,7 @@ from data.text import text_hash
 from data.warehouse import open_reader, open_writer
 from evals.interp.__main__ import main
 from evals.interp.config import InterpConfig, LLMPathConfig, OfflineConfig
-from evals.interp.examples import READY, load_activations, load_corpus, select_examples
+from evals.interp.examples import READY, Corpus, ExampleSet, load_activations, load_corpus, select_examples
 from evals.interp.phrase_labels import NO_CONCEPT
 from evals.interp.pipeline import run_interpretation
 from tests.fake_openai import Fault
@@ -170,7 +170,9 @@ class ScriptedLLM:
             if latent in self.no_final_for:
                 return "I cannot decide on a label."
             return f"Step 1: they share a topic.\nFINAL: **synthetic feature {latent}**"
-        latent = int(re.search(r"Feature description: synthetic feature (\d+)", prompt).group(1))
+        described = re.search(r"Feature description: synthetic feature (\d+)", prompt)
+        assert described is not None, prompt
+        latent = int(described.group(1))
         shown = re.findall(
             r"Abstract (\d+):\n(.*?)(?=\n\n------------------------\n|\n\nFor each abstract)", prompt, re.S
         )
@@ -184,8 +186,9 @@ class ScriptedLLM:
         return "Thinking...\n" + "\n".join(lines)
 
 
-def interpretable_latents(path, sae_id: int, count: int) -> list[int]:
-    """The first ``count`` latents of the SAE that fire often enough to be interpreted."""
+def interpretable_latents(path, sae_id: int, count: int) -> tuple[list[int], ExampleSet, Corpus]:
+    """The first ``count`` latents of the SAE that fire often enough to be interpreted, with the examples
+    and the corpus they were selected from."""
     config = llm_config()
     with open_reader(path) as con:
         corpus = load_corpus(con, "all-MiniLM-L6-v2", config.examples.min_abstract_chars)

@@ -133,7 +133,7 @@ def _hold_reader(path: Path, seconds: float) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert process.stdout.readline().strip() == "open"
+    assert process.stdout is not None and process.stdout.readline().strip() == "open"
     return process
 
 
