@@ -1,4 +1,4 @@
-"""The `saes` vocabulary every layer shares: its statuses and which SAE a command uses when none is named.
+"""The `saes` vocabulary every layer shares: its statuses, its purposes and which SAE a command uses when none is named.
 
 ``data`` owns the ``saes`` table, so it owns the status vocabulary and the default-SAE rule: the
 trainer writes the statuses, every eval and the dashboard read them through here.
@@ -24,6 +24,20 @@ class SaeStatus(str, Enum):
     def __str__(self) -> str:  # a bind parameter and f-strings give 'complete', not 'SaeStatus.COMPLETE'
         return self.value
 
+
+class SaePurpose(str, Enum):
+    """``saes.config.purpose`` (the trainer's ``--purpose``): what an SAE was trained for."""
+
+    RECONSTRUCTION = "reconstruction"
+    """Fidelity, steering and the FVU targets (`just train`)."""
+    ATLAS = "atlas"
+    """Sparse features to read: labels, families, the dashboard (`just atlas`); every command's default."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+PURPOSES = tuple(purpose.value for purpose in SaePurpose)
 
 JUDGE_MARK = "-judge-seed"
 """In the name of an SAE trained only to judge another (the steering benchmark's): never a default."""
@@ -51,12 +65,12 @@ def default_sae_id(con: duckdb.DuckDBPyConnection, corpus: str | None = None) ->
             SELECT s.*, coalesce((
                 SELECT (e.summary->>'recommended')::BOOLEAN FROM eval_summaries e
                 WHERE e.sae_id = s.sae_id AND e.eval = 'sweep'), false) AS recommended,
-                coalesce(s.config->>'purpose' = 'atlas', false) AS atlas
+                coalesce(s.config->>'purpose' = ?, false) AS atlas
             FROM complete_saes s
         ) s
         WHERE EXISTS (SELECT 1 FROM latents l WHERE l.sae_id = s.sae_id) AND NOT contains(s.name, ?) {where}
         ORDER BY {DEFAULT_SAE_ORDER} LIMIT 1
         """,
-        [JUDGE_MARK, *params],
+        [SaePurpose.ATLAS.value, JUDGE_MARK, *params],
     ).fetchall()
     return int(row[0][0]) if row else None

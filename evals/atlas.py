@@ -19,6 +19,7 @@ from collections.abc import Callable
 from rich.console import Console
 
 from data.commands import CORPUS_HELP, WAREHOUSE_HELP, entry_point
+from data.saes import SaePurpose
 
 STEPS = ("train", "interpret", "families", "report")
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     _announce(console, args.corpus, "train")
     quiet_lightning()
     try:
-        sae_id = train_and_summarise([args.corpus, *warehouse, "--purpose", "atlas", *train_options])
+        sae_id = train_and_summarise([args.corpus, *warehouse, "--purpose", SaePurpose.ATLAS.value, *train_options])
     except TRAINING_ERRORS as error:
         console.print(f"[red]error:[/red] {error}")
         return 2

@@ -21,6 +21,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 
 from data.commands import add_shared_arguments
+from data.saes import PURPOSES, SaePurpose
 from data.settings import CONF_DIR
 from trainer.callbacks import NaNGuard, StepProgressBar, Throughput
 from trainer.checkpoint import export_sae
@@ -29,7 +30,7 @@ from trainer.logs import FlushLogsWithCheckpoints, ResumableCSVLogger
 from trainer.module import SparseAutoencoderModule
 from trainer.outputs import split_metrics, write_outputs
 from trainer.runs import RunRecord, begin_run, mark_failed
-from trainer.sizes import PURPOSES, default_size
+from trainer.sizes import default_size
 
 TRAIN_CONFIG = CONF_DIR / "train.yaml"
 """The one training config; the corpus is an argument, ``--config FILE`` adds values on top."""
@@ -74,7 +75,7 @@ class AtlasCLI(LightningCLI):
         parser.add_argument(
             "--checkpoint_every", type=int, default=200, help="save a resumable checkpoint every N steps"
         )
-        parser.add_argument("--purpose", type=str, default="reconstruction", help=PURPOSE_HELP)
+        parser.add_argument("--purpose", type=str, default=SaePurpose.RECONSTRUCTION.value, help=PURPOSE_HELP)
         parser.link_arguments("data.dim", "model.d", apply_on="instantiate")
 
     def before_instantiate_classes(self) -> None:
@@ -120,7 +121,7 @@ def register_run(cli: AtlasCLI) -> RunRecord:
         payload = json.loads(os.environ[RUN_ENV])
         return RunRecord(payload["sae_id"], payload["name"], Path(payload["run_dir"]))
     sae, data = cli.model.sae, cli.datamodule
-    atlas = "-atlas" if cli.config["purpose"] == "atlas" else ""
+    atlas = "-atlas" if cli.config["purpose"] == SaePurpose.ATLAS else ""
     name = cli.config["name"] or f"{data.corpus}{atlas}-{sae.architecture}-n{sae.n_latents}-k{sae.k}"
     record = begin_run(
         data.warehouse, name, data.corpus, data.embed_model, sae.d, sae.n_latents, sae.k, sae.k_aux, cli.run_config()

@@ -14,12 +14,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from data.saes import PURPOSES, SaePurpose
+
 DOCS_PER_LATENT = 40
 """One latent per this many training documents (12k astro documents -> 256 latents)."""
 MIN_LATENTS = 256
 MAX_EXPANSION = 8
-PURPOSES = ("reconstruction", "atlas")
-"""What an SAE is trained for: reconstruction (the default: fidelity, steering) or reading (the atlas)."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,11 @@ def _power_of_two(value: float) -> int:
 
 
 def default_size(
-    train_docs: int, d: int, n_latents: int | None = None, k: int | None = None, purpose: str = "reconstruction"
+    train_docs: int,
+    d: int,
+    n_latents: int | None = None,
+    k: int | None = None,
+    purpose: str = SaePurpose.RECONSTRUCTION.value,
 ) -> SaeSize:
     """n_latents and k from the number of training documents, the embedding width and the purpose; given
     values are kept."""
@@ -43,7 +47,7 @@ def default_size(
         )
     if purpose not in PURPOSES:
         raise ValueError(f"unknown purpose {purpose!r}: use one of {', '.join(PURPOSES)}")
-    atlas = purpose == "atlas"
+    atlas = purpose == SaePurpose.ATLAS
     if n_latents is None:
         n_latents = min(max(_power_of_two(train_docs / DOCS_PER_LATENT), MIN_LATENTS), MAX_EXPANSION * d)
         n_latents *= 2 if atlas else 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from data.saes import SaePurpose
 from data.settings import warehouse_path
 from data.warehouse import open_reader
 from trainer.runs import run_dir_for
@@ -27,9 +28,9 @@ def training_summary(warehouse: Path, sae_id: int) -> str:
     default = Path(warehouse).resolve() == warehouse_path(corpus).resolve()
     flags = "" if default else f" --warehouse {warehouse}"
     dashboard = f"just dashboard {corpus}" if default else f"SAE_ATLAS_WAREHOUSE={warehouse} just dashboard"
-    atlas_hint = (
-        [] if purpose == "atlas" else [f"  just atlas {corpus}{flags}   # a sparse SAE to read: labels, families"]
-    )
+    atlas_hint = [f"  just atlas {corpus}{flags}   # a sparse SAE to read: labels, families"]
+    if purpose == SaePurpose.ATLAS:
+        atlas_hint = []  # it is the atlas
     return "\n".join(
         [
             f"SAE {sae_id} complete: {name} (n {n_latents}, k {k}, {metrics.get('steps', '?')} steps)",

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.queries.core import Version, read_frame, reader
-from data.saes import default_sae_id
+from data.saes import SaePurpose, default_sae_id
 
 RUN_METRICS = ("val_fvu", "val_l0", "dead_fraction")
 """The trainer's ``saes.metrics`` keys the Runs page plots (NaN where a run has none)."""
@@ -56,11 +56,12 @@ def overview(path: str, version: Version) -> Overview:
             con,
             f"""
             SELECT s.sae_id, s.name, s.corpus, s.embed_model, s.d, s.n_latents, s.k, s.k_aux,
-                   coalesce(s.config->>'purpose', 'reconstruction') AS purpose,
+                   coalesce(s.config->>'purpose', ?) AS purpose,
                    s.config::VARCHAR AS config, s.metrics::VARCHAR AS metrics, {metrics}, s.created_at, s.finished_at,
                    s.sae_id IN (SELECT DISTINCT sae_id FROM latents) AS has_latents
             FROM complete_saes s ORDER BY s.k, s.n_latents, s.sae_id
             """,
+            [SaePurpose.RECONSTRUCTION.value],
         )
         default = default_sae_id(con)
     n_docs, n_saes, n_populated, n_interpretations, n_families, n_splits = (int(value) for value in counts)
