@@ -34,11 +34,11 @@ class CandidateScorer:
         self.word_sets = word_sets
         all_docs = np.r_[docs.positives, docs.random, docs.hard]
         self.n_pos, self.n_random = len(docs.positives), len(docs.random)
-        words = np.array(sorted(frozenset().union(*word_sets)), dtype=np.int64)
-        self.local = {w: i for i, w in enumerate(words.tolist())}
-        self.present = index.word_docs[all_docs][:, words].toarray()  # (docs, words)
-        self.idf = index.idf[words]
-        self.term_weight = {"terms": 1.0, "hybrid": scorer.term_weight, "embedding": 0.0}[scorer.scorer]
+        self.index = index
+        self.words = np.array(sorted(frozenset().union(*word_sets)), dtype=np.int64)
+        self.local = {w: i for i, w in enumerate(self.words.tolist())}
+        self.present = index.word_docs[all_docs][:, self.words].toarray()  # (docs, words)
+        self.term_factor = scorer.term_factor
         # (phrases, d) and (docs, d) for the cosine part; None under the term-only scorer
         self.phrase_vectors = None if embedded is None else embedded[rows]
         self.doc_vectors = None if embedded is None else scorer.corpus.embeddings[all_docs]
@@ -56,13 +56,10 @@ class CandidateScorer:
     def scores(self, labels: list[tuple[int, ...]]) -> np.ndarray:
         """Mean AUROC (random, hard) of each label, a tuple of phrase positions."""
         similarity = np.zeros((len(self.present), len(labels)))
-        if self.term_weight:
-            weights = np.zeros((len(self.local), len(labels)))
-            for column, members in enumerate(labels):
-                rows = [self.local[w] for w in frozenset().union(*(self.word_sets[m] for m in members))]
-                if rows:
-                    weights[rows, column] = self.idf[rows] / self.idf[rows].sum()
-            similarity += self.term_weight * (self.present @ weights)
+        if self.term_factor:
+            unions = [frozenset().union(*(self.word_sets[m] for m in members)) for members in labels]
+            weights = self.index.word_set_weights(unions)[self.words].toarray()  # (the feature's words, labels)
+            similarity += self.term_factor * (self.present @ weights)
         if self.phrase_vectors is not None and self.doc_vectors is not None:
             summed = np.stack([self.phrase_vectors[list(members)].sum(axis=0) for members in labels])
             summed /= np.maximum(np.linalg.norm(summed, axis=1, keepdims=True), 1e-12)

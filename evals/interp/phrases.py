@@ -432,15 +432,21 @@ class PhraseIndex:
 
     def label_weights(self, labels: list[str]) -> sp.csc_matrix:
         """(n_words, n_labels): each label's known content words, idf-weighted, summing to 1."""
+        return self.word_set_weights(
+            [{self.word_id[w] for w in content_words(label) if w in self.word_id} for label in labels]
+        )
+
+    def word_set_weights(self, word_sets: list[set[int]] | list[frozenset[int]]) -> sp.csc_matrix:
+        """(n_words, n_sets): each set of word ids idf-weighted, summing to 1 (an empty set: a zero column)."""
         rows, cols, vals = [], [], []
-        for col, label in enumerate(labels):
-            ids = sorted({self.word_id[w] for w in content_words(label) if w in self.word_id})
+        for col, words in enumerate(word_sets):
+            ids = sorted(words)
             if ids:
                 weights = self.idf[ids] / self.idf[ids].sum()
                 rows += ids
                 cols += [col] * len(ids)
                 vals += weights.tolist()
-        return sp.csc_matrix((vals, (rows, cols)), shape=(len(self.word_id), len(labels)), dtype=np.float32)
+        return sp.csc_matrix((vals, (rows, cols)), shape=(len(self.word_id), len(word_sets)), dtype=np.float32)
 
     def term_match(self, weights: sp.csc_matrix, label_cols: np.ndarray, doc_index: np.ndarray) -> np.ndarray:
         """Term match of label ``label_cols[i]`` (a column of ``weights``) and document ``doc_index[i]``."""

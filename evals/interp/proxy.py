@@ -68,15 +68,19 @@ class LabelScorer:
         """Embeddings of ``labels`` computed elsewhere (e.g. a cache), so ``vectors`` does not embed them again."""
         self._embedded.update(zip(labels, embedded, strict=False))
 
+    @property
+    def term_factor(self) -> float:
+        """The term match's weight in a similarity: all of it (terms), ``term_weight`` (hybrid), none (embedding)."""
+        return {"terms": 1.0, "hybrid": self.term_weight, "embedding": 0.0}[self.scorer]
+
     def similarity_matrix(self, vectors, doc_index: np.ndarray) -> np.ndarray:
         """(len(doc_index), n_labels): ``similarities`` of every document with every label."""
         embedded, weights = vectors
         total = np.zeros((len(doc_index), weights.shape[1]))
         if self.scorer != "terms":
             total += self.corpus.embeddings[doc_index] @ embedded.T
-        if self.scorer != "embedding":
-            weight = 1.0 if self.scorer == "terms" else self.term_weight
-            total += weight * (self.index.word_docs[doc_index] @ weights).toarray()
+        if self.term_factor:
+            total += self.term_factor * (self.index.word_docs[doc_index] @ weights).toarray()
         return total
 
     def similarities(self, vectors, label_rows: np.ndarray, doc_index: np.ndarray) -> np.ndarray:
@@ -85,9 +89,8 @@ class LabelScorer:
         total = np.zeros(len(doc_index))
         if self.scorer != "terms":
             total += np.einsum("ij,ij->i", embedded[label_rows], self.corpus.embeddings[doc_index])
-        if self.scorer != "embedding":
-            weight = 1.0 if self.scorer == "terms" else self.term_weight
-            total += weight * self.index.term_match(weights, label_rows, doc_index)
+        if self.term_factor:
+            total += self.term_factor * self.index.term_match(weights, label_rows, doc_index)
         return total
 
     def ratings(
