@@ -21,8 +21,6 @@ from rich.console import Console
 from data.commands import CORPUS_HELP, WAREHOUSE_HELP, entry_point
 from data.saes import SaePurpose
 
-STEPS = ("train", "interpret", "families", "report")
-
 
 @entry_point
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     from trainer.__main__ import TRAINING_ERRORS, train_and_summarise
     from trainer.quiet import quiet_lightning
 
-    _announce(console, args.corpus, "train")
+    steps = _steps_after_training()
+    _announce(console, args.corpus, 1, len(steps) + 1, "train")
     quiet_lightning()
     try:
         sae_id = train_and_summarise([args.corpus, *warehouse, "--purpose", SaePurpose.ATLAS.value, *train_options])
@@ -56,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     on_it = [args.corpus, *warehouse, "--sae-id", str(sae_id)]
     llm = ["--llm", args.llm, *(["--llm-base-url", args.llm_base_url] if args.llm_base_url else [])]
-    for step, command in zip(STEPS[1:], _commands(), strict=True):
-        _announce(console, args.corpus, step)
+    for number, (step, command) in enumerate(steps, start=2):
+        _announce(console, args.corpus, number, len(steps) + 1, step)
         code = command([*on_it, *(llm if step != "report" else [])])
         if code:
             console.print(f"[red]atlas {args.corpus}: `just {step}` failed (exit {code}); SAE {sae_id} is kept[/red]")
@@ -66,16 +65,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _commands() -> list[Callable[[list[str]], int]]:
+def _steps_after_training() -> list[tuple[str, Callable[[list[str]], int]]]:
+    """(name, the command's main) of each step run on the trained SAE, in order."""
     from evals.families.__main__ import main as families
     from evals.interp.__main__ import main as interpret
     from evals.report.__main__ import main as report
 
-    return [interpret, families, report]
+    return [("interpret", interpret), ("families", families), ("report", report)]
 
 
-def _announce(console: Console, corpus: str, step: str) -> None:
-    console.print(f"[bold]atlas {corpus}: step {STEPS.index(step) + 1} of {len(STEPS)}, {step}[/bold]")
+def _announce(console: Console, corpus: str, number: int, total: int, step: str) -> None:
+    console.print(f"[bold]atlas {corpus}: step {number} of {total}, {step}[/bold]")
 
 
 if __name__ == "__main__":

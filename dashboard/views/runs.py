@@ -138,8 +138,7 @@ def _card_label(row: pd.Series, stored: queries.StoredEvaluations) -> str:
 
 
 def _card(row: pd.Series, stored: queries.StoredEvaluations, expanded: bool) -> None:
-    card = stored.reports.get(int(row["sae_id"]))
-    with st.expander(_card_label(row, stored), expanded=expanded and card is not None):
+    with st.expander(_card_label(row, stored), expanded=expanded and int(row["sae_id"]) in stored.reports):
         render_card(int(row["sae_id"]), row["corpus"], stored)
 
 
