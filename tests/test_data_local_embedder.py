@@ -53,3 +53,13 @@ def test_local_pipeline_matches_sentence_transformers_and_the_shared_vectors(tmp
     assert np.allclose(np.linalg.norm(pipeline, axis=1), 1.0, atol=1e-4)
     assert (pipeline * direct).sum(axis=1).min() >= 0.999
     assert (pipeline * published).sum(axis=1).min() >= 0.999
+
+
+def test_loading_the_model_draws_no_progress_bar_and_leaves_the_setting_alone(capfd):
+    from transformers.utils import logging as transformers_logging
+
+    assert transformers_logging.is_progress_bar_enabled()
+    embedder = make_embedder("local", "all-MiniLM-L6-v2")
+    assert embedder.info.dim == 384
+    assert "Loading weights" not in capfd.readouterr().err  # transformers draws one per load unless told not to
+    assert transformers_logging.is_progress_bar_enabled()  # off for our load only

@@ -9,6 +9,8 @@ its vectors (``embedding_models``).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +44,21 @@ def folder_fingerprint(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+@contextmanager
+def _no_weight_loading_bar() -> Iterator[None]:
+    """transformers draws a "Loading weights" bar for every model load: noise in our commands' output, and a
+    load takes a fraction of a second. Off for the load only; the previous setting is restored."""
+    from transformers.utils import logging as transformers_logging
+
+    was_enabled = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            transformers_logging.enable_progress_bar()
+
+
 class LocalEmbedder:
     def __init__(
         self,
@@ -71,9 +88,10 @@ class LocalEmbedder:
         self.batch_size = batch_size
         # A folder is loaded with local_files_only: nothing is fetched, even for a missing file.
         try:
-            self._encoder = SentenceTransformer(
-                str(folder or model), device=device, local_files_only=folder is not None
-            )
+            with _no_weight_loading_bar():
+                self._encoder = SentenceTransformer(
+                    str(folder or model), device=device, local_files_only=folder is not None
+                )
         except OSError as error:  # a hub name that cannot be fetched (offline) or does not exist
             raise EmbedderUnavailable(
                 f"cannot load sentence-transformers model {model!r} ({str(error).splitlines()[0]}); "
