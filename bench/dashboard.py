@@ -6,7 +6,9 @@ labels, families, neighbours, co-occurrence and splits (see ``synthetic.py``), b
 as the app does, and misses the result cache (distinct latents; cache cleared) unless it says "cached".
 
 The browser cold start is split into phases (server healthy, HTML, title, first chart of either library,
-script done); ``--cold-only --warehouse artifacts/astro.duckdb`` times just those on a real warehouse.
+script done); ``--cold-only --warehouse artifacts/astro.duckdb`` times just those on a real warehouse. Each run
+alternates with a cold start of ``floor_app.py`` (a bare Streamlit page with one Vega chart): the dashboard's
+overhead over that floor is what this code costs, whatever the machine's load at the time.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from rich.table import Table
 
 from bench.synthetic import SyntheticSpec, build_synthetic
 from dashboard import queries
+from dashboard.settings import APP, headless_command
 from data.machine import describe_machine
 from data.settings import REPO_ROOT, artifacts_dir
 from data.warehouse import open_reader
 
-APP = REPO_ROOT / "dashboard" / "app.py"
+FLOOR_APP = Path(__file__).resolve().parent / "floor_app.py"
 TARGETS_MS = {"feature page": 50.0, "features table": 300.0, "first page, cold start": 3000.0}
 
 
@@ -70,8 +73,8 @@ FIRST_CHART = '.js-plotly-plot .main-svg, [data-testid="stVegaLiteChart"] canvas
 """A drawn chart of either library the pages use (plotly figures; Vega for st.bar_chart and the like)."""
 
 
-def _cold_start_browser(path: Path) -> dict[str, float] | None:
-    """A fresh `streamlit run` until Chromium draws the first page's first chart, in phases (ms from the start):
+def _cold_start_browser(path: Path, app: Path = APP) -> dict[str, float] | None:
+    """A fresh `streamlit run app` until Chromium draws the first page's first chart, in phases (ms from the start):
     server healthy, page HTML loaded, title shown, first chart drawn, script done. None without a browser."""
     try:
         from playwright.sync_api import sync_playwright
@@ -94,23 +97,7 @@ def _cold_start_browser(path: Path) -> dict[str, float] | None:
         page = browser.new_page(viewport={"width": 1440, "height": 1400})
         start = time.perf_counter()
         server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(APP),
-                "--server.headless",
-                "true",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--browser.gatherUsageStats",
-                "false",
-                "--server.fileWatcherType",
-                "none",
-            ],
+            headless_command(app, port),
             env={**os.environ, "SAE_ATLAS_WAREHOUSE": str(path), "PYTHONPATH": str(REPO_ROOT)},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -224,11 +211,20 @@ def main() -> None:
                 None,
             )
         )
-    browser = [phases for phases in (_cold_start_browser(path) for _ in range(args.browser_runs)) if phases]
+    browser, floor = [], []
+    for _ in range(args.browser_runs):  # alternated, so both see the same machine
+        ours, bare = _cold_start_browser(path), _cold_start_browser(path, FLOOR_APP)
+        if ours and bare:
+            browser.append(ours)
+            floor.append(bare["first chart drawn"])
     for phase in browser[0] if browser else ():
         target = "first page, cold start" if phase == "first chart drawn" else None
         times = [phases[phase] for phases in browser]
         rows.append((f"first page, cold start (fresh `streamlit run` -> Chromium): {phase}", (times, None), target))
+    if floor:
+        overhead = [phases["first chart drawn"] - bare for phases, bare in zip(browser, floor, strict=True)]
+        rows.append(("floor: a bare Streamlit page with one Vega chart, first chart drawn", (floor, None), None))
+        rows.append(("  the dashboard's first chart over the floor's (same round)", (overhead, None), None))
 
     table = Table(
         title=f"Dashboard on {path.name}: {n_docs:,} docs, largest SAE n = {n_latents:,} ({n_rows:,} activation rows)",

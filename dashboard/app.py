@@ -13,7 +13,7 @@ import streamlit as st  # noqa: E402
 from dashboard.common import sidebar_warehouse_picker  # noqa: E402
 from dashboard.pages import pages, route_unknown_page  # noqa: E402
 
-st.set_page_config(page_title="SAE Atlas", page_icon="🗺️", layout="wide")
+st.set_page_config(page_title="SAE Atlas", page_icon=":material/map:", layout="wide")
 
 PAGES = pages()
 navigation = st.navigation(PAGES)

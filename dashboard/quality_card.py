@@ -40,8 +40,11 @@ def card_headline(report: dict | None) -> str:
 def render_card(sae_id: int, corpus: str, stored: StoredEvaluations) -> None:
     report = stored.reports.get(sae_id)
     if report is None:
-        st.info(f"No quality card for SAE {sae_id} yet. Compute it (every number on the test split):", icon="ℹ️")
-        st.code(f"just report {corpus} --sae-id {sae_id}", language="bash")
+        st.info(
+            f"No quality card for SAE {sae_id} yet. Compute it (every number on the test split): "
+            f"`just report {corpus} --sae-id {sae_id}`",
+            icon="ℹ️",
+        )
     else:
         _report(report)
     fidelity = stored.fidelity[stored.fidelity["sae_id"] == sae_id]

@@ -1,14 +1,17 @@
-"""Which warehouse the dashboard opens: a setting, an env var, or a picker over the artifacts folder."""
+"""Which warehouse the dashboard opens (a setting, an env var, or a picker over the artifacts folder), and how
+a bench or a test launches it headless."""
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from data.settings import artifacts_dir
 
 WAREHOUSE_ENV = "SAE_ATLAS_WAREHOUSE"
+APP = Path(__file__).resolve().parent / "app.py"
 
 
 @dataclass(frozen=True)
@@ -39,3 +42,24 @@ def candidate_warehouses(settings: DashboardSettings) -> list[Path]:
         if path.resolve() not in {p.resolve() for p in unique}:
             unique.append(path)
     return unique
+
+
+def headless_command(app: Path, port: int) -> list[str]:
+    """`streamlit run app` as the benches and browser tests start it: no browser, no telemetry, no file watcher."""
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]

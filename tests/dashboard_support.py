@@ -6,7 +6,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -19,9 +18,11 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from bench.synthetic import SyntheticSpec, build_synthetic
+from dashboard.settings import APP as DASHBOARD_APP
+from dashboard.settings import headless_command
 
 REPO_ROOT = str(Path(__file__).resolve().parent.parent)
-APP = str(Path(REPO_ROOT) / "dashboard" / "app.py")
+APP = str(DASHBOARD_APP)
 
 # Small enough to build in about a second on top of the 12,623 real astro documents.
 SMALL_SPEC = SyntheticSpec(
@@ -92,23 +93,7 @@ def streamlit_server(warehouse: Path, log_path: Path) -> Iterator[str]:
     env = {**os.environ, "SAE_ATLAS_WAREHOUSE": str(warehouse), "PYTHONPATH": REPO_ROOT}
     with open(log_path, "w") as log:
         server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                APP,
-                "--server.headless",
-                "true",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--browser.gatherUsageStats",
-                "false",
-                "--server.fileWatcherType",
-                "none",
-            ],
+            headless_command(DASHBOARD_APP, port),
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

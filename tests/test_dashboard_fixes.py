@@ -40,7 +40,12 @@ def test_runs_page_dead_fraction_axis_is_zero_to_one_and_fvu_is_explained(monkey
     scaling, dead, _ = figures(at)
     assert dead["layout"]["yaxis"]["range"] == [0, 1]
     assert "nMSE" not in scaling["layout"]["title"]["text"] and "FVU" in scaling["layout"]["title"]["text"]
+    assert not at.json  # a run's config and metrics are drawn only once one is picked
+    sae_id = dashboard_warehouse[1][0]
+    at = at.selectbox(key="runs_detail").select(sae_id).run()
     assert any("relative_mse" in c.value and "FVU" in c.value for c in at.caption)
+    [(config,)] = sql(dashboard_warehouse[0], "SELECT config FROM saes WHERE sae_id = ?", [sae_id])
+    assert json.loads(at.json[0].value) == json.loads(config)
 
 
 def test_runs_page_marks_the_default_sae_and_an_atlas_sae_becomes_it(monkeypatch, dashboard_warehouse, tmp_path):

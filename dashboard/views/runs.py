@@ -111,12 +111,14 @@ def render(ctx: PageContext) -> None:
         },
     )
     with st.expander("Config and metrics of one run"):
-        sae_id = st.selectbox("Run", runs["sae_id"].tolist(), key="runs_detail")
-        row = runs[runs["sae_id"] == sae_id].iloc[0]
-        left, right = st.columns(2)
-        left.json(json.loads(row["config"] or "{}"))
-        right.json(json.loads(row["metrics"] or "{}"))
-        right.caption(FVU_NOTE)
+        # Nothing drawn until a run is picked: two JSON trees on every visit cost the first page's browser time.
+        sae_id = st.selectbox("Run", runs["sae_id"].tolist(), index=None, placeholder="Pick a run", key="runs_detail")
+        if sae_id is not None:
+            row = runs[runs["sae_id"] == sae_id].iloc[0]
+            left, right = st.columns(2)
+            left.json(json.loads(row["config"] or "{}"))
+            right.json(json.loads(row["metrics"] or "{}"))
+            right.caption(FVU_NOTE)
     _scaling_charts(runs)
 
     others = runs[~runs["default"]].sort_values("sae_id")
@@ -128,8 +130,16 @@ def render(ctx: PageContext) -> None:
             "dozen cards would cost every visit of this page seconds."
         )
         labels = {int(row["sae_id"]): _card_label(row, stored) for _, row in others.iterrows()}
-        picked = st.selectbox("Quality card of", list(labels), format_func=labels.__getitem__, key="card_pick")
-        _card(others[others["sae_id"] == picked].iloc[0], stored, expanded=True)
+        picked = st.selectbox(
+            "Quality card of",
+            list(labels),
+            index=None,
+            placeholder="Pick an SAE",
+            format_func=labels.__getitem__,
+            key="card_pick",
+        )
+        if picked is not None:
+            _card(others[others["sae_id"] == picked].iloc[0], stored, expanded=True)
 
 
 def _card_label(row: pd.Series, stored: queries.StoredEvaluations) -> str:
