@@ -47,25 +47,37 @@ def render_card(sae_id: int, corpus: str, stored: StoredEvaluations) -> None:
         )
     else:
         _report(report)
+    not_run = []
     fidelity = stored.fidelity[stored.fidelity["sae_id"] == sae_id]
-    st.markdown("**Retrieval fidelity** (stored by `just fidelity`: top 10 over reconstructions vs originals)")
     if fidelity.empty:
-        st.caption(f"Not run: `just fidelity {corpus}`")
+        not_run.append(f"retrieval fidelity (`just fidelity {corpus}`)")
     else:
+        st.markdown("**Retrieval fidelity** (stored by `just fidelity`: top 10 over reconstructions vs originals)")
         table = fidelity.assign(searched=fidelity["searched"].map(SEARCHED).fillna(fidelity["searched"]))
         st.dataframe(table.drop(columns="sae_id"), hide_index=True, width="stretch", key=f"fidelity_{sae_id}")
-    st.markdown("**Steering** (latest `just steer-bench` run)")
     if sae_id not in stored.steering:
-        st.caption(f"Not run: `just steer-bench {corpus} --sae-id {sae_id}`")
+        not_run.append(f"steering (`just steer-bench {corpus} --sae-id {sae_id}`)")
     else:
         summary, when = stored.steering[sae_id]
-        st.caption(f"stored {when}")
+        st.markdown(f"**Steering** (latest `just steer-bench` run, stored {when})")
         st.dataframe(
             pd.DataFrame(digest_lines(summary), columns=["result", "value"]),
             hide_index=True,
             width="stretch",
             key=f"steering_{sae_id}",
         )
+    if not_run:
+        st.caption("Not run yet: " + " · ".join(not_run))
+
+
+def _markdown_table(columns: list[str], rows: list[tuple]) -> None:
+    """A few rows of text as a markdown table: three data grids (st.dataframe) cost the first page about 0.2 s of
+    browser time (measured by `just bench dashboard`), for tables nobody sorts or scrolls."""
+
+    def cells(values) -> str:
+        return "| " + " | ".join(str(value).replace("|", "\\|") for value in values) + " |"
+
+    st.markdown("\n".join([cells(columns), "|" + " --- |" * len(columns), *(cells(row) for row in rows)]))
 
 
 def _report(r: dict) -> None:
@@ -91,27 +103,22 @@ def _report(r: dict) -> None:
     with left:
         quantiles = r["test_cosine_quantiles"]
         st.markdown("**Reconstruction**")
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    (
-                        "FVU test / train / val",
-                        f"{_num(r['test_fvu'])} / {_num(r['train_fvu'])} / {_num(r['val_fvu'])}",
-                    ),
-                    ("cos(x, x̂) q05 / q25 / median / q75 / q95", " / ".join(_num(v) for v in quantiles.values())),
-                    ("L0 mean (min, max)", f"{_num(r['test_l0'], 1)} ({r['test_l0_min']}, {r['test_l0_max']})"),
-                    (
-                        "dead: test / all docs / trainer",
-                        f"{_num(r['dead_fraction'])} / {_num(r['dead_fraction_all_docs'])} / "
-                        f"{_num(r['trainer_dead_fraction'])}",
-                    ),
-                    ("dense (density > 0.1)", _num(r["dense_fraction"])),
-                ],
-                columns=["metric", "value"],
-            ),
-            hide_index=True,
-            width="stretch",
-            key=f"recon_{r['sae_id']}",
+        _markdown_table(
+            ["metric", "value"],
+            [
+                (
+                    "FVU test / train / val",
+                    f"{_num(r['test_fvu'])} / {_num(r['train_fvu'])} / {_num(r['val_fvu'])}",
+                ),
+                ("cos(x, x̂) q05 / q25 / median / q75 / q95", " / ".join(_num(v) for v in quantiles.values())),
+                ("L0 mean (min, max)", f"{_num(r['test_l0'], 1)} ({r['test_l0_min']}, {r['test_l0_max']})"),
+                (
+                    "dead: test / all docs / trainer",
+                    f"{_num(r['dead_fraction'])} / {_num(r['dead_fraction_all_docs'])} / "
+                    f"{_num(r['trainer_dead_fraction'])}",
+                ),
+                ("dense (density > 0.1)", _num(r["dense_fraction"])),
+            ],
         )
         histogram = r["density_histogram"]
         edges = histogram["edges"]
@@ -133,38 +140,29 @@ def _report(r: dict) -> None:
             (f"level {level} ({v['features']:,} features)", _num(v["median"]))
             for level, v in (r.get("coherence_by_level") or {}).items()
         ]
-        st.dataframe(
-            pd.DataFrame(coherence, columns=["set", "mean pairwise cosine"]),
-            hide_index=True,
-            width="stretch",
-            key=f"coherence_{r['sae_id']}",
-        )
+        _markdown_table(["set", "mean pairwise cosine"], coherence)
         st.markdown(f"**Labels** ({r['labels_scored']:,} scored on test documents by {r.get('label_scorer') or 'n/a'})")
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    (
-                        "AUROC vs random negatives (median)",
-                        _num(r["label_auroc_random_median"]),
-                        _num(r["label_baseline_auroc_random_median"]),
-                    ),
-                    (
-                        f"AUROC vs {r['label_hard_negatives']} hard negatives (median)",
-                        _num(r["label_auroc_hard_median"]),
-                        _num(r["label_baseline_auroc_hard_median"]),
-                    ),
-                    (
-                        "share beating the other-label baseline",
-                        _num(r["label_beats_baseline_fraction"]),
-                        _num(r["label_beats_baseline_hard_fraction"]) + " (hard)",
-                    ),
-                    ("clean features", _num(r["clean_count"]), ""),
-                ],
-                columns=["metric", "label", "other feature's label"],
-            ),
-            hide_index=True,
-            width="stretch",
-            key=f"labels_{r['sae_id']}",
+        _markdown_table(
+            ["metric", "label", "other feature's label"],
+            [
+                (
+                    "AUROC vs random negatives (median)",
+                    _num(r["label_auroc_random_median"]),
+                    _num(r["label_baseline_auroc_random_median"]),
+                ),
+                (
+                    f"AUROC vs {r['label_hard_negatives']} hard negatives (median)",
+                    _num(r["label_auroc_hard_median"]),
+                    _num(r["label_baseline_auroc_hard_median"]),
+                ),
+                (
+                    "share beating the other-label baseline",
+                    _num(r["label_beats_baseline_fraction"]),
+                    _num(r["label_beats_baseline_hard_fraction"]) + " (hard)",
+                ),
+                ("clean features", _num(r["clean_count"]), ""),
+            ],
         )
     for key, reason in r["reasons"].items():
-        st.caption(f"not computed, {key}: {reason}")
+        if key != "steering":  # the card's Steering section below says it
+            st.caption(f"not computed, {key}: {reason}")

@@ -32,7 +32,7 @@ def test_runs_page_draws_no_log_axes_for_fewer_than_three_saes(monkeypatch, dash
         con.execute("UPDATE saes SET status = 'running' WHERE sae_id <> ?", [large])
     at = open_app(monkeypatch, path)
     assert not figures(at)  # one SAE: no single dot on log axes, no fit
-    assert any("at least 3 SAEs" in info.value and "has 1" in info.value for info in at.info)
+    assert any("at least 3 SAEs" in note.value and "has 1" in note.value for note in at.caption)
 
 
 def test_runs_page_dead_fraction_axis_is_zero_to_one_and_fvu_is_explained(monkeypatch, dashboard_warehouse):
@@ -42,7 +42,7 @@ def test_runs_page_dead_fraction_axis_is_zero_to_one_and_fvu_is_explained(monkey
     assert "nMSE" not in scaling["layout"]["title"]["text"] and "FVU" in scaling["layout"]["title"]["text"]
     assert not at.json  # a run's config and metrics are drawn only once one is picked
     sae_id = dashboard_warehouse[1][0]
-    at = at.selectbox(key="runs_detail").select(sae_id).run()
+    at = at.selectbox(key="run_pick").select(sae_id).run()
     assert any("relative_mse" in c.value and "FVU" in c.value for c in at.caption)
     [(config,)] = sql(dashboard_warehouse[0], "SELECT config FROM saes WHERE sae_id = ?", [sae_id])
     assert json.loads(at.json[0].value) == json.loads(config)

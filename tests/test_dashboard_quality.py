@@ -23,14 +23,15 @@ def test_runs_page_shows_a_quality_card_per_sae(monkeypatch, trained_astro_copy)
 
     default = others[-1]  # the most latents: the SAE every page opens, its card first
     at = open_app(monkeypatch, path, timeout=120)
-    picker = at.selectbox(key="card_pick")
-    # every SAE but the default, one card drawn at a time
-    assert sorted(option.split(" ")[0] for option in picker.options) == sorted([f"#{first}", f"#{others[0]}"])
+    picker = at.selectbox(key="run_pick")
+    # every SAE, one drawn at a time
+    assert sorted(option.split(" ")[0] for option in picker.options) == sorted(f"#{i}" for i in (first, *others))
 
     def cards():
         return [e for e in at.expander if e.label.startswith("#")]
 
     assert picker.value is None and [e.label.split(" ")[0] for e in cards()] == [f"#{default}"]  # none until picked
+    assert not at.json
     at = picker.select(first).run()
 
     assert [e.label.split(" ")[0] for e in cards()] == [f"#{default}", f"#{first}"]
@@ -50,8 +51,11 @@ def test_runs_page_shows_a_quality_card_per_sae(monkeypatch, trained_astro_copy)
         "judge": "independent SAE (seed 1)",
     }
     assert any("just interpret astro" in c.value for c in card.caption)  # labels not computed: the reason shows
-    at = at.selectbox(key="card_pick").select(others[0]).run()
+    assert len(at.json) == 2  # with its config and metrics
+    at = at.selectbox(key="run_pick").select(others[0]).run()
     other = next(e for e in cards() if e.label.startswith(f"#{others[0]} "))
     assert any("No quality card" in i.value and "`just report astro" in i.value for i in other.info)
     assert not other.code  # the command sits in the note: a code block would load a syntax highlighter (1.5 MB)
     assert any(f"just steer-bench astro --sae-id {others[0]}" in c.value for c in other.caption)
+    at = at.selectbox(key="run_pick").select(default).run()
+    assert [e.label.split(" ")[0] for e in cards()] == [f"#{default}"] and len(at.json) == 2  # its card is above

@@ -26,10 +26,9 @@ def _scaling_charts(runs: pd.DataFrame) -> None:
     """The scaling figure, dead fraction and L0 against n: only with enough SAEs for a fit."""
     finite = runs[np.isfinite(runs["val_fvu"])]
     if len(finite) < MIN_SAES_FOR_SCALING:
-        st.info(
+        st.caption(
             f"The scaling fit and the charts against n need at least {MIN_SAES_FOR_SCALING} SAEs with a "
-            f"validation FVU; this warehouse has {len(finite)}. Train a grid with `just sweep <corpus>`.",
-            icon="ℹ️",
+            f"validation FVU; this warehouse has {len(finite)}. Train a grid with `just sweep <corpus>`."
         )
         return
     st.plotly_chart(charts.scaling_figure(runs), width="stretch", key="scaling")
@@ -110,36 +109,34 @@ def render(ctx: PageContext) -> None:
             "default": st.column_config.CheckboxColumn("default", help="the SAE every page and command opens"),
         },
     )
-    with st.expander("Config and metrics of one run"):
-        # Nothing drawn until a run is picked: two JSON trees on every visit cost the first page's browser time.
-        sae_id = st.selectbox("Run", runs["sae_id"].tolist(), index=None, placeholder="Pick a run", key="runs_detail")
-        if sae_id is not None:
-            row = runs[runs["sae_id"] == sae_id].iloc[0]
-            left, right = st.columns(2)
-            left.json(json.loads(row["config"] or "{}"))
-            right.json(json.loads(row["metrics"] or "{}"))
-            right.caption(FVU_NOTE)
+    _run_details(runs, stored)
     _scaling_charts(runs)
 
-    others = runs[~runs["default"]].sort_values("sae_id")
-    if not others.empty:
-        st.subheader("Quality cards" if not runs["default"].any() else "Quality cards of the other SAEs")
-        st.caption(
-            "Held-out quality of each SAE on the corpus's test split: `just report`, `just fidelity` and "
-            "`just steer-bench` results as stored (nothing is recomputed here). One card at a time: a sweep's "
-            "dozen cards would cost every visit of this page seconds."
-        )
-        labels = {int(row["sae_id"]): _card_label(row, stored) for _, row in others.iterrows()}
-        picked = st.selectbox(
-            "Quality card of",
-            list(labels),
-            index=None,
-            placeholder="Pick an SAE",
-            format_func=labels.__getitem__,
-            key="card_pick",
-        )
-        if picked is not None:
-            _card(others[others["sae_id"] == picked].iloc[0], stored, expanded=True)
+
+def _run_details(runs: pd.DataFrame, stored: queries.StoredEvaluations) -> None:
+    """One run's quality card (as `just report`, `just fidelity` and `just steer-bench` stored it; nothing is
+    recomputed), config and metrics. Drawn only once a run is picked: a sweep's dozen cards, or even two JSON
+    trees, cost every visit of this page time it spends before its first chart."""
+    labels = {int(row["sae_id"]): _card_label(row, stored) for _, row in runs.sort_values("sae_id").iterrows()}
+    picked = st.selectbox(
+        "Details of one run",
+        list(labels),
+        index=None,
+        placeholder="Pick a run: its quality card, config and metrics",
+        format_func=labels.__getitem__,
+        key="run_pick",
+    )
+    if picked is None:
+        return
+    row = runs[runs["sae_id"] == picked].iloc[0]
+    if not row["default"]:  # the default SAE's card is open above
+        _card(row, stored, expanded=True)
+    left, right = st.columns(2)
+    left.markdown("**Config**")
+    left.json(json.loads(row["config"] or "{}"))
+    right.markdown("**Metrics** (as the trainer stored them)")
+    right.json(json.loads(row["metrics"] or "{}"))
+    right.caption(FVU_NOTE)
 
 
 def _card_label(row: pd.Series, stored: queries.StoredEvaluations) -> str:
