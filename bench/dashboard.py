@@ -211,19 +211,20 @@ def main() -> None:
                 None,
             )
         )
-    browser, floor = [], []
+    browser: list[dict[str, float]] = []
+    floor_charts: list[float] = []
     for _ in range(args.browser_runs):  # alternated, so both see the same machine
         ours, bare = _cold_start_browser(path), _cold_start_browser(path, FLOOR_APP)
         if ours and bare:
             browser.append(ours)
-            floor.append(bare["first chart drawn"])
+            floor_charts.append(bare["first chart drawn"])
     for phase in browser[0] if browser else ():
         target = "first page, cold start" if phase == "first chart drawn" else None
         times = [phases[phase] for phases in browser]
         rows.append((f"first page, cold start (fresh `streamlit run` -> Chromium): {phase}", (times, None), target))
-    if floor:
-        overhead = [phases["first chart drawn"] - bare for phases, bare in zip(browser, floor, strict=True)]
-        rows.append(("floor: a bare Streamlit page with one Vega chart, first chart drawn", (floor, None), None))
+    if floor_charts:
+        overhead = [phases["first chart drawn"] - bare for phases, bare in zip(browser, floor_charts, strict=True)]
+        rows.append(("floor: a bare Streamlit page with one Vega chart, first chart drawn", (floor_charts, None), None))
         rows.append(("  the dashboard's first chart over the floor's (same round)", (overhead, None), None))
 
     table = Table(
