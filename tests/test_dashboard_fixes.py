@@ -30,13 +30,16 @@ def test_runs_page_draws_no_log_axes_for_fewer_than_three_saes(monkeypatch, dash
     large = dashboard_warehouse[1][1]
     with open_writer(path) as con:
         con.execute("UPDATE saes SET status = 'running' WHERE sae_id <> ?", [large])
-    at = open_app(monkeypatch, path)
+    at = open_app(monkeypatch, path, runs_tab="All runs")
     assert not figures(at)  # one SAE: no single dot on log axes, no fit
     assert any("at least 3 SAEs" in note.value and "has 1" in note.value for note in at.caption)
 
 
 def test_runs_page_dead_fraction_axis_is_zero_to_one_and_fvu_is_explained(monkeypatch, dashboard_warehouse):
     at = open_app(monkeypatch, dashboard_warehouse[0])
+    assert not figures(at) and not at.dataframe  # the default SAE's tab: no grid, no plotly until All runs opens
+    at.session_state["runs_tab"] = "All runs"
+    at = at.run()
     scaling, dead, _ = figures(at)
     assert dead["layout"]["yaxis"]["range"] == [0, 1]
     assert "nMSE" not in scaling["layout"]["title"]["text"] and "FVU" in scaling["layout"]["title"]["text"]
@@ -52,7 +55,7 @@ def test_runs_page_marks_the_default_sae_and_an_atlas_sae_becomes_it(monkeypatch
     path = tmp_path / "atlas.duckdb"
     shutil.copy(dashboard_warehouse[0], path)
     small, large = dashboard_warehouse[1]
-    table = open_app(monkeypatch, path).dataframe[0].value
+    table = open_app(monkeypatch, path, runs_tab="All runs").dataframe[0].value
     assert table.loc[table["default"], "sae_id"].tolist() == [large]  # no atlas yet: the most latents
     assert set(table["purpose"]) == {"reconstruction"}
     with open_writer(path) as con:
@@ -60,10 +63,10 @@ def test_runs_page_marks_the_default_sae_and_an_atlas_sae_becomes_it(monkeypatch
             "UPDATE saes SET config = json_merge_patch(config, ?) WHERE sae_id = ?", ['{"purpose": "atlas"}', small]
         )
     st.cache_data.clear()  # the cached overview of the first visit
-    at = open_app(monkeypatch, path)
-    table = at.dataframe[0].value
+    table = open_app(monkeypatch, path, runs_tab="All runs").dataframe[0].value
     assert table.loc[table["default"], "sae_id"].tolist() == [small]
     assert table.set_index("sae_id").loc[small, "purpose"] == "atlas"
+    at = open_app(monkeypatch, path)  # the first tab: the default SAE's card
     assert any(f"opens SAE #{small}" in c.value and "atlas" in c.value for c in at.caption)
     assert open_app(monkeypatch, path, "views/features.py").selectbox(key="sae_select").value == small
 

@@ -36,7 +36,7 @@ def metric(at: AppTest, label: str) -> str:
 
 def test_runs_page_shows_counts_scaling_fit_dead_fraction_and_l0(monkeypatch, dashboard_warehouse):
     path, _ = dashboard_warehouse
-    at = open_app(monkeypatch, path)
+    at = open_app(monkeypatch, path, runs_tab="All runs")
     assert at.title[0].value == "Runs"
     assert metric(at, "Documents") == "12,623"  # the real astro corpus
     n_saes = sql(path, "SELECT count(*) FROM saes WHERE status = 'complete'")[0][0]

@@ -22,19 +22,23 @@ def test_runs_page_shows_a_quality_card_per_sae(monkeypatch, trained_astro_copy)
         )
 
     default = others[-1]  # the most latents: the SAE every page opens, its card first
-    at = open_app(monkeypatch, path, timeout=120)
-    picker = at.selectbox(key="run_pick")
-    # every SAE, one drawn at a time
-    assert sorted(option.split(" ")[0] for option in picker.options) == sorted(f"#{i}" for i in (first, *others))
 
     def cards():
         return [e for e in at.expander if e.label.startswith("#")]
 
-    assert picker.value is None and [e.label.split(" ")[0] for e in cards()] == [f"#{default}"]  # none until picked
+    at = open_app(monkeypatch, path, timeout=120)
+    assert [e.label.split(" ")[0] for e in cards()] == [f"#{default}"]  # the first tab: the default SAE's card
+    assert "run_pick" not in [box.key for box in at.selectbox]  # the All runs tab has not run
+    at.session_state["runs_tab"] = "All runs"
+    at = at.run()
+    picker = at.selectbox(key="run_pick")
+    # every SAE, one drawn at a time
+    assert sorted(option.split(" ")[0] for option in picker.options) == sorted(f"#{i}" for i in (first, *others))
+    assert picker.value is None and not cards()  # none until picked
     assert not at.json
     at = picker.select(first).run()
 
-    assert [e.label.split(" ")[0] for e in cards()] == [f"#{default}", f"#{first}"]
+    assert [e.label.split(" ")[0] for e in cards()] == [f"#{first}"]
     card = next(e for e in cards() if e.label.startswith(f"#{first} "))
     assert f"test FVU {report['test_fvu']:.3f}" in card.label
     metrics = {m.label: m.value for m in card.metric}
@@ -58,4 +62,4 @@ def test_runs_page_shows_a_quality_card_per_sae(monkeypatch, trained_astro_copy)
     assert not other.code  # the command sits in the note: a code block would load a syntax highlighter (1.5 MB)
     assert any(f"just steer-bench astro --sae-id {others[0]}" in c.value for c in other.caption)
     at = at.selectbox(key="run_pick").select(default).run()
-    assert [e.label.split(" ")[0] for e in cards()] == [f"#{default}"] and len(at.json) == 2  # its card is above
+    assert [e.label.split(" ")[0] for e in cards()] == [f"#{default}"] and len(at.json) == 2
