@@ -37,7 +37,9 @@ def test_app_shows_busy_while_a_writer_holds_the_file_and_new_data_after(monkeyp
     path = tmp_path / "astro.duckdb"
     shutil.copy(dashboard_warehouse[0], path)
     monkeypatch.setenv("SAE_ATLAS_WAREHOUSE", str(path))
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["runs_tab"] = "All runs"  # the tab with the runs table
+    at = at.run()
     before = next(m.value for m in at.metric if m.label == "Complete SAEs")
 
     writer = subprocess.Popen(

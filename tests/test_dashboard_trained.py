@@ -8,7 +8,7 @@ from tests.dashboard_support import fresh_streamlit_caches, open_app, sql  # noq
 
 
 def test_runs_page_plots_the_trained_saes_metrics(monkeypatch, trained_astro):
-    at = open_app(monkeypatch, trained_astro.path, timeout=120)
+    at = open_app(monkeypatch, trained_astro.path, timeout=120, runs_tab="All runs")
     table = at.dataframe[0].value
     assert sorted(table["sae_id"]) == sorted(trained_astro.sae_ids)
     stored = {row[0]: json.loads(row[1]) for row in sql(trained_astro.path, "SELECT sae_id, metrics FROM saes")}
