@@ -172,9 +172,11 @@ def _shortlist(
     # A label's words must be in the feature's abstracts: a word whose embedding merely leans the right
     # way ("lepton" for a feature of AGN abstracts) predicts the proxy and tells a reader nothing.
     literal = combined.held_margin() >= config.min_held_margin
-    single = np.where(literal, combined.scores([(i,) for i in range(len(phrases))]), -np.inf)
     if not literal.any():
         return []
+    single = np.full(len(phrases), -np.inf)  # only literal phrases are scored (each label's AUROC is its own)
+    kept = np.flatnonzero(literal)
+    single[kept] = combined.scores([(i,) for i in kept.tolist()])
     labels: list[str] = []
     preferred = single + config.phrase_bonus * np.array([len(words) - 1 for words in word_sets])
     for first in np.argsort(-preferred, kind="stable")[: min(config.shortlist, int(literal.sum()))].tolist():
