@@ -74,23 +74,25 @@ def render(ctx: PageContext) -> None:
     card_tab, runs_tab = st.tabs(list(TABS), key="runs_tab", bind="query-params")
     if card_tab.open:
         with card_tab:
-            _default_card(runs, stored, overview.default_sae_id)
+            _default_card(runs, stored)
     if runs_tab.open:
         with runs_tab:
             _all_runs(runs, stored)
 
 
-def _default_card(runs: pd.DataFrame, stored: queries.StoredEvaluations, default_sae_id: int | None) -> None:
+def _default_card(runs: pd.DataFrame, stored: queries.StoredEvaluations) -> None:
     """The SAE every page opens, and how good it is."""
-    if not runs["default"].any():
+    default = runs[runs["default"]]
+    if default.empty:
         st.caption("No SAE has stored latents yet, so no page has a default SAE: every run is under *All runs*.")
         return
+    row = default.iloc[0]
     st.caption(
-        f"Every page and command opens SAE #{default_sae_id} unless told otherwise: an atlas SAE "
+        f"Every page and command opens SAE #{row['sae_id']} unless told otherwise: an atlas SAE "
         "(`just atlas`, the sparse one to read) if there is one, else the one `just sweep` recommended, else "
         "the one with the most latents."
     )
-    _card(runs[runs["default"]].iloc[0], stored, expanded=True)
+    _card(row, stored)
 
 
 def _all_runs(runs: pd.DataFrame, stored: queries.StoredEvaluations) -> None:
@@ -147,7 +149,7 @@ def _run_details(runs: pd.DataFrame, stored: queries.StoredEvaluations) -> None:
     if picked is None:
         return
     row = runs[runs["sae_id"] == picked].iloc[0]
-    _card(row, stored, expanded=True)
+    _card(row, stored)
     left, right = st.columns(2)
     left.markdown("**Config**")
     left.json(json.loads(row["config"] or "{}"))
@@ -161,8 +163,9 @@ def _card_label(row: pd.Series, stored: queries.StoredEvaluations) -> str:
     return f"#{row['sae_id']} · {row['name']} · n={row['n_latents']:,} k={row['k']} · {card_headline(card)}"
 
 
-def _card(row: pd.Series, stored: queries.StoredEvaluations, expanded: bool) -> None:
-    with st.expander(_card_label(row, stored), expanded=expanded and int(row["sae_id"]) in stored.reports):
+def _card(row: pd.Series, stored: queries.StoredEvaluations) -> None:
+    """A run's quality card, open when one is stored."""
+    with st.expander(_card_label(row, stored), expanded=int(row["sae_id"]) in stored.reports):
         render_card(int(row["sae_id"]), row["corpus"], stored)
 
 
