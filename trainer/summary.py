@@ -28,9 +28,12 @@ def training_summary(warehouse: Path, sae_id: int) -> str:
     default = Path(warehouse).resolve() == warehouse_path(corpus).resolve()
     flags = "" if default else f" --warehouse {warehouse}"
     dashboard = f"just dashboard {corpus}" if default else f"SAE_ATLAS_WAREHOUSE={warehouse} just dashboard"
-    atlas_hint = [f"  just atlas {corpus}{flags}   # a sparse SAE to read: labels, families"]
-    if purpose == SaePurpose.ATLAS:
-        atlas_hint = []  # it is the atlas
+    # an atlas SAE's summary does not suggest training another
+    atlas_hint = (
+        []
+        if purpose == SaePurpose.ATLAS
+        else [f"  just atlas {corpus}{flags}   # a sparse SAE to read: labels, families"]
+    )
     return "\n".join(
         [
             f"SAE {sae_id} complete: {name} (n {n_latents}, k {k}, {metrics.get('steps', '?')} steps)",
